@@ -1,0 +1,79 @@
+/// Accumulates a `SessionSummary` from events. The writer, recovery and
+/// verification all use this one builder, so a footer can be checked by recomputing it.
+public struct SummaryBuilder: Sendable {
+    public static let maxResources = 10_000
+    var summary = SessionSummary()
+    var kinds: [String: UInt64] = [:]
+    var decisions: [String: UInt64] = [:]
+    var masked: [String: UInt64] = [:]
+    var resources: Set<String> = []
+
+    public init() {}
+
+    public mutating func add(_ event: Event) {
+        if summary.eventCount == 0 {
+            summary.firstSequence = event.sequence
+            summary.firstMicros = event.wallMicros
+        }
+        summary.eventCount += 1
+        summary.lastSequence = event.sequence
+        summary.lastMicros = event.wallMicros
+        kinds[event.payload.kind?.name ?? "kind-\(event.kindCode)", default: 0] += 1
+        switch event.payload {
+        case .request(let r):
+            summary.exchanges += 1
+            switch r {
+            case .postgres(let p):
+                summary.requestBytes += UInt64(p.text.utf8.count)
+                for param in p.parameters { summary.requestBytes += UInt64(param.value?.count ?? 0) }
+                for res in p.resources { addResource(res.qualifiedName) }
+            case .http(let h):
+                summary.requestBytes += h.body.totalSize
+            case .kubernetes(let k):
+                summary.requestBytes += k.http.body.totalSize
+                var parts = [k.resource]
+                if !k.namespace.isEmpty { parts.insert(k.namespace, at: 0) }
+                if !k.name.isEmpty { parts.append(k.name) }
+                addResource("k8s:" + parts.joined(separator: "/"))
+            }
+        case .response(let r):
+            switch r {
+            case .postgres(let p):
+                for row in p.rows { for v in row { summary.responseBytes += UInt64(v?.count ?? 0) } }
+                summary.responseBytes += p.cut?.bytes ?? 0
+                if p.error != nil { summary.errors += 1 }
+            case .http(let h):
+                summary.responseBytes += h.body.totalSize
+                if h.status >= 400 { summary.errors += 1 }
+            }
+        case .decision(let d):
+            decisions[d.action.name, default: 0] += 1
+        case .maskSummary(let m):
+            for e in m.entries { masked[e.detector, default: 0] += e.count }
+        case .streamChunk(let s):
+            switch s.stream {
+            case .stdin: summary.requestBytes += UInt64(s.data.count)
+            case .stdout, .stderr: summary.responseBytes += UInt64(s.data.count)
+            case .resize: break
+            }
+        case .sessionEnd(let e):
+            summary.endReason = e.reason
+        case .sessionStart, .approval, .annotation, .unknown:
+            break
+        }
+    }
+
+    mutating func addResource(_ name: String) {
+        if resources.count < SummaryBuilder.maxResources { resources.insert(name) }
+    }
+
+    public func build() -> SessionSummary {
+        var s = summary
+        let tally = { (d: [String: UInt64]) in d.sorted { $0.key < $1.key }.map { NamedCount($0.key, $0.value) } }
+        s.kindCounts = tally(kinds)
+        s.decisionCounts = tally(decisions)
+        s.maskedCounts = tally(masked)
+        s.resources = resources.sorted()
+        return s
+    }
+}

@@ -1,0 +1,229 @@
+import Crypto
+import Foundation
+
+/// The result of checking every byte of a capture: CRCs, framing, the hash chain,
+/// signatures, sequence continuity, block headers against their events, and the
+/// footer against the blocks. Independent of the footer's index: blocks are found by walking.
+public struct VerificationReport: Sendable {
+    public struct Problem: Sendable, Equatable, CustomStringConvertible {
+        /// "header", "block N" (0-based), "footer" or "trailer".
+        public var location: String
+        public var offset: Int
+        public var message: String
+        public var description: String { "\(location) at byte \(offset): \(message)" }
+    }
+
+    public var problems: [Problem] = []
+    public var blocksChecked = 0
+    public var eventsChecked: UInt64 = 0
+    public var signerKeyID = ""
+    public var sealerKeyID: String?
+    /// True when the signer was checked against a key given by the caller, not only the one in the file.
+    public var keyPinned = false
+    public var sealed = false
+    public var recovered = false
+
+    public var isValid: Bool { problems.isEmpty }
+    public var firstProblem: Problem? { problems.first }
+}
+
+extension CaptureFile {
+    /// Checks the whole file. `trustedKey` (a raw Ed25519 public key) pins who must have signed it;
+    /// without it, signatures are checked against the key the file names, which proves
+    /// integrity but not origin.
+    public func verify(trustedKey: [UInt8]? = nil) -> VerificationReport {
+        withBytes { file in
+            var v = Verifier(file: file, capture: self, trustedKey: trustedKey)
+            return v.run()
+        }
+    }
+}
+
+struct Verifier {
+    let file: UnsafeRawBufferPointer
+    let capture: CaptureFile
+    let trustedKey: [UInt8]?
+    var report = VerificationReport()
+
+    init(file: UnsafeRawBufferPointer, capture: CaptureFile, trustedKey: [UInt8]?) {
+        self.file = file; self.capture = capture; self.trustedKey = trustedKey
+    }
+
+    mutating func problem(_ location: String, _ offset: Int, _ message: String) {
+        report.problems.append(.init(location: location, offset: offset, message: message))
+    }
+
+    mutating func run() -> VerificationReport {
+        let header = capture.header
+        let signer = header.signingPublicKey
+        report.signerKeyID = SigningKey.keyID(of: signer)
+        if SigningKey.keyID(of: signer) != header.signingKeyID {
+            problem("header", CaptureLayout.fileHeaderFixedSize, "signing key id \(header.signingKeyID) does not match the embedded public key")
+        }
+        if let trustedKey {
+            report.keyPinned = true
+            if trustedKey != signer {
+                problem("header", CaptureLayout.fileHeaderFixedSize,
+                        "file is signed by key \(report.signerKeyID), not the trusted key \(SigningKey.keyID(of: trustedKey))")
+            }
+        }
+        var chain = Array(SHA256.hash(data: UnsafeRawBufferPointer(rebasing: file[0..<capture.headerLength])))
+        var offset = capture.headerLength
+        var nextSequence: UInt64 = 1
+        var summary = SummaryBuilder()
+        var scanned: [BlockInfo] = []
+
+        while offset < file.count {
+            let location = "block \(scanned.count)"
+            let info: BlockInfo
+            do {
+                info = try BlockInfo.parse(file, at: offset)
+            } catch {
+                // A damaged length makes everything after unreachable by walking; that is the first fault.
+                let isTrailer = file.count - offset == CaptureLayout.trailerSize && scanned.count > 0
+                problem(isTrailer ? "trailer" : location, error.offset ?? offset, isTrailer ? "found where a block or footer was expected" : error.message)
+                return report
+            }
+            let end = offset + Int(info.length)
+            let name = info.type == .footer ? "footer" : location
+            let bodyEnd = info.payloadOffset + Int(info.storedLength)
+            let storedChain = Array(file[bodyEnd..<(bodyEnd + 32)])
+            let signature = Array(file[(bodyEnd + 32)..<(bodyEnd + 96)])
+            let repeated: UInt32 = file.le(end - 4)
+            if repeated != info.length {
+                problem(name, end - 4, "block length at its end (\(repeated)) differs from its start (\(info.length))")
+            }
+            let crcOK = crc32(UnsafeRawBufferPointer(rebasing: file[offset..<(end - 8)])) == file.le(end - 8, as: UInt32.self)
+            if !crcOK { problem(name, end - 8, "block CRC mismatch: bytes \(offset)..<\(end - 8) were changed") }
+            var h = SHA256()
+            h.update(data: chain)
+            h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: file[offset..<bodyEnd]))
+            let computed = Array(h.finalize())
+            if crcOK && computed != storedChain {
+                problem(name, bodyEnd, "hash chain broken: this block does not follow the previous one (a block was removed, reordered or replaced)")
+            }
+            chain = storedChain
+            let key = info.type == .footer ? sealerKey() : signer
+            if !SigningKey.verify(signature: signature, message: CaptureLayout.blockSignatureContext + storedChain, publicKey: key) {
+                problem(name, bodyEnd + 32, "Ed25519 signature does not verify with key \(SigningKey.keyID(of: key))")
+            }
+            if info.type == .footer {
+                checkFooter(info, summary: summary.build(), blocks: scanned)
+                checkTrailer(footerOffset: offset, footerEnd: end, chain: storedChain)
+                return report
+            }
+            if crcOK { checkEvents(info, name: name, next: &nextSequence, summary: &summary) }
+            var indexed = info
+            indexed.offset = UInt64(offset)
+            scanned.append(indexed)
+            report.blocksChecked += 1
+            offset = end
+        }
+        problem("trailer", offset, offset == capture.headerLength && scanned.isEmpty
+                ? "file ends after its header: no blocks, no footer (the writer did not close it)"
+                : "file ends after block \(scanned.count - 1) without footer or trailer: truncated or not closed; `sessinfo --recover` can seal a copy")
+        return report
+    }
+
+    /// The key that sealed the footer and trailer: the trailer's, else the footer's, else the signer.
+    func sealerKey() -> [UInt8] {
+        capture.trailer?.sealerPublicKey ?? capture.footer?.sealerPublicKey ?? capture.header.signingPublicKey
+    }
+
+    mutating func checkEvents(_ info: BlockInfo, name: String, next: inout UInt64, summary: inout SummaryBuilder) {
+        let events: [Event]
+        do {
+            let raw = try CaptureFile.payload(file, info)
+            events = try raw.withUnsafeBytes { try EventStream.decode($0, expectedCount: Int(info.eventCount)) }
+        } catch {
+            problem(name, info.payloadOffset, "events cannot be decoded: \(error)")
+            next = info.lastSequence + 1
+            return
+        }
+        var terms = Set<String>()
+        var kinds: UInt32 = 0
+        for (i, e) in events.enumerated() {
+            if e.sequence != next {
+                problem(name, info.payloadOffset, "event \(i) has sequence \(e.sequence), expected \(next): events are missing or out of order")
+                next = e.sequence
+            }
+            next += 1
+            kinds |= 1 << UInt32(e.kindCode & 31)
+            SearchTerms.of(e, into: &terms)
+            summary.add(e)
+        }
+        report.eventsChecked += UInt64(events.count)
+        let header = (UInt32(events.count), events.first?.sequence ?? 0, events.last?.sequence ?? 0,
+                      events.first?.wallMicros ?? 0, events.last?.wallMicros ?? 0, kinds)
+        if header != (info.eventCount, info.firstSequence, info.lastSequence, info.firstMicros, info.lastMicros, info.kinds) {
+            problem(name, Int(info.offset) + 20, "block header (count, sequence, time or kinds) does not match its events")
+        }
+        if TermFilter(terms: terms) != info.filter {
+            problem(name, Int(info.offset) + CaptureLayout.blockFixedSize, "term filter does not match its events")
+        }
+    }
+
+    mutating func checkFooter(_ info: BlockInfo, summary: SessionSummary, blocks: [BlockInfo]) {
+        let footer: Footer
+        do {
+            footer = try Footer(decoding: CaptureFile.payload(file, info))
+        } catch {
+            problem("footer", info.payloadOffset, "footer cannot be decoded: \(error)")
+            return
+        }
+        let at = Int(info.offset)
+        if footer.sessionID != capture.header.sessionID {
+            problem("footer", at, "footer belongs to session \(footer.sessionID), not \(capture.header.sessionID)")
+        }
+        if footer.blocks != blocks {
+            let i = zip(footer.blocks, blocks).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(footer.blocks.count, blocks.count)
+            problem("footer", at, "block index differs from the blocks in the file (first at entry \(i); index has \(footer.blocks.count), file has \(blocks.count))")
+        }
+        if footer.summary != summary {
+            problem("footer", at, "session summary differs from the one computed from the events")
+        }
+        if footer.sealerPublicKey != sealerKey() {
+            problem("footer", at, "footer names a different sealer key than the trailer")
+        }
+        report.recovered = footer.recovery != nil
+    }
+
+    mutating func checkTrailer(footerOffset: Int, footerEnd: Int, chain: [UInt8]) {
+        let expectedEnd = footerEnd + CaptureLayout.trailerSize
+        guard file.count >= expectedEnd else {
+            problem("trailer", footerEnd, "trailer cut off: \(file.count - footerEnd) of \(CaptureLayout.trailerSize) bytes present")
+            return
+        }
+        if file.count > expectedEnd {
+            problem("trailer", expectedEnd, "\(file.count - expectedEnd) unexpected bytes after the trailer")
+            return
+        }
+        let trailer: Trailer
+        do {
+            trailer = try Trailer.parse(file)
+        } catch {
+            problem("trailer", error.offset ?? footerEnd, error.message)
+            return
+        }
+        report.sealed = true
+        report.sealerKeyID = SigningKey.keyID(of: trailer.sealerPublicKey)
+        if trailer.footerOffset != UInt64(footerOffset) {
+            problem("trailer", footerEnd + 8, "trailer points to a footer at \(trailer.footerOffset), but the footer is at \(footerOffset)")
+        }
+        if trailer.finalChainHash != chain {
+            problem("trailer", footerEnd + 16, "final chain hash differs from the footer's")
+        }
+        let message = Trailer.signedMessage(flags: trailer.flags, footerOffset: trailer.footerOffset, finalChainHash: trailer.finalChainHash)
+        if !SigningKey.verify(signature: trailer.signature, message: message, publicKey: trailer.sealerPublicKey) {
+            problem("trailer", footerEnd + 80, "trailer signature does not verify")
+        }
+        let recovered = trailer.flags.contains(.recovered)
+        if recovered != report.recovered {
+            problem("trailer", footerEnd + 4, "trailer and footer disagree on whether the file was recovered")
+        }
+        // A writer seals with its own key; only a recovery may be sealed by another.
+        if !recovered && trailer.sealerPublicKey != capture.header.signingPublicKey {
+            problem("trailer", footerEnd + 48, "sealed by key \(SigningKey.keyID(of: trailer.sealerPublicKey)), not the file's signing key, yet not marked recovered")
+        }
+    }
+}

@@ -1,0 +1,240 @@
+import Crypto
+import Foundation
+
+/// When written bytes are forced to disk.
+public enum Durability: Sendable, Equatable {
+    /// Leave it to the operating system (benchmarks, tests).
+    case none
+    /// fsync after every sealed block (default): a crash loses at most the open block.
+    case perBlock
+    /// fsync at most this often; blocks sealed in between may be lost together.
+    case interval(Duration)
+    /// Every append seals a block and fsyncs before returning: nothing acknowledged is lost.
+    case strict
+}
+
+public struct WriterOptions: Sendable {
+    /// Seal the open block when its uncompressed events reach this size.
+    public var blockTargetBytes: Int = 128 * 1024
+    /// Seal the open block when its first event is this old, so an idle session still reaches disk.
+    public var maxBlockAge: Duration = .seconds(2)
+    public var durability: Durability = .perBlock
+    public var codec: BlockCodec = .zlib
+    /// zlib level 1–9.
+    public var compressionLevel: Int32 = 6
+
+    public init() {}
+}
+
+/// Builds and appends blocks: framing, chain hash and signature, in one place for the writer and recovery.
+struct BlockSealer {
+    var chainHash: [UInt8]
+
+    /// The chain starts from the hash of the file header, so the header is covered too.
+    init(fileHeader: [UInt8]) {
+        chainHash = Array(SHA256.hash(data: fileHeader))
+    }
+
+    /// The complete block bytes for `info` (offset, counts, times, kinds, filter set) and `raw` payload.
+    mutating func seal(_ info: inout BlockInfo, raw: [UInt8], level: Int32, key: SigningKey) -> [UInt8] {
+        let stored = info.codec.compress(raw, level: level)
+        info.rawLength = UInt32(raw.count)
+        info.storedLength = UInt32(stored.count)
+        info.length = UInt32(CaptureLayout.blockFixedSize + info.filter.bits.count + stored.count + CaptureLayout.blockTailSize)
+        var block = info.headerBytes()
+        block.reserveCapacity(Int(info.length))
+        block.append(contentsOf: stored)
+        var h = SHA256()
+        h.update(data: chainHash)
+        h.update(data: block)
+        chainHash = Array(h.finalize())
+        block.append(contentsOf: chainHash)
+        block.append(contentsOf: key.sign(CaptureLayout.blockSignatureContext + chainHash))
+        block.appendLE(crc32(block))
+        block.appendLE(info.length)
+        return block
+    }
+}
+
+/// The file header bytes: fixed part, session header fields, CRC32.
+func fileHeaderBytes(_ header: SessionHeader, compatibleFlags: UInt32 = 0, incompatibleFlags: UInt32 = 0) -> [UInt8] {
+    let body = header.encoded()
+    var b = CaptureLayout.magic
+    b.appendLE(CaptureLayout.majorVersion)
+    b.appendLE(CaptureLayout.minorVersion)
+    b.appendLE(compatibleFlags)
+    b.appendLE(incompatibleFlags)
+    b.appendLE(UInt32(body.count))
+    b.append(contentsOf: body)
+    b.appendLE(crc32(b))
+    return b
+}
+
+/// Writes one session's capture file. Not thread-safe: one owner (the session's
+/// recorder) appends; wrap it in an actor to share it.
+public final class CaptureWriter {
+    public let path: String
+    public let header: SessionHeader
+    let options: WriterOptions
+    let key: SigningKey
+    let fd: Int32
+    var offset: UInt64
+    var sealer: BlockSealer
+    var blocks: [BlockInfo] = []
+    var summary = SummaryBuilder()
+    var nextSequence: UInt64 = 1
+    let clock = ContinuousClock()
+    let started: ContinuousClock.Instant
+
+    // The open block.
+    var pending = WireWriter(capacity: 128 * 1024)
+    var pendingInfo = BlockInfo()
+    var pendingTerms: Set<String> = []
+    var pendingSince: ContinuousClock.Instant?
+    var lastSync: ContinuousClock.Instant
+    var closed = false
+
+    /// Creates `path` (which must not exist) with mode 0600 and writes the file header.
+    /// The header's key fields are filled from `key`.
+    public init(path: String, header: SessionHeader, key: SigningKey, options: WriterOptions = WriterOptions()) throws(CaptureError) {
+        var header = header
+        header.signingKeyID = key.keyID
+        header.signingPublicKey = key.publicKey
+        self.path = path
+        self.header = header
+        self.key = key
+        self.options = options
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CaptureError(.io, "\(path): cannot create capture: \(String(cString: strerror(errno)))") }
+        self.fd = fd
+        let bytes = fileHeaderBytes(header)
+        sealer = BlockSealer(fileHeader: bytes)
+        offset = UInt64(bytes.count)
+        started = clock.now
+        lastSync = started
+        do {
+            try writeAll(fd: fd, bytes, path: path)
+            if options.durability != .none { try sync() }
+        } catch {
+            Foundation.close(fd)
+            throw error
+        }
+    }
+
+    deinit {
+        if !closed { Foundation.close(fd) }
+    }
+
+    public var eventCount: UInt64 { nextSequence - 1 }
+    public var finalChainHash: [UInt8] { sealer.chainHash }
+
+    /// Appends an event stamped now; returns its sequence number.
+    @discardableResult
+    public func append(_ payload: Payload, exchangeID: UInt64 = 0) throws(CaptureError) -> UInt64 {
+        let mono = UInt64((clock.now - started).nanoseconds)
+        return try append(Event(monotonicNanos: mono, wallMicros: nowMicros(), exchangeID: exchangeID, payload: payload))
+    }
+
+    /// Appends an event with the caller's timestamps; the writer assigns its sequence number.
+    @discardableResult
+    public func append(_ event: Event) throws(CaptureError) -> UInt64 {
+        guard !closed else { throw CaptureError(.io, "\(path): append after close") }
+        var event = event
+        event.sequence = nextSequence
+        nextSequence += 1
+        if pendingInfo.eventCount == 0 {
+            pendingInfo.firstSequence = event.sequence
+            pendingInfo.firstMicros = event.wallMicros
+            pendingSince = clock.now
+        }
+        pendingInfo.eventCount += 1
+        pendingInfo.lastSequence = event.sequence
+        pendingInfo.lastMicros = event.wallMicros
+        pendingInfo.kinds |= 1 << UInt32(event.kindCode & 31)
+        SearchTerms.of(event, into: &pendingTerms)
+        summary.add(event)
+        EventStream.append(event, to: &pending)
+        if options.durability == .strict || pending.bytes.count >= options.blockTargetBytes {
+            try sealBlock()
+        } else {
+            try sealIfDue()
+        }
+        return event.sequence
+    }
+
+    /// Seals the open block if it is older than `maxBlockAge`. Call from a timer so idle sessions reach disk.
+    public func sealIfDue() throws(CaptureError) {
+        if let since = pendingSince, clock.now - since >= options.maxBlockAge { try sealBlock() }
+        if case .interval(let every) = options.durability, clock.now - lastSync >= every { try sync() }
+    }
+
+    /// Seals the open block now (no-op when empty).
+    public func flush() throws(CaptureError) {
+        try sealBlock()
+    }
+
+    func sealBlock() throws(CaptureError) {
+        guard pendingInfo.eventCount > 0 else { return }
+        var info = pendingInfo
+        info.offset = offset
+        info.codec = options.codec
+        info.filter = TermFilter(terms: pendingTerms)
+        let block = sealer.seal(&info, raw: pending.bytes, level: options.compressionLevel, key: key)
+        try writeAll(fd: fd, block, path: path)
+        offset += UInt64(block.count)
+        blocks.append(info)
+        pending = WireWriter(capacity: options.blockTargetBytes + options.blockTargetBytes / 4)
+        pendingInfo = BlockInfo()
+        pendingTerms.removeAll(keepingCapacity: true)
+        pendingSince = nil
+        switch options.durability {
+        case .perBlock, .strict: try sync()
+        case .interval, .none: break
+        }
+    }
+
+    func sync() throws(CaptureError) {
+        guard fsync(fd) == 0 else { throw CaptureError(.io, "\(path): fsync failed: \(String(cString: strerror(errno)))") }
+        lastSync = clock.now
+    }
+
+    /// Seals the last block, writes footer and trailer, and closes the file.
+    public func close() throws(CaptureError) {
+        guard !closed else { return }
+        try sealBlock()
+        let footer = Footer(sessionID: header.sessionID, blocks: blocks, summary: summary.build(),
+                            sealedMicros: nowMicros(), sealerPublicKey: key.publicKey)
+        let tail = sealFooter(footer, at: offset, sealer: &sealer, key: key, flags: .cleanClose, level: options.compressionLevel)
+        try writeAll(fd: fd, tail, path: path)
+        if options.durability != .none { try sync() }
+        closed = true
+        guard Foundation.close(fd) == 0 else { throw CaptureError(.io, "\(path): close failed: \(String(cString: strerror(errno)))") }
+    }
+}
+
+/// Footer block plus trailer, chained after the last block and signed.
+func sealFooter(_ footer: Footer, at offset: UInt64, sealer: inout BlockSealer, key: SigningKey,
+                flags: SealFlags, level: Int32) -> [UInt8] {
+    var info = BlockInfo(offset: offset, type: .footer, codec: .zlib,
+                         firstSequence: footer.summary.firstSequence, lastSequence: footer.summary.lastSequence,
+                         firstMicros: footer.summary.firstMicros, lastMicros: footer.summary.lastMicros)
+    var bytes = sealer.seal(&info, raw: footer.encoded(), level: level, key: key)
+    let message = Trailer.signedMessage(flags: flags, footerOffset: offset, finalChainHash: sealer.chainHash)
+    let trailer = Trailer(flags: flags, footerOffset: offset, finalChainHash: sealer.chainHash,
+                          sealerPublicKey: key.publicKey, signature: key.sign(message))
+    bytes.append(contentsOf: trailer.bytes())
+    return bytes
+}
+
+public func nowMicros() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+}
