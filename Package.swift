@@ -20,19 +20,28 @@ let package = Package(
             name: "CaptureFormat",
             dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // What the investigator's tools share: reports, terminal output.
+        .target(name: "Forensics", dependencies: ["CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "sessinfo",
-            dependencies: ["CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Forensics", "CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Deterministic, realistic synthetic sessions: samples, benchmark corpora, test data.
+        .target(
+            name: "SyntheticSessions",
+            dependencies: ["CaptureFormat"]
         ),
         .executableTarget(
             name: "capgen",
-            dependencies: ["CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CaptureFormat", "SyntheticSessions", "Forensics", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/capgen"
         ),
         .testTarget(
             name: "CaptureFormatTests",
             dependencies: ["CaptureFormat", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
+        // Runs the built executables as a user would (scripts/test builds them first).
+        .testTarget(name: "ToolTests", dependencies: ["CaptureFormat", "SyntheticSessions"]),
     ],
     swiftLanguageModes: [.v6]
 )

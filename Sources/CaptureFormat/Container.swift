@@ -20,7 +20,8 @@ public enum CaptureLayout {
     public static let trailerSize = 152
     public static let blockSignatureContext: [UInt8] = Array("tollgate-capture-v1 block\u{0}".utf8)
     public static let trailerSignatureContext: [UInt8] = Array("tollgate-capture-v1 trailer\u{0}".utf8)
-    /// A block's declared length above this is treated as damage, not data.
+    /// A block's declared length, or its payload's raw length, above this is treated as
+    /// damage, not data: a reader never allocates more for one block.
     public static let maxBlockLength = 64 << 20
 }
 
@@ -188,6 +189,10 @@ public struct BlockInfo: Sendable, Equatable, WireMessage {
         guard Int(length) == expected, Int(length) <= CaptureLayout.maxBlockLength else {
             throw .corrupt("block length \(length) does not match its parts (\(expected))", offset: offset + 4)
         }
+        let rawLength: UInt32 = h.le(12)
+        guard Int(rawLength) <= CaptureLayout.maxBlockLength else {
+            throw .corrupt("block raw length \(rawLength) exceeds the format's limit of \(CaptureLayout.maxBlockLength)", offset: offset + 12)
+        }
         guard file.count - offset >= Int(length) else {
             throw CaptureError(.truncated, "block cut off: \(file.count - offset) of \(length) bytes present", offset: offset)
         }
@@ -195,7 +200,7 @@ public struct BlockInfo: Sendable, Equatable, WireMessage {
         let filter = TermFilter(bits: [UInt8](UnsafeRawBufferPointer(rebasing: file[filterStart..<filterStart + filterLength])),
                                 hashCount: h[62])
         return BlockInfo(offset: UInt64(offset), length: length, type: type, codec: codec,
-                         rawLength: h.le(12), storedLength: storedLength, eventCount: h.le(20),
+                         rawLength: rawLength, storedLength: storedLength, eventCount: h.le(20),
                          firstSequence: h.le(24), lastSequence: h.le(32), firstMicros: h.le(40), lastMicros: h.le(48),
                          kinds: h.le(56), filter: filter)
     }
@@ -209,6 +214,8 @@ public struct BlockInfo: Sendable, Equatable, WireMessage {
 
     public init(wire r: inout WireReader) throws {
         self.init()
+        // An absent field is 0: codec 0 (.none) is not written, so it must not read back as the init's .zlib.
+        codec = .none
         var bits: [UInt8] = [], k: UInt8 = 0
         while let (tag, t) = try r.nextField() {
             switch tag {
@@ -398,6 +405,13 @@ public struct Trailer: Sendable, Equatable {
         m.appendLE(footerOffset)
         m.append(contentsOf: finalChainHash)
         return m
+    }
+
+    /// Whether the trailer's signature holds for its own sealer key (not whether that key is trusted).
+    public var signatureIsValid: Bool {
+        SigningKey.verify(signature: signature,
+                          message: Trailer.signedMessage(flags: flags, footerOffset: footerOffset, finalChainHash: finalChainHash),
+                          publicKey: sealerPublicKey)
     }
 
     func bytes() -> [UInt8] {

@@ -1,6 +1,6 @@
 // The envelope of one event (docs/capture-format.md, "Events").
 
-extension Event {
+extension Event: WireMessage {
     public func encode(to w: inout WireWriter) {
         w.uint(1, sequence)
         w.uint(2, monotonicNanos)
@@ -60,17 +60,11 @@ extension Event {
 
 /// Block payloads are a run of events, each prefixed by its varint length.
 enum EventStream {
-    static func append(_ event: Event, to w: inout WireWriter) {
-        var e = WireWriter(capacity: 256)
-        event.encode(to: &e)
-        w.varint(UInt64(e.bytes.count))
-        w.append(raw: e.bytes)
-    }
-
     static func decode(_ buffer: UnsafeRawBufferPointer, expectedCount: Int) throws -> [Event] {
         var r = WireReader(buffer)
         var events: [Event] = []
-        events.reserveCapacity(expectedCount)
+        // The count comes from the block header: every event takes at least one byte, so never reserve more.
+        events.reserveCapacity(min(expectedCount, buffer.count))
         while !r.isAtEnd {
             let start = r.position
             let n = try r.length()

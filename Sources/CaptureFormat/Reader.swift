@@ -53,7 +53,7 @@ public struct CaptureFile: Sendable {
         let sealed: (Trailer, Footer)? = data.withUnsafeBytes { file -> (Trailer, Footer)? in
             guard let trailer = try? Trailer.parse(file) else { return nil }
             do {
-                let footer = try CaptureFile.readFooter(file, at: Int(trailer.footerOffset), headerLength: parsed.4)
+                let footer = try CaptureFile.readFooter(file, at: Int(clamping: trailer.footerOffset), headerLength: parsed.4)
                 return (trailer, footer)
             } catch {
                 footerProblem = "trailer present but footer unusable: \(error)"
@@ -79,6 +79,10 @@ public struct CaptureFile: Sendable {
         -> (SessionHeader, UInt16, UInt16, UInt32, Int) {
         let magic = CaptureLayout.magic
         guard file.count >= magic.count, file.prefix(magic.count).elementsEqual(magic) else {
+            // A file cut off inside the magic (a crash right after creating it) is truncated, not foreign.
+            if file.count < magic.count, magic.starts(with: file) {
+                throw CaptureError(.truncated, "file header cut off: \(file.count) of \(magic.count) magic bytes present", offset: file.count)
+            }
             if file.count >= 4, file[0] == 0x89, file[1...3].elementsEqual(magic[1...3]) {
                 throw CaptureError(.notCapture, "capture magic damaged after \"\\x89TGC\": the file went through a text-mode transfer (line endings or 7-bit)", offset: 4)
             }
@@ -159,15 +163,15 @@ public struct CaptureFile: Sendable {
                 if info.type == .footer {
                     let footer = try? readFooter(file, at: offset, headerLength: start)
                     let end = offset + Int(info.length)
-                    return (blocks, footer, end, "footer present but no valid trailer after it (\(file.count - end) bytes follow)")
+                    return (blocks, footer, end, "footer at byte \(offset) ends at byte \(end) with no valid trailer after it (\(file.count - end) bytes follow)")
                 }
                 blocks.append(info)
                 offset += Int(info.length)
             } catch {
-                return (blocks, nil, offset, "after block \(blocks.count) the file has \(file.count - offset) bytes that are not a complete block: \(error.message)")
+                return (blocks, nil, offset, "\(blocks.count) complete blocks end at byte \(offset); the \(file.count - offset) bytes after them are not a complete block: \(error.message)")
             }
         }
-        return (blocks, nil, offset, "the file ends after block \(blocks.count) with no footer (the writer did not close it)")
+        return (blocks, nil, offset, "the file ends at byte \(offset) after \(blocks.count) complete blocks, with no footer (the writer did not close it)")
     }
 
     // MARK: Events
@@ -175,8 +179,8 @@ public struct CaptureFile: Sendable {
     /// The events of one block, with the block's CRC checked.
     public func events(in block: BlockInfo) throws(CaptureError) -> [Event] {
         try withTypedBytes(of: data) { (file) throws(CaptureError) -> [Event] in
-            guard Int(block.offset) + Int(block.length) <= file.count else {
-                throw CaptureError(.truncated, "block runs past the end of the file", offset: Int(block.offset))
+            guard block.offset <= UInt64(file.count), Int(block.offset) + Int(block.length) <= file.count else {
+                throw CaptureError(.truncated, "block runs past the end of the file", offset: Int(clamping: block.offset))
             }
             let info = try CaptureFile.checkedBlock(file, at: Int(block.offset))
             let raw = try CaptureFile.payload(file, info)

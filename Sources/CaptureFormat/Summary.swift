@@ -24,36 +24,41 @@ public struct SummaryBuilder: Sendable {
             summary.exchanges += 1
             switch r {
             case .postgres(let p):
-                summary.requestBytes += UInt64(p.text.utf8.count)
-                for param in p.parameters { summary.requestBytes += UInt64(param.value?.count ?? 0) }
+                sat(&summary.requestBytes, UInt64(p.text.utf8.count))
+                for param in p.parameters { sat(&summary.requestBytes, UInt64(param.value?.count ?? 0)) }
                 for res in p.resources { addResource(res.qualifiedName) }
             case .http(let h):
-                summary.requestBytes += h.body.totalSize
+                sat(&summary.requestBytes, h.body.totalSize)
             case .kubernetes(let k):
-                summary.requestBytes += k.http.body.totalSize
-                var parts = [k.resource]
-                if !k.namespace.isEmpty { parts.insert(k.namespace, at: 0) }
-                if !k.name.isEmpty { parts.append(k.name) }
-                addResource("k8s:" + parts.joined(separator: "/"))
+                sat(&summary.requestBytes, k.http.body.totalSize)
+                if k.resource.isEmpty {
+                    // A non-resource URL (discovery: /api, /apis, /version): the path names it.
+                    addResource("k8s:" + (k.http.target.split(separator: "?").first.map(String.init) ?? ""))
+                } else {
+                    var parts = [k.resource]
+                    if !k.namespace.isEmpty { parts.insert(k.namespace, at: 0) }
+                    if !k.name.isEmpty { parts.append(k.name) }
+                    addResource("k8s:" + parts.joined(separator: "/"))
+                }
             }
         case .response(let r):
             switch r {
             case .postgres(let p):
-                for row in p.rows { for v in row { summary.responseBytes += UInt64(v?.count ?? 0) } }
-                summary.responseBytes += p.cut?.bytes ?? 0
+                for row in p.rows { for v in row { sat(&summary.responseBytes, UInt64(v?.count ?? 0)) } }
+                sat(&summary.responseBytes, p.cut?.bytes ?? 0)
                 if p.error != nil { summary.errors += 1 }
             case .http(let h):
-                summary.responseBytes += h.body.totalSize
+                sat(&summary.responseBytes, h.body.totalSize)
                 if h.status >= 400 { summary.errors += 1 }
             }
         case .decision(let d):
             decisions[d.action.name, default: 0] += 1
         case .maskSummary(let m):
-            for e in m.entries { masked[e.detector, default: 0] += e.count }
+            for e in m.entries { sat(&masked[e.detector, default: 0], e.count) }
         case .streamChunk(let s):
             switch s.stream {
-            case .stdin: summary.requestBytes += UInt64(s.data.count)
-            case .stdout, .stderr: summary.responseBytes += UInt64(s.data.count)
+            case .stdin: sat(&summary.requestBytes, UInt64(s.data.count))
+            case .stdout, .stderr: sat(&summary.responseBytes, UInt64(s.data.count))
             case .resize: break
             }
         case .sessionEnd(let e):
@@ -76,4 +81,10 @@ public struct SummaryBuilder: Sendable {
         s.resources = resources.sorted()
         return s
     }
+}
+
+/// Sizes and counts come from event fields a damaged or hostile file controls: saturate, never trap.
+private func sat(_ total: inout UInt64, _ value: UInt64) {
+    let (sum, overflow) = total.addingReportingOverflow(value)
+    total = overflow ? .max : sum
 }

@@ -39,6 +39,21 @@ extension CaptureFile {
     }
 }
 
+extension VerificationReport {
+    /// Opens and verifies `path`. A damaged file header is a failed check (the file is a
+    /// capture, but changed); only a file that cannot be read, is not a capture, or needs
+    /// a newer reader throws.
+    public static func verifying(path: String, trustedKey: [UInt8]? = nil) throws(CaptureError) -> VerificationReport {
+        do {
+            return try CaptureFile(path: path).verify(trustedKey: trustedKey)
+        } catch where error.kind == .corrupt {
+            var report = VerificationReport()
+            report.problems = [Problem(location: "header", offset: error.offset ?? 0, message: error.message)]
+            return report
+        }
+    }
+}
+
 struct Verifier {
     let file: UnsafeRawBufferPointer
     let capture: CaptureFile
@@ -72,6 +87,9 @@ struct Verifier {
         var nextSequence: UInt64 = 1
         var summary = SummaryBuilder()
         var scanned: [BlockInfo] = []
+        // Where an intact trailer says the footer is: names a damaged block at that offset "footer"
+        // even when the damage hides its type or length.
+        let footerHint = (try? Trailer.parse(file)).flatMap { Int(exactly: $0.footerOffset) }
 
         while offset < file.count {
             let location = "block \(scanned.count)"
@@ -81,19 +99,25 @@ struct Verifier {
             } catch {
                 // A damaged length makes everything after unreachable by walking; that is the first fault.
                 let isTrailer = file.count - offset == CaptureLayout.trailerSize && scanned.count > 0
-                problem(isTrailer ? "trailer" : location, error.offset ?? offset, isTrailer ? "found where a block or footer was expected" : error.message)
+                    && UnsafeRawBufferPointer(rebasing: file[offset..<(offset + 4)]).elementsEqual(CaptureLayout.trailerMagic)
+                let name = isTrailer ? "trailer" : offset == footerHint || Verifier.isPartialFooter(file, at: offset) ? "footer" : location
+                problem(name, error.offset ?? offset, isTrailer ? "found where a block or footer was expected" : error.message)
                 return report
             }
             let end = offset + Int(info.length)
-            let name = info.type == .footer ? "footer" : location
             let bodyEnd = info.payloadOffset + Int(info.storedLength)
+            let crcOK = crc32(UnsafeRawBufferPointer(rebasing: file[offset..<(end - 8)])) == file.le(end - 8, as: UInt32.self)
+            // The type byte is trusted when the CRC holds; otherwise the block is named by where it is.
+            let isFooter = crcOK || footerHint == nil
+                ? info.type == .footer
+                : offset == footerHint || end + CaptureLayout.trailerSize == file.count
+            let name = isFooter ? "footer" : location
             let storedChain = Array(file[bodyEnd..<(bodyEnd + 32)])
             let signature = Array(file[(bodyEnd + 32)..<(bodyEnd + 96)])
             let repeated: UInt32 = file.le(end - 4)
             if repeated != info.length {
                 problem(name, end - 4, "block length at its end (\(repeated)) differs from its start (\(info.length))")
             }
-            let crcOK = crc32(UnsafeRawBufferPointer(rebasing: file[offset..<(end - 8)])) == file.le(end - 8, as: UInt32.self)
             if !crcOK { problem(name, end - 8, "block CRC mismatch: bytes \(offset)..<\(end - 8) were changed") }
             var h = SHA256()
             h.update(data: chain)
@@ -103,11 +127,11 @@ struct Verifier {
                 problem(name, bodyEnd, "hash chain broken: this block does not follow the previous one (a block was removed, reordered or replaced)")
             }
             chain = storedChain
-            let key = info.type == .footer ? sealerKey() : signer
+            let key = isFooter ? sealerKey() : signer
             if !SigningKey.verify(signature: signature, message: CaptureLayout.blockSignatureContext + storedChain, publicKey: key) {
                 problem(name, bodyEnd + 32, "Ed25519 signature does not verify with key \(SigningKey.keyID(of: key))")
             }
-            if info.type == .footer {
+            if isFooter {
                 checkFooter(info, summary: summary.build(), blocks: scanned)
                 checkTrailer(footerOffset: offset, footerEnd: end, chain: storedChain)
                 return report
@@ -125,6 +149,12 @@ struct Verifier {
         return report
     }
 
+    /// A footer cut off or damaged after its magic and type byte (a file cut inside its footer).
+    static func isPartialFooter(_ file: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        file.count - offset > 8 && file[offset + 8] == BlockType.footer.rawValue
+            && UnsafeRawBufferPointer(rebasing: file[offset..<(offset + 4)]).elementsEqual(CaptureLayout.blockMagic)
+    }
+
     /// The key that sealed the footer and trailer: the trailer's, else the footer's, else the signer.
     func sealerKey() -> [UInt8] {
         capture.trailer?.sealerPublicKey ?? capture.footer?.sealerPublicKey ?? capture.header.signingPublicKey
@@ -137,7 +167,7 @@ struct Verifier {
             events = try raw.withUnsafeBytes { try EventStream.decode($0, expectedCount: Int(info.eventCount)) }
         } catch {
             problem(name, info.payloadOffset, "events cannot be decoded: \(error)")
-            next = info.lastSequence + 1
+            next = info.lastSequence &+ 1
             return
         }
         var terms = Set<String>()
@@ -147,7 +177,7 @@ struct Verifier {
                 problem(name, info.payloadOffset, "event \(i) has sequence \(e.sequence), expected \(next): events are missing or out of order")
                 next = e.sequence
             }
-            next += 1
+            next &+= 1
             kinds |= 1 << UInt32(e.kindCode & 31)
             SearchTerms.of(e, into: &terms)
             summary.add(e)
@@ -213,8 +243,7 @@ struct Verifier {
         if trailer.finalChainHash != chain {
             problem("trailer", footerEnd + 16, "final chain hash differs from the footer's")
         }
-        let message = Trailer.signedMessage(flags: trailer.flags, footerOffset: trailer.footerOffset, finalChainHash: trailer.finalChainHash)
-        if !SigningKey.verify(signature: trailer.signature, message: message, publicKey: trailer.sealerPublicKey) {
+        if !trailer.signatureIsValid {
             problem("trailer", footerEnd + 80, "trailer signature does not verify")
         }
         let recovered = trailer.flags.contains(.recovered)

@@ -141,6 +141,12 @@ public final class CaptureWriter {
         guard !closed else { throw CaptureError(.io, "\(path): append after close") }
         var event = event
         event.sequence = nextSequence
+        let encoded = event.encoded()
+        // A block's raw payload may not exceed the format's limit; callers cap bodies long before this.
+        guard encoded.count + 10 <= CaptureLayout.maxBlockLength else {
+            throw CaptureError(.io, "\(path): event of \(encoded.count) bytes exceeds the \(CaptureLayout.maxBlockLength)-byte block limit; cap its body")
+        }
+        if pending.bytes.count + encoded.count + 10 > CaptureLayout.maxBlockLength { try sealBlock() }
         nextSequence += 1
         if pendingInfo.eventCount == 0 {
             pendingInfo.firstSequence = event.sequence
@@ -153,7 +159,8 @@ public final class CaptureWriter {
         pendingInfo.kinds |= 1 << UInt32(event.kindCode & 31)
         SearchTerms.of(event, into: &pendingTerms)
         summary.add(event)
-        EventStream.append(event, to: &pending)
+        pending.varint(UInt64(encoded.count))
+        pending.append(raw: encoded)
         if options.durability == .strict || pending.bytes.count >= options.blockTargetBytes {
             try sealBlock()
         } else {

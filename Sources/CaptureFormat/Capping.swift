@@ -1,0 +1,45 @@
+import Crypto
+
+// Recording caps: one huge body or result must not fill a disk. What is cut is
+// counted and hashed (SHA-256) so it can be proven later without being stored.
+
+extension CappedBytes {
+    /// `data` kept up to `cap` bytes; the rest counted and hashed.
+    public init(capping data: [UInt8], at cap: Int) {
+        guard data.count > cap else {
+            self.init(data: data)
+            return
+        }
+        self.init(data: Array(data[..<cap]), totalSize: UInt64(data.count),
+                  cutSHA256: Array(SHA256.hash(data: data[cap...])))
+    }
+}
+
+/// Collects result rows up to a cap; rows past it are only counted and hashed, as they stream.
+/// The digest is over the cut rows in packed-row encoding, in order (docs/capture-format.md, CutRows).
+public struct RowRecorder: Sendable {
+    public let maxRows: Int
+    public private(set) var rows: [Row] = []
+    var cutRows: UInt64 = 0
+    var cutBytes: UInt64 = 0
+    var hasher = SHA256()
+
+    public init(maxRows: Int) { self.maxRows = maxRows }
+
+    public mutating func add(_ row: Row) {
+        if rows.count < maxRows {
+            rows.append(row)
+            return
+        }
+        var w = WireWriter(capacity: 64)
+        PostgresResponse.packRow(row, into: &w)
+        hasher.update(data: w.bytes)
+        cutRows += 1
+        for v in row { cutBytes += UInt64(v?.count ?? 0) }
+    }
+
+    /// What was cut, or nil when every row was kept.
+    public var cut: CutRows? {
+        cutRows == 0 ? nil : CutRows(rows: cutRows, bytes: cutBytes, sha256: Array(hasher.finalize()))
+    }
+}
