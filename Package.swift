@@ -7,11 +7,17 @@ let package = Package(
     products: [
         .library(name: "CaptureFormat", targets: ["CaptureFormat"]),
         .executable(name: "sessinfo", targets: ["sessinfo"]),
+        .executable(name: "capture-proxy", targets: ["capture-proxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.1.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev): block compression and CRC32.
@@ -40,6 +46,26 @@ let package = Package(
             name: "CaptureFormatTests",
             dependencies: ["CaptureFormat", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
+        // PostgreSQL frontend/backend protocol v3: message framing both ways, SCRAM-SHA-256 and md5.
+        .target(name: "PostgresWire", dependencies: [.product(name: "NIOCore", package: "swift-nio"),
+                                                     .product(name: "Crypto", package: "swift-crypto")]),
+        // OIDC: discovery, JWKS cache with rotation, token validation. HTTP through the toolchain's
+        // FoundationNetworking, so no HTTP client dependency is built for two GETs.
+        .target(name: "Identity", dependencies: [.product(name: "JWTKit", package: "jwt-kit")]),
+        // The exchange pipeline every protocol adapter feeds, the gate's config, and session recording.
+        .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Identity", "Yams",
+                                                  .product(name: "NIOCore", package: "swift-nio"),
+                                                  .product(name: "Logging", package: "swift-log")]),
+        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore",
+                                                      .product(name: "NIOPosix", package: "swift-nio"),
+                                                      .product(name: "NIOSSL", package: "swift-nio-ssl")]),
+        .executableTarget(
+            name: "capture-proxy",
+            dependencies: ["PostgresProxy", "ProxyCore", "Forensics", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "PostgresWireTests", dependencies: ["PostgresWire", .product(name: "NIOTestUtils", package: "swift-nio"),
+                                                             .product(name: "NIOEmbedded", package: "swift-nio")]),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         // Runs the built executables as a user would (scripts/test builds them first).
         .testTarget(name: "ToolTests", dependencies: ["CaptureFormat", "SyntheticSessions"]),
     ],

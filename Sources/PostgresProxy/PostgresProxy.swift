@@ -1,0 +1,4 @@
+import NIOPosix
+import NIOSSL
+import PostgresWire
+import ProxyCore

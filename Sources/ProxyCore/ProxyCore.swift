@@ -1,0 +1,3 @@
+import Yams
+import NIOCore
+import Logging
