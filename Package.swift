@@ -56,12 +56,15 @@ let package = Package(
         .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Identity", "Yams",
                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "Logging", package: "swift-log")]),
-        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore",
+        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "Identity",
                                                       .product(name: "NIOPosix", package: "swift-nio"),
+                                                      .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                                       .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .executableTarget(
             name: "capture-proxy",
-            dependencies: ["PostgresProxy", "ProxyCore", "Forensics", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["PostgresProxy", "ProxyCore", "Identity", "Forensics", "CaptureFormat",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "PostgresWireTests", dependencies: ["PostgresWire", .product(name: "NIOTestUtils", package: "swift-nio"),
                                                              .product(name: "NIOEmbedded", package: "swift-nio")]),

@@ -22,3 +22,24 @@ extension ParsableCommand {
         }
     }
 }
+
+extension AsyncParsableCommand {
+    /// `mainWithGrepExitCodes` for commands with async subcommands.
+    public static func asyncMainWithGrepExitCodes() async -> Never {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Foundation.exit(0)
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            printError(fullMessage(for: error))
+            Foundation.exit(2)
+        }
+    }
+}

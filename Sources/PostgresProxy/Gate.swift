@@ -1,0 +1,151 @@
+import CaptureFormat
+import Foundation
+import Identity
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresWire
+import ProxyCore
+
+let gateVersion = "0.1.0"
+
+/// The running gate: one listener per PostgreSQL target, shared identity verifier,
+/// signing key, cancel registry and pipeline; tracks live sessions for graceful shutdown.
+public final class PostgresGate: Sendable {
+    public let config: GateConfig
+    let verifier: OIDCVerifier
+    let signingKey: SigningKey
+    let cancels = CancelRegistry()
+    let pipeline: ExchangePipeline
+    let tlsContexts: [String: NIOSSLContext]
+    let upstreamTLSContext: NIOSSLContext?
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    let servers = NIOLockedValueBox<[Channel]>([])
+    /// Live client channels by session id, and sessions whose capture is still being sealed.
+    let live = NIOLockedValueBox<(channels: [String: Channel], sealing: Set<String>)>(([:], []))
+
+    public init(config: GateConfig, verifier: OIDCVerifier, pipeline: ExchangePipeline = ExchangePipeline(),
+                logger: Logger, threads: Int = System.coreCount) throws {
+        self.config = config
+        self.verifier = verifier
+        self.pipeline = pipeline
+        self.logger = logger
+        do {
+            signingKey = try SigningKey.loadOrCreate(path: config.proxy.signingKey)
+        } catch {
+            throw GateError("signing key: \(error)")
+        }
+        var contexts: [String: NIOSSLContext] = [:]
+        for target in config.targets {
+            guard let cert = target.tlsCertificate, let key = target.tlsKey else { continue }
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+                let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .file(key))
+                contexts[target.name] = try NIOSSLContext(configuration: tls)
+            } catch {
+                throw GateError("target \(target.name): TLS certificate or key: \(error)")
+            }
+        }
+        tlsContexts = contexts
+        // Upstream TLS as libpq's sslmode=prefer/require: encrypts, does not verify the server's certificate.
+        var client = TLSConfiguration.makeClientConfiguration()
+        client.certificateVerification = .none
+        upstreamTLSContext = try? NIOSSLContext(configuration: client)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    }
+
+    /// Binds every target's listener. Fails (and binds nothing) if any address is taken.
+    public func start() async throws {
+        for target in config.targets where target.protocolKind == .postgres {
+            let bootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.autoRead, value: true)
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let ops = channel.pipeline.syncOperations
+                        try ops.addHandler(IdleStateHandler(readTimeout: TimeAmount.nanoseconds(target.idleTimeout.nanosecondsClamped)))
+                        try ops.addHandler(ByteToMessageHandler(PostgresFrontendDecoder(maxMessageSize: target.maxMessageBytes)))
+                        try ops.addHandler(PostgresSessionHandler(gate: self, target: target))
+                    }
+                }
+            do {
+                let channel = try await bootstrap.bind(host: target.listen.host, port: target.listen.port).get()
+                servers.withLockedValue { $0.append(channel) }
+                logger.info("listening", metadata: ["target": "\(target.name)", "listen": "\(target.listen)", "upstream": "\(target.upstream)"])
+            } catch {
+                await stopListening()
+                throw GateError("target \(target.name): cannot listen on \(target.listen): \(error)")
+            }
+        }
+    }
+
+    /// The bound address of each listener (useful when a config asks for port 0).
+    public var listeningAddresses: [SocketAddress] {
+        servers.withLockedValue { $0.compactMap(\.localAddress) }
+    }
+
+    func stopListening() async {
+        let channels = servers.withLockedValue { s in defer { s = [] }; return s }
+        for c in channels { try? await c.close() }
+    }
+
+    func sessionStarted(_ handler: PostgresSessionHandler, channel: Channel) {
+        guard let id = handler.session?.sessionID else { return }
+        live.withLockedValue { $0.channels[id] = channel }
+    }
+
+    func sessionEnding(_ id: String) {
+        live.withLockedValue { state in
+            state.channels[id] = nil
+            state.sealing.insert(id)
+        }
+    }
+
+    func sessionEnded(_ id: String) {
+        _ = live.withLockedValue { $0.sealing.remove(id) }
+    }
+
+    var liveSessions: Int { live.withLockedValue { $0.channels.count + $0.sealing.count } }
+
+    /// Graceful shutdown: stop accepting, let sessions finish for up to `grace`, then close
+    /// the rest; returns once every capture is sealed.
+    public func shutdown(grace: Duration) async {
+        await stopListening()
+        logger.info("shutting down", metadata: ["sessions": "\(liveSessions)", "grace": "\(grace)"])
+        let deadline = ContinuousClock.now + grace
+        while live.withLockedValue({ !$0.channels.isEmpty }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        let remaining = live.withLockedValue { Array($0.channels.values) }
+        for channel in remaining {
+            channel.pipeline.fireUserInboundEventTriggered(GateShutdown())
+        }
+        // Sealing a capture is a few writes; wait for all of them.
+        let sealDeadline = ContinuousClock.now + .seconds(30)
+        while liveSessions > 0, ContinuousClock.now < sealDeadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// Sent to sessions still open when the shutdown grace period ends.
+struct GateShutdown {}
+
+public struct GateError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ d: String) { description = d }
+}
+
+extension Duration {
+    var nanosecondsClamped: Int64 {
+        let (s, atto) = components
+        let (ns, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : ns + atto / 1_000_000_000
+    }
+}

@@ -1,4 +1,0 @@
-import NIOPosix
-import NIOSSL
-import PostgresWire
-import ProxyCore

@@ -1,0 +1,173 @@
+import NIOCore
+import NIOSSL
+import PostgresWire
+import ProxyCore
+
+/// The brokered login: the gate's own account, never the client's token.
+struct UpstreamLogin {
+    var user: String
+    var password: String?
+    var parameters: [(name: String, value: String)]
+}
+
+/// The gate's connection to the database: logs in with the target's credentials
+/// (trust, cleartext, md5 or SCRAM-SHA-256), then hands every message to the session.
+final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = PostgresBackendMessage
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase { case login, relaying }
+
+    let session: PostgresSessionHandler
+    let maxMessageSize: Int
+    let tlsMode: TargetConfig.UpstreamTLS
+    let tlsContext: NIOSSLContext?
+    let serverName: String
+    var phase = Phase.login
+    var scram: SCRAMSHA256Client?
+    var parameterStatus: [PostgresBackendMessage] = []
+    var keyData: (Int32, Int32)?
+    var context: ChannelHandlerContext?
+
+    init(session: PostgresSessionHandler, maxMessageSize: Int, tlsMode: TargetConfig.UpstreamTLS, tlsContext: NIOSSLContext?, serverName: String) {
+        self.session = session
+        self.maxMessageSize = maxMessageSize
+        self.tlsMode = tlsMode
+        self.tlsContext = tlsContext
+        self.serverName = serverName
+    }
+
+    /// Called once the TCP connection is up: negotiate TLS if configured, then send the startup message.
+    func begin(context channel: Channel) {
+        let negotiateTLS = tlsMode != .disable && tlsContext != nil
+        do {
+            let decoder = PostgresBackendDecoder(expectingSSLResponse: negotiateTLS, maxMessageSize: maxMessageSize)
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder), position: .before(self))
+        } catch {
+            session.upstreamLoginFailed("cannot set up the upstream pipeline: \(error)")
+            return
+        }
+        if negotiateTLS { send(.sslRequest) } else { sendStartup() }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    /// The server's answer to SSLRequest: 'S' starts TLS, 'N' continues in plaintext unless TLS is required.
+    /// The decoder refuses bytes sent along with the answer (CVE-2021-23222), so none can bypass TLS.
+    func sslResponse(_ response: PostgresBackendMessage.SSLResponse, context: ChannelHandlerContext) {
+        do {
+            if response == .supported, let tlsContext {
+                let hostname = serverName.first?.isNumber == true || serverName.contains(":") ? nil : serverName
+                try context.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: hostname), position: .first)
+            } else if tlsMode == .require {
+                return loginFailed("the database does not offer TLS, and upstream_tls is require")
+            }
+            sendStartup()
+        } catch {
+            loginFailed("TLS setup failed: \(error)")
+        }
+    }
+
+    func sendStartup() {
+        guard let login = session.upstreamLogin else { return }
+        send(.startup(.init(parameters: login.parameters)))
+    }
+
+    func send(_ message: PostgresFrontendMessage) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        do {
+            try message.encode(into: &buffer)
+        } catch {
+            return loginFailed("cannot encode \(message.messageName): \(error)")
+        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let message = unwrapInboundIn(data)
+        if phase == .relaying {
+            session.upstreamMessage(message)
+            return
+        }
+        guard let login = session.upstreamLogin else { return }
+        switch message {
+        case .sslResponse(let response):
+            sslResponse(response, context: context)
+        case .authentication(let auth):
+            do {
+                try authenticate(auth, login: login)
+            } catch {
+                loginFailed("\(error)")
+            }
+        case .parameterStatus:
+            parameterStatus.append(message)
+        case .backendKeyData(let pid, let key):
+            keyData = (pid, key)
+        case .readyForQuery:
+            phase = .relaying
+            session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: message)
+        case .errorResponse(let fields):
+            loginFailed(fields.notice.message)
+        default:
+            break
+        }
+    }
+
+    /// Answers the database's authentication request with the target's credentials.
+    func authenticate(_ auth: PostgresBackendMessage.Authentication, login: UpstreamLogin) throws {
+        func password() throws -> String {
+            guard let p = login.password else { throw GateError("the database asks for a password and the target has none configured") }
+            return p
+        }
+        switch auth {
+        case .ok:
+            break
+        case .cleartextPassword:
+            send(try .passwordMessage(try password()))
+        case .md5Password(let salt):
+            send(try .passwordMessage(PostgresAuthentication.md5Password(user: login.user, password: try password(), salt: salt)))
+        case .sasl(let mechanisms):
+            guard mechanisms.contains(SCRAMSHA256Client.mechanism) else { throw GateError("no supported SASL mechanism in \(mechanisms)") }
+            var client = SCRAMSHA256Client(password: try password())
+            let first = try client.clientFirstMessage()
+            scram = client
+            send(try .saslInitialResponse(mechanism: SCRAMSHA256Client.mechanism, data: first))
+        case .saslContinue(let data):
+            guard var client = scram else { throw GateError("SASL continue without SASL start") }
+            let final = try client.clientFinalMessage(serverFirst: data.readableBytesView)
+            scram = client
+            send(.saslResponse(final))
+        case .saslFinal(let data):
+            // The server proves it knows the password too; a gate must not talk to an impostor.
+            guard var client = scram else { throw GateError("SASL final without SASL start") }
+            try client.verifyServerFinal(data.readableBytesView)
+            scram = client
+        case .other(let code, _):
+            throw GateError("the database asks for authentication method \(code), which the gate does not support")
+        }
+    }
+
+    func loginFailed(_ detail: String) {
+        session.upstreamLoginFailed(detail)
+        context?.close(promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        session.flushClient()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        session.upstreamClosed()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        session.upstreamWritabilityChanged(context.channel.isWritable)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        session.gate.logger.error("upstream connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}
+

@@ -1,0 +1,179 @@
+import Foundation
+
+/// The gate's configuration file (YAML; reference in man/capture-proxy.1 and samples/tollgate.yaml).
+public struct GateConfig: Sendable {
+    public var proxy: ProxySettings
+    public var identity: IdentitySettings
+    public var targets: [TargetConfig]
+
+    public struct ProxySettings: Sendable {
+        /// Names this gate in every capture it writes.
+        public var id: String
+        /// Captures go under DIR/YYYY/MM/DD/SESSION.sesscap.
+        public var captureDirectory: String
+        /// Ed25519 key that signs captures; created (0600) if missing.
+        public var signingKey: String
+        /// On SIGTERM, how long running sessions may go on before they are closed.
+        public var shutdownGrace: Duration
+    }
+
+    public struct IdentitySettings: Sendable {
+        public var issuer: String
+        public var audiences: [String]
+        public var groupsClaim: String
+        public var subjectClaim: String
+        /// A static JWKS for air-gapped sites: no discovery, no fetch.
+        public var jwksFile: String?
+        public var clockSkew: Duration
+    }
+
+    /// Reads and validates `path`. Every error names the file, line and column.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GateConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, line: 0, column: 0, message: "cannot read the file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, line: 0, column: 0, message: "the file is not UTF-8")
+        }
+        return try parse(yaml: text, file: path, baseDirectory: (path as NSString).deletingLastPathComponent, environment: environment)
+    }
+
+    public static func parse(yaml: String, file: String, baseDirectory: String = ".",
+                             environment: [String: String] = [:]) throws -> GateConfig {
+        let root = try ConfigNode.parse(yaml: yaml, file: file)
+        let top = try root.fields(["proxy", "identity", "targets", "policies"])
+        if let policies = top["policies"] {
+            // Refuse rather than ignore: running without the policy the operator wrote would fail open.
+            throw policies.errorAtKey("policies are not enforced by this build of capture-proxy yet; remove them or use a build with policy support")
+        }
+        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p) }
+
+        guard let proxyNode = top["proxy"] else { throw root.error("missing 'proxy' section") }
+        let p = try proxyNode.fields(["id", "captures", "signing_key", "shutdown_grace"])
+        guard let id = try p["id"]?.string(), !id.isEmpty else { throw proxyNode.error("missing 'id'") }
+        guard let captures = try p["captures"]?.string() else { throw proxyNode.error("missing 'captures' (directory for capture files)") }
+        guard let key = try p["signing_key"]?.string() else { throw proxyNode.error("missing 'signing_key' (Ed25519 key file; created if missing)") }
+        let proxy = ProxySettings(id: id, captureDirectory: resolve(captures), signingKey: resolve(key),
+                                  shutdownGrace: try p["shutdown_grace"]?.duration() ?? .seconds(30))
+
+        guard let identityNode = top["identity"] else { throw root.error("missing 'identity' section (OIDC issuer and audiences)") }
+        let i = try identityNode.fields(["issuer", "audiences", "groups_claim", "subject_claim", "jwks_file", "clock_skew"])
+        guard let issuer = try i["issuer"]?.string(), URL(string: issuer)?.scheme != nil else {
+            throw identityNode.error("missing or invalid 'issuer' (the OIDC issuer URL)")
+        }
+        guard let audiences = try i["audiences"]?.strings(), !audiences.isEmpty else {
+            throw identityNode.error("missing 'audiences' (the token audiences this gate accepts)")
+        }
+        let identity = IdentitySettings(issuer: issuer, audiences: audiences,
+                                        groupsClaim: try i["groups_claim"]?.string() ?? "groups",
+                                        subjectClaim: try i["subject_claim"]?.string() ?? "sub",
+                                        jwksFile: try i["jwks_file"].map { resolve(try $0.string()) },
+                                        clockSkew: try i["clock_skew"]?.duration() ?? .seconds(60))
+
+        guard let targetsNode = top["targets"] else { throw root.error("missing 'targets'") }
+        var targets: [TargetConfig] = []
+        for (name, node) in try targetsNode.mapping() {
+            targets.append(try TargetConfig.parse(name: name, node: node, resolve: resolve, environment: environment))
+        }
+        guard !targets.isEmpty else { throw targetsNode.error("no targets") }
+        var listens: [String: String] = [:]
+        for t in targets {
+            if let other = listens[t.listen.description] {
+                throw targetsNode.error("targets '\(other)' and '\(t.name)' both listen on \(t.listen)")
+            }
+            listens[t.listen.description] = t.name
+        }
+        return GateConfig(proxy: proxy, identity: identity, targets: targets)
+    }
+}
+
+public struct TargetConfig: Sendable {
+    public enum ProtocolKind: String, Sendable { case postgres }
+    public enum UpstreamTLS: String, Sendable { case disable, prefer, require }
+
+    public var name: String
+    public var protocolKind: ProtocolKind
+    public var listen: HostPort
+    public var upstream: HostPort
+    /// Client-facing TLS: certificate chain and key (PEM).
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// Plaintext clients on a non-loopback listener are refused unless this is set.
+    public var allowPlaintext: Bool
+    public var upstreamTLS: UpstreamTLS
+    public var credentials: Credentials
+    public var maxMessageBytes: Int
+    public var idleTimeout: Duration
+    public var recordMaxRows: Int
+    public var recordMaxValueBytes: Int
+
+    /// The account the gate logs in with upstream: the client never learns it.
+    public struct Credentials: Sendable {
+        public var user: String
+        /// Read from the environment variable or file named in the config; never inline.
+        public var password: String?
+        public var source: String
+    }
+
+    static func parse(name: String, node: ConfigNode, resolve: (String) -> String, environment: [String: String]) throws -> TargetConfig {
+        let f = try node.fields(["protocol", "listen", "upstream", "tls", "allow_plaintext", "upstream_tls",
+                                 "credentials", "limits", "recording"])
+        guard let proto = try f["protocol"]?.oneOf(["postgres": ProtocolKind.postgres]) else {
+            throw node.error("missing 'protocol' (postgres)")
+        }
+        guard let listen = try f["listen"]?.hostPort() else { throw node.error("missing 'listen' (HOST:PORT)") }
+        guard let upstream = try f["upstream"]?.hostPort() else { throw node.error("missing 'upstream' (HOST:PORT)") }
+        var cert: String?, key: String?
+        if let tls = f["tls"] {
+            let t = try tls.fields(["certificate", "key"])
+            guard let c = try t["certificate"]?.string(), let k = try t["key"]?.string() else {
+                throw tls.error("needs both 'certificate' and 'key' (PEM files)")
+            }
+            cert = resolve(c); key = resolve(k)
+            for (label, path) in [("certificate", cert!), ("key", key!)] where !FileManager.default.fileExists(atPath: path) {
+                throw (t[label] ?? tls).error("file not found: \(path)")
+            }
+        }
+        guard let credNode = f["credentials"] else { throw node.error("missing 'credentials' (the upstream account the gate uses)") }
+        let c = try credNode.fields(["user", "password_env", "password_file", "password"])
+        if let inline = c["password"] {
+            throw inline.errorAtKey("inline passwords are not allowed: use password_env or password_file")
+        }
+        guard let user = try c["user"]?.string(), !user.isEmpty else { throw credNode.error("missing 'user'") }
+        var password: String?, source = "none (trust)"
+        if let envNode = c["password_env"] {
+            let name = try envNode.string()
+            guard let value = environment[name], !value.isEmpty else {
+                throw envNode.error("environment variable \(name) is not set")
+            }
+            password = value; source = "env \(name)"
+        } else if let fileNode = c["password_file"] {
+            let path = resolve(try fileNode.string())
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw fileNode.error("cannot read password file \(path)")
+            }
+            password = text.trimmingCharacters(in: .newlines); source = "file \(path)"
+        }
+        var maxMessage = 16 << 20, idle = Duration.seconds(900)
+        if let limits = f["limits"] {
+            let l = try limits.fields(["max_message_bytes", "idle_timeout"])
+            maxMessage = try l["max_message_bytes"]?.bytes(max: 1 << 30) ?? maxMessage
+            idle = try l["idle_timeout"]?.duration() ?? idle
+        }
+        var maxRows = 1000, maxValue = 64 << 10
+        if let rec = f["recording"] {
+            let r = try rec.fields(["max_rows", "max_value_bytes"])
+            maxRows = try r["max_rows"]?.int(in: 0...1_000_000) ?? maxRows
+            maxValue = try r["max_value_bytes"]?.bytes(max: 16 << 20) ?? maxValue
+        }
+        let allowPlaintext = try f["allow_plaintext"]?.bool() ?? false
+        if cert == nil && !listen.isLoopback && !allowPlaintext {
+            throw node.error("listens on \(listen), which is not loopback, without 'tls': clients would send tokens in clear. Configure tls, or set allow_plaintext: true")
+        }
+        return TargetConfig(name: name, protocolKind: proto, listen: listen, upstream: upstream, tlsCertificate: cert, tlsKey: key,
+                            allowPlaintext: allowPlaintext,
+                            upstreamTLS: try f["upstream_tls"]?.oneOf(["disable": .disable, "prefer": .prefer, "require": .require]) ?? .prefer,
+                            credentials: Credentials(user: user, password: password, source: source),
+                            maxMessageBytes: maxMessage, idleTimeout: idle, recordMaxRows: maxRows, recordMaxValueBytes: maxValue)
+    }
+}

@@ -1,0 +1,101 @@
+import CaptureFormat
+
+/// Who is on the other end of a session, and where from.
+public struct SessionContext: Sendable {
+    public var sessionID: String
+    public var target: String
+    /// The verified subject and groups (from the identity token), never the token.
+    public var subject: String
+    public var groups: [String]
+    public var clientAddress: String
+    public var applicationName: String
+
+    public init(sessionID: String, target: String, subject: String, groups: [String], clientAddress: String, applicationName: String) {
+        self.sessionID = sessionID; self.target = target; self.subject = subject; self.groups = groups
+        self.clientAddress = clientAddress; self.applicationName = applicationName
+    }
+}
+
+/// Fills a request's facts (statement kinds, resources, fingerprint…) from real parsing.
+public protocol RequestInspector: Sendable {
+    func inspect(_ request: Request, in session: SessionContext) -> Request
+}
+
+/// Decides a request from its inspected facts. Pure: no I/O, no clock.
+public protocol RequestPolicy: Sendable {
+    func decide(_ request: Request, in session: SessionContext) -> Decision
+}
+
+/// Changes response values before they leave the gate (masking). `nil` means unchanged.
+public protocol ValueTransform: Sendable {
+    /// True when no value is ever changed, so adapters can skip copying values.
+    var isIdentity: Bool { get }
+    func transform(_ value: [UInt8], column: String) -> (value: [UInt8], detector: String)?
+}
+
+/// Leaves requests as they come; the SQL inspection issue replaces it.
+public struct NoInspection: RequestInspector {
+    public init() {}
+    public func inspect(_ request: Request, in session: SessionContext) -> Request { request }
+}
+
+/// Allows everything, naming itself in every decision so the capture shows that no policy applied.
+public struct AllowAll: RequestPolicy {
+    public init() {}
+    public func decide(_ request: Request, in session: SessionContext) -> Decision {
+        Decision(action: .allow, policy: "none", rule: "allow-all", reason: "no policy configured")
+    }
+}
+
+public struct NoTransform: ValueTransform {
+    public init() {}
+    public var isIdentity: Bool { true }
+    public func transform(_ value: [UInt8], column: String) -> (value: [UInt8], detector: String)? { nil }
+}
+
+/// The steps every exchange takes: identify (done at session start) → inspect → decide →
+/// forward → transform → record. Protocol adapters call it; they never decide themselves.
+public struct ExchangePipeline: Sendable {
+    public var inspector: any RequestInspector
+    public var policy: any RequestPolicy
+    public var transform: any ValueTransform
+
+    public init(inspector: any RequestInspector = NoInspection(), policy: any RequestPolicy = AllowAll(),
+                transform: any ValueTransform = NoTransform()) {
+        self.inspector = inspector; self.policy = policy; self.transform = transform
+    }
+
+    /// Inspects and decides one request; returns the inspected request and the decision, both to be recorded.
+    public func admit(_ request: Request, in session: SessionContext) -> (Request, Decision) {
+        let inspected = inspector.inspect(request, in: session)
+        return (inspected, policy.decide(inspected, in: session))
+    }
+}
+
+/// sqlcommenter-style comments (`/*traceparent='00-…',prompt_id='…'*/`) that tie a
+/// statement to the prompt and trace that produced it.
+public enum SQLCommenter {
+    public static func annotation(in statement: String) -> Annotation? {
+        var annotation = Annotation()
+        var found = false
+        var rest = Substring(statement)
+        while let open = rest.range(of: "/*"), let close = rest[open.upperBound...].range(of: "*/") {
+            for pair in rest[open.upperBound..<close.lowerBound].split(separator: ",") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                guard kv.count == 2 else { continue }
+                let key = kv[0].trimmingCharacters(in: .whitespaces)
+                var value = kv[1].trimmingCharacters(in: .whitespaces)
+                guard value.count >= 2, value.hasPrefix("'"), value.hasSuffix("'") else { continue }
+                value = String(value.dropFirst().dropLast()).removingPercentEncoding ?? String(value.dropFirst().dropLast())
+                switch key {
+                case "traceparent": annotation.traceparent = value; found = true
+                case "prompt_id", "promptid": annotation.promptID = value; found = true
+                default:
+                    if key.count <= 64, value.count <= 256 { annotation.attributes.append(KeyValue(key, value)) }
+                }
+            }
+            rest = rest[close.upperBound...]
+        }
+        return found || !annotation.attributes.isEmpty ? annotation : nil
+    }
+}

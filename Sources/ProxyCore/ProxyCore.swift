@@ -1,3 +1,0 @@
-import Yams
-import NIOCore
-import Logging

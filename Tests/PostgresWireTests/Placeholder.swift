@@ -1,3 +1,0 @@
-import Testing
-import NIOTestUtils
-import PostgresWire
