@@ -30,8 +30,9 @@ struct AuthenticationTests {
         #expect(clientFirst.hasPrefix("n,,n=,r="))
         var server = try TestSCRAMServer(password: password, clientFirst: clientFirst)
         let clientFinal = try client.clientFinalMessage(serverFirst: ByteBuffer(string: server.serverFirst).readableBytesView)
-        let serverFinal = try #require(server.verify(clientFinal: String(decoding: clientFinal, as: UTF8.self)))
-        try client.verifyServerFinal(Array(serverFinal.utf8))
+        let serverFinal = server.verify(clientFinal: String(decoding: clientFinal, as: UTF8.self))
+        #expect(serverFinal != nil)
+        try client.verifyServerFinal(Array((serverFinal ?? "").utf8))
         #expect(client.isAuthenticated)
 
         // A wrong password gives a proof the server refuses.
@@ -46,7 +47,7 @@ struct AuthenticationTests {
         // An impostor server: it answers with a signature computed from another password.
         var client = SCRAMSHA256Client(password: "right")
         let first = String(decoding: try client.clientFirstMessage(), as: UTF8.self)
-        var impostor = try TestSCRAMServer(password: "guess", clientFirst: first)
+        let impostor = try TestSCRAMServer(password: "guess", clientFirst: first)
         let final = String(decoding: try client.clientFinalMessage(serverFirst: Array(impostor.serverFirst.utf8)), as: UTF8.self)
         let forged = impostor.signature(clientFinal: final)
         #expect(throws: SCRAMError(kind: .serverSignatureMismatch, reason: "the server signature does not match")) {
@@ -117,7 +118,10 @@ struct TestSCRAMServer {
     init(password: String, clientFirst: String, salt: [UInt8] = Array("tollgate-salt".utf8), iterations: Int = 4096) throws {
         guard clientFirst.hasPrefix("n,,") else { throw TestError.badClientFirst }
         clientFirstBare = String(clientFirst.dropFirst(3))
-        let clientNonce = try #require(clientFirstBare.split(separator: ",").first { $0.hasPrefix("r=") }).dropFirst(2)
+        guard let nonceAttribute = clientFirstBare.split(separator: ",").first(where: { $0.hasPrefix("r=") }) else {
+            throw TestError.badClientFirst
+        }
+        let clientNonce = nonceAttribute.dropFirst(2)
         nonce = clientNonce + "Srv+Nonce/123"
         serverFirst = "r=\(nonce),s=\(Base64.encode(salt)),i=\(iterations)"
 
@@ -145,8 +149,8 @@ struct TestSCRAMServer {
         let parts = clientFinal.split(separator: ",")
         guard parts.count == 3, parts[0] == "c=biws", parts[1] == "r=\(nonce)",
               parts[2].hasPrefix("p="), let proof = Base64.decode(parts[2].dropFirst(2)) else { return nil }
-        let signature = Array(HMAC<SHA256>.authenticationCode(for: authMessage(clientFinal), using: SymmetricKey(data: storedKey)))
-        let clientKey = zip(proof, signature).map { $0 ^ $1 }
+        let clientSignature = Array(HMAC<SHA256>.authenticationCode(for: authMessage(clientFinal), using: SymmetricKey(data: storedKey)))
+        let clientKey = zip(proof, clientSignature).map { $0 ^ $1 }
         guard Array(SHA256.hash(data: clientKey)) == storedKey else { return nil }
         return signature(clientFinal: clientFinal)
     }

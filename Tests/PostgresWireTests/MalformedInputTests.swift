@@ -123,7 +123,7 @@ struct MalformedInputTests {
         #expect(wireError(Self.typedDecoder, typed("S", .byte(0)))?.kind == .malformedMessage)
         #expect(wireError(Self.typedDecoder, typed("Q", .cstr("SELECT 1"), .raw(Array("; DROP TABLE t".utf8))))?.kind == .malformedMessage)
         // Invalid UTF-8 is refused, never repaired.
-        #expect(wireError(Self.typedDecoder, typed("Q", .raw([0x53, 0xC3, 0x28, 0]))))?.reason.contains("UTF-8") == true)
+        #expect(wireError(Self.typedDecoder, typed("Q", .raw([0x53, 0xC3, 0x28, 0])))?.reason.contains("UTF-8") == true)
         #expect(wireError(PostgresBackendDecoder(), typed("Z", .char("X")))?.kind == .malformedMessage)
         #expect(wireError(PostgresBackendDecoder(), typed("R", .i32(5), .raw([1, 2])))?.kind == .malformedMessage)
     }
@@ -159,11 +159,11 @@ struct MalformedInputTests {
         var failures: [String] = []
 
         // Password bodies that do not parse.
-        failures.append(errorText { try F.parseCleartextPassword(buf(secret)) })
-        failures.append(errorText { try F.parseCleartextPassword(buf(secret + "\0" + secret)) })
-        failures.append(errorText { try F.parseSASLInitialResponse(buf(secret)) })
-        failures.append(errorText { try F.parseSASLInitialResponse(buf("SCRAM-SHA-256\0\0\0\0\u{7F}" + secret)) })
-        failures.append(errorText { try F.passwordMessage(secret + "\0") })
+        failures.append(errorText { _ = try F.parseCleartextPassword(buf(secret)) })
+        failures.append(errorText { _ = try F.parseCleartextPassword(buf(secret + "\0" + secret)) })
+        failures.append(errorText { _ = try F.parseSASLInitialResponse(buf(secret)) })
+        failures.append(errorText { _ = try F.parseSASLInitialResponse(buf("SCRAM-SHA-256\0\0\0\0\u{7F}" + secret)) })
+        failures.append(errorText { _ = try F.passwordMessage(secret + "\0") })
         // Whole messages carrying the secret that fail to frame or decode.
         let truncated = typed("p", .cstr(secret)).getSlice(at: 0, length: 12)!
         failures.append(errorText { _ = try decodeAll(Self.typedDecoder, truncated) })

@@ -1,0 +1,279 @@
+import CaptureFormat
+import Foundation
+import Testing
+
+// The harness for gate tests: real PostgreSQL (scripts/pg-test-cluster), a real OIDC
+// provider (oidc-provider-mock, started here), the built capture-proxy binary, and real clients.
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Settings written by scripts/pg-test-cluster.
+struct DatabaseEnvironment {
+    let values: [String: String]
+
+    static func load() throws -> DatabaseEnvironment {
+        let state = ProcessInfo.processInfo.environment["TOLLGATE_STATE"] ?? "/tmp/tollgate-test"
+        guard let text = try? String(contentsOfFile: "\(state)/pg.env", encoding: .utf8) else {
+            throw HarnessError(description: "no test database: run scripts/pg-test-cluster start (scripts/test does)")
+        }
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let kv = line.split(separator: "=", maxSplits: 1)
+            if kv.count == 2 { values[String(kv[0])] = String(kv[1]) }
+        }
+        return DatabaseEnvironment(values: values)
+    }
+
+    subscript(_ key: String) -> String { values[key] ?? "" }
+    var port: String { self["TOLLGATE_PG_PORT"] }
+    var database: String { self["TOLLGATE_PG_DATABASE"] }
+}
+
+/// The built executable `name`, next to the test bundle.
+func tool(_ name: String) -> URL {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    if let exe = Bundle.main.executableURL { dir = exe.deletingLastPathComponent() }
+    for candidate in [dir, dir.deletingLastPathComponent()] {
+        let url = candidate.appendingPathComponent(name)
+        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+    }
+    return dir.appendingPathComponent(name)
+}
+
+struct Output {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program to completion (with a time limit, so a hung client fails the test instead of CI).
+@discardableResult
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil,
+         timeout: Duration = .seconds(120)) throws -> Output {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+    p.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+    var env = ProcessInfo.processInfo.environment
+    env.merge(environment) { $1 }
+    p.environment = env
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = input
+    try p.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try? input.fileHandleForWriting.close()
+    let killer = DispatchWorkItem { if p.isRunning { p.terminate() } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: killer)
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    killer.cancel()
+    return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+/// A free TCP port on loopback (bound and released; good enough for tests on one machine).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    guard bound == 0 else { throw HarnessError(description: "cannot bind a free port") }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+func waitForPort(_ port: Int, timeout: Duration = .seconds(20)) throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        close(fd)
+        if ok == 0 { return }
+        usleep(50_000)
+    }
+    throw HarnessError(description: "nothing listens on 127.0.0.1:\(port) after \(timeout)")
+}
+
+/// A real OIDC provider (oidc-provider-mock) in a child process that exits with the tests:
+/// its Python wrapper stops the provider when our end of its stdin closes.
+final class OIDCProvider: Sendable {
+    let process: Process
+    let port: Int
+    var issuer: String { "http://127.0.0.1:\(port)" }
+
+    init(tokenMaxAge: Int? = nil) throws {
+        port = try freePort()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var args = ["-m", "oidc_provider_mock", "--port", "\(port)"]
+        if let tokenMaxAge { args += ["--token-max-age", "\(tokenMaxAge)"] }
+        let script = "import subprocess, sys; p = subprocess.Popen([sys.executable] + sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); sys.stdin.read(); p.terminate()"
+        p.arguments = ["python3", "-c", script] + args
+        p.standardInput = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        do {
+            try waitForPort(port)
+        } catch {
+            p.terminate()
+            throw HarnessError(description: "oidc-provider-mock did not start (is it installed? scripts/bootstrap installs it): \(error)")
+        }
+    }
+
+    /// A real ID token for `subject`, through the provider's authorization-code flow.
+    func token(_ subject: String, groups: [String] = [], audience: String = "tollgate") throws -> String {
+        let r = try run("python3", [repositoryRoot.appendingPathComponent("scripts/oidc-token").path, issuer, subject,
+                                    "--groups", groups.joined(separator: ","), "--client-id", audience])
+        guard r.status == 0 else { throw HarnessError(description: "oidc-token failed: \(r.stderr)") }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    deinit {
+        if let stdin = process.standardInput as? Pipe { try? stdin.fileHandleForWriting.close() }
+    }
+}
+
+/// One provider for the whole test process (each test gets its own gate).
+let sharedProvider: Result<OIDCProvider, any Error> = Result { try OIDCProvider() }
+
+/// A running capture-proxy with its own config, ports and capture directory.
+final class GateProcess {
+    let directory: URL
+    let process: Process
+    let log: URL
+    let ports: [String: Int]
+    let database: DatabaseEnvironment
+
+    /// `targets` maps a target name to its YAML body (without listen/upstream, which the harness adds).
+    init(provider: OIDCProvider, targets: [String: String], extraIdentity: String = "", environment: [String: String] = [:]) throws {
+        database = try DatabaseEnvironment.load()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var ports: [String: Int] = [:]
+        var yaml = """
+            proxy:
+              id: test-gate
+              captures: captures
+              signing_key: signing.key
+              shutdown_grace: 5s
+            identity:
+              issuer: \(provider.issuer)
+              audiences: [tollgate]
+            \(extraIdentity)
+            targets:
+
+            """
+        for (name, body) in targets.sorted(by: { $0.key < $1.key }) {
+            let port = try freePort()
+            ports[name] = port
+            yaml += "  \(name):\n    protocol: postgres\n    listen: 127.0.0.1:\(port)\n    upstream: 127.0.0.1:\(database.port)\n"
+            yaml += body.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n") + "\n"
+        }
+        self.ports = ports
+        let config = directory.appendingPathComponent("gate.yaml")
+        try yaml.write(to: config, atomically: true, encoding: .utf8)
+        log = directory.appendingPathComponent("gate.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let p = Process()
+        p.executableURL = tool("capture-proxy")
+        p.arguments = ["run", "--config", config.path, "--log-level", "debug"]
+        var env = ProcessInfo.processInfo.environment
+        env["TEST_DB_SCRAM_PASSWORD"] = database["TOLLGATE_PG_SCRAM_PASSWORD"]
+        env["TEST_DB_MD5_PASSWORD"] = database["TOLLGATE_PG_MD5_PASSWORD"]
+        env.merge(environment) { $1 }
+        p.environment = env
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        process = p
+        for port in ports.values {
+            do { try waitForPort(port) } catch {
+                p.terminate()
+                throw HarnessError(description: "capture-proxy did not start: \(logText)")
+            }
+        }
+    }
+
+    var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    func port(_ target: String) -> Int { ports[target]! }
+
+    /// psql through the gate with `token` as the password.
+    func psql(_ target: String, token: String, _ arguments: [String], sslmode: String = "disable", stdin: String? = nil,
+              user: String = "agent") throws -> Output {
+        try run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-At", "host=127.0.0.1 port=\(port(target)) dbname=\(database.database) user=\(user) sslmode=\(sslmode)"] + arguments,
+                environment: ["PGPASSWORD": token, "PGCONNECT_TIMEOUT": "10"], stdin: stdin)
+    }
+
+    /// Connection settings for other clients (pgbench, psycopg) through the gate.
+    func libpqEnvironment(_ target: String, token: String) -> [String: String] {
+        ["PGHOST": "127.0.0.1", "PGPORT": "\(port(target))", "PGDATABASE": database.database, "PGUSER": "agent",
+         "PGPASSWORD": token, "PGSSLMODE": "disable", "PGCONNECT_TIMEOUT": "10"]
+    }
+
+    /// Stops the gate with SIGTERM (graceful: every capture sealed) and returns its exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning {
+            process.interrupt()
+            kill(process.processIdentifier, SIGTERM)
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Every capture the gate wrote, opened.
+    func captures() throws -> [CaptureFile] {
+        let root = directory.appendingPathComponent("captures")
+        guard let walker = FileManager.default.enumerator(atPath: root.path) else { return [] }
+        return try walker.compactMap { $0 as? String }.filter { $0.hasSuffix(".sesscap") }.sorted()
+            .map { try CaptureFile(path: root.appendingPathComponent($0).path) }
+    }
+
+    /// The raw bytes of every capture and the log, for secret scanning.
+    func everythingWritten() throws -> [UInt8] {
+        var bytes = Array(logText.utf8)
+        for c in try captures() { bytes += Array(try Data(contentsOf: URL(fileURLWithPath: c.path))) }
+        return bytes
+    }
+
+    deinit {
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+extension Array where Element == UInt8 {
+    func contains(bytes needle: String) -> Bool {
+        Data(self).range(of: Data(needle.utf8)) != nil
+    }
+}
+
+func allEvents(_ capture: CaptureFile) throws -> [Event] {
+    var events: [Event] = []
+    try capture.forEachEvent { events.append($0); return true }
+    return events
+}
+
+/// The standard target body: the gate logs in with SCRAM.
+let scramTarget = """
+    credentials:
+      user: tollgate_gate
+      password_env: TEST_DB_SCRAM_PASSWORD
+    """
