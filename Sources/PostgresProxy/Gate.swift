@@ -43,7 +43,9 @@ public final class PostgresGate: Sendable {
             guard let cert = target.tlsCertificate, let key = target.tlsKey else { continue }
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-                let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .file(key))
+                // Loaded as PEM explicitly: NIOSSL would guess the format from the file name.
+                let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+                let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
                 contexts[target.name] = try NIOSSLContext(configuration: tls)
             } catch {
                 throw GateError("target \(target.name): TLS certificate or key: \(error)")

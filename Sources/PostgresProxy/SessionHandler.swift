@@ -122,7 +122,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             let ssl = NIOSSLServerHandler(context: tlsContext)
             do {
                 try context.pipeline.syncOperations.addHandler(ssl, position: .first)
-                tls = TLSInfo(version: "TLS", cipher: "")
+                tls = TLSInfo(version: "TLS", cipher: "")  // completed once the handshake is done (see authenticated)
             } catch {
                 context.close(promise: nil)
             }
@@ -187,6 +187,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             return
         }
         gate.sessionStarted(self, channel: context.channel)
+        if tls != nil, let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
+            // NIOSSL exposes the negotiated version but not the cipher suite.
+            tls = TLSInfo(version: version.name, cipher: "")
+        }
         // Startup parameters as the client sent them (never secrets: the token came in a password message).
         recorder?.record(.sessionStart(SessionStart(clientAddress: clientAddress, applicationName: app, tls: tls,
                                                     parameters: startupParameters.map { KeyValue($0.name, $0.value) })))
@@ -513,5 +517,16 @@ extension PostgresBackendMessage.Diagnostics {
     var notice: CaptureFormat.PostgresNotice {
         CaptureFormat.PostgresNotice(severity: severity ?? "", sqlState: sqlState ?? "", message: message ?? "",
                                      detail: detail ?? "", hint: hint ?? "")
+    }
+}
+
+extension TLSVersion {
+    var name: String {
+        switch self {
+        case .tlsv1: "TLSv1.0"
+        case .tlsv11: "TLSv1.1"
+        case .tlsv12: "TLSv1.2"
+        case .tlsv13: "TLSv1.3"
+        }
     }
 }

@@ -148,8 +148,24 @@ public struct PostgresFrontendDecoder: NIOSingleStepByteToMessageDecoder, Sendab
 
     private func decodeTyped(buffer: inout ByteBuffer) throws -> PostgresFrontendMessage? {
         guard let (type, body) = try readTypedFrame(from: &buffer, maxMessageSize: maxMessageSize,
+                                                    sizeLimit: Self.sizeLimit(type:maxMessageSize:),
                                                     name: PostgresFrontendMessage.messageName(type:)) else { return nil }
         return try Self.parseTyped(type: type, body: body)
+    }
+
+    /// PostgreSQL's own per-type limits, so a client cannot make the gate buffer more than the
+    /// server would accept: PQ_SMALL_MESSAGE_LIMIT for messages that carry only names, and
+    /// PG_MAX_AUTH_TOKEN_LENGTH for the password message.
+    static func sizeLimit(type: UInt8, maxMessageSize: Int) -> Int {
+        switch type {
+        case UInt8(ascii: "C"), UInt8(ascii: "D"), UInt8(ascii: "E"), UInt8(ascii: "H"),
+             UInt8(ascii: "S"), UInt8(ascii: "X"), UInt8(ascii: "c"), UInt8(ascii: "f"):
+            min(maxMessageSize, 10_000)
+        case UInt8(ascii: "p"):
+            min(maxMessageSize, 65_535)
+        default:
+            maxMessageSize
+        }
     }
 
     static func parseTyped(type: UInt8, body: ByteBuffer) throws -> PostgresFrontendMessage {
@@ -246,7 +262,8 @@ public struct PostgresFrontendDecoder: NIOSingleStepByteToMessageDecoder, Sendab
 /// Reads one typed frame (type byte, Int32 length including itself, body) if it is complete.
 /// Length checks happen as soon as the 5-byte header is in, before the body is buffered.
 func readTypedFrame(
-    from buffer: inout ByteBuffer, maxMessageSize: Int, name: (UInt8) -> String
+    from buffer: inout ByteBuffer, maxMessageSize: Int, sizeLimit: (UInt8, Int) -> Int = { _, max in max },
+    name: (UInt8) -> String
 ) throws -> (UInt8, ByteBuffer)? {
     let start = buffer.readerIndex
     guard let type = buffer.getInteger(at: start, as: UInt8.self),
@@ -255,9 +272,10 @@ func readTypedFrame(
         throw PostgresWireError(.invalidLength, messageName: name(type), offset: 1,
                                 reason: "declared length \(length) is below the minimum of 4")
     }
-    guard Int(length) <= maxMessageSize else {
+    let limit = sizeLimit(type, maxMessageSize)
+    guard Int(length) <= limit else {
         throw PostgresWireError(.messageTooLarge, messageName: name(type), offset: 1,
-                                reason: "declared length \(length) exceeds the limit of \(maxMessageSize) bytes")
+                                reason: "declared length \(length) exceeds the limit of \(limit) bytes")
     }
     guard buffer.readableBytes >= 1 + Int(length) else { return nil }
     buffer.moveReaderIndex(forwardBy: 5)

@@ -145,7 +145,7 @@ struct BackendDecoderTests {
             count += 1
             if let column {
                 // Slices share the row's storage.
-                let rowRange = row.bytes.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress!)..<UInt(bitPattern: $0.baseAddress! + $0.count) }
+                let rowRange = row.bytes.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress!)...UInt(bitPattern: $0.baseAddress! + $0.count) }
                 let columnStart = column.withUnsafeReadableBytes { $0.baseAddress.map { UInt(bitPattern: $0) } }
                 if let columnStart { #expect(rowRange.contains(columnStart)) }
             }

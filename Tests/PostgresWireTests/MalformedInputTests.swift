@@ -44,6 +44,21 @@ struct MalformedInputTests {
         #expect(try small.decode(buffer: &atLimit) == nil)
     }
 
+    @Test func perTypeLimitsMatchPostgreSQL() throws {
+        // A Sync may not be 64 MiB even though the general limit allows it; a password message
+        // is capped at 65535 bytes.
+        var sync = ByteBuffer(bytes: [UInt8(ascii: "S")])
+        sync.writeInteger(Int32(10_001))
+        #expect(wireError(Self.typedDecoder, sync)?.kind == .messageTooLarge)
+        var password = ByteBuffer(bytes: [UInt8(ascii: "p")])
+        password.writeInteger(Int32(65_536))
+        #expect(wireError(Self.typedDecoder, password)?.kind == .messageTooLarge)
+        var query = ByteBuffer(bytes: [UInt8(ascii: "Q")])
+        query.writeInteger(Int32(65_536))
+        var decoder = Self.typedDecoder
+        #expect(try decoder.decode(buffer: &query) == nil)  // allowed: waits for the body
+    }
+
     @Test func startupLengths() throws {
         var tooShort = ByteBuffer()
         tooShort.writeInteger(Int32(7))
