@@ -68,10 +68,10 @@ let package = Package(
         ),
         .testTarget(name: "PostgresWireTests", dependencies: ["PostgresWire", .product(name: "NIOTestUtils", package: "swift-nio"),
                                                              .product(name: "NIOEmbedded", package: "swift-nio")]),
-        .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
         // The built capture-proxy between real clients (psql, pgbench, psycopg) and a real PostgreSQL,
         // with identities from a real OIDC provider (scripts/test starts the database).
-        .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "ProxyCore"]),
+        .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "ProxyCore"], exclude: ["Fixtures"]),
         // Runs the built executables as a user would (scripts/test builds them first).
         .testTarget(name: "ToolTests", dependencies: ["CaptureFormat", "SyntheticSessions"]),
     ],

@@ -28,7 +28,7 @@ public final class PostgresGate: Sendable {
     let live = NIOLockedValueBox<(channels: [String: Channel], sealing: Set<String>)>(([:], []))
 
     public init(config: GateConfig, verifier: OIDCVerifier, pipeline: ExchangePipeline = ExchangePipeline(),
-                logger: Logger, threads: Int = System.coreCount) throws {
+                logger: Logger) throws {
         self.config = config
         self.verifier = verifier
         self.pipeline = pipeline
@@ -56,7 +56,7 @@ public final class PostgresGate: Sendable {
         var client = TLSConfiguration.makeClientConfiguration()
         client.certificateVerification = .none
         upstreamTLSContext = try? NIOSSLContext(configuration: client)
-        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: config.proxy.threads)
     }
 
     /// Binds every target's listener. Fails (and binds nothing) if any address is taken.

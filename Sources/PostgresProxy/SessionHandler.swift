@@ -102,7 +102,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             fail(context, code: "57P01", "terminating connection due to administrator command (the gate is shutting down)", reason: "shutdown")
             return
         }
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+        // Silence while a statement runs (pg_sleep, a long report) is not idleness.
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, relay.pending.isEmpty {
             fail(context, code: "57P05", "terminating connection due to idle timeout (\(target.idleTimeout))", reason: "idle-timeout")
             return
         }
@@ -140,6 +141,13 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                 fail(context, code: "28000", "this gate requires TLS: connect with sslmode=require", reason: "tls-required")
                 return
             }
+            // The gate reads every statement and result as UTF-8 text; another encoding would make it
+            // misread (and so misjudge) what passes, so it is refused up front rather than half-supported.
+            if let encoding = startup.parameter("client_encoding"),
+               !["UTF8", "UTF-8", "UNICODE"].contains(encoding.uppercased().trimmingCharacters(in: CharacterSet(charactersIn: "'\""))) {
+                fail(context, code: "0A000", "the gate requires client_encoding UTF8, not \(encoding)", reason: "protocol-error")
+                return
+            }
             state = .awaitingToken
             writeBackend(context, .authentication(.cleartextPassword), flush: true)
         default:
@@ -160,7 +168,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             switch result {
             case .success(let identity): self.authenticated(identity, context: context)
             case .failure(let error):
-                self.gate.logger.notice("authentication failed", metadata: ["client": "\(self.clientAddress)", "reason": "\(error.reason)"])
+                // operatorDetail (URLs, HTTP status) is for the log only, never for the client.
+                self.gate.logger.notice("authentication failed", metadata: ["client": "\(self.clientAddress)", "reason": "\(error.reason)",
+                                                                            "detail": "\(error.operatorDetail ?? "")"])
                 self.fail(context, code: "28000", "authentication failed: \(error)", reason: "authentication-failed")
             }
         }
@@ -204,9 +214,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         var parameters: [(name: String, value: String)] = [("user", target.credentials.user)]
         parameters.append(("database", parameter("database") ?? parameter("user") ?? target.credentials.user))
         // Pass through session settings the client asked for; never its user name.
-        for (k, v) in startupParameters where k != "user" && k != "database" && k != "replication" {
+        for (k, v) in startupParameters where !["user", "database", "replication", "client_encoding"].contains(k) {
             parameters.append((k, v))
         }
+        parameters.append(("client_encoding", "UTF8"))
         let login = UpstreamLogin(user: target.credentials.user, password: target.credentials.password, parameters: parameters)
         upstreamLogin = login
         let target = self.target
@@ -261,8 +272,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
 
     func upstreamClosed() {
         guard let context, state != .closed else { return }
-        endReason = "upstream-closed"
-        context.close(promise: nil)
+        if endReason == "client-terminate" { return }
+        fail(context, code: "08006", "the connection to the database was lost", reason: "upstream-closed")
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {

@@ -15,6 +15,8 @@ public struct GateConfig: Sendable {
         public var signingKey: String
         /// On SIGTERM, how long running sessions may go on before they are closed.
         public var shutdownGrace: Duration
+        /// Event-loop threads; default one per core.
+        public var threads: Int
     }
 
     public struct IdentitySettings: Sendable {
@@ -49,12 +51,13 @@ public struct GateConfig: Sendable {
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p) }
 
         guard let proxyNode = top["proxy"] else { throw root.error("missing 'proxy' section") }
-        let p = try proxyNode.fields(["id", "captures", "signing_key", "shutdown_grace"])
+        let p = try proxyNode.fields(["id", "captures", "signing_key", "shutdown_grace", "threads"])
         guard let id = try p["id"]?.string(), !id.isEmpty else { throw proxyNode.error("missing 'id'") }
         guard let captures = try p["captures"]?.string() else { throw proxyNode.error("missing 'captures' (directory for capture files)") }
         guard let key = try p["signing_key"]?.string() else { throw proxyNode.error("missing 'signing_key' (Ed25519 key file; created if missing)") }
         let proxy = ProxySettings(id: id, captureDirectory: resolve(captures), signingKey: resolve(key),
-                                  shutdownGrace: try p["shutdown_grace"]?.duration() ?? .seconds(30))
+                                  shutdownGrace: try p["shutdown_grace"]?.duration() ?? .seconds(30),
+                                  threads: try p["threads"]?.int(in: 1...256) ?? ProcessInfo.processInfo.activeProcessorCount)
 
         guard let identityNode = top["identity"] else { throw root.error("missing 'identity' section (OIDC issuer and audiences)") }
         let i = try identityNode.fields(["issuer", "audiences", "groups_claim", "subject_claim", "jwks_file", "clock_skew"])

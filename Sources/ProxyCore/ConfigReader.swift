@@ -36,7 +36,8 @@ struct ConfigNode {
             switch e {
             case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
                  .composer(let context, let problem, let mark, _):
-                let what = context.map { "\($0.text): \(problem)" } ?? problem
+                // libyaml marks where it gave up (often the end of the file) and, separately, where the construct began.
+                let what = context.map { "\(problem) (\($0.text) that starts at line \($0.mark.line), column \($0.mark.column))" } ?? problem
                 throw ConfigError(file: file, line: mark.line, column: mark.column, message: "YAML: \(what)")
             default:
                 throw ConfigError(file: file, line: 1, column: 1, message: "YAML: \(e)")

@@ -76,6 +76,8 @@ public struct ExchangePipeline: Sendable {
 /// statement to the prompt and trace that produced it.
 public enum SQLCommenter {
     public static func annotation(in statement: String) -> Annotation? {
+        // Most statements carry no comment: a byte scan keeps them off the slow path.
+        guard statement.utf8.contains(UInt8(ascii: "*")) else { return nil }
         var annotation = Annotation()
         var found = false
         var rest = Substring(statement)

@@ -63,6 +63,12 @@ struct Run: AsyncParsableCommand {
         } catch {
             throw ToolFailure(description: "identity: \(error)")
         }
+        // Load the issuer's keys now: a wrong issuer or an unreachable provider fails at launch, not at the first login.
+        do {
+            try await verifier.refresh()
+        } catch {
+            throw ToolFailure(description: "identity: cannot load the issuer's keys: \(error)\(error.operatorDetail.map { " (\($0))" } ?? "")")
+        }
         let gate = try PostgresGate(config: config, verifier: verifier, logger: logger)
         try await gate.start()
         for address in gate.listeningAddresses { logger.info("ready", metadata: ["address": "\(address)"]) }

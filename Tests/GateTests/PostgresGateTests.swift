@@ -121,7 +121,8 @@ struct PostgresGateTests {
     @Test func pgbenchRunsThroughTheGateInEveryQueryMode() throws {
         let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget])
         let token = try provider.token("bench@example.com", groups: ["dba"])
-        let env = gate.libpqEnvironment("demo", token: token)
+        var env = gate.libpqEnvironment("demo", token: token)
+        env["PGDATABASE"] = gate.database["TOLLGATE_PG_PGBENCH_DATABASE"]
         // pgbench -i loads its tables with COPY FROM STDIN: the gate relays COPY both ways.
         let initialize = try run("pgbench", ["-i", "-s", "1", "-q", "--no-vacuum"], environment: env)
         #expect(initialize.status == 0, "\(initialize.stderr)")

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// `capture-proxy check`: every configuration error names the file, line and column.
+@Suite("gate configuration")
+struct ConfigTests {
+    func check(_ yaml: String, environment: [String: String] = [:]) throws -> Output {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("gate.yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return try run(tool("capture-proxy").path, ["check", "--config", path], environment: environment)
+    }
+
+    let valid = """
+        proxy:
+          id: g1
+          captures: captures
+          signing_key: signing.key
+        identity:
+          issuer: https://login.example.com
+          audiences: [tollgate]
+        targets:
+          db:
+            protocol: postgres
+            listen: 127.0.0.1:6432
+            upstream: 127.0.0.1:5432
+            credentials:
+              user: gate
+              password_env: GATE_PW
+        """
+
+    @Test func validConfigurationIsSummarised() throws {
+        let r = try check(valid, environment: ["GATE_PW": "x"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("db: postgres 127.0.0.1:6432 -> 127.0.0.1:5432 as gate (password: env GATE_PW)"))
+        #expect(!r.stdout.contains("x\n"))
+    }
+
+    @Test(arguments: [
+        ("proxy:\n  id: [unclosed", "gate.yaml:3:1:", "that starts at line 2, column 7"),
+        ("proxy:\n  id: g1\n  captures: c\n  signing_key: k\n  colour: red\n", "gate.yaml:5:", "unknown key 'colour'"),
+    ])
+    func syntaxAndUnknownKeysNameTheLine(yaml: String, location: String, message: String) throws {
+        let r = try check(yaml)
+        #expect(r.status == 2)
+        #expect(r.stderr.contains(location), "\(r.stderr)")
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+    }
+
+    @Test func unsafeSettingsAreRefused() throws {
+        let inline = valid.replacingOccurrences(of: "password_env: GATE_PW", with: "password: hunter2")
+        let r1 = try check(inline)
+        #expect(r1.status == 2)
+        #expect(r1.stderr.contains("gate.yaml:15:"), "\(r1.stderr)")
+        #expect(r1.stderr.contains("inline passwords are not allowed"))
+        #expect(!r1.stderr.contains("hunter2"))
+
+        let r2 = try check(valid)
+        #expect(r2.status == 2)
+        #expect(r2.stderr.contains("environment variable GATE_PW is not set"))
+
+        let open = valid.replacingOccurrences(of: "listen: 127.0.0.1:6432", with: "listen: 0.0.0.0:6432")
+        let r3 = try check(open, environment: ["GATE_PW": "x"])
+        #expect(r3.status == 2)
+        #expect(r3.stderr.contains("without 'tls'"), "\(r3.stderr)")
+
+        let policies = valid + "\npolicies:\n  - name: p\n"
+        let r4 = try check(policies, environment: ["GATE_PW": "x"])
+        #expect(r4.status == 2)
+        #expect(r4.stderr.contains("policies are not enforced"), "\(r4.stderr)")
+    }
+}
