@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `capture-proxy check`: every configuration error names the file, line and column.

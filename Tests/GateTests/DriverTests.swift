@@ -1,5 +1,6 @@
 import CaptureFormat
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("real drivers and TLS through the gate", .serialized)

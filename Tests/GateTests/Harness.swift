@@ -1,15 +1,12 @@
 import CaptureFormat
 import Foundation
+import TestSupport
 import Testing
 
 // The harness for gate tests: real PostgreSQL (scripts/pg-test-cluster), a real OIDC
 // provider (oidc-provider-mock, started here), the built capture-proxy binary, and real clients.
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-}
 
 /// Settings written by scripts/pg-test-cluster.
 struct DatabaseEnvironment {
@@ -31,80 +28,6 @@ struct DatabaseEnvironment {
     subscript(_ key: String) -> String { values[key] ?? "" }
     var port: String { self["TOLLGATE_PG_PORT"] }
     var database: String { self["TOLLGATE_PG_DATABASE"] }
-}
-
-/// The built executable `name`, next to the test bundle.
-func tool(_ name: String) -> URL {
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    if let exe = Bundle.main.executableURL { dir = exe.deletingLastPathComponent() }
-    for candidate in [dir, dir.deletingLastPathComponent()] {
-        let url = candidate.appendingPathComponent(name)
-        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-    }
-    return dir.appendingPathComponent(name)
-}
-
-struct Output {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs a program to completion (with a time limit, so a hung client fails the test instead of CI).
-@discardableResult
-func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil,
-         timeout: Duration = .seconds(120)) throws -> Output {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-    p.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { $1 }
-    p.environment = env
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = input
-    try p.run()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-    try? input.fileHandleForWriting.close()
-    let killer = DispatchWorkItem { if p.isRunning { p.terminate() } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: killer)
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    killer.cancel()
-    return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-}
-
-/// A free TCP port on loopback (bound and released; good enough for tests on one machine).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    guard bound == 0 else { throw HarnessError(description: "cannot bind a free port") }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
-
-func waitForPort(_ port: Int, timeout: Duration = .seconds(20)) throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        close(fd)
-        if ok == 0 { return }
-        usleep(50_000)
-    }
-    throw HarnessError(description: "nothing listens on 127.0.0.1:\(port) after \(timeout)")
 }
 
 /// A real OIDC provider (oidc-provider-mock) in a child process that exits with the tests:
@@ -219,6 +142,19 @@ final class GateProcess {
               user: String = "agent") throws -> Output {
         try run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-At", "host=127.0.0.1 port=\(port(target)) dbname=\(database.database) user=\(user) sslmode=\(sslmode)"] + arguments,
                 environment: ["PGPASSWORD": token, "PGCONNECT_TIMEOUT": "10"], stdin: stdin)
+    }
+
+    /// psql through the gate in the background, for statements that outlive what the test does next.
+    func startPsql(_ target: String, token: String, _ sql: String) throws -> (Process, Pipe, Pipe) {
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["psql", "-X", "-At", "host=127.0.0.1 port=\(port(target)) dbname=\(database.database) user=agent sslmode=disable", "-c", sql]
+        client.environment = ProcessInfo.processInfo.environment.merging(["PGPASSWORD": token]) { $1 }
+        let out = Pipe(), err = Pipe()
+        client.standardOutput = out
+        client.standardError = err
+        try client.run()
+        return (client, out, err)
     }
 
     /// Connection settings for other clients (pgbench, psycopg) through the gate.

@@ -1,5 +1,6 @@
 import CaptureFormat
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("gate lifecycle, back-pressure and token lifetimes", .serialized)
@@ -14,15 +15,7 @@ struct LifecycleTests {
         let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget])
         let token = try provider.token("ops@example.com")
         // A statement that outlives the SIGTERM but not the 5 s grace period.
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        client.arguments = ["psql", "-X", "-At", "host=127.0.0.1 port=\(gate.port("demo")) dbname=\(gate.database.database) user=ops sslmode=disable",
-                            "-c", "SELECT pg_sleep(2), 'finished'"]
-        client.environment = ProcessInfo.processInfo.environment.merging(["PGPASSWORD": token]) { $1 }
-        let out = Pipe()
-        client.standardOutput = out
-        client.standardError = FileHandle.nullDevice
-        try client.run()
+        let (client, out, _) = try gate.startPsql("demo", token: token, "SELECT pg_sleep(2), 'finished'")
         usleep(700_000)
         #expect(gate.stop() == 0)
         client.waitUntilExit()
@@ -38,15 +31,7 @@ struct LifecycleTests {
     @Test func sessionsBeyondTheGracePeriodAreClosedCleanly() throws {
         let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget])
         let token = try provider.token("ops@example.com")
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        client.arguments = ["psql", "-X", "-At", "host=127.0.0.1 port=\(gate.port("demo")) dbname=\(gate.database.database) user=ops sslmode=disable",
-                            "-c", "SELECT pg_sleep(30)"]
-        client.environment = ProcessInfo.processInfo.environment.merging(["PGPASSWORD": token]) { $1 }
-        let err = Pipe()
-        client.standardError = err
-        client.standardOutput = FileHandle.nullDevice
-        try client.run()
+        let (client, _, err) = try gate.startPsql("demo", token: token, "SELECT pg_sleep(30)")
         usleep(700_000)
         #expect(gate.stop() == 0)
         client.waitUntilExit()

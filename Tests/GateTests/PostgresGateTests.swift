@@ -1,5 +1,6 @@
 import CaptureFormat
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("capture-proxy for PostgreSQL", .serialized)

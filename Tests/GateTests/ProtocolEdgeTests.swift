@@ -1,5 +1,6 @@
 import CaptureFormat
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("protocol edges through the gate", .serialized)

@@ -1,39 +1,10 @@
 import CaptureFormat
 import Foundation
+import TestSupport
 import Testing
 
-/// The built executable `name`, next to the test bundle in the build directory.
-func tool(_ name: String) -> URL {
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    if let exe = Bundle.main.executableURL { dir = exe.deletingLastPathComponent() }
-    for candidate in [dir, dir.deletingLastPathComponent()] {
-        let url = candidate.appendingPathComponent(name)
-        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-    }
-    return dir.appendingPathComponent(name)
-}
-
-struct Run {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-func run(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-    let p = Process()
-    p.executableURL = tool(name)
-    p.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { $1 }
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+func sessinfo(_ arguments: [String]) throws -> Output {
+    try run(tool("sessinfo").path, arguments)
 }
 
 func jsonLines(_ text: String) throws -> [[String: Any]] {
@@ -108,7 +79,7 @@ struct SessInfoTests {
     @Test func summaryReadsTheFooter() throws {
         let f = try Fixture()
         defer { f.remove() }
-        let r = try run("sessinfo", [f.path])
+        let r = try sessinfo([f.path])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("alice@example.com (groups: ai-assistants)"))
         #expect(r.stdout.contains("analytics-db (postgres)"))
@@ -116,7 +87,7 @@ struct SessInfoTests {
         #expect(r.stdout.contains("deny 4"))
         #expect(!r.stdout.contains("\u{1B}["), "no colour when not a terminal")
 
-        let j = try #require(try jsonLines(try run("sessinfo", ["--json", f.path]).stdout).first)
+        let j = try #require(try jsonLines(try sessinfo(["--json", f.path]).stdout).first)
         #expect(j["events"] as? Int == f.events)
         #expect(j["session"] as? String == "7d5c1c1e-0000-4000-8000-000000000001")
         #expect((j["decisions"] as? [String: Int]) == ["allow": 36, "deny": 4])
@@ -129,7 +100,7 @@ struct SessInfoTests {
     @Test func eventsAsJSONLinesWithFilters() throws {
         let f = try Fixture()
         defer { f.remove() }
-        let all = try jsonLines(try run("sessinfo", ["--events", "--json", f.path]).stdout)
+        let all = try jsonLines(try sessinfo(["--events", "--json", f.path]).stdout)
         #expect(all.count == f.events)
         #expect(all.map { $0["seq"] as? Int } == (1...f.events).map { $0 })
         #expect(all.first?["kind"] as? String == "session-start")
@@ -137,14 +108,14 @@ struct SessInfoTests {
         #expect(req["statement"] as? String == "SELECT id, email FROM analytics.users WHERE id = $1")
         #expect(req["parameters"] as? [String] == ["1"])
 
-        let denies = try jsonLines(try run("sessinfo", ["--events", "--json", "--kind", "decision", f.path]).stdout)
+        let denies = try jsonLines(try sessinfo(["--events", "--json", "--kind", "decision", f.path]).stdout)
         #expect(denies.count == 40)
         #expect(denies.filter { $0["decision"] as? String == "deny" }.count == 4)
 
-        let later = try jsonLines(try run("sessinfo", ["--events", "--json", "--from-seq", "100", "--limit", "5", f.path]).stdout)
+        let later = try jsonLines(try sessinfo(["--events", "--json", "--from-seq", "100", "--limit", "5", f.path]).stdout)
         #expect(later.map { $0["seq"] as? Int } == [100, 101, 102, 103, 104])
 
-        let text = try run("sessinfo", ["--events", "--limit", "3", f.path])
+        let text = try sessinfo(["--events", "--limit", "3", f.path])
         #expect(text.status == 0)
         #expect(text.stdout.split(separator: "\n").count == 3)
         #expect(text.stdout.contains("[extended] SELECT id, email FROM analytics.users"))
@@ -153,10 +124,10 @@ struct SessInfoTests {
     @Test func verifyPassesAndPinsTheKey() throws {
         let f = try Fixture()
         defer { f.remove() }
-        let ok = try run("sessinfo", ["--verify", f.path])
+        let ok = try sessinfo(["--verify", f.path])
         #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
         #expect(ok.stdout.hasPrefix("OK"))
-        let pinned = try run("sessinfo", ["--verify", "--key", try f.publicKey(), "--json", f.path])
+        let pinned = try sessinfo(["--verify", "--key", try f.publicKey(), "--json", f.path])
         #expect(pinned.status == 0)
         let j = try #require(try jsonLines(pinned.stdout).first)
         #expect(j["valid"] as? Bool == true)
@@ -164,7 +135,7 @@ struct SessInfoTests {
 
         let other = f.file("other.pem")
         try SigningKey().publicKeyPEM.write(toFile: other, atomically: true, encoding: .utf8)
-        let wrong = try run("sessinfo", ["--verify", "--key", other, f.path])
+        let wrong = try sessinfo(["--verify", "--key", other, f.path])
         #expect(wrong.status == 1)
         #expect(wrong.stdout.contains("not the trusted key"))
     }
@@ -179,11 +150,11 @@ struct SessInfoTests {
         bytes[at] ^= 0x40
         let bad = f.file("bad.sesscap")
         try bytes.write(to: URL(fileURLWithPath: bad))
-        let r = try run("sessinfo", ["--verify", bad])
+        let r = try sessinfo(["--verify", bad])
         #expect(r.status == 1)
         #expect(r.stdout.contains("FAILED"))
         #expect(r.stdout.contains("block 2"))
-        let j = try #require(try jsonLines(try run("sessinfo", ["--verify", "--json", bad]).stdout).first)
+        let j = try #require(try jsonLines(try sessinfo(["--verify", "--json", bad]).stdout).first)
         let first = try #require((j["problems"] as? [[String: Any]])?.first)
         #expect(first["location"] as? String == "block 2")
         #expect(first["offset"] as? Int ?? 0 >= Int(block.offset))
@@ -194,7 +165,7 @@ struct SessInfoTests {
         headerFlip[30] ^= 0x01
         let hbad = f.file("header.sesscap")
         try headerFlip.write(to: URL(fileURLWithPath: hbad))
-        let h = try run("sessinfo", ["--verify", hbad])
+        let h = try sessinfo(["--verify", hbad])
         #expect(h.status == 1)
         #expect(h.stdout.contains("header at byte"))
         #expect(h.stdout.contains("CRC mismatch"))
@@ -208,26 +179,26 @@ struct SessInfoTests {
         let cut = f.file("cut.sesscap")
         try Data(contentsOf: URL(fileURLWithPath: f.path)).prefix(cutAt).write(to: URL(fileURLWithPath: cut))
 
-        let summary = try run("sessinfo", [cut])
+        let summary = try sessinfo([cut])
         #expect(summary.status == 0)
         #expect(summary.stdout.contains("TRUNCATED"))
         #expect(summary.stdout.contains("complete blocks end at byte \(capture.blocks[3].offset)"))
 
-        let verify = try run("sessinfo", ["--verify", cut])
+        let verify = try sessinfo(["--verify", cut])
         #expect(verify.status == 1)
 
         let out = f.file("recovered.sesscap")
-        let rec = try run("sessinfo", ["--recover", out, "--sign-key", try f.privateKey(), cut])
+        let rec = try sessinfo(["--recover", out, "--sign-key", try f.privateKey(), cut])
         #expect(rec.status == 0, "\(rec.stderr)")
         #expect(rec.stdout.contains("kept 3 blocks"))
-        let again = try run("sessinfo", ["--verify", "--json", out])
+        let again = try sessinfo(["--verify", "--json", out])
         #expect(again.status == 0, "\(again.stdout)")
         let j = try #require(try jsonLines(again.stdout).first)
         #expect(j["recovered"] as? Bool == true)
         let attributes = try FileManager.default.attributesOfItem(atPath: out)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
 
-        let sealed = try run("sessinfo", ["--recover", f.file("again.sesscap"), "--sign-key", try f.privateKey(), f.path])
+        let sealed = try sessinfo(["--recover", f.file("again.sesscap"), "--sign-key", try f.privateKey(), f.path])
         #expect(sealed.status == 1)
         #expect(sealed.stderr.contains("nothing to recover"))
     }
@@ -237,22 +208,22 @@ struct SessInfoTests {
         defer { f.remove() }
         let text = f.file("notes.txt")
         try "hello\n".write(toFile: text, atomically: true, encoding: .utf8)
-        let notCapture = try run("sessinfo", [text])
+        let notCapture = try sessinfo([text])
         #expect(notCapture.status == 2)
         #expect(notCapture.stderr.contains("not a Tollgate capture"))
 
-        let missing = try run("sessinfo", ["--verify", f.file("missing.sesscap")])
+        let missing = try sessinfo(["--verify", f.file("missing.sesscap")])
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("missing.sesscap"))
 
-        let badArgs = try run("sessinfo", ["--events", "--verify", f.path])
+        let badArgs = try sessinfo(["--events", "--verify", f.path])
         #expect(badArgs.status == 2)
         #expect(badArgs.stderr.contains("choose one of"))
 
-        let badKind = try run("sessinfo", ["--events", "--kind", "nonsense", f.path])
+        let badKind = try sessinfo(["--events", "--kind", "nonsense", f.path])
         #expect(badKind.status == 2)
 
-        let help = try run("sessinfo", ["--help"])
+        let help = try sessinfo(["--help"])
         #expect(help.status == 0)
         #expect(help.stdout.contains("--verify"))
     }
