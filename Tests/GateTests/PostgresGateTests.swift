@@ -108,6 +108,21 @@ struct PostgresGateTests {
         #expect(try gate.captures().count == 3)
     }
 
+    @Test func upstreamTLSIsUsedWhenConfigured() throws {
+        let gate = try GateProcess(provider: provider, targets: [
+            "tls": scramTarget + "\nupstream_tls: require",
+            "plain": scramTarget + "\nupstream_tls: disable",
+        ])
+        let token = try provider.token("bob@example.com")
+        let query = ["-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"]
+        let tls = try gate.psql("tls", token: token, query)
+        #expect(tls.status == 0, "\(tls.stderr)")
+        #expect(tls.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "t")
+        let plain = try gate.psql("plain", token: token, query)
+        #expect(plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "f")
+        #expect(gate.stop() == 0)
+    }
+
     @Test func wrongBrokeredPasswordIsAGateErrorNotALeak() throws {
         let gate = try GateProcess(provider: provider, targets: ["demo": "credentials:\n  user: tollgate_gate\n  password_env: WRONG_PW"],
                                    environment: ["WRONG_PW": "definitely-not-the-password"])
