@@ -41,7 +41,11 @@ public struct SigningKey: Sendable {
 
     /// Reads a private key PEM file.
     public static func load(path: String) throws(CaptureError) -> SigningKey {
-        let der = try readPEM(path: path, label: "PRIVATE KEY", prefix: pkcs8Prefix)
+        try privateKey(pem: try readText(path), path: path)
+    }
+
+    static func privateKey(pem text: String, path: String) throws(CaptureError) -> SigningKey {
+        let der = try parsePEM(text, path: path, label: "PRIVATE KEY", prefix: pkcs8Prefix)
         do { return try SigningKey(seed: der) } catch { throw CaptureError(.key, "\(path): not an Ed25519 private key") }
     }
 
@@ -63,17 +67,22 @@ public struct SigningKey: Sendable {
 
     /// Reads a public key PEM file (or a private key file, whose public half is taken).
     public static func loadPublicKey(path: String) throws(CaptureError) -> [UInt8] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw CaptureError(.io, "\(path): cannot read key file")
-        }
-        if text.contains("BEGIN PRIVATE KEY") { return try load(path: path).publicKey }
-        return try readPEM(path: path, label: "PUBLIC KEY", prefix: spkiPrefix)
+        // Read once: the path may be a pipe.
+        let text = try readText(path)
+        if text.contains("BEGIN PRIVATE KEY") { return try privateKey(pem: text, path: path).publicKey }
+        return try parsePEM(text, path: path, label: "PUBLIC KEY", prefix: spkiPrefix)
     }
 
-    static func readPEM(path: String, label: String, prefix: [UInt8]) throws(CaptureError) -> [UInt8] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+    /// Reads a key file; also a pipe, such as `--key <(capture-proxy public-key …)`.
+    static func readText(_ path: String) throws(CaptureError) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd(),
+              let text = String(data: data, encoding: .utf8) else {
             throw CaptureError(.io, "\(path): cannot read key file")
         }
+        return text
+    }
+
+    static func parsePEM(_ text: String, path: String, label: String, prefix: [UInt8]) throws(CaptureError) -> [UInt8] {
         let begin = "-----BEGIN \(label)-----", end = "-----END \(label)-----"
         guard let b = text.range(of: begin), let e = text.range(of: end), b.upperBound <= e.lowerBound else {
             throw CaptureError(.key, "\(path): no \"\(begin)\" block")

@@ -30,18 +30,21 @@ public struct GateConfig: Sendable {
     }
 
     /// Reads and validates `path`. Every error names the file, line and column.
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GateConfig {
+    /// `requireSecrets: false` reads a configuration without the upstream passwords (for commands that do not connect).
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            requireSecrets: Bool = true) throws -> GateConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, line: 0, column: 0, message: "cannot read the file")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(file: path, line: 0, column: 0, message: "the file is not UTF-8")
         }
-        return try parse(yaml: text, file: path, baseDirectory: (path as NSString).deletingLastPathComponent, environment: environment)
+        return try parse(yaml: text, file: path, baseDirectory: (path as NSString).deletingLastPathComponent, environment: environment,
+                         requireSecrets: requireSecrets)
     }
 
     public static func parse(yaml: String, file: String, baseDirectory: String = ".",
-                             environment: [String: String] = [:]) throws -> GateConfig {
+                             environment: [String: String] = [:], requireSecrets: Bool = true) throws -> GateConfig {
         let root = try ConfigNode.parse(yaml: yaml, file: file)
         let top = try root.fields(["proxy", "identity", "targets", "policies"])
         if let policies = top["policies"] {
@@ -76,7 +79,7 @@ public struct GateConfig: Sendable {
         guard let targetsNode = top["targets"] else { throw root.error("missing 'targets'") }
         var targets: [TargetConfig] = []
         for (name, node) in try targetsNode.mapping() {
-            targets.append(try TargetConfig.parse(name: name, node: node, resolve: resolve, environment: environment))
+            targets.append(try TargetConfig.parse(name: name, node: node, resolve: resolve, environment: environment, requireSecrets: requireSecrets))
         }
         guard !targets.isEmpty else { throw targetsNode.error("no targets") }
         var listens: [String: String] = [:]
@@ -118,7 +121,8 @@ public struct TargetConfig: Sendable {
         public var source: String
     }
 
-    static func parse(name: String, node: ConfigNode, resolve: (String) -> String, environment: [String: String]) throws -> TargetConfig {
+    static func parse(name: String, node: ConfigNode, resolve: (String) -> String, environment: [String: String],
+                      requireSecrets: Bool) throws -> TargetConfig {
         let f = try node.fields(["protocol", "listen", "upstream", "tls", "allow_plaintext", "upstream_tls",
                                  "credentials", "limits", "recording"])
         guard let proto = try f["protocol"]?.oneOf(["postgres": ProtocolKind.postgres]) else {
@@ -146,16 +150,14 @@ public struct TargetConfig: Sendable {
         var password: String?, source = "none (trust)"
         if let envNode = c["password_env"] {
             let name = try envNode.string()
-            guard let value = environment[name], !value.isEmpty else {
-                throw envNode.error("environment variable \(name) is not set")
-            }
-            password = value; source = "env \(name)"
+            let value = environment[name] ?? ""
+            if value.isEmpty && requireSecrets { throw envNode.error("environment variable \(name) is not set") }
+            password = value.isEmpty ? nil : value; source = "env \(name)"
         } else if let fileNode = c["password_file"] {
             let path = resolve(try fileNode.string())
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw fileNode.error("cannot read password file \(path)")
-            }
-            password = text.trimmingCharacters(in: .newlines); source = "file \(path)"
+            let text = FileManager.default.contents(atPath: path).flatMap { String(data: $0, encoding: .utf8) }
+            if text == nil && requireSecrets { throw fileNode.error("cannot read password file \(path)") }
+            password = text?.trimmingCharacters(in: .newlines); source = "file \(path)"
         }
         var maxMessage = 16 << 20, idle = Duration.seconds(900)
         if let limits = f["limits"] {

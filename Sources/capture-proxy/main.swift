@@ -22,9 +22,9 @@ struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The gate's configuration (YAML).", valueName: "FILE"))
     var config: String
 
-    func load() throws -> GateConfig {
+    func load(requireSecrets: Bool = true) throws -> GateConfig {
         do {
-            return try GateConfig.load(path: config)
+            return try GateConfig.load(path: config, requireSecrets: requireSecrets)
         } catch let error as ConfigError {
             throw ToolFailure(description: "\(error)")
         }
@@ -130,7 +130,7 @@ struct PublicKey: ParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() throws {
-        let config = try options.load()
+        let config = try options.load(requireSecrets: false)
         do {
             print(try SigningKey.loadOrCreate(path: config.proxy.signingKey).publicKeyPEM, terminator: "")
         } catch {

@@ -133,6 +133,10 @@ struct SessInfoTests {
         #expect(j["valid"] as? Bool == true)
         #expect(j["key_pinned"] as? Bool == true)
 
+        // The key may come through a pipe (`--key <(capture-proxy public-key …)`): read once.
+        let piped = try run(tool("sessinfo").path, ["--verify", "--key", "/dev/stdin", f.path], stdin: f.key.publicKeyPEM)
+        #expect(piped.status == 0, "\(piped.stdout)\(piped.stderr)")
+
         let other = f.file("other.pem")
         try SigningKey().publicKeyPEM.write(toFile: other, atomically: true, encoding: .utf8)
         let wrong = try sessinfo(["--verify", "--key", other, f.path])
