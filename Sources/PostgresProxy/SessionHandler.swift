@@ -39,6 +39,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var gateKey: (Int32, Int32)?
     var endReason = "client-disconnect"
     var relay = RelayState()
+    /// Messages for each side, gathered during one read and written in one go: a statement's
+    /// Bind/Execute/Sync (or a result's rows) become one write, not one per message.
+    var clientOut = ByteBuffer()
+    var upstreamOut = ByteBuffer()
 
     init(gate: PostgresGate, target: TargetConfig) {
         self.gate = gate
@@ -66,7 +70,14 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        upstream?.flush()
+        flushUpstream()
+    }
+
+    func flushUpstream() {
+        guard let upstream, upstreamOut.readableBytes > 0 else { return }
+        let out = upstreamOut
+        upstreamOut = ByteBuffer()
+        upstream.writeAndFlush(out, promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -285,7 +296,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     // MARK: Relaying
 
     func clientMessage(_ message: PostgresFrontendMessage, context: ChannelHandlerContext) {
-        guard let upstream else { return }
+        guard upstream != nil else { return }
         switch message {
         case .query(let text):
             relay.syncSequence += 1
@@ -344,15 +355,13 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             break
         }
         if relay.skippingUntilSync, message.isSkippedAfterError { return }
-        var buffer = context.channel.allocator.buffer(capacity: 64)
         do {
-            try message.encode(into: &buffer)
+            try message.encode(into: &upstreamOut)
         } catch {
             fail(context, code: "08P01", "cannot forward \(message.messageName): \(error)", reason: "protocol-error")
             return
         }
-        upstream.write(buffer, promise: nil)
-        if case .terminate = message { upstream.flush() }
+        if case .terminate = message { flushUpstream() }
     }
 
     /// Inspects, decides and records one request. False when it must not be forwarded.
@@ -409,7 +418,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func flushClient() {
-        context?.flush()
+        guard let context, clientOut.readableBytes > 0 else { return }
+        let out = clientOut
+        clientOut = ByteBuffer()
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
     }
 
     func finishResult(tag: String, error: CaptureFormat.PostgresNotice?) {
@@ -441,16 +453,15 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     // MARK: Output and teardown
 
     func writeBackend(_ context: ChannelHandlerContext, _ message: PostgresBackendMessage, flush: Bool) {
-        var buffer = context.channel.allocator.buffer(capacity: 64)
         do {
-            try message.encode(into: &buffer)
+            try message.encode(into: &clientOut)
         } catch {
             // Only a message the gate itself built can fail here (a NUL in a string): drop the connection.
             gate.logger.error("cannot encode message to client", metadata: ["message": "\(message.messageName)", "error": "\(error)"])
             context.close(promise: nil)
             return
         }
-        if flush { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) } else { context.write(wrapOutboundOut(buffer), promise: nil) }
+        if flush { flushClient() }
     }
 
     func writeRaw(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {

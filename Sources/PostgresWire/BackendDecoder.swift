@@ -67,7 +67,7 @@ public struct PostgresBackendDecoder: NIOSingleStepByteToMessageDecoder, Sendabl
     }
 
     static func parseTyped(type: UInt8, body: ByteBuffer) throws -> PostgresBackendMessage {
-        var r = MessageBodyReader(body: body, headerSize: 5, messageName: PostgresBackendMessage.messageName(type: type))
+        var r = MessageBodyReader(body: body, headerSize: 5, type: type, names: PostgresBackendMessage.messageName(type:))
         let message: PostgresBackendMessage
         switch type {
         case UInt8(ascii: "R"):

@@ -121,7 +121,7 @@ extension PostgresBackendMessage {
 
         /// Validates `body` as a DataRow body.
         public init(validating body: ByteBuffer) throws {
-            var reader = MessageBodyReader(body: body, headerSize: 5, messageName: PostgresBackendMessage.messageName(type: UInt8(ascii: "D")))
+            var reader = MessageBodyReader(body: body, headerSize: 5, type: UInt8(ascii: "D"), names: PostgresBackendMessage.messageName(type:))
             let count = try reader.readCount(itemSize: 4, "column count")
             for column in 0..<count {
                 let lengthOffset = reader.offset

@@ -4,7 +4,6 @@ extension PostgresFrontendMessage {
     /// Appends the message in wire format. Throws `.unencodableMessage` (leaving `buffer`
     /// unchanged) for what cannot be framed: a NUL inside a string, more than 65535 items.
     public func encode(into buffer: inout ByteBuffer) throws {
-        let name = messageName
         switch self {
         case .sslRequest:
             buffer.writeMultipleIntegers(Int32(8), PostgresFrontendDecoder.sslRequestCode)
@@ -13,55 +12,55 @@ extension PostgresFrontendMessage {
         case .cancelRequest(let pid, let key):
             buffer.writeMultipleIntegers(Int32(16), PostgresFrontendDecoder.cancelRequestCode, pid, key)
         case .startup(let startup):
-            try buffer.writePostgresMessage(type: nil, name: name) { out in
+            try buffer.writePostgresMessage(type: nil, name: messageName) { out in
                 out.writeInteger(startup.protocolVersion)
                 for (i, parameter) in startup.parameters.enumerated() {
                     // An empty name would read back as the list terminator.
                     guard !parameter.name.isEmpty else {
-                        throw PostgresWireError(.unencodableMessage, messageName: name, offset: nil, reason: "parameter \(i) has an empty name")
+                        throw PostgresWireError(.unencodableMessage, messageName: messageName, offset: nil, reason: "parameter \(i) has an empty name")
                     }
-                    try out.writeCString(parameter.name, message: name, field: "parameter \(i) name")
-                    try out.writeCString(parameter.value, message: name, field: "parameter \(i) value")
+                    try out.writeCString(parameter.name, message: messageName, field: "parameter \(i) name")
+                    try out.writeCString(parameter.value, message: messageName, field: "parameter \(i) value")
                 }
                 out.writeInteger(UInt8(0))
             }
         default:
-            try buffer.writePostgresMessage(type: typeByte!, name: name) { out in try encodeTypedBody(into: &out, name: name) }
+            try buffer.writePostgresMessage(type: typeByte!, name: messageName) { out in try encodeTypedBody(into: &out) }
         }
     }
 
-    private func encodeTypedBody(into out: inout ByteBuffer, name: String) throws {
+    private func encodeTypedBody(into out: inout ByteBuffer) throws {
         switch self {
         case .sslRequest, .gssEncRequest, .cancelRequest, .startup:
             preconditionFailure("untyped messages are framed by encode(into:)")
         case .query(let text):
-            try out.writeCString(text, message: name, field: "query text")
+            try out.writeCString(text, message: messageName, field: "query text")
         case .parse(let statement, let query, let types):
-            try out.writeCString(statement, message: name, field: "statement name")
-            try out.writeCString(query, message: name, field: "query text")
-            try out.writeCount(types.count, message: name, field: "parameter type count")
+            try out.writeCString(statement, message: messageName, field: "statement name")
+            try out.writeCString(query, message: messageName, field: "query text")
+            try out.writeCount(types.count, message: messageName, field: "parameter type count")
             for type in types { out.writeInteger(type) }
         case .bind(let bind):
-            try out.writeCString(bind.portal, message: name, field: "portal name")
-            try out.writeCString(bind.statement, message: name, field: "statement name")
-            try out.writeCount(bind.parameterFormats.count, message: name, field: "parameter format count")
+            try out.writeCString(bind.portal, message: messageName, field: "portal name")
+            try out.writeCString(bind.statement, message: messageName, field: "statement name")
+            try out.writeCount(bind.parameterFormats.count, message: messageName, field: "parameter format count")
             for format in bind.parameterFormats { out.writeInteger(format) }
-            try out.writeCount(bind.parameters.count, message: name, field: "parameter count")
+            try out.writeCount(bind.parameters.count, message: messageName, field: "parameter count")
             for value in bind.parameters { out.writeNullableValue(value) }
-            try out.writeCount(bind.resultFormats.count, message: name, field: "result format count")
+            try out.writeCount(bind.resultFormats.count, message: messageName, field: "result format count")
             for format in bind.resultFormats { out.writeInteger(format) }
         case .describe(let kind, let objectName), .close(let kind, let objectName):
             out.writeInteger(kind.rawValue)
-            try out.writeCString(objectName, message: name, field: "name")
+            try out.writeCString(objectName, message: messageName, field: "name")
         case .execute(let portal, let maxRows):
-            try out.writeCString(portal, message: name, field: "portal name")
+            try out.writeCString(portal, message: messageName, field: "portal name")
             out.writeInteger(maxRows)
         case .sync, .flush, .copyDone, .terminate:
             break
         case .copyData(var data), .functionCall(var data), .password(var data), .unknown(_, var data):
             out.writeBuffer(&data)
         case .copyFail(let message):
-            try out.writeCString(message, message: name, field: "error message")
+            try out.writeCString(message, message: messageName, field: "error message")
         }
     }
 }
@@ -74,11 +73,10 @@ extension PostgresBackendMessage {
             buffer.writeInteger(response.rawValue)
             return
         }
-        let name = messageName
-        try buffer.writePostgresMessage(type: typeByte!, name: name) { out in try encodeBody(into: &out, name: name) }
+        try buffer.writePostgresMessage(type: typeByte!, name: messageName) { out in try encodeBody(into: &out) }
     }
 
-    private func encodeBody(into out: inout ByteBuffer, name: String) throws {
+    private func encodeBody(into out: inout ByteBuffer) throws {
         switch self {
         case .sslResponse:
             preconditionFailure("the SSL response is framed by encode(into:)")
@@ -90,9 +88,9 @@ extension PostgresBackendMessage {
             case .sasl(let mechanisms):
                 for (i, mechanism) in mechanisms.enumerated() {
                     guard !mechanism.isEmpty else {
-                        throw PostgresWireError(.unencodableMessage, messageName: name, offset: nil, reason: "mechanism \(i) is empty")
+                        throw PostgresWireError(.unencodableMessage, messageName: messageName, offset: nil, reason: "mechanism \(i) is empty")
                     }
-                    try out.writeCString(mechanism, message: name, field: "mechanism \(i)")
+                    try out.writeCString(mechanism, message: messageName, field: "mechanism \(i)")
                 }
                 out.writeInteger(UInt8(0))
             case .saslContinue(var data), .saslFinal(var data), .other(_, var data):
@@ -101,14 +99,14 @@ extension PostgresBackendMessage {
         case .backendKeyData(let pid, let key):
             out.writeMultipleIntegers(pid, key)
         case .parameterStatus(let parameter, let value):
-            try out.writeCString(parameter, message: name, field: "parameter name")
-            try out.writeCString(value, message: name, field: "parameter value")
+            try out.writeCString(parameter, message: messageName, field: "parameter name")
+            try out.writeCString(value, message: messageName, field: "parameter value")
         case .readyForQuery(let status):
             out.writeInteger(status.rawValue)
         case .rowDescription(let columns):
-            try out.writeCount(columns.count, message: name, field: "field count")
+            try out.writeCount(columns.count, message: messageName, field: "field count")
             for (i, column) in columns.enumerated() {
-                try out.writeCString(column.name, message: name, field: "field \(i) name")
+                try out.writeCString(column.name, message: messageName, field: "field \(i) name")
                 out.writeMultipleIntegers(column.tableOID, column.columnAttribute, column.typeOID,
                                           column.typeSize, column.typeModifier, column.format)
             }
@@ -116,35 +114,35 @@ extension PostgresBackendMessage {
             var bytes = row.bytes
             out.writeBuffer(&bytes)
         case .commandComplete(let tag):
-            try out.writeCString(tag, message: name, field: "command tag")
+            try out.writeCString(tag, message: messageName, field: "command tag")
         case .errorResponse(let diagnostics), .noticeResponse(let diagnostics):
             for field in diagnostics.fields {
                 guard field.code != 0 else {
-                    throw PostgresWireError(.unencodableMessage, messageName: name, offset: nil, reason: "field type 0 is the terminator")
+                    throw PostgresWireError(.unencodableMessage, messageName: messageName, offset: nil, reason: "field type 0 is the terminator")
                 }
                 out.writeInteger(field.code)
-                try out.writeCString(field.value, message: name, field: "field \(typeByteLabel(field.code)) value")
+                try out.writeCString(field.value, message: messageName, field: "field \(typeByteLabel(field.code)) value")
             }
             out.writeInteger(UInt8(0))
         case .notificationResponse(let pid, let channel, let payload):
             out.writeInteger(pid)
-            try out.writeCString(channel, message: name, field: "channel name")
-            try out.writeCString(payload, message: name, field: "payload")
+            try out.writeCString(channel, message: messageName, field: "channel name")
+            try out.writeCString(payload, message: messageName, field: "payload")
         case .emptyQueryResponse, .parseComplete, .bindComplete, .closeComplete, .noData, .portalSuspended, .copyDone:
             break
         case .parameterDescription(let types):
-            try out.writeCount(types.count, message: name, field: "parameter count")
+            try out.writeCount(types.count, message: messageName, field: "parameter count")
             for type in types { out.writeInteger(type) }
         case .copyInResponse(let response), .copyOutResponse(let response), .copyBothResponse(let response):
             out.writeInteger(response.format)
-            try out.writeCount(response.columnFormats.count, message: name, field: "column count")
+            try out.writeCount(response.columnFormats.count, message: messageName, field: "column count")
             for format in response.columnFormats { out.writeInteger(format) }
         case .copyData(var data), .unknown(_, var data):
             out.writeBuffer(&data)
         case .negotiateProtocolVersion(let minor, let options):
             out.writeMultipleIntegers(minor, Int32(options.count))
             for (i, option) in options.enumerated() {
-                try out.writeCString(option, message: name, field: "option \(i)")
+                try out.writeCString(option, message: messageName, field: "option \(i)")
             }
         case .functionCallResponse(let value):
             out.writeNullableValue(value)

@@ -169,7 +169,7 @@ public struct PostgresFrontendDecoder: NIOSingleStepByteToMessageDecoder, Sendab
     }
 
     static func parseTyped(type: UInt8, body: ByteBuffer) throws -> PostgresFrontendMessage {
-        var r = MessageBodyReader(body: body, headerSize: 5, messageName: PostgresFrontendMessage.messageName(type: type))
+        var r = MessageBodyReader(body: body, headerSize: 5, type: type, names: PostgresFrontendMessage.messageName(type:))
         let message: PostgresFrontendMessage
         switch type {
         case UInt8(ascii: "Q"):
