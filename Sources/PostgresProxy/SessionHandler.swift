@@ -512,10 +512,6 @@ func rowCount(fromTag tag: String) -> UInt64? {
     return UInt64(last)
 }
 
-extension TimeAmount {
-    var micros: Int64 { nanoseconds / 1000 }
-}
-
 extension PostgresFrontendMessage.Bind {
     /// The format of parameter `i`: none listed means text, one applies to all.
     func format(ofParameter i: Int) -> Int16 {
