@@ -52,6 +52,11 @@ let package = Package(
         // OIDC: discovery, JWKS cache with rotation, token validation. HTTP through the toolchain's
         // FoundationNetworking, so no HTTP client dependency is built for two GETs.
         .target(name: "Identity", dependencies: [.product(name: "JWTKit", package: "jwt-kit")]),
+        // PostgreSQL's own SQL parser (Debian: libpg-query-dev), for statement inspection.
+        .systemLibrary(name: "CPgQuery", path: "Sources/CPgQuery", providers: [.apt(["libpg-query-dev"])]),
+        .target(name: "SQLInspection", dependencies: ["CPgQuery"]),
+        // Detectors and masks for sensitive values in responses.
+        .target(name: "Masking"),
         // The exchange pipeline every protocol adapter feeds, the gate's config, and session recording.
         .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Identity", "Yams",
                                                   .product(name: "NIOCore", package: "swift-nio"),
@@ -68,6 +73,8 @@ let package = Package(
         ),
         .testTarget(name: "PostgresWireTests", dependencies: ["PostgresWire", .product(name: "NIOTestUtils", package: "swift-nio"),
                                                              .product(name: "NIOEmbedded", package: "swift-nio")]),
+        .testTarget(name: "SQLInspectionTests", dependencies: ["SQLInspection"]),
+        .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
         // The built capture-proxy between real clients (psql, pgbench, psycopg) and a real PostgreSQL,
         // with identities from a real OIDC provider (scripts/test starts the database).
