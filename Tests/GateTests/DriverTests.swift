@@ -29,6 +29,7 @@ struct DriverTests {
         let pipeline = try psycopg(gate, "pipeline", token: token)
         #expect(pipeline["results"] as? [Int] == (0..<10).map { $0 * 2 })
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
 
         var extended: [PostgresRequest] = []
         var binaryColumns = 0
@@ -51,6 +52,7 @@ struct DriverTests {
         #expect(result["sqlstate"] as? String == "57014")
         #expect((result["seconds"] as? Double ?? 99) < 10)
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
         let responses = try gate.captures().flatMap { try allEvents($0) }.compactMap { e -> PostgresResponse? in
             if case .response(.postgres(let p)) = e.payload { return p } else { return nil }
         }
@@ -71,6 +73,7 @@ struct DriverTests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("over tls"))
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
         let events = try allEvents(try #require(try gate.captures().first))
         guard case .sessionStart(let start) = events.first?.payload else { Issue.record("no session start"); return }
         #expect(start.tls?.version == "TLSv1.3")

@@ -189,6 +189,20 @@ final class GateProcess {
         return bytes
     }
 
+    /// Neither a client's token (nor its signature alone) nor a brokered password may be in a capture or the log.
+    func expectNoSecrets(_ tokens: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let written = try everythingWritten()
+        for token in tokens {
+            #expect(!written.contains(bytes: token), "a token reached a capture or the log", sourceLocation: sourceLocation)
+            if let signature = token.split(separator: ".").last, signature.count > 16 {
+                #expect(!written.contains(bytes: String(signature)), "a token signature reached a capture or the log", sourceLocation: sourceLocation)
+            }
+        }
+        for key in ["TOLLGATE_PG_SCRAM_PASSWORD", "TOLLGATE_PG_MD5_PASSWORD"] {
+            #expect(!written.contains(bytes: database[key]), "a brokered password reached a capture or the log", sourceLocation: sourceLocation)
+        }
+    }
+
     deinit {
         if process.isRunning { process.terminate(); process.waitUntilExit() }
         try? FileManager.default.removeItem(at: directory)

@@ -18,6 +18,7 @@ struct LifecycleTests {
         let (client, out, _) = try gate.startPsql("demo", token: token, "SELECT pg_sleep(2), 'finished'")
         usleep(700_000)
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
         client.waitUntilExit()
         #expect(client.terminationStatus == 0)
         #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("finished"))
@@ -34,6 +35,7 @@ struct LifecycleTests {
         let (client, _, err) = try gate.startPsql("demo", token: token, "SELECT pg_sleep(30)")
         usleep(700_000)
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
         client.waitUntilExit()
         #expect(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("shutting down"))
         let capture = try #require(try gate.captures().first)
@@ -56,6 +58,7 @@ struct LifecycleTests {
         #expect(r.status != 0)
         #expect(r.stderr.contains("authentication failed"), "\(r.stderr)")
         gate.stop()
+        try gate.expectNoSecrets([token, foreign])
         #expect(try gate.captures().isEmpty)
     }
 
@@ -76,6 +79,7 @@ struct LifecycleTests {
         #expect(stalled - before < 64 * 1024, "the gate grew by \(stalled - before) KiB while the client was not reading")
         client.close()
         gate.stop()
+        try gate.expectNoSecrets([token])
         let response = try allEvents(try #require(try gate.captures().first)).compactMap { e -> PostgresResponse? in
             if case .response(.postgres(let p)) = e.payload { return p } else { return nil }
         }.first

@@ -24,6 +24,7 @@ struct PostgresGateTests {
         #expect(r.stdout.contains("5000"))
         #expect(r.stderr.contains("division by zero"))
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
 
         let captures = try gate.captures()
         #expect(captures.count == 1)
@@ -86,6 +87,7 @@ struct PostgresGateTests {
             #expect(!r.stderr.contains(token.prefix(40)), "\(name): the error echoes the token")
         }
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([good, otherAudience])
         #expect(try gate.captures().isEmpty, "a refused login must not open a session")
         #expect(gate.logText.contains("authentication failed"))
         let written = try gate.everythingWritten()
@@ -105,6 +107,7 @@ struct PostgresGateTests {
             #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == role, "\(target)")
         }
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
         #expect(try gate.captures().count == 3)
     }
 
@@ -121,6 +124,7 @@ struct PostgresGateTests {
         let plain = try gate.psql("plain", token: token, query)
         #expect(plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "f")
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
     }
 
     @Test func wrongBrokeredPasswordIsAGateErrorNotALeak() throws {
@@ -132,6 +136,7 @@ struct PostgresGateTests {
         #expect(r.stderr.contains("could not log in to the database"))
         #expect(!r.stderr.contains("tollgate_gate"), "the client must not learn the brokered account")
         gate.stop()
+        try gate.expectNoSecrets([token])
     }
 
     @Test func pgbenchRunsThroughTheGateInEveryQueryMode() throws {
@@ -148,6 +153,7 @@ struct PostgresGateTests {
             #expect(r.stdout.contains("number of transactions actually processed: 50/50"), "\(mode): \(r.stdout)")
         }
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
         let captures = try gate.captures()
         // One session for -i, then per run pgbench's own setup connection and its two clients.
         #expect(captures.count == 1 + 3 * (1 + 2))
@@ -183,6 +189,7 @@ struct PostgresGateTests {
         #expect(r.stdout.contains("50|ada10@example.com"))
         #expect(try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").count == 50)
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
         let events = try allEvents(try #require(try gate.captures().first))
         let chunks = events.compactMap { e -> StreamChunk? in if case .streamChunk(let c) = e.payload { return c } else { return nil } }
         #expect(chunks.contains { $0.stream == .stdout })
@@ -207,6 +214,7 @@ struct PostgresGateTests {
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("42"))
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
     }
 }
 

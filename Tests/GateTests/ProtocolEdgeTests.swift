@@ -23,6 +23,7 @@ struct ProtocolEdgeTests {
         let r = try gate.psql("demo", token: token, ["-c", "SELECT 'plain'"], sslmode: "prefer")
         #expect(r.status == 0, "\(r.stderr)")
         gate.stop()
+        try gate.expectNoSecrets([token])
     }
 
     @Test func errorInTheMiddleOfAResultIsRecordedWithItsRows() throws {
@@ -32,6 +33,7 @@ struct ProtocolEdgeTests {
         #expect(r.status != 0)
         #expect(r.stderr.contains("division by zero"))
         gate.stop()
+        try gate.expectNoSecrets([token])
         let responses = try allEvents(try #require(try gate.captures().first)).compactMap { e -> PostgresResponse? in
             if case .response(.postgres(let p)) = e.payload { return p } else { return nil }
         }
@@ -51,6 +53,7 @@ struct ProtocolEdgeTests {
         #expect(String(decoding: message.body, as: UTF8.self).contains("57P05"))
         client.close()
         gate.stop()
+        try gate.expectNoSecrets([token])
         guard case .sessionEnd(let end) = try allEvents(try #require(try gate.captures().first)).last?.payload else {
             Issue.record("no session end"); return
         }
@@ -69,6 +72,7 @@ struct ProtocolEdgeTests {
         #expect(r.stdout.contains("hello") || r.stderr.contains("hello"), "\(r.stdout) \(r.stderr)")
         #expect(r.stderr.contains("a notice from plpgsql"))
         gate.stop()
+        try gate.expectNoSecrets([token])
         let responses = try allEvents(try #require(try gate.captures().first)).compactMap { e -> PostgresResponse? in
             if case .response(.postgres(let p)) = e.payload { return p } else { return nil }
         }
