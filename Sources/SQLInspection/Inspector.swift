@@ -1,0 +1,414 @@
+import Foundation
+
+/// Statement inspection with PostgreSQL's own parser.
+///
+/// Decisions (documented here because policies depend on them):
+/// - **Whole-tree walk.** The JSON parse tree is walked generically: every
+///   dictionary and array, recognising nodes by key (`RangeVar`, `FuncCall`,
+///   `InsertStmt`…, and bare struct fields by their shape, e.g. a dictionary
+///   with `relname` is a RangeVar). A write hidden in a CTE, subquery or
+///   function argument is therefore found wherever the grammar allows it.
+/// - **Schema resolution is approximate.** An unqualified name resolves to the
+///   first schema of `searchPath` (skipping `$user`, whose schema may not
+///   exist), except names starting with `pg_`, which resolve to `pg_catalog`
+///   (searched first by PostgreSQL), and unqualified temporary tables, which
+///   resolve to `pg_temp`. The server's real lookup tries every schema on the
+///   path, so a policy should deny `search_path` changes (they are reported as
+///   security-relevant settings) and may require `schemaWasWritten`.
+/// - **CTE names are scoped.** An unqualified name in a read position that
+///   names a CTE visible there (earlier sibling, or any sibling of a RECURSIVE
+///   WITH, or an enclosing WITH) is not a relation; elsewhere the same name is
+///   a real table. Write targets never refer to CTEs.
+/// - **Access.** DML targets are written, everything they read from is read.
+///   In DDL and other writing utilities every relation outside a nested query
+///   is written (`CREATE TABLE t (LIKE s)` reports `s` as written: strict).
+///   `SELECT … FOR UPDATE/SHARE` keeps its relations as read but sets
+///   `writes` (it takes row locks) with the reason in `sideEffects`.
+/// - **EXPLAIN without ANALYZE** does not execute its statement: it reports
+///   the inner statement's relations as read and its functions, with
+///   `writes == false`. `EXPLAIN ANALYZE` (unless `ANALYZE false/off/0`)
+///   reports the inner statement's facts as is.
+/// - **PREPARE** reports its inner statement's facts; **EXECUTE** reports
+///   `preparedName` and, until the caller resolves it with
+///   `StatementFacts.resolvingExecute(with:)`, `writes == true` with
+///   `SideEffect.unresolvedExecute`, so an unresolved EXECUTE is never read-only.
+/// - **COPY** TO STDOUT reads; FROM STDIN writes; TO/FROM a server file or
+///   PROGRAM adds a side effect ("COPY TO PROGRAM", "COPY FROM file", …).
+/// - **DO** bodies are not parsed (PL/pgSQL): a DO block always writes.
+/// - **SET/RESET** of a security-relevant setting, `set_config` with such (or a
+///   non-constant) name, `BEGIN/SET TRANSACTION READ WRITE` and `DISCARD ALL`
+///   count as writes: they change what later statements may do.
+/// - `writes` = the kind writes by itself (`StatementKind.writingKinds`, COPY
+///   FROM or to a file/program) or `sideEffects` is not empty.
+/// - Unknown node kinds map to `unknown`, which writes.
+///
+/// - **Not visible in the text** (limits a policy must accept or close with
+///   database privileges): code that runs server-side on its own — triggers,
+///   rules, column defaults, functions inside views, operators and casts backed
+///   by user functions, and the bodies of DO blocks and called procedures.
+/// - A data-modifying statement nested anywhere (a CTE, or `COPY (DELETE …
+///   RETURNING …) TO STDOUT`) is reported as "data-modifying CTE".
+///
+/// Performance (this machine, `swiftc -O`, the 240-character three-table
+/// SELECT of `BehaviourTests.benchmark`): libpg_query's JSON parse alone
+/// ~97k/s; `statementFacts` (parse + JSON read + walk) ~19k/s; `inspect`
+/// (plus fingerprint and normalization, each a further parse) ~14k/s. The
+/// JSON read was the bottleneck with `JSONSerialization` (~7k/s in all), hence
+/// `TreeJSON`. A gate can cache `statementFacts` per exact text, never per
+/// normalized text (a decision may depend on a literal such as
+/// `set_config`'s setting name).
+public enum SQLInspector {
+    /// Inspect every statement of `sql`, with fingerprint and normalized text.
+    public static func inspect(_ sql: String, searchPath: [String] = ["public"]) throws(SQLParseError) -> Inspection {
+        let statements = try statementFacts(sql, searchPath: searchPath)
+        return Inspection(statements: statements,
+                          fingerprint: try PgQuery.fingerprint(sql),
+                          normalized: try PgQuery.normalize(sql))
+    }
+
+    /// The per-statement facts only (one parse; no fingerprint or normalization).
+    public static func statementFacts(_ sql: String, searchPath: [String] = ["public"]) throws(SQLParseError) -> [StatementFacts] {
+        let json = try PgQuery.parseJSON(sql)
+        guard let root = TreeJSON.parse(json)?.object else {
+            throw SQLParseError(message: "unreadable parse tree", cursorPosition: 0)
+        }
+        let schema = searchPath.first(where: { $0 != "$user" && !$0.isEmpty }) ?? "public"
+        let bytes = Array(sql.utf8)
+        var out: [StatementFacts] = []
+        for case .obj(let raw) in root["stmts"]?.array ?? [] {
+            let text = PgQuery.slice(bytes, location: raw["stmt_location"]?.integer ?? 0,
+                                     length: raw["stmt_len"]?.integer ?? 0)
+            guard let (node, body) = Walker.node(raw["stmt"]) else { continue }
+            var facts = Walker.facts(node: node, body: body, defaultSchema: schema)
+            facts.text = text
+            out.append(facts)
+        }
+        return out
+    }
+}
+
+/// The generic tree walk, collecting facts for one top-level statement.
+struct Walker {
+    let defaultSchema: String
+    var relations: [RelationAccess] = []
+    var seen: Set<RelationAccess> = []
+    var functions: [String] = []
+    var sideEffects: [String] = []
+    var settings: [Setting] = []
+    var preparedName: String?
+
+    /// `{"NodeName": {...}}` → (name, body).
+    static func node(_ value: JSON?) -> (String, JSONObject)? {
+        guard case .obj(let d)? = value, d.pairs.count == 1 else { return nil }
+        return node(d)
+    }
+
+    static func node(_ d: JSONObject) -> (String, JSONObject)? {
+        guard d.pairs.count == 1, case .obj(let body) = d.pairs[0].1,
+              let first = d.pairs[0].0.utf8.first, first >= 0x41, first <= 0x5A else { return nil }
+        return (d.pairs[0].0, body)
+    }
+
+    static func facts(node: String, body: JSONObject, defaultSchema: String) -> StatementFacts {
+        let kind = StatementKind.of(node: node, body: body)
+        var w = Walker(defaultSchema: defaultSchema)
+        var innerKind: String?
+        var kindWrites = StatementKind.writingKinds.contains(kind)
+        switch node {
+        case "ExplainStmt", "PrepareStmt", "DeclareCursorStmt":
+            // Wrappers: the facts are the inner statement's.
+            guard let (iNode, iBody) = Walker.node(body["query"]) else { break }
+            let inner = facts(node: iNode, body: iBody, defaultSchema: defaultSchema)
+            innerKind = inner.kind
+            if node == "ExplainStmt" && !explainAnalyzes(body) {
+                // Planned, not executed: nothing is written, nothing runs.
+                w.functions = inner.functions
+                for r in inner.relations {
+                    w.addRelation(RelationAccess(schema: r.schema, name: r.name, access: .read,
+                                                 schemaWasWritten: r.schemaWasWritten))
+                }
+            } else {
+                w.relations = inner.relations
+                w.functions = inner.functions
+                w.sideEffects = inner.sideEffects
+                w.settings = inner.settings
+                kindWrites = inner.writes
+            }
+            if node == "PrepareStmt" { w.preparedName = body["name"]?.string }
+        default:
+            w.visit(node: node, body: body, access: kindWrites ? .write : .read, ctes: [], top: true)
+            if node == "CopyStmt" {
+                kindWrites = (body["is_from"]?.boolean ?? false) || (body["is_program"]?.boolean ?? false)
+                    || body["filename"]?.string != nil
+            }
+        }
+        let writes = kindWrites || !w.sideEffects.isEmpty
+        return StatementFacts(kind: kind, innerKind: innerKind, relations: w.relations,
+                              functions: w.functions, writes: writes, sideEffects: w.sideEffects,
+                              settings: w.settings, preparedName: w.preparedName, text: "")
+    }
+
+    /// `EXPLAIN ANALYZE`, `EXPLAIN (ANALYZE)`, `EXPLAIN (ANALYZE true)`; anything
+    /// but an explicit false value counts as analyze (strict).
+    static func explainAnalyzes(_ body: JSONObject) -> Bool {
+        for opt in body["options"]?.array ?? [] {
+            guard let (_, d) = node(opt), (d["defname"]?.string)?.lowercased() == "analyze" else { continue }
+            guard let arg = d["arg"] else { return true }
+            let v = (constant(arg) ?? "").lowercased()
+            return !["false", "off", "0", "no"].contains(v)
+        }
+        return false
+    }
+
+    // MARK: walking
+
+    mutating func walk(_ value: JSON, _ access: Access, _ ctes: Set<String>) {
+        switch value {
+        case .arr(let array):
+            for v in array { walk(v, access, ctes) }
+        case .obj(let dict):
+            if let (name, body) = Walker.node(dict) {
+                visit(node: name, body: body, access: access, ctes: ctes, top: false)
+            } else {
+                walkFields(dict, access, ctes)
+            }
+        default:
+            break
+        }
+    }
+
+    /// A struct's fields; `override` sets the access of one direct field.
+    mutating func walkFields(_ dict: JSONObject, _ access: Access, _ ctes: Set<String>,
+                             override: (field: String, access: Access)? = nil) {
+        // One pass to find the keys that need attention.
+        var isRangeVar = false, isFuncCall = false
+        var with: JSONObject?, locks: [JSON]?, into: JSON?
+        for (key, value) in dict.pairs {
+            switch key {
+            case "relname": isRangeVar = true
+            case "funcformat": isFuncCall = true
+            case "withClause": with = value.object
+            case "lockingClause": locks = value.array
+            case "intoClause": into = value
+            default: break
+            }
+        }
+        if isRangeVar {  // a RangeVar, bare or unwrapped
+            addRangeVar(dict, access, ctes)
+            return
+        }
+        if isFuncCall {  // a FuncCall, wrapped or bare (CALL's funccall)
+            addFunction(dict)
+        }
+        var scope = ctes
+        if let with {
+            scope = walkWith(with, ctes)
+        }
+        for lock in locks ?? [] {
+            let strength = Walker.node(lock)?.1["strength"]?.string ?? ""
+            addSideEffect([
+                "LCS_FORUPDATE": "FOR UPDATE", "LCS_FORNOKEYUPDATE": "FOR NO KEY UPDATE",
+                "LCS_FORSHARE": "FOR SHARE", "LCS_FORKEYSHARE": "FOR KEY SHARE",
+            ][strength] ?? "FOR UPDATE")
+        }
+        if let into {
+            addSideEffect(SideEffect.selectInto)
+            walk(into, .write, scope)
+        }
+        for (key, value) in dict.pairs where key != "withClause" && key != "intoClause" {
+            switch value {
+            case .obj, .arr:
+                walk(value, override?.field == key ? override!.access : access, scope)
+            default:
+                break
+            }
+        }
+    }
+
+    /// Walk CTE bodies with the names each may see; returns the scope for the statement body.
+    mutating func walkWith(_ with: JSONObject, _ ctes: Set<String>) -> Set<String> {
+        let list = (with["ctes"]?.array ?? []).compactMap { Walker.node($0)?.1 }
+        let names = list.compactMap { $0["ctename"]?.string }
+        let recursive = with["recursive"]?.boolean ?? false
+        var scope = recursive ? ctes.union(names) : ctes
+        for cte in list {
+            if let q = cte["ctequery"] { walk(q, .read, scope) }
+            if let n = cte["ctename"]?.string { scope.insert(n) }
+        }
+        return ctes.union(names)
+    }
+
+    mutating func visit(node: String, body: JSONObject, access: Access, ctes: Set<String>, top: Bool) {
+        switch node {
+        case "SelectStmt":
+            walkFields(body, .read, ctes)
+        case "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt":
+            if !top { addSideEffect(SideEffect.dataModifyingCTE) }
+            walkFields(body, .read, ctes, override: ("relation", .write))
+        case "CopyStmt":
+            let from = body["is_from"]?.boolean ?? false
+            let direction = from ? "FROM" : "TO"
+            if body["is_program"]?.boolean ?? false {
+                addSideEffect("COPY \(direction) PROGRAM")
+            } else if body["filename"]?.string != nil {
+                addSideEffect("COPY \(direction) file")
+            }
+            walkFields(body, .read, ctes, override: ("relation", from ? .write : .read))
+        case "RangeVar":
+            addRangeVar(body, access, ctes)
+        case "FuncCall":
+            walkFields(body, access, ctes)  // recorded there, like a bare FuncCall
+        case "DoStmt":
+            addSideEffect(SideEffect.doBlock)
+        case "CallStmt":
+            addSideEffect(SideEffect.call)
+            walkFields(body, access, ctes)
+        case "NotifyStmt":
+            addSideEffect("NOTIFY")
+        case "ExecuteStmt":
+            preparedName = body["name"]?.string
+            addSideEffect(SideEffect.unresolvedExecute)
+            walkFields(body, .read, ctes)
+        case "DeallocateStmt":
+            preparedName = body["name"]?.string
+        case "VariableSetStmt":
+            addVariableSet(body)
+        case "TransactionStmt":
+            addTransactionModes(body["options"], name: "transaction_read_only")
+        case "DiscardStmt":
+            if body["target"]?.string == "DISCARD_ALL" { addSetting(Setting(name: "*", value: nil), verb: "DISCARD ALL") }
+        case "CheckPointStmt":
+            addSideEffect("CHECKPOINT")
+        case "LoadStmt":
+            addSideEffect("LOAD library")
+        case "DropStmt":
+            addObjectNames(body["objects"]?.array ?? [], type: body["removeType"]?.string)
+            walkFields(body, .write, ctes)
+        case "CommentStmt":
+            if let o = body["object"] { addObjectNames([o], type: body["objtype"]?.string) }
+            walkFields(body, .write, ctes)
+        default:
+            // Writing DDL/utility: relations outside nested queries are written.
+            // (Suffix test first: expression nodes are by far the most common here.)
+            let writing = top ? access == .write
+                : node.hasSuffix("Stmt") && StatementKind.writingKinds.contains(StatementKind.of(node: node, body: body))
+            walkFields(body, writing ? .write : access, ctes)
+        }
+    }
+
+    // MARK: facts
+
+    mutating func addSideEffect(_ s: String) {
+        if !sideEffects.contains(s) { sideEffects.append(s) }
+    }
+
+    mutating func addRelation(_ r: RelationAccess) {
+        if seen.insert(r).inserted { relations.append(r) }
+    }
+
+    mutating func addRangeVar(_ rv: JSONObject, _ access: Access, _ ctes: Set<String>) {
+        guard let name = rv["relname"]?.string else { return }
+        let schema = rv["schemaname"]?.string
+        if schema == nil && access == .read && ctes.contains(name) { return }  // a CTE reference
+        addRelation(RelationAccess(schema: schema ?? resolve(name, temp: rv["relpersistence"]?.string == "t"),
+                                   name: name, access: access, schemaWasWritten: schema != nil))
+    }
+
+    func resolve(_ name: String, temp: Bool) -> String {
+        if temp { return "pg_temp" }
+        return name.hasPrefix("pg_") ? "pg_catalog" : defaultSchema
+    }
+
+    /// DROP/COMMENT object names (lists of String nodes) for table-like objects.
+    mutating func addObjectNames(_ objects: [JSON], type: String?) {
+        let tableLike: Set<String> = ["OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW",
+                                      "OBJECT_FOREIGN_TABLE", "OBJECT_SEQUENCE", "OBJECT_INDEX"]
+        guard let type, tableLike.contains(type) || type == "OBJECT_COLUMN" else { return }
+        for object in objects {
+            guard let items = Walker.node(object)?.1["items"]?.array else { continue }
+            var parts = items.compactMap { Walker.node($0)?.1["sval"]?.string }
+            if type == "OBJECT_COLUMN" { parts = Array(parts.dropLast()) }
+            guard let name = parts.last else { continue }
+            let schema = parts.count >= 2 ? parts[parts.count - 2] : nil
+            addRelation(RelationAccess(schema: schema ?? resolve(name, temp: false), name: name,
+                                       access: .write, schemaWasWritten: schema != nil))
+        }
+    }
+
+    mutating func addFunction(_ call: JSONObject) {
+        let parts = (call["funcname"]?.array ?? []).compactMap { Walker.node($0)?.1["sval"]?.string }
+        guard !parts.isEmpty else { return }
+        let name = parts.joined(separator: ".").lowercased()
+        if !functions.contains(name) { functions.append(name) }
+        let base = parts.last!.lowercased()
+        if base == "set_config" {
+            let args = call["args"]?.array ?? []
+            let setting = Setting(name: args.first.flatMap(Walker.constant)?.lowercased(),
+                                  value: args.count > 1 ? Walker.constant(args[1]) : nil)
+            settings.append(setting)
+            addSideEffect("set_config(\(setting.name ?? "<dynamic>"))")
+        } else if SideEffectFunctions.known.contains(base) {
+            addSideEffect("side-effect function \(base)")
+        }
+    }
+
+    mutating func addVariableSet(_ body: JSONObject) {
+        let kind = body["kind"]?.string ?? ""
+        let name = (body["name"]?.string)?.lowercased()
+        switch kind {
+        case "VAR_SET_MULTI":
+            // SET TRANSACTION … / SET SESSION CHARACTERISTICS AS TRANSACTION …
+            let prefix = name == "session characteristics" ? "default_" : ""
+            addTransactionModes(body["args"], name: prefix + "transaction_read_only", prefix: prefix)
+        case "VAR_RESET_ALL":
+            addSetting(Setting(name: "*", value: nil), verb: "RESET ALL")
+        case "VAR_RESET":
+            addSetting(Setting(name: name, value: nil), verb: "RESET")
+        case "VAR_SET_DEFAULT":
+            addSetting(Setting(name: name, value: "DEFAULT"), verb: "SET")
+        default:
+            let values = (body["args"]?.array ?? []).map(Walker.constant)
+            let value = values.contains(where: { $0 == nil }) ? nil : values.compactMap { $0 }.joined(separator: ", ")
+            addSetting(Setting(name: name, value: value), verb: "SET")
+        }
+    }
+
+    /// Transaction modes (DefElems such as `transaction_read_only`).
+    mutating func addTransactionModes(_ options: JSON?, name: String, prefix: String = "") {
+        for opt in options?.array ?? [] {
+            guard let (_, d) = Walker.node(opt), let defname = d["defname"]?.string else { continue }
+            var value = d["arg"].flatMap(Walker.constant)
+            if defname == "transaction_read_only" { value = value == "0" ? "off" : "on" }
+            addSetting(Setting(name: prefix + defname, value: value), verb: "SET")
+        }
+    }
+
+    /// Records a setting; a security-relevant change is a side effect, except
+    /// turning read-only *on*, which only restricts.
+    mutating func addSetting(_ s: Setting, verb: String) {
+        settings.append(s)
+        guard s.isSecurityRelevant else { return }
+        if let n = s.name, n.hasSuffix("transaction_read_only"), verb == "SET",
+           let v = s.value?.lowercased(), ["on", "true", "1", "yes"].contains(v) { return }
+        addSideEffect(s.name == "*" ? verb : "\(verb) \(s.name!)")
+    }
+
+    /// The text of a constant (A_Const, String node, or a cast of one); nil otherwise.
+    static func constant(_ value: JSON) -> String? {
+        guard let (name, body) = node(value) else { return nil }
+        switch name {
+        case "String": return body["sval"]?.string
+        case "Integer": return String(body["ival"]?.integer ?? 0)
+        case "TypeCast": return body["arg"].flatMap(constant)
+        case "A_Const":
+            if body["isnull"]?.boolean == true { return nil }
+            if let v = body["sval"]?.object { return v["sval"]?.string ?? "" }
+            if let v = body["ival"]?.object { return String(v["ival"]?.integer ?? 0) }
+            if let v = body["fval"]?.object { return v["fval"]?.string }
+            if let v = body["boolval"]?.object { return (v["boolval"]?.boolean ?? false) ? "true" : "false" }
+            if let v = body["bsval"]?.object { return v["bsval"]?.string }
+            return nil
+        default: return nil
+        }
+    }
+}

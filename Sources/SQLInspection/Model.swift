@@ -1,0 +1,130 @@
+/// Whether a statement reads or writes a relation.
+public enum Access: String, Sendable, Hashable, Codable {
+    case read, write
+}
+
+/// One relation a statement touches.
+public struct RelationAccess: Sendable, Hashable, Codable {
+    /// The schema as written, or the resolved one for an unqualified name (see `schemaWasWritten`).
+    public let schema: String
+    public let name: String
+    public let access: Access
+    /// False when the name was unqualified and `schema` is the inspector's
+    /// approximation (first search-path schema, or `pg_catalog` for `pg_*`).
+    /// A strict policy can require qualified names.
+    public let schemaWasWritten: Bool
+
+    public init(schema: String, name: String, access: Access, schemaWasWritten: Bool = true) {
+        self.schema = schema
+        self.name = name
+        self.access = access
+        self.schemaWasWritten = schemaWasWritten
+    }
+
+    /// `schema.name`, for display and glob matching.
+    public var qualifiedName: String { "\(schema).\(name)" }
+}
+
+/// A run-time setting a statement changes: `SET`, `RESET`, `set_config(...)`,
+/// and the transaction modes of `BEGIN`/`SET TRANSACTION`.
+public struct Setting: Sendable, Hashable, Codable {
+    /// Lowercased setting name; `"*"` for `RESET ALL`; nil when `set_config`
+    /// gets a name that is not a constant (treated as security-relevant).
+    public let name: String?
+    /// The new value as text (list values joined with ", "); nil for RESET or non-constant values.
+    public let value: String?
+    /// True when `name` is in `SecuritySettings.names` or unknown.
+    public var isSecurityRelevant: Bool {
+        guard let name else { return true }
+        return name == "*" || SecuritySettings.names.contains(name)
+    }
+
+    public init(name: String?, value: String?) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// Settings whose change alters what later statements may do. A policy should
+/// deny changing them (in particular `search_path`, on which the inspector's
+/// schema resolution relies).
+public enum SecuritySettings {
+    public static let names: Set<String> = [
+        "role", "session_authorization", "default_transaction_read_only",
+        "transaction_read_only", "search_path", "session_replication_role",
+    ]
+}
+
+/// What one statement of a query string does.
+public struct StatementFacts: Sendable, Hashable, Codable {
+    /// Lowercase kind; see `StatementKind` for the mapping from PostgreSQL node names.
+    public var kind: String
+    /// For `prepare`, `explain` and cursor declarations: the kind of the inner statement.
+    public var innerKind: String?
+    /// Relations in order of first appearance; a relation both read and written appears twice.
+    public var relations: [RelationAccess]
+    /// Functions called, lowercased, schema-qualified if written so; deduplicated.
+    public var functions: [String]
+    /// True when the statement can change data, schema, or security state.
+    public var writes: Bool
+    /// Why `writes` is true beyond the statement's kind (e.g. "data-modifying CTE").
+    public var sideEffects: [String]
+    /// Every setting the statement changes.
+    public var settings: [Setting]
+    /// `PREPARE name`, `EXECUTE name`, `DEALLOCATE name`: the prepared statement's name.
+    public var preparedName: String?
+    /// This statement's text, cut out of the query string.
+    public var text: String
+
+    /// The most relevant setting: the first security-relevant one, else the first.
+    public var setting: Setting? {
+        settings.first(where: \.isSecurityRelevant) ?? settings.first
+    }
+
+    /// Relations by access.
+    public var reads: [RelationAccess] { relations.filter { $0.access == .read } }
+    public var writesTo: [RelationAccess] { relations.filter { $0.access == .write } }
+
+    /// An `EXECUTE name(...)` with the facts of the statement prepared under
+    /// that name (the `prepare` facts the gate recorded): the prepared
+    /// statement's relations, functions, writes and side effects, plus any
+    /// functions in the EXECUTE's own parameters. Kind stays `execute`,
+    /// `innerKind` becomes the prepared statement's inner kind.
+    public func resolvingExecute(with prepared: StatementFacts) -> StatementFacts {
+        guard kind == "execute" else { return self }
+        var out = self
+        out.innerKind = prepared.innerKind ?? prepared.kind
+        out.relations = prepared.relations
+        out.functions = prepared.functions
+        for f in functions where !out.functions.contains(f) { out.functions.append(f) }
+        out.sideEffects = prepared.sideEffects
+        for s in sideEffects where s != SideEffect.unresolvedExecute && !out.sideEffects.contains(s) {
+            out.sideEffects.append(s)
+        }
+        out.settings = prepared.settings + settings
+        out.writes = prepared.writes || !out.sideEffects.isEmpty
+        return out
+    }
+}
+
+/// The result of inspecting one query string.
+public struct Inspection: Sendable, Hashable, Codable {
+    /// One entry per statement, in order. Empty for a string of only comments/whitespace.
+    public let statements: [StatementFacts]
+    /// libpg_query's fingerprint (hex) of the whole string: equal when only literals differ.
+    public let fingerprint: String
+    /// The whole string with literals replaced by `$n`.
+    public let normalized: String
+
+    /// True when any statement writes.
+    public var writes: Bool { statements.contains(where: \.writes) }
+}
+
+/// Side-effect reason strings that callers may want to match exactly.
+public enum SideEffect {
+    public static let dataModifyingCTE = "data-modifying CTE"
+    public static let selectInto = "SELECT INTO"
+    public static let doBlock = "DO block"
+    public static let call = "CALL"
+    public static let unresolvedExecute = "EXECUTE of an unresolved prepared statement"
+}
