@@ -55,10 +55,12 @@ let package = Package(
         // PostgreSQL's own SQL parser (Debian: libpg-query-dev), for statement inspection.
         .systemLibrary(name: "CPgQuery", path: "Sources/CPgQuery", providers: [.apt(["libpg-query-dev"])]),
         .target(name: "SQLInspection", dependencies: ["CPgQuery"]),
+        // Least-privilege decisions: pure (no I/O, no clock).
+        .target(name: "Policy"),
         // Detectors and masks for sensitive values in responses.
         .target(name: "Masking"),
         // The exchange pipeline every protocol adapter feeds, the gate's config, and session recording.
-        .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Identity", "Yams",
+        .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Identity", "Policy", "Yams",
                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "Logging", package: "swift-log")]),
         .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "Identity",
@@ -67,7 +69,7 @@ let package = Package(
                                                       .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .executableTarget(
             name: "capture-proxy",
-            dependencies: ["PostgresProxy", "ProxyCore", "Identity", "Forensics", "CaptureFormat",
+            dependencies: ["PostgresProxy", "ProxyCore", "Identity", "Forensics", "CaptureFormat", "Policy", "SQLInspection",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
@@ -75,6 +77,7 @@ let package = Package(
                                                              .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "SQLInspectionTests", dependencies: ["SQLInspection"]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
         // The built capture-proxy between real clients (psql, pgbench, psycopg) and a real PostgreSQL,
         // with identities from a real OIDC provider (scripts/test starts the database).

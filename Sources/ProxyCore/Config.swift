@@ -1,10 +1,13 @@
 import Foundation
+import Policy
 
 /// The gate's configuration file (YAML; reference in man/capture-proxy.1 and samples/tollgate.yaml).
 public struct GateConfig: Sendable {
     public var proxy: ProxySettings
     public var identity: IdentitySettings
     public var targets: [TargetConfig]
+    /// Least-privilege policies (`docs`: man/capture-proxy.1). Empty when the file has none.
+    public var policies: PolicySet
 
     public struct ProxySettings: Sendable {
         /// Names this gate in every capture it writes.
@@ -47,10 +50,6 @@ public struct GateConfig: Sendable {
                              environment: [String: String] = [:], requireSecrets: Bool = true) throws -> GateConfig {
         let root = try ConfigNode.parse(yaml: yaml, file: file)
         let top = try root.fields(["proxy", "identity", "targets", "policies"])
-        if let policies = top["policies"] {
-            // Refuse rather than ignore: running without the policy the operator wrote would fail open.
-            throw policies.errorAtKey("policies are not enforced by this build of capture-proxy yet; remove them or use a build with policy support")
-        }
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p) }
 
         guard let proxyNode = top["proxy"] else { throw root.error("missing 'proxy' section") }
@@ -89,7 +88,8 @@ public struct GateConfig: Sendable {
             }
             listens[t.listen.description] = t.name
         }
-        return GateConfig(proxy: proxy, identity: identity, targets: targets)
+        let policies = try top["policies"].map { try PolicyConfig.parse($0, targets: Set(targets.map(\.name))) } ?? PolicySet(policies: [])
+        return GateConfig(proxy: proxy, identity: identity, targets: targets, policies: policies)
     }
 }
 

@@ -6,15 +6,17 @@ import Forensics
 import Foundation
 import Identity
 import Logging
+import Policy
 import PostgresProxy
 import ProxyCore
+import SQLInspection
 
 struct CaptureProxy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capture-proxy",
         abstract: "The Tollgate gate: verifies OIDC identities, brokers credentials and records every session.",
         discussion: "Exit status: 0 on success (check: the configuration is valid); 2 on errors.",
-        subcommands: [Run.self, Check.self, PublicKey.self]
+        subcommands: [Run.self, Check.self, Explain.self, PublicKey.self]
     )
 }
 
@@ -51,6 +53,10 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
+        if !config.policies.policies.isEmpty {
+            // Refuse rather than run without the policy the operator wrote: that would fail open.
+            throw ToolFailure(description: "\(options.config): this build checks and explains policies but does not enforce them yet; remove 'policies' to run it, or try them with `capture-proxy explain`")
+        }
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
@@ -119,6 +125,112 @@ struct Check: ParsableCommand {
             let tls = t.tlsCertificate != nil ? "TLS" : (t.listen.isLoopback ? "plaintext (loopback)" : "plaintext (allowed)")
             print("  \(t.name): \(t.protocolKind.rawValue) \(t.listen) -> \(t.upstream) as \(t.credentials.user) (password: \(t.credentials.source)), \(tls)")
         }
+        for p in config.policies.policies {
+            let who = (p.groups.map { "group \($0)" } + p.subjects.map { "subject \($0)" }).joined(separator: ", ")
+            print("  policy \(p.name): \(who) on \(p.targets.isEmpty ? "every target" : p.targets.joined(separator: ", ")), \(p.rules.count) rule(s)")
+        }
+    }
+}
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Dry run: inspect a SQL string and show the decision the configured policies would take, with its reasons.",
+        discussion: "No database is needed. Exit status: 0 allowed, 1 denied or held for review, 2 on errors.")
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(name: .long, help: "The subject (as the token's subject claim would give it).")
+    var subject: String
+
+    @Option(name: .long, help: "The subject's groups, comma-separated.")
+    var groups: String = ""
+
+    @Option(name: .long, help: "The target the statement is sent to.")
+    var target: String
+
+    @Option(name: .long, help: "Protocol path: simple, extended or function-call.")
+    var path: String = "simple"
+
+    @Option(name: .customLong("search-path"), help: "Schemas unqualified names resolve to, comma-separated.")
+    var searchPath: String = "public"
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    @Argument(help: "The SQL text.")
+    var sql: String
+
+    func run() throws {
+        let config = try options.load(requireSecrets: false)
+        guard config.targets.contains(where: { $0.name == target }) else { throw ToolFailure(description: "unknown target '\(target)'") }
+        let who = Principal(subject: subject, groups: groups.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        var facts: [StatementFacts] = []
+        var infos: [StatementInfo] = []
+        var fingerprint = "", normalized = ""
+        do {
+            let inspection = try SQLInspector.inspect(sql, searchPath: searchPath.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            facts = inspection.statements
+            fingerprint = inspection.fingerprint
+            normalized = inspection.normalized
+            infos = facts.map(\.policyInfo)
+        } catch {
+            infos = [.unparseable("\(error)")]
+        }
+        let decision = config.policies.decide(infos, who: who, target: target, path: path)
+        if json {
+            var w = JSONWriter()
+            w.object { o in
+                o.string("decision", decision.action.rawValue)
+                o.string("policy", decision.policy)
+                o.string("rule", decision.rule)
+                o.string("reason", decision.reason)
+                o.strings("approvers", decision.approvers)
+                o.field("fingerprint", fingerprint)
+                o.field("normalized", normalized)
+                o.array("statements") { a in
+                    for (i, d) in decision.statements.enumerated() {
+                        a.object { s in
+                            let info = infos[i]
+                            if i < facts.count { s.string("text", facts[i].text) }
+                            s.string("kind", info.kind)
+                            s.array("relations") { r in
+                                for res in info.resources {
+                                    r.object { $0.string("schema", res.schema); $0.string("name", res.name); $0.string("access", res.access.rawValue) }
+                                }
+                            }
+                            s.strings("functions", info.functions)
+                            s.bool("writes", info.writes)
+                            s.strings("side_effects", info.sideEffects)
+                            s.string("decision", d.action.rawValue)
+                            s.string("policy", d.policy)
+                            s.string("rule", d.rule)
+                            s.string("reason", d.reason)
+                        }
+                    }
+                }
+            }
+            print(w.text)
+        } else {
+            print("decision: \(decision.action.rawValue) (policy \(decision.policy.isEmpty ? "-" : decision.policy), rule \(decision.rule)): \(decision.reason)")
+            if !decision.approvers.isEmpty { print("approvers: \(decision.approvers.joined(separator: ", "))") }
+            for (i, d) in decision.statements.enumerated() {
+                let info = infos[i]
+                print("statement \(i + 1): \(info.kind)" + (i < facts.count ? ": \(facts[i].text)" : ""))
+                for r in info.resources { print("  \(r.access.rawValue) \(r.qualifiedName)") }
+                if !info.functions.isEmpty { print("  functions: \(info.functions.joined(separator: ", "))") }
+                print("  writes: \(info.writes)" + (info.sideEffects.isEmpty ? "" : " (\(info.sideEffects.joined(separator: "; ")))"))
+                print("  -> \(d.action.rawValue) by \(d.policy.isEmpty ? "-" : d.policy)/\(d.rule): \(d.reason)")
+            }
+        }
+        if decision.action != .allow { throw ExitCode(1) }
+    }
+}
+
+extension StatementFacts {
+    /// The facts a policy decides on.
+    var policyInfo: StatementInfo {
+        StatementInfo(kind: kind, resources: relations.map { Resource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
+                      functions: functions, writes: writes, sideEffects: sideEffects)
     }
 }
 

@@ -67,9 +67,37 @@ struct ConfigTests {
         #expect(r3.status == 2)
         #expect(r3.stderr.contains("without 'tls'"), "\(r3.stderr)")
 
-        let policies = valid + "\npolicies:\n  - name: p\n"
-        let r4 = try check(policies, environment: ["GATE_PW": "x"])
+        let reviewWithoutApprovers = valid + "\npolicies:\n  - name: p\n    who: {groups: [g]}\n    rules:\n      - {when: {statement: [insert]}, then: review}\n"
+        let r4 = try check(reviewWithoutApprovers, environment: ["GATE_PW": "x"])
         #expect(r4.status == 2)
-        #expect(r4.stderr.contains("policies are not enforced"), "\(r4.stderr)")
+        #expect(r4.stderr.contains("gate.yaml:20:"), "\(r4.stderr)")
+        #expect(r4.stderr.contains("needs 'approvers'"), "\(r4.stderr)")
+    }
+
+    /// The sample policy, as a dry run: `capture-proxy explain --json` with no database.
+    @Test(arguments: [
+        ("SELECT event_type, count(*) FROM analytics.events GROUP BY 1", "allow", "read-analytics", 0),
+        ("SELECT * FROM public.customers", "deny", "default-deny", 1),
+        ("UPDATE analytics.events SET country = 'DE' WHERE id = 1", "review", "writes-need-review", 1),
+        ("WITH d AS (DELETE FROM analytics.events RETURNING *) SELECT * FROM d", "deny", "default-deny", 1),
+        ("SELECT 1; DROP TABLE analytics.events", "deny", "no-destruction", 1),
+        ("SELEC broken", "deny", "unparseable", 1),
+    ])
+    func explainTheSamplePolicy(sql: String, decision: String, rule: String, status: Int32) throws {
+        let config = repositoryRoot.appendingPathComponent("samples/policies/ai-readonly.yaml").path
+        let r = try run(tool("capture-proxy").path, ["explain", "--config", config, "--subject", "alice@example.com",
+                                                     "--groups", "ai-assistants", "--target", "demo", "--json", sql])
+        #expect(r.status == status, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(object["decision"] as? String == decision)
+        #expect(object["rule"] as? String == rule)
+        #expect((object["statements"] as? [[String: Any]])?.isEmpty == false)
+    }
+
+    @Test func runRefusesPoliciesItCannotEnforceYet() throws {
+        let config = repositoryRoot.appendingPathComponent("samples/policies/ai-readonly.yaml").path
+        let r = try run(tool("capture-proxy").path, ["run", "--config", config], environment: ["TOLLGATE_DEMO_DB_PASSWORD": "x"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("does not enforce them yet"), "\(r.stderr)")
     }
 }

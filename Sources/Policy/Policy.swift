@@ -1,0 +1,208 @@
+// The policy model and its evaluation. Pure: no I/O, no clock. Given who is asking,
+// which target, and the inspected facts of a request, it returns a decision naming the
+// rule that made it. Deny beats review beats allow; nothing matched is denied; a request
+// of several statements takes its strictest statement's decision.
+
+public enum Action: String, Sendable, Hashable, CaseIterable, Comparable {
+    case allow, review, deny
+
+    var strictness: Int {
+        switch self {
+        case .allow: 0
+        case .review: 1
+        case .deny: 2
+        }
+    }
+
+    public static func < (a: Action, b: Action) -> Bool { a.strictness < b.strictness }
+}
+
+/// The identity a decision is about (from the verified token, never from the client's claims).
+public struct Principal: Sendable, Hashable {
+    public var subject: String
+    public var groups: [String]
+    public init(subject: String, groups: [String]) { self.subject = subject; self.groups = groups }
+}
+
+/// A relation a statement touches, as the inspector resolved it.
+public struct Resource: Sendable, Hashable {
+    public enum Access: String, Sendable, Hashable { case read, write }
+    public var schema: String
+    public var name: String
+    public var access: Access
+    public init(schema: String, name: String, access: Access) { self.schema = schema; self.name = name; self.access = access }
+    public var qualifiedName: String { "\(schema).\(name)" }
+}
+
+/// The protocol-neutral facts of one statement (or one HTTP/Kubernetes action later).
+public struct StatementInfo: Sendable, Hashable {
+    /// Lowercase kind: select, insert, update, delete, …; "unparseable" when inspection failed.
+    public var kind: String
+    public var resources: [Resource]
+    public var functions: [String]
+    public var writes: Bool
+    public var sideEffects: [String]
+    /// The parser's message when the statement could not be inspected.
+    public var parseError: String?
+
+    public init(kind: String, resources: [Resource] = [], functions: [String] = [], writes: Bool = false,
+                sideEffects: [String] = [], parseError: String? = nil) {
+        self.kind = kind; self.resources = resources; self.functions = functions
+        self.writes = writes; self.sideEffects = sideEffects; self.parseError = parseError
+    }
+
+    public static func unparseable(_ message: String) -> StatementInfo {
+        StatementInfo(kind: "unparseable", writes: true, parseError: message)
+    }
+}
+
+/// Conditions of a rule; every condition given must hold. Lists hold globs (`*`, `?`).
+public struct Condition: Sendable, Hashable {
+    /// The statement's kind is one of these.
+    public var statements: [String]?
+    /// Every relation the statement touches is in one of these schemas.
+    public var schemas: [String]?
+    /// Every relation is one of these (`schema.table` globs; a pattern without a dot matches the table name).
+    public var tables: [String]?
+    /// Every function called is one of these.
+    public var functions: [String]?
+    /// At least one relation matches one of these (for deny rules: "touches").
+    public var anyTables: [String]?
+    /// At least one function called matches one of these.
+    public var anyFunctions: [String]?
+    /// The statement can (true) or cannot (false) change anything.
+    public var writes: Bool?
+    /// The protocol path: simple, extended, function-call.
+    public var paths: [String]?
+
+    public init(statements: [String]? = nil, schemas: [String]? = nil, tables: [String]? = nil, functions: [String]? = nil,
+                anyTables: [String]? = nil, anyFunctions: [String]? = nil, writes: Bool? = nil, paths: [String]? = nil) {
+        self.statements = statements; self.schemas = schemas; self.tables = tables; self.functions = functions
+        self.anyTables = anyTables; self.anyFunctions = anyFunctions; self.writes = writes; self.paths = paths
+    }
+
+    func matches(_ s: StatementInfo, path: String) -> Bool {
+        if let statements, !statements.contains(where: { glob($0, s.kind) }) { return false }
+        if let schemas, !s.resources.allSatisfy({ r in schemas.contains { glob($0, r.schema) } }) { return false }
+        if let tables, !s.resources.allSatisfy({ r in tables.contains { tableGlob($0, r) } }) { return false }
+        if let functions, !s.functions.allSatisfy({ f in functions.contains { glob($0, f) } }) { return false }
+        if let anyTables, !s.resources.contains(where: { r in anyTables.contains { tableGlob($0, r) } }) { return false }
+        if let anyFunctions, !s.functions.contains(where: { f in anyFunctions.contains { glob($0, f) } }) { return false }
+        if let writes, s.writes != writes { return false }
+        if let paths, !paths.contains(path) { return false }
+        return true
+    }
+}
+
+public struct Rule: Sendable, Hashable {
+    public var name: String
+    public var when: Condition
+    public var then: Action
+    /// Groups whose members may approve a `review` (used by approvals, a later issue).
+    public var approvers: [String]
+    /// Shown to the client when the rule denies or holds a request.
+    public var message: String
+
+    public init(name: String, when: Condition, then: Action, approvers: [String] = [], message: String = "") {
+        self.name = name; self.when = when; self.then = then; self.approvers = approvers; self.message = message
+    }
+}
+
+public struct Policy: Sendable, Hashable {
+    public var name: String
+    /// Applies to members of any of these groups, or to any of these subjects; both empty: nobody.
+    public var groups: [String]
+    public var subjects: [String]
+    /// The targets it covers; empty: every target.
+    public var targets: [String]
+    public var rules: [Rule]
+
+    public init(name: String, groups: [String] = [], subjects: [String] = [], targets: [String] = [], rules: [Rule]) {
+        self.name = name; self.groups = groups; self.subjects = subjects; self.targets = targets; self.rules = rules
+    }
+
+    func applies(to who: Principal, target: String) -> Bool {
+        let member = who.groups.contains { g in groups.contains(g) } || subjects.contains { glob($0, who.subject) }
+        return member && (targets.isEmpty || targets.contains(target))
+    }
+}
+
+/// What the policy decided for one statement, and why.
+public struct StatementDecision: Sendable, Hashable {
+    public var action: Action
+    public var policy: String
+    public var rule: String
+    public var reason: String
+    public var approvers: [String]
+}
+
+public struct PolicyDecision: Sendable, Hashable {
+    public var action: Action
+    /// The policy and rule of the deciding (strictest) statement.
+    public var policy: String
+    public var rule: String
+    public var reason: String
+    public var approvers: [String]
+    public var statements: [StatementDecision]
+}
+
+public struct PolicySet: Sendable, Hashable {
+    public var policies: [Policy]
+    public init(policies: [Policy]) { self.policies = policies }
+
+    static let defaultDeny = "default-deny"
+
+    /// Decides a request. Within a statement the strictest matching rule wins (deny > review > allow);
+    /// no match denies; the request takes its strictest statement.
+    public func decide(_ statements: [StatementInfo], who: Principal, target: String, path: String) -> PolicyDecision {
+        let applicable = policies.filter { $0.applies(to: who, target: target) }
+        var decisions: [StatementDecision] = []
+        for s in statements {
+            if let error = s.parseError {
+                decisions.append(StatementDecision(action: .deny, policy: "", rule: "unparseable",
+                                                   reason: "the statement cannot be parsed: \(error)", approvers: []))
+                continue
+            }
+            var best: StatementDecision?
+            for p in applicable {
+                for r in p.rules where r.when.matches(s, path: path) {
+                    if best == nil || r.then > best!.action {
+                        best = StatementDecision(action: r.then, policy: p.name, rule: r.name,
+                                                 reason: r.message.isEmpty ? "\(s.kind) matched rule \(r.name)" : r.message,
+                                                 approvers: r.approvers)
+                    }
+                }
+            }
+            decisions.append(best ?? StatementDecision(
+                action: .deny, policy: applicable.first?.name ?? "", rule: Self.defaultDeny,
+                reason: applicable.isEmpty ? "no policy applies to \(who.subject) on \(target)" : "no rule allows \(s.kind) here",
+                approvers: []))
+        }
+        if decisions.isEmpty {
+            // An empty request (only comments) changes nothing.
+            return PolicyDecision(action: .allow, policy: "", rule: "empty", reason: "no statement", approvers: [], statements: [])
+        }
+        let strictest = decisions.max { $0.action < $1.action }!
+        return PolicyDecision(action: strictest.action, policy: strictest.policy, rule: strictest.rule, reason: strictest.reason,
+                              approvers: strictest.approvers, statements: decisions)
+    }
+}
+
+/// Glob with `*` (any run) and `?` (one character), case-insensitive (SQL names fold to lower case).
+func glob(_ pattern: String, _ text: String) -> Bool {
+    let p = Array(pattern.lowercased().unicodeScalars), t = Array(text.lowercased().unicodeScalars)
+    var pi = 0, ti = 0, star = -1, mark = 0
+    while ti < t.count {
+        if pi < p.count && (p[pi] == "?" || p[pi] == t[ti]) { pi += 1; ti += 1 }
+        else if pi < p.count && p[pi] == "*" { star = pi; mark = ti; pi += 1 }
+        else if star >= 0 { pi = star + 1; mark += 1; ti = mark }
+        else { return false }
+    }
+    while pi < p.count && p[pi] == "*" { pi += 1 }
+    return pi == p.count
+}
+
+/// `schema.table` patterns match the qualified name; a pattern without a dot matches the table name.
+func tableGlob(_ pattern: String, _ r: Resource) -> Bool {
+    pattern.contains(".") ? glob(pattern, r.qualifiedName) : glob(pattern, r.name)
+}

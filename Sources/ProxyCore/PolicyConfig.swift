@@ -1,0 +1,73 @@
+import Policy
+
+/// The `policies:` section: YAML to `PolicySet`, with line-numbered errors.
+enum PolicyConfig {
+    static func parse(_ node: ConfigNode, targets: Set<String>) throws -> PolicySet {
+        guard case .sequence(let items) = node.node else { throw node.error("expected a list of policies") }
+        var policies: [Policy] = []
+        var names = Set<String>()
+        for (i, item) in items.enumerated() {
+            let entry = ConfigNode(node: item, path: "\(node.path)[\(i)]", file: node.file)
+            let f = try entry.fields(["name", "who", "target", "targets", "rules"])
+            guard let name = try f["name"]?.string(), !name.isEmpty else { throw entry.error("missing 'name'") }
+            guard names.insert(name).inserted else { throw entry.error("duplicate policy name '\(name)'") }
+            var groups: [String] = [], subjects: [String] = []
+            if let who = f["who"] {
+                let w = try who.fields(["groups", "subjects"])
+                groups = try w["groups"]?.strings() ?? []
+                subjects = try w["subjects"]?.strings() ?? []
+            }
+            if groups.isEmpty && subjects.isEmpty { throw entry.error("policy '\(name)' needs 'who' with groups or subjects") }
+            var covered: [String] = []
+            if let t = f["target"] { covered = [try t.string()] }
+            if let t = f["targets"] { covered += try t.strings() }
+            for t in covered where !targets.contains(t) {
+                throw (f["target"] ?? f["targets"] ?? entry).error("unknown target '\(t)'")
+            }
+            guard let rulesNode = f["rules"], case .sequence(let ruleItems) = rulesNode.node, !ruleItems.isEmpty else {
+                throw entry.error("policy '\(name)' needs a non-empty list of 'rules'")
+            }
+            var rules: [Rule] = []
+            var ruleNames = Set<String>()
+            for (j, r) in ruleItems.enumerated() {
+                let rn = ConfigNode(node: r, path: "\(rulesNode.path)[\(j)]", file: node.file)
+                let rule = try parseRule(rn, index: j + 1)
+                guard ruleNames.insert(rule.name).inserted else { throw rn.error("duplicate rule name '\(rule.name)'") }
+                rules.append(rule)
+            }
+            policies.append(Policy(name: name, groups: groups, subjects: subjects, targets: covered, rules: rules))
+        }
+        return PolicySet(policies: policies)
+    }
+
+    static func parseRule(_ node: ConfigNode, index: Int) throws -> Rule {
+        let f = try node.fields(["name", "when", "then", "approvers", "message"])
+        guard let then = try f["then"]?.oneOf(["allow": Action.allow, "deny": .deny, "review": .review]) else {
+            throw node.error("missing 'then' (allow, deny or review)")
+        }
+        var condition = Condition()
+        if let when = f["when"] {
+            let w = try when.fields(["statement", "schemas", "tables", "functions", "any_tables", "any_functions", "writes", "path"])
+            condition.statements = try w["statement"]?.strings().map { $0.lowercased() }
+            condition.schemas = try w["schemas"]?.strings()
+            condition.tables = try w["tables"]?.strings()
+            condition.functions = try w["functions"]?.strings()
+            condition.anyTables = try w["any_tables"]?.strings()
+            condition.anyFunctions = try w["any_functions"]?.strings()
+            condition.writes = try w["writes"]?.bool()
+            if let p = w["path"] {
+                let paths = try p.strings()
+                for path in paths where !["simple", "extended", "function-call"].contains(path) {
+                    throw p.error("unknown path '\(path)' (simple, extended, function-call)")
+                }
+                condition.paths = paths
+            }
+        }
+        let approvers = try f["approvers"]?.strings() ?? []
+        if then == .review && approvers.isEmpty {
+            throw node.error("a review rule needs 'approvers' (the groups that may approve)")
+        }
+        return Rule(name: try f["name"]?.string() ?? "rule-\(index)", when: condition, then: then,
+                    approvers: approvers, message: try f["message"]?.string() ?? "")
+    }
+}
