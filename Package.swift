@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Identity", "Policy", "Yams",
                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "Logging", package: "swift-log")]),
-        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "Identity",
+        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "Identity", "SQLInspection", "Policy",
                                                       .product(name: "NIOPosix", package: "swift-nio"),
                                                       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                                       .product(name: "NIOSSL", package: "swift-nio-ssl")]),

@@ -206,3 +206,6 @@ func glob(_ pattern: String, _ text: String) -> Bool {
 func tableGlob(_ pattern: String, _ r: Resource) -> Bool {
     pattern.contains(".") ? glob(pattern, r.qualifiedName) : glob(pattern, r.name)
 }
+
+/// `Resource` under a name that does not collide with other modules' (and with this module's name).
+public typealias PolicyResource = Resource

@@ -19,6 +19,8 @@ public final class PostgresGate: Sendable {
     let signingKey: SigningKey
     let cancels = CancelRegistry()
     let pipeline: ExchangePipeline
+    /// Policies are configured: every request is inspected and decided on its facts.
+    let enforcesPolicy: Bool
     let tlsContexts: [String: NIOSSLContext]
     let upstreamTLSContext: NIOSSLContext?
     let logger: Logger
@@ -27,11 +29,14 @@ public final class PostgresGate: Sendable {
     /// Live client channels by session id, and sessions whose capture is still being sealed.
     let live = NIOLockedValueBox<(channels: [String: Channel], sealing: Set<String>)>(([:], []))
 
-    public init(config: GateConfig, verifier: OIDCVerifier, pipeline: ExchangePipeline = ExchangePipeline(),
-                logger: Logger) throws {
+    public init(config: GateConfig, verifier: OIDCVerifier, logger: Logger) throws {
         self.config = config
         self.verifier = verifier
-        self.pipeline = pipeline
+        // Without policies nothing is decided on facts, so requests are not parsed at all.
+        enforcesPolicy = !config.policies.policies.isEmpty
+        pipeline = enforcesPolicy
+            ? ExchangePipeline(inspector: SQLRequestInspector(), policy: PolicyEnforcement(config.policies))
+            : ExchangePipeline()
         self.logger = logger
         do {
             signingKey = try SigningKey.loadOrCreate(path: config.proxy.signingKey)

@@ -311,6 +311,18 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             relay.pending.append(.init(exchange: exchange, simple: true, sync: relay.syncSequence, started: .now()))
         case .parse(let name, let query, _):
             relay.statements[name] = query
+            // Decided at Parse too, so a refused statement is never even prepared upstream; an allowed
+            // one is recorded (and decided again) at Execute, where its parameters are known.
+            if gate.enforcesPolicy, let session {
+                let request = Request.postgres(PostgresRequest(text: query, path: .extended, statementName: name))
+                if gate.pipeline.admit(request, in: session).1.action != .allow {
+                    let exchange = relay.nextExchange()
+                    _ = admit(request, exchange: exchange, text: query)
+                    relay.skippingUntilSync = true
+                    writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)), flush: true)
+                    return
+                }
+            }
         case .bind(let bind):
             relay.portals[bind.portal] = .init(statement: bind.statement, text: relay.statements[bind.statement] ?? "",
                                                parameters: bind.parameters.enumerated().map { i, p in

@@ -1,4 +1,5 @@
 import CaptureFormat
+import Policy
 
 /// Who is on the other end of a session, and where from.
 public struct SessionContext: Sendable {
@@ -16,14 +17,22 @@ public struct SessionContext: Sendable {
     }
 }
 
+/// A request with what inspection found: the facts recorded with it, and the per-statement
+/// facts the policy decides on.
+public struct InspectedRequest: Sendable {
+    public var request: Request
+    public var statements: [StatementInfo]
+    public init(request: Request, statements: [StatementInfo]) { self.request = request; self.statements = statements }
+}
+
 /// Fills a request's facts (statement kinds, resources, fingerprint…) from real parsing.
 public protocol RequestInspector: Sendable {
-    func inspect(_ request: Request, in session: SessionContext) -> Request
+    func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest
 }
 
 /// Decides a request from its inspected facts. Pure: no I/O, no clock.
 public protocol RequestPolicy: Sendable {
-    func decide(_ request: Request, in session: SessionContext) -> Decision
+    func decide(_ request: InspectedRequest, in session: SessionContext) -> Decision
 }
 
 /// Changes response values before they leave the gate (masking). `nil` means unchanged.
@@ -33,17 +42,37 @@ public protocol ValueTransform: Sendable {
     func transform(_ value: [UInt8], column: String) -> (value: [UInt8], detector: String)?
 }
 
-/// Leaves requests as they come; the SQL inspection issue replaces it.
+/// Leaves requests as they come: for a gate without policies, where nothing is decided on facts.
 public struct NoInspection: RequestInspector {
     public init() {}
-    public func inspect(_ request: Request, in session: SessionContext) -> Request { request }
+    public func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest {
+        InspectedRequest(request: request, statements: [])
+    }
 }
 
 /// Allows everything, naming itself in every decision so the capture shows that no policy applied.
 public struct AllowAll: RequestPolicy {
     public init() {}
-    public func decide(_ request: Request, in session: SessionContext) -> Decision {
+    public func decide(_ request: InspectedRequest, in session: SessionContext) -> Decision {
         Decision(action: .allow, policy: "none", rule: "allow-all", reason: "no policy configured")
+    }
+}
+
+/// The configured policies, applied to the inspected statements of each request.
+public struct PolicyEnforcement: RequestPolicy {
+    public let policies: PolicySet
+    public init(_ policies: PolicySet) { self.policies = policies }
+
+    public func decide(_ request: InspectedRequest, in session: SessionContext) -> Decision {
+        let path: String
+        switch request.request {
+        case .postgres(let p): path = p.path == .simple ? "simple" : p.path == .extended ? "extended" : "function-call"
+        case .http, .kubernetes: path = "http"
+        }
+        let d = policies.decide(request.statements, who: Principal(subject: session.subject, groups: session.groups),
+                                target: session.target, path: path)
+        let action: Decision.Action = d.action == .allow ? .allow : d.action == .deny ? .deny : .review
+        return Decision(action: action, policy: d.policy, rule: d.rule, reason: d.reason)
     }
 }
 
@@ -68,7 +97,7 @@ public struct ExchangePipeline: Sendable {
     /// Inspects and decides one request; returns the inspected request and the decision, both to be recorded.
     public func admit(_ request: Request, in session: SessionContext) -> (Request, Decision) {
         let inspected = inspector.inspect(request, in: session)
-        return (inspected, policy.decide(inspected, in: session))
+        return (inspected.request, policy.decide(inspected, in: session))
     }
 }
 

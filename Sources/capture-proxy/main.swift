@@ -53,10 +53,6 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
-        if !config.policies.policies.isEmpty {
-            // Refuse rather than run without the policy the operator wrote: that would fail open.
-            throw ToolFailure(description: "\(options.config): this build checks and explains policies but does not enforce them yet; remove 'policies' to run it, or try them with `capture-proxy explain`")
-        }
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level

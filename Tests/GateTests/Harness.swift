@@ -83,7 +83,8 @@ final class GateProcess {
     let database: DatabaseEnvironment
 
     /// `targets` maps a target name to its YAML body (without listen/upstream, which the harness adds).
-    init(provider: OIDCProvider, targets: [String: String], extraIdentity: String = "", environment: [String: String] = [:]) throws {
+    init(provider: OIDCProvider, targets: [String: String], extraIdentity: String = "", policies: String = "",
+         environment: [String: String] = [:]) throws {
         database = try DatabaseEnvironment.load()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("gate-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -108,6 +109,7 @@ final class GateProcess {
             yaml += body.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n") + "\n"
         }
         self.ports = ports
+        yaml += policies
         let config = directory.appendingPathComponent("gate.yaml")
         try yaml.write(to: config, atomically: true, encoding: .utf8)
         log = directory.appendingPathComponent("gate.log")

@@ -1,0 +1,87 @@
+import CaptureFormat
+import Foundation
+import TestSupport
+import Testing
+
+/// The design's example policy, enforced by the gate between real clients and PostgreSQL.
+@Suite("policy enforcement through the gate", .serialized)
+struct PolicyEnforcementTests {
+    let provider: OIDCProvider
+
+    init() throws {
+        provider = try sharedProvider.get()
+    }
+
+    static let policy = """
+        policies:
+          - name: copilot-analytics
+            who: {groups: [ai-assistants]}
+            target: demo
+            rules:
+              - name: read-analytics
+                when: {statement: [select], schemas: [analytics], writes: false}
+                then: allow
+              - name: writes-need-review
+                when: {statement: [insert, update]}
+                then: review
+                approvers: [dba]
+              - name: no-destruction
+                when: {statement: [delete, truncate, drop]}
+                then: deny
+                message: AI assistants may not delete or drop
+
+        """
+
+    @Test func readOnlyAnalyticsForAssistants() throws {
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: Self.policy)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        let allowed = try gate.psql("demo", token: token, ["-c", "SELECT count(*) FROM analytics.events"])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(allowed.stdout.contains("5000"))
+        for (sql, expected) in [
+            ("SELECT email FROM public.customers LIMIT 1", "default-deny"),
+            ("UPDATE analytics.events SET country = 'DE' WHERE id = 1", "approval required"),
+            ("WITH d AS (DELETE FROM analytics.events RETURNING *) SELECT count(*) FROM d", "default-deny"),
+            ("SELECT 1; DROP TABLE analytics.events", "may not delete or drop"),
+            ("SELEC broken", "cannot be parsed"),
+        ] {
+            let r = try gate.psql("demo", token: token, ["-c", sql])
+            #expect(r.status != 0, "\(sql) was let through")
+            #expect(r.stderr.contains("42501") || r.stderr.contains("tollgate"), "\(sql): \(r.stderr)")
+            #expect(r.stderr.contains(expected), "\(sql): \(r.stderr)")
+        }
+        // The table is still there: nothing destructive reached the database.
+        let still = try gate.psql("demo", token: token, ["-c", "SELECT count(*) FROM analytics.events"])
+        #expect(still.stdout.contains("5000"))
+
+        // The extended protocol is decided at Parse: psycopg's parameterized query on a denied table.
+        let script = "import psycopg\ntry:\n  psycopg.connect('', autocommit=True).execute('SELECT email FROM public.customers WHERE id = %s', (1,))\n  print('allowed')\nexcept psycopg.errors.InsufficientPrivilege as e:\n  print('denied', e.sqlstate)\n"
+        let py = try run("python3", ["-c", script], environment: gate.libpqEnvironment("demo", token: token))
+        #expect(py.stdout.contains("denied 42501"), "\(py.stdout)\(py.stderr)")
+
+        // Someone outside the policy's groups gets nothing.
+        let outsider = try provider.token("intern@example.com", groups: ["interns"])
+        let r = try gate.psql("demo", token: outsider, ["-c", "SELECT count(*) FROM analytics.events"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("no policy applies"), "\(r.stderr)")
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token, outsider])
+
+        // Every decision is recorded with its policy and rule, and inspected facts ride along.
+        var decisions: [Decision] = []
+        var requests: [PostgresRequest] = []
+        for c in try gate.captures() {
+            for e in try allEvents(c) {
+                if case .decision(let d) = e.payload { decisions.append(d) }
+                if case .request(.postgres(let p)) = e.payload { requests.append(p) }
+            }
+        }
+        #expect(decisions.contains { $0.action == .allow && $0.rule == "read-analytics" })
+        #expect(decisions.contains { $0.action == .review && $0.rule == "writes-need-review" })
+        #expect(decisions.contains { $0.action == .deny && $0.rule == "no-destruction" })
+        #expect(decisions.contains { $0.action == .deny && $0.rule == "unparseable" })
+        let cte = requests.first { $0.text.hasPrefix("WITH d AS") }
+        #expect(cte?.resources.contains { $0.qualifiedName == "analytics.events" && $0.access == .write } == true)
+        #expect(cte?.fingerprint.isEmpty == false)
+    }
+}
