@@ -297,6 +297,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
 
     func clientMessage(_ message: PostgresFrontendMessage, context: ChannelHandlerContext) {
         guard upstream != nil else { return }
+        // After the gate refuses a statement of an extended-protocol batch, the rest of the batch up to
+        // Sync is discarded unseen, as PostgreSQL does after an error: no second error, no decision.
+        if relay.skippingUntilSync, message.isSkippedAfterError { return }
         switch message {
         case .query(let text):
             relay.syncSequence += 1
@@ -366,7 +369,6 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         default:
             break
         }
-        if relay.skippingUntilSync, message.isSkippedAfterError { return }
         do {
             try message.encode(into: &upstreamOut)
         } catch {
