@@ -60,10 +60,10 @@ let package = Package(
         // Detectors and masks for sensitive values in responses.
         .target(name: "Masking"),
         // The exchange pipeline every protocol adapter feeds, the gate's config, and session recording.
-        .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Identity", "Policy", "Yams",
-                                                  .product(name: "NIOCore", package: "swift-nio"),
-                                                  .product(name: "Logging", package: "swift-log")]),
+        .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Policy", "Yams"]),
         .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "Identity", "SQLInspection", "Policy",
+                                                      .product(name: "NIOCore", package: "swift-nio"),
+                                                      .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "NIOPosix", package: "swift-nio"),
                                                       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                                       .product(name: "NIOSSL", package: "swift-nio-ssl")]),
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
         // The built capture-proxy between real clients (psql, pgbench, psycopg) and a real PostgreSQL,
         // with identities from a real OIDC provider (scripts/test starts the database).
-        .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "ProxyCore", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "TestSupport"], exclude: ["Fixtures"]),
         // Running built executables and other programs from tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         // Runs the built executables as a user would (scripts/test builds them first).
