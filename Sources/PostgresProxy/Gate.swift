@@ -6,6 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Policy
 import PostgresWire
 import ProxyCore
 
@@ -18,9 +19,12 @@ public final class PostgresGate: Sendable {
     let verifier: OIDCVerifier
     let signingKey: SigningKey
     let cancels = CancelRegistry()
-    let pipeline: ExchangePipeline
+    /// The pipeline and whether policies are configured, swapped whole by a reload (SIGHUP):
+    /// requests decided after the swap use the new policies, sessions stay open.
+    let policyState: NIOLockedValueBox<(pipeline: ExchangePipeline, enforcing: Bool)>
+    var pipeline: ExchangePipeline { policyState.withLockedValue { $0.pipeline } }
     /// Policies are configured: every request is inspected and decided on its facts.
-    let enforcesPolicy: Bool
+    var enforcesPolicy: Bool { policyState.withLockedValue { $0.enforcing } }
     let tlsContexts: [String: NIOSSLContext]
     let upstreamTLSContext: NIOSSLContext?
     let logger: Logger
@@ -32,11 +36,7 @@ public final class PostgresGate: Sendable {
     public init(config: GateConfig, verifier: OIDCVerifier, logger: Logger) throws {
         self.config = config
         self.verifier = verifier
-        // Without policies nothing is decided on facts, so requests are not parsed at all.
-        enforcesPolicy = !config.policies.policies.isEmpty
-        pipeline = enforcesPolicy
-            ? ExchangePipeline(inspector: SQLRequestInspector(), policy: PolicyEnforcement(config.policies))
-            : ExchangePipeline()
+        policyState = NIOLockedValueBox(PostgresGate.policyState(config.policies))
         self.logger = logger
         do {
             signingKey = try SigningKey.loadOrCreate(path: config.proxy.signingKey)
@@ -62,6 +62,21 @@ public final class PostgresGate: Sendable {
         client.certificateVerification = .none
         upstreamTLSContext = try? NIOSSLContext(configuration: client)
         group = MultiThreadedEventLoopGroup(numberOfThreads: config.proxy.threads)
+    }
+
+    /// Without policies nothing is decided on facts, so requests are not parsed at all.
+    static func policyState(_ policies: PolicySet) -> (pipeline: ExchangePipeline, enforcing: Bool) {
+        policies.policies.isEmpty
+            ? (ExchangePipeline(), false)
+            : (ExchangePipeline(inspector: SQLRequestInspector(), policy: PolicyEnforcement(policies)), true)
+    }
+
+    /// Takes the policies of a newly read configuration. Listeners, targets and identity settings
+    /// need a restart; a reload changes what is allowed, without dropping a session.
+    public func reload(policies: PolicySet) {
+        let state = PostgresGate.policyState(policies)
+        policyState.withLockedValue { $0 = state }
+        logger.notice("policies reloaded", metadata: ["policies": "\(policies.policies.count)"])
     }
 
     /// Binds every target's listener. Fails (and binds nothing) if any address is taken.

@@ -1,7 +1,6 @@
 import ArgumentParser
 import CaptureFormat
 import Dispatch
-import Synchronization
 import Forensics
 import Foundation
 import Identity
@@ -74,40 +73,38 @@ struct Run: AsyncParsableCommand {
         let gate = try PostgresGate(config: config, verifier: verifier, logger: logger)
         try await gate.start()
         for address in gate.listeningAddresses { logger.info("ready", metadata: ["address": "\(address)"]) }
-        let signal = await waitForSignal([SIGTERM, SIGINT])
-        logger.info("signal received", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
+        // SIGHUP reloads the policies; a file that does not load keeps the running ones.
+        var stopSignal: Int32 = SIGTERM
+        for await signal in signalStream([SIGTERM, SIGINT, SIGHUP]) {
+            if signal != SIGHUP { stopSignal = signal; break }
+            do {
+                gate.reload(policies: try options.load().policies)
+            } catch {
+                logger.error("reload failed; keeping the running policies", metadata: ["error": "\(error)"])
+            }
+        }
+        logger.info("signal received", metadata: ["signal": "\(stopSignal == SIGTERM ? "SIGTERM" : "SIGINT")"])
         await gate.shutdown(grace: config.proxy.shutdownGrace)
         logger.info("stopped: every capture is sealed")
     }
 }
 
-/// Suspends until one of `signals` arrives (they are no longer delivered the default way).
-func waitForSignal(_ signals: [Int32]) async -> Int32 {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-        let queue = DispatchQueue(label: "signals")
-        let once = OnceFlag()
-        var sources: [DispatchSourceSignal] = []
-        for s in signals {
-            signal(s, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: s, queue: queue)
-            source.setEventHandler {
-                if once.claim() { continuation.resume(returning: s) }
-            }
-            source.resume()
-            sources.append(source)
-        }
-        // Keep the sources alive for the life of the process.
-        retainedSignalSources.append(contentsOf: sources)
+/// The signals in `signals` as they arrive (they are no longer delivered the default way).
+func signalStream(_ signals: [Int32]) -> AsyncStream<Int32> {
+    let (stream, continuation) = AsyncStream<Int32>.makeStream()
+    let queue = DispatchQueue(label: "signals")
+    for s in signals {
+        signal(s, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: s, queue: queue)
+        source.setEventHandler { continuation.yield(s) }
+        source.resume()
+        retainedSignalSources.append(source)
     }
+    return stream
 }
 
-/// Signal sources live as long as the process; only touched on the main path before suspension.
+/// Signal sources live as long as the process; only touched on the main path before the gate runs.
 nonisolated(unsafe) var retainedSignalSources: [DispatchSourceSignal] = []
-
-final class OnceFlag: Sendable {
-    let claimed = Mutex(false)
-    func claim() -> Bool { claimed.withLock { was in defer { was = true }; return !was } }
-}
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Validate a configuration; errors name the file, line and column.")

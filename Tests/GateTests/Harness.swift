@@ -81,6 +81,7 @@ final class GateProcess {
     let log: URL
     let ports: [String: Int]
     let database: DatabaseEnvironment
+    let configPath: URL
 
     /// `targets` maps a target name to its YAML body (without listen/upstream, which the harness adds).
     init(provider: OIDCProvider, targets: [String: String], extraIdentity: String = "", policies: String = "",
@@ -111,6 +112,7 @@ final class GateProcess {
         self.ports = ports
         yaml += policies
         let config = directory.appendingPathComponent("gate.yaml")
+        configPath = config
         try yaml.write(to: config, atomically: true, encoding: .utf8)
         log = directory.appendingPathComponent("gate.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -163,6 +165,16 @@ final class GateProcess {
     func libpqEnvironment(_ target: String, token: String) -> [String: String] {
         ["PGHOST": "127.0.0.1", "PGPORT": "\(port(target))", "PGDATABASE": database.database, "PGUSER": "agent",
          "PGPASSWORD": token, "PGSSLMODE": "disable", "PGCONNECT_TIMEOUT": "10"]
+    }
+
+    /// Rewrites the configuration file with `transform` and sends SIGHUP; waits for the log to say what happened.
+    func reload(_ transform: (String) -> String, expectLog marker: String) throws {
+        let text = try String(contentsOf: configPath, encoding: .utf8)
+        try transform(text).write(to: configPath, atomically: true, encoding: .utf8)
+        let before = logText.components(separatedBy: marker).count
+        kill(process.processIdentifier, SIGHUP)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while logText.components(separatedBy: marker).count == before, ContinuousClock.now < deadline { usleep(50_000) }
     }
 
     /// Stops the gate with SIGTERM (graceful: every capture sealed) and returns its exit status.

@@ -84,4 +84,26 @@ struct PolicyEnforcementTests {
         #expect(cte?.resources.contains { $0.qualifiedName == "analytics.events" && $0.access == .write } == true)
         #expect(cte?.fingerprint.isEmpty == false)
     }
+
+    @Test func sighupReloadsPoliciesWithoutDroppingSessions() throws {
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: Self.policy)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        let query = ["-c", "SELECT count(*) FROM public.orders"]
+        #expect(try gate.psql("demo", token: token, query).status != 0)
+        // A session open across the reload keeps running.
+        let (open, _, _) = try gate.startPsql("demo", token: token, "SELECT pg_sleep(1.5), count(*) FROM analytics.events")
+        let allowPublic = "      - {name: read-orders, when: {statement: [select], tables: [public.orders], writes: false}, then: allow}\n"
+        try gate.reload({ $0.replacingOccurrences(of: "    rules:\n", with: "    rules:\n" + allowPublic) }, expectLog: "policies reloaded")
+        let after = try gate.psql("demo", token: token, query)
+        #expect(after.status == 0, "\(after.stderr)")
+        #expect(after.stdout.contains("2000"))
+        // A broken file keeps the running policies, and says why.
+        try gate.reload({ $0 + "\n  - name: [broken\n" }, expectLog: "reload failed")
+        #expect(gate.logText.contains("reload failed; keeping the running policies"))
+        #expect(try gate.psql("demo", token: token, query).status == 0)
+        open.waitUntilExit()
+        #expect(open.terminationStatus == 0)
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
+    }
 }
