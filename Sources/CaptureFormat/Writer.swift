@@ -240,8 +240,11 @@ public func nowMicros() -> Int64 {
 }
 
 extension Duration {
-    var nanoseconds: Int64 {
+    /// Whole nanoseconds, saturating at Int64's range (durations from config files can be huge).
+    public var nanoseconds: Int64 {
         let (s, atto) = components
-        return s * 1_000_000_000 + atto / 1_000_000_000
+        let (ns, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return s < 0 ? .min : .max }
+        return ns.addingReportingOverflow(atto / 1_000_000_000).overflow ? .max : ns + atto / 1_000_000_000
     }
 }

@@ -90,7 +90,7 @@ public final class PostgresGate: Sendable {
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
                         let ops = channel.pipeline.syncOperations
-                        try ops.addHandler(IdleStateHandler(readTimeout: TimeAmount.nanoseconds(target.idleTimeout.nanosecondsClamped)))
+                        try ops.addHandler(IdleStateHandler(readTimeout: TimeAmount.nanoseconds(target.idleTimeout.nanoseconds)))
                         try ops.addHandler(ByteToMessageHandler(PostgresFrontendDecoder(maxMessageSize: target.maxMessageBytes)))
                         try ops.addHandler(PostgresSessionHandler(gate: self, target: target))
                     }
@@ -164,10 +164,3 @@ public struct GateError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-extension Duration {
-    var nanosecondsClamped: Int64 {
-        let (s, atto) = components
-        let (ns, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : ns + atto / 1_000_000_000
-    }
-}

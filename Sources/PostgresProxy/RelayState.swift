@@ -33,7 +33,8 @@ struct RelayState {
 
     // The result being received.
     var columns: [Column] = []
-    var rows = RowRecorder(maxRows: 0)
+    let maxRows: Int
+    var rows: RowRecorder
     var notices: [CaptureFormat.PostgresNotice] = []
 
     mutating func nextExchange() -> UInt64 {
@@ -42,21 +43,22 @@ struct RelayState {
         return exchangeCounter
     }
 
-    mutating func beginResult(columns: [Column], maxRows: Int) {
-        self.columns = columns
+    /// `maxRows`: rows recorded per result; the rest are counted and hashed.
+    init(maxRows: Int) {
+        self.maxRows = maxRows
         rows = RowRecorder(maxRows: maxRows)
     }
 
-    mutating func addRow(_ row: Row, maxRows: Int) {
-        if rows.maxRows == 0 && columns.isEmpty { rows = RowRecorder(maxRows: maxRows) }
-        rows.add(row)
+    mutating func beginResult(columns: [Column]) {
+        self.columns = columns
+        rows = RowRecorder(maxRows: maxRows)
     }
 
     /// The recorded part of the current result; resets for the next one.
     mutating func takeResult() -> PostgresResponse {
         let response = PostgresResponse(columns: columns, rows: rows.rows, notices: notices, cut: rows.cut)
         columns = []
-        rows = RowRecorder(maxRows: 0)
+        rows = RowRecorder(maxRows: maxRows)
         notices = []
         return response
     }

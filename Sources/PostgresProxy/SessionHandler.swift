@@ -38,7 +38,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var upstreamLogin: UpstreamLogin?
     var gateKey: (Int32, Int32)?
     var endReason = "client-disconnect"
-    var relay = RelayState()
+    var relay: RelayState
     /// Messages for each side, gathered during one read and written in one go: a statement's
     /// Bind/Execute/Sync (or a result's rows) become one write, not one per message.
     var clientOut = ByteBuffer()
@@ -47,6 +47,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     init(gate: PostgresGate, target: TargetConfig) {
         self.gate = gate
         self.target = target
+        relay = RelayState(maxRows: target.recordMaxRows)
     }
 
     // MARK: Channel events
@@ -400,10 +401,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         switch message {
         case .rowDescription(let fields):
             relay.beginResult(columns: fields.map { Column(name: $0.name, typeOID: $0.typeOID, tableOID: $0.tableOID,
-                                                           attributeNumber: UInt16(bitPattern: $0.columnAttribute), format: UInt8(truncatingIfNeeded: $0.format)) },
-                              maxRows: target.recordMaxRows)
+                                                           attributeNumber: UInt16(bitPattern: $0.columnAttribute), format: UInt8(truncatingIfNeeded: $0.format)) })
         case .dataRow(let row):
-            relay.addRow(row.map { v in v.map { capValue(Array($0.readableBytesView)) } }, maxRows: target.recordMaxRows)
+            relay.rows.add(row.map { v in v.map { capValue(Array($0.readableBytesView)) } })
         case .commandComplete(let tag):
             finishResult(tag: tag, error: nil)
         case .emptyQueryResponse:

@@ -105,8 +105,11 @@ public struct ExchangePipeline: Sendable {
 /// statement to the prompt and trace that produced it.
 public enum SQLCommenter {
     public static func annotation(in statement: String) -> Annotation? {
-        // Most statements carry no comment: a byte scan keeps them off the slow path.
-        guard statement.utf8.contains(UInt8(ascii: "*")) else { return nil }
+        // Most statements carry no comment: a byte scan for "/*" keeps them off the slow path.
+        var previous: UInt8 = 0
+        guard statement.utf8.contains(where: { b in defer { previous = b }; return previous == UInt8(ascii: "/") && b == UInt8(ascii: "*") }) else {
+            return nil
+        }
         var annotation = Annotation()
         var found = false
         var rest = Substring(statement)

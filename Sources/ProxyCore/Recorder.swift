@@ -88,8 +88,7 @@ public final class SessionRecorder: Sendable {
 
     /// Stamps `payload` now and queues it.
     public func record(_ payload: Payload, exchange: UInt64 = 0) {
-        let elapsed = (ContinuousClock.now - started).components
-        let mono = UInt64(max(0, elapsed.seconds)) * 1_000_000_000 + UInt64(max(0, elapsed.attoseconds / 1_000_000_000))
+        let mono = UInt64(max(0, (ContinuousClock.now - started).nanoseconds))
         let event = Event(monotonicNanos: mono, wallMicros: nowMicros(), exchangeID: exchange, payload: payload)
         let wake = batch.withLock { b in
             b.events.append(event)

@@ -42,7 +42,7 @@ extension GateConfig.IdentitySettings {
 }
 
 struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Start the gate: one listener per target, until SIGTERM or SIGINT.")
+    static let configuration = CommandConfiguration(abstract: "Start the gate: one listener per target, until SIGTERM or SIGINT; SIGHUP reloads the policies.")
 
     @OptionGroup var options: ConfigOption
 
