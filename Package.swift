@@ -60,8 +60,8 @@ let package = Package(
         // Detectors and masks for sensitive values in responses.
         .target(name: "Masking"),
         // The exchange pipeline every protocol adapter feeds, the gate's config, and session recording.
-        .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Policy", "Yams"]),
-        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "Identity", "SQLInspection", "Policy",
+        .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Policy", "Masking", "Yams"]),
+        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "Identity", "SQLInspection", "Policy", "Masking",
                                                       .product(name: "NIOCore", package: "swift-nio"),
                                                       .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "NIOPosix", package: "swift-nio"),
@@ -76,6 +76,9 @@ let package = Package(
         .testTarget(name: "PostgresWireTests", dependencies: ["PostgresWire", .product(name: "NIOTestUtils", package: "swift-nio"),
                                                              .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "SQLInspectionTests", dependencies: ["SQLInspection"]),
+        // The gate's protocol-level pieces without a network: result masking, COPY rows, catalog.
+        .testTarget(name: "PostgresProxyTests", dependencies: ["PostgresProxy", "ProxyCore", "Masking", "PostgresWire",
+                                                               .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),

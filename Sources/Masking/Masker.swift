@@ -77,6 +77,18 @@ struct ColumnGlob: Sendable, Hashable {
         }
         return true
     }
+
+    /// Whether some column of `schema.table` could match: the rule's table (and schema) parts
+    /// match, or it names a column only. For whole-row references (`row_to_json(t)`) whose
+    /// columns are not known.
+    func mayMatchTable(schema: String?, table: String) -> Bool {
+        func part(_ pattern: [UInt8], _ name: String) -> Bool { Array(name.utf8).withUnsafeBufferPointer { glob(pattern, $0) } }
+        switch parts.count {
+        case 1: return true
+        case 2: return part(parts[0], table)
+        default: return part(parts[1], table) && (schema.map { part(parts[0], $0) } ?? true)
+        }
+    }
 }
 
 /// `*` any run, `?` one byte; ASCII case-insensitive. Iterative with single backtrack point: linear-ish, no recursion.
@@ -162,6 +174,15 @@ public struct Masker: Sendable {
     /// (and for binary-format columns, to choose its safe behaviour) instead of per value.
     public func coversColumn(_ ref: ColumnRef) -> Bool {
         globs.contains { $0.matches(ref) }
+    }
+
+    /// True when column rules are configured (so result columns need to be identified).
+    public var hasColumnRules: Bool { !globs.isEmpty }
+
+    /// Whether a column rule could cover some column of `schema.table` (for a whole-row
+    /// reference to it whose columns are unknown).
+    public func mayCoverColumns(ofSchema schema: String?, table: String) -> Bool {
+        globs.contains { $0.mayMatchTable(schema: schema, table: table) }
     }
 
     /// Masks one value. Returns nil when nothing changed: the common path allocates nothing.

@@ -38,6 +38,9 @@ public struct Resource: Sendable, Hashable {
 public struct StatementInfo: Sendable, Hashable {
     /// Lowercase kind: select, insert, update, delete, …; "unparseable" when inspection failed.
     public var kind: String
+    /// For wrappers (explain, prepare, execute of a known prepared statement, cursor declarations):
+    /// the kind of the statement inside. A `statement:` condition matches either kind.
+    public var innerKind: String?
     public var resources: [Resource]
     public var functions: [String]
     public var writes: Bool
@@ -45,9 +48,9 @@ public struct StatementInfo: Sendable, Hashable {
     /// The parser's message when the statement could not be inspected.
     public var parseError: String?
 
-    public init(kind: String, resources: [Resource] = [], functions: [String] = [], writes: Bool = false,
+    public init(kind: String, innerKind: String? = nil, resources: [Resource] = [], functions: [String] = [], writes: Bool = false,
                 sideEffects: [String] = [], parseError: String? = nil) {
-        self.kind = kind; self.resources = resources; self.functions = functions
+        self.kind = kind; self.innerKind = innerKind; self.resources = resources; self.functions = functions
         self.writes = writes; self.sideEffects = sideEffects; self.parseError = parseError
     }
 
@@ -82,7 +85,7 @@ public struct Condition: Sendable, Hashable {
     }
 
     func matches(_ s: StatementInfo, path: String) -> Bool {
-        if let statements, !statements.contains(where: { glob($0, s.kind) }) { return false }
+        if let statements, !statements.contains(where: { p in glob(p, s.kind) || s.innerKind.map { glob(p, $0) } == true }) { return false }
         if let schemas, !s.resources.allSatisfy({ r in schemas.contains { glob($0, r.schema) } }) { return false }
         if let tables, !s.resources.allSatisfy({ r in tables.contains { tableGlob($0, r) } }) { return false }
         if let functions, !s.functions.allSatisfy({ f in functions.contains { glob($0, f) } }) { return false }
@@ -108,6 +111,15 @@ public struct Rule: Sendable, Hashable {
     }
 }
 
+/// A mask applied to responses: a built-in detector or family by name (`credit_card`, `secrets`),
+/// a column rule (a glob over `column`, `table.column` or `schema.table.column`), or a named
+/// custom regular expression. Pure data: the gate's masking library compiles and applies it.
+public enum MaskSpec: Sendable, Hashable {
+    case detector(String)
+    case column(String)
+    case pattern(name: String, regex: String)
+}
+
 public struct Policy: Sendable, Hashable {
     public var name: String
     /// Applies to members of any of these groups, or to any of these subjects; both empty: nobody.
@@ -116,9 +128,13 @@ public struct Policy: Sendable, Hashable {
     /// The targets it covers; empty: every target.
     public var targets: [String]
     public var rules: [Rule]
+    /// Masks applied to every response in sessions this policy applies to.
+    public var masks: [MaskSpec]
 
-    public init(name: String, groups: [String] = [], subjects: [String] = [], targets: [String] = [], rules: [Rule]) {
+    public init(name: String, groups: [String] = [], subjects: [String] = [], targets: [String] = [], rules: [Rule],
+                masks: [MaskSpec] = []) {
         self.name = name; self.groups = groups; self.subjects = subjects; self.targets = targets; self.rules = rules
+        self.masks = masks
     }
 
     func applies(to who: Principal, target: String) -> Bool {
@@ -151,6 +167,16 @@ public struct PolicySet: Sendable, Hashable {
     public init(policies: [Policy]) { self.policies = policies }
 
     static let defaultDeny = "default-deny"
+
+    /// The masks of every policy that applies to `who` on `target`, in order, without repeats.
+    /// Masks add up: a session gets the union, so one policy cannot loosen another's masking.
+    public func masks(for who: Principal, target: String) -> [MaskSpec] {
+        var out: [MaskSpec] = []
+        for p in policies where p.applies(to: who, target: target) {
+            for m in p.masks where !out.contains(m) { out.append(m) }
+        }
+        return out
+    }
 
     /// Decides a request. Within a statement the strictest matching rule wins (deny > review > allow);
     /// no match denies; the request takes its strictest statement.

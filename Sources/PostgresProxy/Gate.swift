@@ -2,6 +2,7 @@ import CaptureFormat
 import Foundation
 import Identity
 import Logging
+import Masking
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -19,12 +20,21 @@ public final class PostgresGate: Sendable {
     let verifier: OIDCVerifier
     let signingKey: SigningKey
     let cancels = CancelRegistry()
-    /// The pipeline and whether policies are configured, swapped whole by a reload (SIGHUP):
-    /// requests decided after the swap use the new policies, sessions stay open.
-    let policyState: NIOLockedValueBox<(pipeline: ExchangePipeline, enforcing: Bool)>
+    /// The pipeline, whether policies are configured, and a generation number, swapped whole by
+    /// a reload (SIGHUP): requests decided after the swap use the new policies and masks,
+    /// sessions stay open.
+    let policyState: NIOLockedValueBox<(pipeline: ExchangePipeline, enforcing: Bool, generation: Int)>
     var pipeline: ExchangePipeline { policyState.withLockedValue { $0.pipeline } }
-    /// Policies are configured: every request is inspected and decided on its facts.
+    var policyGeneration: (ExchangePipeline, Int) { policyState.withLockedValue { ($0.pipeline, $0.generation) } }
+    /// Policies are configured: statements are decided at Parse too, not only at Execute.
     var enforcesPolicy: Bool { policyState.withLockedValue { $0.enforcing } }
+    /// Every request is inspected, with or without policies: the recorded facts (statement kinds,
+    /// tables, fingerprints) are what investigators search by.
+    let inspector: SQLRequestInspector
+    /// Each target's relations and columns, for column rules and search-path resolution.
+    let catalogs: [String: CatalogCache]
+    /// Applied to what is recorded when a session's own masks do not already find secrets.
+    static let secretsMasker = try! Masker(detectors: BuiltinDetector.secrets)
     let tlsContexts: [String: NIOSSLContext]
     let upstreamTLSContext: NIOSSLContext?
     let logger: Logger
@@ -36,7 +46,11 @@ public final class PostgresGate: Sendable {
     public init(config: GateConfig, verifier: OIDCVerifier, logger: Logger) throws {
         self.config = config
         self.verifier = verifier
-        policyState = NIOLockedValueBox(PostgresGate.policyState(config.policies))
+        var catalogs: [String: CatalogCache] = [:]
+        for t in config.targets { catalogs[t.name] = CatalogCache() }
+        self.catalogs = catalogs
+        inspector = SQLRequestInspector(catalogs: catalogs)
+        policyState = NIOLockedValueBox(PostgresGate.policyState(config, inspector: inspector, generation: 0))
         self.logger = logger
         do {
             signingKey = try SigningKey.loadOrCreate(path: config.proxy.signingKey)
@@ -64,19 +78,26 @@ public final class PostgresGate: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: config.proxy.threads)
     }
 
-    /// Without policies nothing is decided on facts, so requests are not parsed at all.
-    static func policyState(_ policies: PolicySet) -> (pipeline: ExchangePipeline, enforcing: Bool) {
-        policies.policies.isEmpty
-            ? (ExchangePipeline(), false)
-            : (ExchangePipeline(inspector: SQLRequestInspector(), policy: PolicyEnforcement(policies)), true)
+    static func policyState(_ config: GateConfig, inspector: SQLRequestInspector, generation: Int)
+        -> (pipeline: ExchangePipeline, enforcing: Bool, generation: Int) {
+        let masking = MaskingSetup(config)
+        let policy: any RequestPolicy = config.policies.policies.isEmpty ? AllowAll() : PolicyEnforcement(config.policies)
+        return (ExchangePipeline(inspector: inspector, policy: policy, masking: masking), !config.policies.policies.isEmpty, generation)
     }
 
-    /// Takes the policies of a newly read configuration. Listeners, targets and identity settings
-    /// need a restart; a reload changes what is allowed, without dropping a session.
-    public func reload(policies: PolicySet) {
-        let state = PostgresGate.policyState(policies)
-        policyState.withLockedValue { $0 = state }
-        logger.notice("policies reloaded", metadata: ["policies": "\(policies.policies.count)"])
+    /// Takes the policies and masks of a newly read configuration. Listeners, targets and
+    /// identity settings need a restart; a reload changes what is allowed and masked, without
+    /// dropping a session.
+    public func reload(_ config: GateConfig) {
+        policyState.withLockedValue { $0 = PostgresGate.policyState(config, inspector: inspector, generation: $0.generation + 1) }
+        logger.notice("policies reloaded", metadata: ["policies": "\(config.policies.policies.count)"])
+    }
+
+    /// Whether a session needs the target's catalog: column rules identify columns by it, and
+    /// policies resolve unqualified names with it.
+    func needsCatalog(_ session: SessionContext) -> Bool {
+        let (pipeline, _) = policyGeneration
+        return enforcesPolicy || pipeline.masking.masker(for: session)?.hasColumnRules == true
     }
 
     /// Binds every target's listener. Fails (and binds nothing) if any address is taken.

@@ -1,6 +1,7 @@
 import CaptureFormat
 import NIOCore
 import PostgresWire
+import ProxyCore
 
 /// What the relay tracks to tie each result to its request: prepared statements and
 /// portals (for the extended protocol), and the queue of exchanges awaiting results.
@@ -12,17 +13,36 @@ struct RelayState {
         /// The Sync (or Query) this belongs to: the server answers each with one ReadyForQuery.
         var sync: Int
         var started: NIODeadline
+        /// What masking needs to place computed and COPY columns.
+        var projections: [Projection] = []
+        var rowStream: RowStreamLayout?
+        /// For an Execute: its result columns, when a Describe of its statement told them
+        /// (the server sends no RowDescription with Execute), with the portal's result formats.
+        var columns: [PostgresBackendMessage.ColumnDescription]?
     }
 
     struct Portal {
         var statement: String
         var text: String
         var parameters: [Parameter]
+        var resultFormats: [Int16]
+    }
+
+    /// A Describe waiting for its answer (RowDescription or NoData), and the Sync it belongs to:
+    /// after an error the server skips it, and ReadyForQuery clears it.
+    struct Describe {
+        var statement: String?
+        var sync: Int
     }
 
     var exchangeCounter: UInt64 = 0
     var statements: [String: String] = [:]
     var portals: [String: Portal] = [:]
+    /// Result columns of prepared statements, from the RowDescription that answered a Describe of the statement.
+    var described: [String: [PostgresBackendMessage.ColumnDescription]] = [:]
+    var describes: [Describe] = []
+    /// A RowDescription (or the statement's described columns) opened the current result.
+    var resultStarted = false
     var pending: [Pending] = []
     var syncSequence = 0
     var readyForQueryCount = 0
@@ -52,6 +72,17 @@ struct RelayState {
     mutating func beginResult(columns: [Column]) {
         self.columns = columns
         rows = RowRecorder(maxRows: maxRows)
+        resultStarted = true
+    }
+
+    /// The columns an Execute of `portal` returns, from its statement's Describe and the portal's formats.
+    func resultColumns(portal: String) -> [PostgresBackendMessage.ColumnDescription]? {
+        guard let p = portals[portal], var fields = described[p.statement] else { return nil }
+        for i in fields.indices {
+            fields[i].format = p.resultFormats.isEmpty ? 0 : p.resultFormats.count == 1 ? p.resultFormats[0]
+                : (i < p.resultFormats.count ? p.resultFormats[i] : 0)
+        }
+        return fields
     }
 
     /// The recorded part of the current result; resets for the next one.
@@ -60,6 +91,7 @@ struct RelayState {
         columns = []
         rows = RowRecorder(maxRows: maxRows)
         notices = []
+        resultStarted = false
         return response
     }
 }

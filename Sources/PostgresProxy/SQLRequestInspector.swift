@@ -1,3 +1,4 @@
+import Foundation
 import CaptureFormat
 import NIOConcurrencyHelpers
 import Policy
@@ -7,45 +8,50 @@ import SQLInspection
 /// Inspects PostgreSQL requests with PostgreSQL's own parser and fills their recorded
 /// facts. Results are cached by exact statement text — never by normalized text, since a
 /// decision may depend on a literal (`set_config('role', …)`) — so prepared statements and
-/// repeated queries are parsed once.
+/// repeated queries are parsed once. What depends on the session (its search path, the
+/// statements it PREPAREd) is applied per session on top of the cached facts.
 public final class SQLRequestInspector: RequestInspector {
+    /// The facts of one query string, parsed once. Unqualified names are resolved to `public`
+    /// here; sessions with another search path re-resolve them.
     struct Entry {
+        var facts: [StatementFacts]
+        var fingerprint: String
+        var normalized: String
+        var parseError: String?
+        /// The request as it is when no session state changes it (the common case, kept ready).
+        var inspected: InspectedRequestParts
+        /// Some relation is unqualified, or a statement EXECUTEs a prepared statement.
+        var dependsOnSession: Bool
+    }
+
+    struct InspectedRequestParts {
         var statements: [StatementInfo]
+        var projections: [Projection]
+        var rowStream: RowStreamLayout?
+        var carriesSecret: Bool
         var kinds: [String]
         var resources: [CaptureFormat.Resource]
         var functions: [String]
-        var fingerprint: String
-        var normalized: String
     }
 
+    static let defaultSchema = "public"
     let cache = NIOLockedValueBox<[String: Entry]>([:])
     let capacity: Int
-    let searchPath: [String]
+    /// Each target's catalog, for resolving unqualified names.
+    let catalogs: [String: CatalogCache]
 
-    public init(searchPath: [String] = ["public"], capacity: Int = 4096) {
-        self.searchPath = searchPath
+    init(catalogs: [String: CatalogCache] = [:], capacity: Int = 4096) {
+        self.catalogs = catalogs
         self.capacity = capacity
     }
 
-    public func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest {
-        guard case .postgres(var p) = request else { return InspectedRequest(request: request, statements: []) }
-        if p.path == .functionCall {
-            // A FunctionCall message carries an OID, not SQL: nothing to inspect, so it counts as a write.
-            return InspectedRequest(request: request, statements: [StatementInfo(kind: "function_call", writes: true,
-                                                                                sideEffects: ["FunctionCall message"])])
-        }
-        let entry = lookup(p.text)
-        p.fingerprint = entry.fingerprint
-        p.normalized = entry.normalized
-        p.statementKinds = entry.kinds
-        p.resources = entry.resources
-        p.functions = entry.functions
-        return InspectedRequest(request: .postgres(p), statements: entry.statements)
+    public func makeSession(target: String, parameters: [KeyValue]) -> any SessionInspector {
+        SQLSessionInspector(inspector: self, catalog: catalogs[target], searchPath: SearchPath.fromStartup(parameters))
     }
 
     func lookup(_ text: String) -> Entry {
         if let hit = cache.withLockedValue({ $0[text] }) { return hit }
-        let entry = Self.inspect(text, searchPath: searchPath)
+        let entry = Self.entry(text)
         cache.withLockedValue { c in
             if c.count >= capacity { c.removeAll(keepingCapacity: true) }
             c[text] = entry
@@ -53,28 +59,208 @@ public final class SQLRequestInspector: RequestInspector {
         return entry
     }
 
-    static func inspect(_ text: String, searchPath: [String]) -> Entry {
+    static func entry(_ text: String) -> Entry {
         do {
-            let inspection = try SQLInspector.inspect(text, searchPath: searchPath)
-            var kinds: [String] = [], resources: [CaptureFormat.Resource] = [], functions: [String] = []
-            for s in inspection.statements {
-                if !kinds.contains(s.kind) { kinds.append(s.kind) }
-                for r in s.relations {
-                    let res = CaptureFormat.Resource(schema: r.schema, name: r.name, access: r.access == .read ? .read : .write)
-                    if !resources.contains(res) { resources.append(res) }
-                }
-                for f in s.functions where !functions.contains(f) { functions.append(f) }
+            let inspection = try SQLInspector.inspect(text, searchPath: [defaultSchema])
+            let dependent = inspection.statements.contains { s in
+                s.kind == "execute" || s.relations.contains { !$0.schemaWasWritten }
             }
-            let statements = inspection.statements.map { s in
-                StatementInfo(kind: s.kind, resources: s.relations.map { PolicyResource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
-                              functions: s.functions, writes: s.writes, sideEffects: s.sideEffects)
-            }
-            return Entry(statements: statements, kinds: kinds, resources: resources, functions: functions,
-                         fingerprint: inspection.fingerprint, normalized: inspection.normalized)
+            return Entry(facts: inspection.statements, fingerprint: inspection.fingerprint, normalized: inspection.normalized,
+                         parseError: nil, inspected: parts(inspection.statements), dependsOnSession: dependent)
         } catch {
             // Fail closed: what cannot be parsed is denied, with the parser's message.
-            return Entry(statements: [.unparseable("\(error)")], kinds: ["unparseable"], resources: [], functions: [],
-                         fingerprint: "", normalized: "")
+            return Entry(facts: [], fingerprint: "", normalized: "", parseError: "\(error)",
+                         inspected: InspectedRequestParts(statements: [.unparseable("\(error)")], projections: [], rowStream: nil,
+                                                          carriesSecret: false, kinds: ["unparseable"], resources: [], functions: []),
+                         dependsOnSession: false)
         }
+    }
+
+    /// Everything the pipeline needs from a list of statement facts.
+    static func parts(_ facts: [StatementFacts]) -> InspectedRequestParts {
+        var kinds: [String] = [], resources: [CaptureFormat.Resource] = [], functions: [String] = []
+        var projections: [Projection] = [], rowStream: RowStreamLayout?
+        for s in facts {
+            if !kinds.contains(s.kind) { kinds.append(s.kind) }
+            for r in s.relations {
+                let res = CaptureFormat.Resource(schema: r.schema, name: r.name, access: r.access == .read ? .read : .write)
+                if !resources.contains(res) { resources.append(res) }
+            }
+            for f in s.functions where !functions.contains(f) { functions.append(f) }
+            projections.append(Projection(references: s.projections, outputs: s.outputs,
+                                          aliases: s.aliases.mapValues { TableName(schema: $0.schema, name: $0.name) },
+                                          relations: s.relations.map { TableName(schema: $0.schema, name: $0.name) }))
+            if let copy = s.copy, copy.toClient {
+                let table = copy.fromQuery ? nil : s.relations.first.map { TableName(schema: $0.schema, name: $0.name) }
+                let format: RowStreamLayout.Format = copy.format == .csv ? .csv : copy.format == .text ? .text : .binary
+                rowStream = RowStreamLayout(format: format, delimiter: copy.delimiter, header: copy.header, table: table, columns: copy.columns)
+            }
+        }
+        return InspectedRequestParts(statements: facts.map(\.policyInfo), projections: projections, rowStream: rowStream,
+                                     carriesSecret: facts.contains(where: \.carriesSecret),
+                                     kinds: kinds, resources: resources, functions: functions)
+    }
+
+    /// A dry run outside any session (`capture-proxy explain`): the same facts the gate decides on.
+    public static func explain(_ text: String, searchPath: [String]) -> (facts: [StatementFacts], request: InspectedRequest, fingerprint: String, normalized: String) {
+        let entry = Self.entry(text)
+        let session = SQLSessionInspector(inspector: SQLRequestInspector(), catalog: nil, searchPath: SearchPath(schemas: searchPath))
+        let facts = session.resolve(entry)
+        let inspected = session.inspected(.postgres(PostgresRequest(text: text, path: .simple)), entry: entry,
+                                          parts: entry.parseError == nil ? SQLRequestInspector.parts(facts) : entry.inspected)
+        return (facts, inspected, entry.fingerprint, entry.normalized)
+    }
+}
+
+/// A session's view: its search path and the statements it PREPAREd, applied to cached facts.
+final class SQLSessionInspector: SessionInspector {
+    let inspector: SQLRequestInspector
+    let catalog: CatalogCache?
+    var searchPath: SearchPath { didSet { if searchPath != oldValue { resolved = [:] } } }
+    let startupPath: SearchPath
+    /// SQL-level prepared statements (`PREPARE name AS …`), by name, with their facts.
+    var prepared: [String: StatementFacts] = [:] { didSet { resolved = [:] } }
+    /// Session-resolved parts by text, valid for one catalog generation and one search path.
+    var resolved: [String: SQLRequestInspector.InspectedRequestParts] = [:]
+    var resolvedGeneration = 0
+
+    init(inspector: SQLRequestInspector, catalog: CatalogCache?, searchPath: SearchPath) {
+        self.inspector = inspector
+        self.catalog = catalog
+        self.searchPath = searchPath
+        startupPath = searchPath
+    }
+
+    func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest {
+        guard case .postgres(let p) = request else { return InspectedRequest(request: request, statements: []) }
+        if p.path == .functionCall {
+            // A FunctionCall message carries an OID, not SQL: nothing to inspect, so it counts as a write.
+            return InspectedRequest(request: request, statements: [StatementInfo(kind: "function_call", writes: true,
+                                                                                sideEffects: ["FunctionCall message"])])
+        }
+        let entry = inspector.lookup(p.text)
+        guard entry.dependsOnSession else { return inspected(request, entry: entry, parts: entry.inspected) }
+        let generation = catalog?.generation ?? 0
+        if generation != resolvedGeneration || resolved.count >= 1024 { resolved = [:]; resolvedGeneration = generation }
+        if let parts = resolved[p.text] { return inspected(request, entry: entry, parts: parts) }
+        let parts = SQLRequestInspector.parts(resolve(entry))
+        resolved[p.text] = parts
+        return inspected(request, entry: entry, parts: parts)
+    }
+
+    /// The request with its recorded facts filled in, from the cached parts or from session-resolved facts.
+    func inspected(_ request: Request, entry: SQLRequestInspector.Entry, parts: SQLRequestInspector.InspectedRequestParts) -> InspectedRequest {
+        guard case .postgres(var p) = request else { return InspectedRequest(request: request, statements: []) }
+        p.fingerprint = entry.fingerprint
+        p.normalized = entry.normalized
+        p.statementKinds = parts.kinds
+        p.resources = parts.resources
+        p.functions = parts.functions
+        return InspectedRequest(request: .postgres(p), statements: parts.statements, projections: parts.projections,
+                                rowStream: parts.rowStream, carriesSecret: parts.carriesSecret)
+    }
+
+    /// The entry's facts with unqualified names resolved on this session's search path and
+    /// EXECUTEs resolved to what was PREPAREd under their name.
+    func resolve(_ entry: SQLRequestInspector.Entry) -> [StatementFacts] {
+        let snapshot = catalog?.snapshot
+        // A PREPARE earlier in the same query string counts for the EXECUTEs after it.
+        var known = prepared
+        return entry.facts.map { s in
+            var s = s
+            s.relations = s.relations.map(requalify(snapshot))
+            s.aliases = s.aliases.mapValues(requalify(snapshot))
+            if s.kind == "execute", let name = s.preparedName, let p = known[name] { s = s.resolvingExecute(with: p) }
+            if s.kind == "prepare", let name = s.preparedName { known[name] = s }
+            return s
+        }
+    }
+
+    func requalify(_ snapshot: CatalogCache.Snapshot?) -> (RelationAccess) -> RelationAccess {
+        { r in
+            guard !r.schemaWasWritten, r.schema == SQLRequestInspector.defaultSchema else { return r }
+            return RelationAccess(schema: self.searchPath.resolve(r.name, in: snapshot), name: r.name, access: r.access,
+                                  schemaWasWritten: false)
+        }
+    }
+
+    func forwarded(_ request: InspectedRequest) {
+        guard case .postgres(let p) = request.request, p.path != .functionCall else { return }
+        let entry = inspector.lookup(p.text)
+        for s in resolve(entry) {
+            switch s.kind {
+            case "prepare":
+                if let name = s.preparedName { prepared[name] = s }
+            case "deallocate":
+                if let name = s.preparedName { prepared[name] = nil } else { prepared = [:] }  // DEALLOCATE ALL
+            default:
+                break
+            }
+            for setting in s.settings {
+                switch setting.name {
+                case "search_path":
+                    searchPath = setting.value.map { $0.uppercased() == "DEFAULT" ? startupPath : SearchPath(setting: $0) } ?? startupPath
+                case "*":
+                    // RESET ALL, DISCARD ALL
+                    searchPath = startupPath
+                    if s.kind != "reset" { prepared = [:] }
+                default:
+                    break
+                }
+            }
+            // New tables, dropped tables, renamed columns: the next session reads the catalog again.
+            if StatementKind.writingKinds.contains(s.kind) && !["insert", "update", "delete", "merge", "lock"].contains(s.kind) {
+                catalog?.markStale()
+            }
+        }
+    }
+}
+
+/// A session's `search_path`, as far as the gate can follow it: from the startup packet
+/// (`search_path`, or `-c search_path=…` in `options`) and from SET/RESET/set_config that
+/// went through the gate. An unqualified table resolves to the first schema on the path that
+/// holds a relation of that name (PostgreSQL's rule) when the gate has the catalog, else to
+/// the first schema on the path. `$user` is skipped.
+struct SearchPath: Sendable, Equatable {
+    var schemas: [String]
+
+    init(schemas: [String]) {
+        let clean = schemas.filter { !$0.isEmpty && $0 != "$user" }
+        self.schemas = clean.isEmpty ? [SQLRequestInspector.defaultSchema] : clean
+    }
+
+    /// `analytics, "$user", public` → [analytics, public].
+    init(setting: String) {
+        self.init(schemas: setting.split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+        })
+    }
+
+    static func fromStartup(_ parameters: [KeyValue]) -> SearchPath {
+        var value = parameters.first { $0.key == "search_path" }?.value
+        if let options = parameters.first(where: { $0.key == "options" })?.value {
+            // libpq's PGOPTIONS: "-c search_path=a,b" or "--search_path=a,b", space-separated.
+            let words = options.split(separator: " ").map(String.init)
+            for (i, w) in words.enumerated() {
+                if w.hasPrefix("--search_path=") { value = String(w.dropFirst("--search_path=".count)) }
+                if w == "-c", i + 1 < words.count, words[i + 1].hasPrefix("search_path=") { value = String(words[i + 1].dropFirst("search_path=".count)) }
+                if w.hasPrefix("-csearch_path=") { value = String(w.dropFirst("-csearch_path=".count)) }
+            }
+        }
+        return value.map(SearchPath.init(setting:)) ?? SearchPath(schemas: [SQLRequestInspector.defaultSchema])
+    }
+
+    func resolve(_ table: String, in snapshot: CatalogCache.Snapshot?) -> String {
+        if let holders = snapshot?.schemasOf[table], let first = schemas.first(where: holders.contains) { return first }
+        return schemas[0]
+    }
+}
+
+extension StatementFacts {
+    /// The facts a policy decides on.
+    public var policyInfo: StatementInfo {
+        StatementInfo(kind: kind, innerKind: innerKind,
+                      resources: relations.map { PolicyResource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
+                      functions: functions, writes: writes, sideEffects: sideEffects)
     }
 }

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresWire
+import Masking
 import ProxyCore
 
 /// One client connection, from SSLRequest to Terminate: TLS termination, OIDC login
@@ -39,6 +40,13 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var gateKey: (Int32, Int32)?
     var endReason = "client-disconnect"
     var relay: RelayState
+    /// What earlier requests of this session changed (SQL-level PREPAREs, the search path).
+    var inspection: (any SessionInspector)?
+    /// The session's masks (nil: none configured for it) and the policy generation they came from.
+    var masking: PostgresResultMasker?
+    var maskingGeneration = -1
+    /// Secrets never reach a capture: what is recorded gets a secrets pass unless the session's masks already cover them.
+    var recordingSecrets: Masker?
     /// Messages for each side, gathered during one read and written in one go: a statement's
     /// Bind/Execute/Sync (or a result's rows) become one write, not one per message.
     var clientOut = ByteBuffer()
@@ -209,6 +217,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             return
         }
         gate.sessionStarted(self, channel: context.channel)
+        inspection = gate.inspector.makeSession(target: target.name, parameters: startupParameters.map { KeyValue($0.name, $0.value) })
+        refreshMasking()
         if tls != nil, let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
             // NIOSSL exposes the negotiated version but not the cipher suite.
             tls = TLSInfo(version: version.name, cipher: "")
@@ -306,20 +316,21 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             relay.syncSequence += 1
             let exchange = relay.nextExchange()
             let request = Request.postgres(PostgresRequest(text: text, path: .simple))
-            guard admit(request, exchange: exchange, text: text) else {
+            guard let admitted = admit(request, exchange: exchange, text: text) else {
                 writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)), flush: false)
                 writeBackend(context, .readyForQuery(relay.transactionStatus), flush: true)
                 relay.syncSequence -= 1
                 return
             }
-            relay.pending.append(.init(exchange: exchange, simple: true, sync: relay.syncSequence, started: .now()))
+            relay.pending.append(.init(exchange: exchange, simple: true, sync: relay.syncSequence, started: .now(),
+                                       projections: admitted.projections, rowStream: admitted.rowStream))
         case .parse(let name, let query, _):
             relay.statements[name] = query
             // Decided at Parse too, so a refused statement is never even prepared upstream; an allowed
             // one is recorded (and decided again) at Execute, where its parameters are known.
-            if gate.enforcesPolicy, let session {
+            if gate.enforcesPolicy, let session, let inspection {
                 let request = Request.postgres(PostgresRequest(text: query, path: .extended, statementName: name))
-                if gate.pipeline.admit(request, in: session).1.action != .allow {
+                if gate.pipeline.admit(request, in: session, inspection: inspection).1.action != .allow {
                     let exchange = relay.nextExchange()
                     _ = admit(request, exchange: exchange, text: query)
                     relay.skippingUntilSync = true
@@ -332,30 +343,34 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                                                parameters: bind.parameters.enumerated().map { i, p in
                                                    Parameter(value: p.map { Array($0.readableBytesView) },
                                                              format: UInt8(truncatingIfNeeded: bind.format(ofParameter: i)))
-                                               })
+                                               }, resultFormats: bind.resultFormats)
+        case .describe(let kind, let name):
+            relay.describes.append(.init(statement: kind == .statement ? name : nil, sync: relay.syncSequence + 1))
         case .execute(let portal, _):
             let exchange = relay.nextExchange()
             let bound = relay.portals[portal]
             let request = Request.postgres(PostgresRequest(text: bound?.text ?? "", path: .extended, statementName: bound?.statement ?? "",
                                                            portalName: portal, parameters: bound?.parameters ?? []))
-            guard admit(request, exchange: exchange, text: bound?.text ?? "") else {
+            guard let admitted = admit(request, exchange: exchange, text: bound?.text ?? "") else {
                 // Denied: the server never sees it; the client gets the error as if the server raised it,
                 // and the rest of the batch up to Sync is skipped, as PostgreSQL itself would do.
                 relay.skippingUntilSync = true
                 writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)), flush: true)
                 return
             }
-            relay.pending.append(.init(exchange: exchange, simple: false, sync: relay.syncSequence + 1, started: .now()))
+            relay.pending.append(.init(exchange: exchange, simple: false, sync: relay.syncSequence + 1, started: .now(),
+                                       projections: admitted.projections, rowStream: admitted.rowStream,
+                                       columns: relay.resultColumns(portal: portal)))
         case .sync:
             relay.syncSequence += 1
             relay.skippingUntilSync = false
         case .close(let kind, let name):
-            if kind == .statement { relay.statements[name] = nil } else { relay.portals[name] = nil }
+            if kind == .statement { relay.statements[name] = nil; relay.described[name] = nil } else { relay.portals[name] = nil }
         case .copyData(let data):
             recordCopy(.stdin, data)
         case .functionCall:
             let exchange = relay.nextExchange()
-            guard admit(.postgres(PostgresRequest(text: "", path: .functionCall)), exchange: exchange, text: "") else {
+            guard admit(.postgres(PostgresRequest(text: "", path: .functionCall)), exchange: exchange, text: "") != nil else {
                 writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)), flush: false)
                 writeBackend(context, .readyForQuery(relay.transactionStatus), flush: true)
                 return
@@ -379,31 +394,97 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         if case .terminate = message { flushUpstream() }
     }
 
-    /// Inspects, decides and records one request. False when it must not be forwarded.
-    func admit(_ request: Request, exchange: UInt64, text: String) -> Bool {
-        guard let session else { return false }
+    /// Inspects, decides and records one request. Nil when it must not be forwarded.
+    func admit(_ request: Request, exchange: UInt64, text: String) -> InspectedRequest? {
+        guard let session, let inspection else { return nil }
+        refreshMasking()
         if let annotation = SQLCommenter.annotation(in: text) { recorder?.record(.annotation(annotation), exchange: exchange) }
-        let (inspected, decision) = gate.pipeline.admit(request, in: session)
-        recorder?.record(.request(inspected), exchange: exchange)
+        var (inspected, decision) = gate.pipeline.admit(request, in: session, inspection: inspection)
+        if decision.action == .allow, masking != nil, let stream = inspected.rowStream, stream.format == .binary {
+            // Binary COPY rows cannot be rewritten field by field: with masks in force they must not pass unread.
+            decision = Decision(action: .deny, policy: "masking", rule: "binary-copy",
+                                reason: "binary COPY output cannot be masked; use text or csv format")
+        }
+        recorder?.record(.request(recordable(inspected)), exchange: exchange)
         recorder?.record(.decision(decision), exchange: exchange)
-        if decision.action == .allow { return true }
+        if decision.action == .allow {
+            inspection.forwarded(inspected)
+            return inspected
+        }
         relay.lastDenial = decision.action == .review
             ? "tollgate: approval required by policy \"\(decision.policy)\" rule \"\(decision.rule)\"; approvals are not available on this gate"
             : "tollgate: denied by policy \"\(decision.policy)\" rule \"\(decision.rule)\"" + (decision.reason.isEmpty ? "" : ": \(decision.reason)")
         recorder?.record(.response(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)))),
                          exchange: exchange)
-        return false
+        return nil
     }
 
-    /// A message from upstream while relaying: record it against its exchange and pass it on.
+    /// Takes the masks of the current policies (they change on reload); what was tallied so far is kept.
+    func refreshMasking() {
+        guard let session else { return }
+        let (pipeline, generation) = gate.policyGeneration
+        guard generation != maskingGeneration else { return }
+        maskingGeneration = generation
+        let masker = pipeline.masking.masker(for: session)
+        let tally = masking?.takeTally()
+        masking = masker.map { PostgresResultMasker(masker: $0) }
+        if let tally { masking?.tally = tally }
+        recordingSecrets = masker.map { BuiltinDetector.secrets.isSubset(of: $0.detectors) } == true ? nil : PostgresGate.secretsMasker
+    }
+
+    /// The request as it may be recorded: statements that carry a credential keep only their
+    /// normalized text; anything a mask or the secrets detectors find is masked in the text and
+    /// in text-format parameters. What is forwarded upstream is the request as sent.
+    func recordable(_ inspected: InspectedRequest) -> Request {
+        guard case .postgres(var p) = inspected.request else { return inspected.request }
+        if inspected.carriesSecret {
+            p.text = p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized
+            p.parameters = p.parameters.map { Parameter(value: $0.value.map { _ in Array("[REDACTED]".utf8) }, format: 0) }
+            return .postgres(p)
+        }
+        for masker in [masking?.masker, recordingSecrets].compactMap({ $0 }) {
+            if let m = masker.maskText(p.text) { p.text = m.text }
+            p.parameters = p.parameters.map { param in
+                guard let v = param.value, let m = masker.mask(v) else { return param }
+                return Parameter(value: param.format == 0 ? m.bytes : Array("[REDACTED]".utf8), format: 0)
+            }
+        }
+        return .postgres(p)
+    }
+
+    /// A recorded value after the secrets pass.
+    func recordableValue(_ value: [UInt8]) -> [UInt8] {
+        guard let recordingSecrets, let m = recordingSecrets.mask(value) else { return value }
+        return m.bytes
+    }
+
+    /// A message from upstream while relaying: mask it, record it against its exchange and pass it on.
     func upstreamMessage(_ message: PostgresBackendMessage) {
         guard let context, state == .relaying else { return }
+        var message = message
         switch message {
         case .rowDescription(let fields):
-            relay.beginResult(columns: fields.map { Column(name: $0.name, typeOID: $0.typeOID, tableOID: $0.tableOID,
-                                                           attributeNumber: UInt16(bitPattern: $0.columnAttribute), format: UInt8(truncatingIfNeeded: $0.format)) })
+            // In the extended protocol a RowDescription answers a Describe: a statement's is kept for
+            // its later Executes (it has no formats yet); a portal's opens the result that follows.
+            if relay.pending.first?.simple == false || relay.pending.isEmpty, !relay.describes.isEmpty {
+                let describe = relay.describes.removeFirst()
+                if let statement = describe.statement {
+                    relay.described[statement] = fields
+                    break
+                }
+            }
+            startResult(fields)
+        case .noData:
+            if !relay.describes.isEmpty { relay.describes.removeFirst() }
         case .dataRow(let row):
-            relay.rows.add(row.map { v in v.map { capValue(Array($0.readableBytesView)) } })
+            if !relay.resultStarted { startResult(relay.pending.first?.columns ?? []) }
+            if masking != nil, let masked = masking!.mask(row) { message = .dataRow(masked) }
+            guard case .dataRow(let sent) = message else { break }
+            if relay.rows.rows.count < relay.maxRows {
+                relay.rows.add(sent.map { v in v.map { recordableValue(capValue(Array($0.readableBytesView))) } })
+            } else {
+                relay.rows.add(sent.map { v in v.map { Array($0.readableBytesView) } })
+            }
         case .commandComplete(let tag):
             finishResult(tag: tag, error: nil)
         case .emptyQueryResponse:
@@ -411,17 +492,43 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         case .portalSuspended:
             finishResult(tag: "(portal suspended)", error: nil)
         case .errorResponse(let fields):
-            finishResult(tag: "", error: fields.notice)
+            var fields = fields
+            if masking != nil, let masked = masking!.mask(fields, at: .error) { fields = masked; message = .errorResponse(masked) }
+            finishResult(tag: "", error: recordable(fields.notice))
         case .noticeResponse(let fields):
-            relay.notices.append(fields.notice)
+            var fields = fields
+            if masking != nil, let masked = masking!.mask(fields, at: .notice) { fields = masked; message = .noticeResponse(masked) }
+            relay.notices.append(recordable(fields.notice))
+        case .notificationResponse(let pid, let channel, let payload):
+            if masking != nil, let masked = masking!.mask(text: payload, at: .notice) {
+                message = .notificationResponse(processID: pid, channel: channel, payload: masked)
+            }
+        case .copyOutResponse:
+            if masking != nil {
+                let pending = relay.pending.first
+                let snapshot = gate.catalogs[target.name]?.snapshot
+                masking!.beginCopy(pending?.rowStream ?? RowStreamLayout(format: .text, delimiter: 0x09, header: false, table: nil, columns: []),
+                                   projections: pending?.projections ?? [], tableColumns: { snapshot?.columns(of: $0) })
+            }
         case .copyData(let data):
+            var data = data
+            if masking != nil, let masked = masking!.maskCopyData(data) { data = masked; message = .copyData(masked) }
             recordCopy(.stdout, data)
+        case .copyDone:
+            masking?.copy = nil
+        case .functionCallResponse(let value):
+            // The result's format is the client's choice: a flagged value is replaced by NULL, never passed clear.
+            if masking != nil, let value, let r = masking!.masker.mask(Array(value.readableBytesView)) {
+                masking!.tally.record(r, at: MaskLocation("function result"))
+                message = .functionCallResponse(nil)
+            }
         case .readyForQuery(let status):
             relay.transactionStatus = status
             relay.readyForQueryCount += 1
             // Executes the server skipped after an error in their batch get no result of their own.
             let answered = relay.readyForQueryCount
             relay.pending.removeAll { $0.sync <= answered }
+            relay.describes.removeAll { $0.sync <= answered }
         case .backendKeyData:
             // Never let the upstream's key reach the client.
             return
@@ -429,6 +536,37 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             break
         }
         writeBackend(context, message, flush: false)
+    }
+
+    /// Opens a result: its columns for the capture, and which of them column rules mask.
+    func startResult(_ fields: [PostgresBackendMessage.ColumnDescription]) {
+        relay.beginResult(columns: fields.map { Column(name: $0.name, typeOID: $0.typeOID, tableOID: $0.tableOID,
+                                                       attributeNumber: UInt16(bitPattern: $0.columnAttribute), format: UInt8(truncatingIfNeeded: $0.format)) })
+        guard masking != nil else { return }
+        let catalog = gate.catalogs[target.name]
+        let snapshot = catalog?.snapshot
+        var stale = false
+        let sources = fields.map { f -> ResultColumn in
+            guard f.tableOID != 0 else { return ResultColumn(name: f.name, source: .computed) }
+            guard let (table, column) = snapshot?.column(tableOID: f.tableOID, attribute: f.columnAttribute) else {
+                stale = true
+                return ResultColumn(name: f.name, source: .unresolved)
+            }
+            return ResultColumn(name: f.name, source: .table(table, column: column))
+        }
+        if stale && masking!.masker.hasColumnRules { catalog?.markStale() }
+        masking!.beginResult(fields, sources: sources, projections: relay.pending.first?.projections ?? [],
+                             tableColumns: { snapshot?.columns(of: $0) })
+    }
+
+    /// A notice or error as recorded: after the client's masks, then the secrets pass.
+    func recordable(_ notice: CaptureFormat.PostgresNotice) -> CaptureFormat.PostgresNotice {
+        guard let recordingSecrets else { return notice }
+        var n = notice
+        for keyPath in [\CaptureFormat.PostgresNotice.message, \.detail, \.hint] {
+            if let m = recordingSecrets.maskText(n[keyPath: keyPath]) { n[keyPath: keyPath] = m.text }
+        }
+        return n
     }
 
     func flushClient() {
@@ -447,6 +585,11 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         response.rowCount = rowCount(fromTag: tag) ?? UInt64(response.rows.count) + (response.cut?.rows ?? 0)
         response.durationMicros = UInt64(max(0, (NIODeadline.now() - pending.started).nanoseconds / 1000))
         recorder?.record(.response(.postgres(response)), exchange: pending.exchange)
+        if let tally = masking?.takeTally(), !tally.isEmpty {
+            recorder?.record(.maskSummary(MaskSummary(entries: tally.entries.map {
+                MaskCount(detector: $0.detector.rawValue, count: UInt64($0.count), location: $0.location.description)
+            })), exchange: pending.exchange)
+        }
         // A simple Query may hold several statements: it stays pending until ReadyForQuery.
         if !pending.simple { relay.pending.remove(at: index) }
     }
@@ -455,7 +598,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         guard let exchange = relay.pending.first?.exchange else { return }
         relay.copyChunks += 1
         guard relay.copyChunks <= target.recordMaxRows else { return }
-        recorder?.record(.streamChunk(StreamChunk(stream: stream, data: capValue(Array(data.readableBytesView)))), exchange: exchange)
+        recorder?.record(.streamChunk(StreamChunk(stream: stream, data: recordableValue(capValue(Array(data.readableBytesView))))), exchange: exchange)
     }
 
     /// Values longer than the cap are recorded cut, with a visible marker, never silently.

@@ -16,7 +16,8 @@ final class UpstreamHandler: ChannelInboundHandler {
     typealias InboundIn = PostgresBackendMessage
     typealias OutboundOut = ByteBuffer
 
-    enum Phase { case login, relaying }
+    /// login: authenticating; catalog: reading the target's catalog before the client is let in.
+    enum Phase { case login, catalog, relaying }
 
     let session: PostgresSessionHandler
     let maxMessageSize: Int
@@ -28,6 +29,9 @@ final class UpstreamHandler: ChannelInboundHandler {
     var parameterStatus: [PostgresBackendMessage] = []
     var keyData: (Int32, Int32)?
     var context: ChannelHandlerContext?
+    var catalogLoader: CatalogCache.Loader?
+    var catalogFailed = false
+    var loginReady: PostgresBackendMessage?
 
     init(session: PostgresSessionHandler, maxMessageSize: Int, tlsMode: TargetConfig.UpstreamTLS, tlsContext: NIOSSLContext?, serverName: String) {
         self.session = session
@@ -90,6 +94,10 @@ final class UpstreamHandler: ChannelInboundHandler {
             session.upstreamMessage(message)
             return
         }
+        if phase == .catalog {
+            catalogMessage(message)
+            return
+        }
         guard let login = session.upstreamLogin else { return }
         switch message {
         case .sslResponse(let response):
@@ -105,10 +113,43 @@ final class UpstreamHandler: ChannelInboundHandler {
         case .backendKeyData(let pid, let key):
             keyData = (pid, key)
         case .readyForQuery:
+            if let s = session.session, session.gate.needsCatalog(s), let catalog = session.gate.catalogs[session.target.name], catalog.needsLoad {
+                phase = .catalog
+                catalogLoader = CatalogCache.Loader()
+                loginReady = message
+                send(.query(CatalogCache.query))
+                return
+            }
             phase = .relaying
             session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: message)
         case .errorResponse(let fields):
             loginFailed(fields.notice.message)
+        default:
+            break
+        }
+    }
+
+    /// The answer to the catalog query. A failure is logged and the session goes on without a
+    /// fresh catalog: columns it cannot name are then masked whole wherever column rules apply.
+    func catalogMessage(_ message: PostgresBackendMessage) {
+        switch message {
+        case .dataRow(let row):
+            catalogLoader?.add(row.columns)
+        case .errorResponse(let fields):
+            catalogFailed = true
+            session.gate.logger.warning("cannot read the target's catalog; unresolved columns will be masked whole",
+                                        metadata: ["target": "\(session.target.name)", "error": "\(fields.notice.message)"])
+        case .readyForQuery:
+            if !catalogFailed, let loader = catalogLoader {
+                session.gate.catalogs[session.target.name]?.store(loader.snapshot)
+                if !loader.snapshot.complete {
+                    session.gate.logger.warning("catalog larger than the gate reads; columns beyond it are masked whole",
+                                                metadata: ["target": "\(session.target.name)", "limit": "\(CatalogCache.rowLimit)"])
+                }
+            }
+            catalogLoader = nil
+            phase = .relaying
+            session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: loginReady ?? message)
         default:
             break
         }

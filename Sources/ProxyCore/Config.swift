@@ -112,6 +112,8 @@ public struct TargetConfig: Sendable {
     public var idleTimeout: Duration
     public var recordMaxRows: Int
     public var recordMaxValueBytes: Int
+    /// Masks for every session on this target, whoever it is (policies may add more).
+    public var masks: [MaskSpec]
 
     /// The account the gate logs in with upstream: the client never learns it.
     public struct Credentials: Sendable {
@@ -124,7 +126,7 @@ public struct TargetConfig: Sendable {
     static func parse(name: String, node: ConfigNode, resolve: (String) -> String, environment: [String: String],
                       requireSecrets: Bool) throws -> TargetConfig {
         let f = try node.fields(["protocol", "listen", "upstream", "tls", "allow_plaintext", "upstream_tls",
-                                 "credentials", "limits", "recording"])
+                                 "credentials", "limits", "recording", "masks"])
         guard let proto = try f["protocol"]?.oneOf(["postgres": ProtocolKind.postgres]) else {
             throw node.error("missing 'protocol' (postgres)")
         }
@@ -179,6 +181,14 @@ public struct TargetConfig: Sendable {
                             allowPlaintext: allowPlaintext,
                             upstreamTLS: try f["upstream_tls"]?.oneOf(["disable": .disable, "prefer": .prefer, "require": .require]) ?? .prefer,
                             credentials: Credentials(user: user, password: password, source: source),
-                            maxMessageBytes: maxMessage, idleTimeout: idle, recordMaxRows: maxRows, recordMaxValueBytes: maxValue)
+                            maxMessageBytes: maxMessage, idleTimeout: idle, recordMaxRows: maxRows, recordMaxValueBytes: maxValue,
+                            masks: try f["masks"].map(MaskConfig.parse) ?? [])
+    }
+}
+
+extension MaskingSetup {
+    /// The masks a configuration gives: per target, and per policy.
+    public convenience init(_ config: GateConfig) {
+        self.init(targetMasks: Dictionary(uniqueKeysWithValues: config.targets.map { ($0.name, $0.masks) }), policies: config.policies)
     }
 }

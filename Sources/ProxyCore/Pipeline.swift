@@ -17,17 +17,51 @@ public struct SessionContext: Sendable {
     }
 }
 
-/// A request with what inspection found: the facts recorded with it, and the per-statement
-/// facts the policy decides on.
+/// How a streamed row result lays out its fields (PostgreSQL COPY … TO STDOUT), so masking
+/// can find columns in the data.
+public struct RowStreamLayout: Sendable, Hashable {
+    public enum Format: Sendable, Hashable { case text, csv, binary }
+    public var format: Format
+    public var delimiter: UInt8
+    public var header: Bool
+    /// The table copied (nil when the rows come from a query) and the explicit column list, if any.
+    public var table: TableName?
+    public var columns: [String]
+    public init(format: Format, delimiter: UInt8, header: Bool, table: TableName?, columns: [String]) {
+        self.format = format; self.delimiter = delimiter; self.header = header; self.table = table; self.columns = columns
+    }
+}
+
+/// A request with what inspection found: the facts recorded with it, the per-statement facts
+/// the policy decides on, and what response masking needs.
 public struct InspectedRequest: Sendable {
     public var request: Request
     public var statements: [StatementInfo]
-    public init(request: Request, statements: [StatementInfo]) { self.request = request; self.statements = statements }
+    public var projections: [Projection]
+    /// Set when the request streams rows to the client (COPY TO STDOUT).
+    public var rowStream: RowStreamLayout?
+    /// The text holds a credential (CREATE ROLE … PASSWORD): it is recorded normalized, never as sent.
+    public var carriesSecret: Bool
+
+    public init(request: Request, statements: [StatementInfo], projections: [Projection] = [], rowStream: RowStreamLayout? = nil,
+                carriesSecret: Bool = false) {
+        self.request = request; self.statements = statements; self.projections = projections
+        self.rowStream = rowStream; self.carriesSecret = carriesSecret
+    }
 }
 
-/// Fills a request's facts (statement kinds, resources, fingerprint…) from real parsing.
+/// Fills a request's facts (statement kinds, resources, fingerprint…) from real parsing. One
+/// `SessionInspector` per session keeps what earlier requests changed (prepared statements,
+/// the search path).
 public protocol RequestInspector: Sendable {
+    func makeSession(target: String, parameters: [KeyValue]) -> any SessionInspector
+}
+
+/// Per-session inspection, confined to the session's event loop.
+public protocol SessionInspector: AnyObject {
     func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest
+    /// The request was allowed and sent on: remember what it changes for later requests.
+    func forwarded(_ request: InspectedRequest)
 }
 
 /// Decides a request from its inspected facts. Pure: no I/O, no clock.
@@ -35,18 +69,16 @@ public protocol RequestPolicy: Sendable {
     func decide(_ request: InspectedRequest, in session: SessionContext) -> Decision
 }
 
-/// Changes response values before they leave the gate (masking). `nil` means unchanged.
-public protocol ValueTransform: Sendable {
-    /// True when no value is ever changed, so adapters can skip copying values.
-    var isIdentity: Bool { get }
-    func transform(_ value: [UInt8], column: String) -> (value: [UInt8], detector: String)?
-}
-
-/// Leaves requests as they come: for a gate without policies, where nothing is decided on facts.
+/// Leaves requests as they come: for a gate without policies or masks, where nothing is decided on facts.
 public struct NoInspection: RequestInspector {
     public init() {}
-    public func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest {
-        InspectedRequest(request: request, statements: [])
+    public func makeSession(target: String, parameters: [KeyValue]) -> any SessionInspector { Session() }
+
+    final class Session: SessionInspector {
+        func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest {
+            InspectedRequest(request: request, statements: [])
+        }
+        func forwarded(_ request: InspectedRequest) {}
     }
 }
 
@@ -76,28 +108,22 @@ public struct PolicyEnforcement: RequestPolicy {
     }
 }
 
-public struct NoTransform: ValueTransform {
-    public init() {}
-    public var isIdentity: Bool { true }
-    public func transform(_ value: [UInt8], column: String) -> (value: [UInt8], detector: String)? { nil }
-}
-
 /// The steps every exchange takes: identify (done at session start) → inspect → decide →
-/// forward → transform → record. Protocol adapters call it; they never decide themselves.
+/// forward → mask → record. Protocol adapters call it; they never decide themselves.
 public struct ExchangePipeline: Sendable {
     public var inspector: any RequestInspector
     public var policy: any RequestPolicy
-    public var transform: any ValueTransform
+    public var masking: MaskingSetup
 
     public init(inspector: any RequestInspector = NoInspection(), policy: any RequestPolicy = AllowAll(),
-                transform: any ValueTransform = NoTransform()) {
-        self.inspector = inspector; self.policy = policy; self.transform = transform
+                masking: MaskingSetup = MaskingSetup(targetMasks: [:], policies: PolicySet(policies: []))) {
+        self.inspector = inspector; self.policy = policy; self.masking = masking
     }
 
     /// Inspects and decides one request; returns the inspected request and the decision, both to be recorded.
-    public func admit(_ request: Request, in session: SessionContext) -> (Request, Decision) {
-        let inspected = inspector.inspect(request, in: session)
-        return (inspected.request, policy.decide(inspected, in: session))
+    public func admit(_ request: Request, in session: SessionContext, inspection: any SessionInspector) -> (InspectedRequest, Decision) {
+        let inspected = inspection.inspect(request, in: session)
+        return (inspected, policy.decide(inspected, in: session))
     }
 }
 

@@ -1,3 +1,4 @@
+import Masking
 import Policy
 
 /// The `policies:` section: YAML to `PolicySet`, with line-numbered errors.
@@ -8,7 +9,7 @@ enum PolicyConfig {
         var names = Set<String>()
         for (i, item) in items.enumerated() {
             let entry = ConfigNode(node: item, path: "\(node.path)[\(i)]", file: node.file)
-            let f = try entry.fields(["name", "who", "target", "targets", "rules"])
+            let f = try entry.fields(["name", "who", "target", "targets", "rules", "masks"])
             guard let name = try f["name"]?.string(), !name.isEmpty else { throw entry.error("missing 'name'") }
             guard names.insert(name).inserted else { throw entry.error("duplicate policy name '\(name)'") }
             var groups: [String] = [], subjects: [String] = []
@@ -35,7 +36,8 @@ enum PolicyConfig {
                 guard ruleNames.insert(rule.name).inserted else { throw rn.error("duplicate rule name '\(rule.name)'") }
                 rules.append(rule)
             }
-            policies.append(Policy(name: name, groups: groups, subjects: subjects, targets: covered, rules: rules))
+            let masks = try f["masks"].map(MaskConfig.parse) ?? []
+            policies.append(Policy(name: name, groups: groups, subjects: subjects, targets: covered, rules: rules, masks: masks))
         }
         return PolicySet(policies: policies)
     }
@@ -69,5 +71,44 @@ enum PolicyConfig {
         }
         return Rule(name: try f["name"]?.string() ?? "rule-\(index)", when: condition, then: then,
                     approvers: approvers, message: try f["message"]?.string() ?? "")
+    }
+}
+
+/// A `masks:` list (in a policy or a target): detector names, `{column: GLOB}` and
+/// `{regex: RE, name: NAME}`. Each entry is compiled here, so a bad one fails the load with its line.
+enum MaskConfig {
+    static func parse(_ node: ConfigNode) throws -> [MaskSpec] {
+        guard case .sequence(let items) = node.node else { throw node.error("expected a list of masks") }
+        var specs: [MaskSpec] = []
+        for (i, item) in items.enumerated() {
+            let entry = ConfigNode(node: item, path: "\(node.path)[\(i)]", file: node.file)
+            let spec: MaskSpec
+            if case .scalar = item {
+                spec = .detector(try entry.string())
+            } else {
+                let f = try entry.fields(["column", "regex", "name"])
+                if let column = f["column"] {
+                    if f["regex"] != nil || f["name"] != nil { throw entry.error("a mask is either {column: …} or {regex: …, name: …}") }
+                    spec = .column(try column.string())
+                } else if let regex = f["regex"] {
+                    guard let name = try f["name"]?.string() else {
+                        throw entry.error("a regex mask needs a 'name' (it is shown in the mask and recorded)")
+                    }
+                    guard !name.isEmpty, name.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) }) else {
+                        throw f["name"]!.error("mask name '\(name)' must be lowercase letters, digits and '_'")
+                    }
+                    spec = .pattern(name: name, regex: try regex.string())
+                } else {
+                    throw entry.error("expected a detector name, {column: GLOB} or {regex: RE, name: NAME}")
+                }
+            }
+            do {
+                _ = try Masker(specs: [spec])
+            } catch {
+                throw entry.error("\(error)")
+            }
+            if !specs.contains(spec) { specs.append(spec) }
+        }
+        return specs
     }
 }

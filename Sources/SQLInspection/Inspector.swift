@@ -96,6 +96,13 @@ struct Walker {
     var sideEffects: [String] = []
     var settings: [Setting] = []
     var preparedName: String?
+    var projections: [[String]] = []
+    var outputs: [[[String]]]?
+    var aliases: [String: RelationAccess] = [:]
+    var carriesSecret = false
+    var copy: CopyFacts?
+    /// Depth of select lists / RETURNING lists around the node being walked.
+    var projecting = 0
 
     /// `{"NodeName": {...}}` → (name, body).
     static func node(_ value: JSON?) -> (String, JSONObject)? {
@@ -134,6 +141,11 @@ struct Walker {
                 w.settings = inner.settings
                 kindWrites = inner.writes
             }
+            w.projections = inner.projections
+            w.outputs = inner.outputs
+            w.aliases = inner.aliases
+            w.carriesSecret = inner.carriesSecret
+            w.copy = inner.copy
             if node == "PrepareStmt" { w.preparedName = body["name"]?.string }
         default:
             w.visit(node: node, body: body, access: kindWrites ? .write : .read, ctes: [], top: true)
@@ -143,9 +155,79 @@ struct Walker {
             }
         }
         let writes = kindWrites || !w.sideEffects.isEmpty
-        return StatementFacts(kind: kind, innerKind: innerKind, relations: w.relations,
-                              functions: w.functions, writes: writes, sideEffects: w.sideEffects,
-                              settings: w.settings, preparedName: w.preparedName, text: "")
+        if secretBearing.contains(node) { w.carriesSecret = true }
+        var facts = StatementFacts(kind: kind, innerKind: innerKind, relations: w.relations,
+                                   functions: w.functions, writes: writes, sideEffects: w.sideEffects,
+                                   settings: w.settings, preparedName: w.preparedName, text: "")
+        facts.projections = w.projections
+        // A prepared or cursor SELECT returns its SELECT's columns; EXPLAIN returns plan text.
+        switch node {
+        case "SelectStmt": facts.outputs = Walker.outputs(body)
+        case "CopyStmt": facts.outputs = Walker.node(body["query"]).flatMap { $0.0 == "SelectStmt" ? Walker.outputs($0.1) : nil }
+        case "ExplainStmt": facts.outputs = nil
+        default: facts.outputs = w.outputs
+        }
+        facts.aliases = w.aliases
+        facts.carriesSecret = w.carriesSecret
+        facts.copy = w.copy
+        return facts
+    }
+
+    /// Per output column of a plain SELECT, the column references in its expression; nil for set
+    /// operations (UNION…) and lists with `*`, whose columns cannot be told apart by position.
+    static func outputs(_ select: JSONObject) -> [[[String]]]? {
+        guard let list = select["targetList"]?.array, !list.isEmpty else { return nil }
+        var out: [[[String]]] = []
+        for entry in list {
+            var refs: [[String]] = []
+            collectReferences(entry, into: &refs)
+            if refs.contains(where: { $0.last == "*" }) { return nil }
+            out.append(refs)
+        }
+        return out
+    }
+
+    static func collectReferences(_ value: JSON, into refs: inout [[String]]) {
+        switch value {
+        case .arr(let a): for v in a { collectReferences(v, into: &refs) }
+        case .obj(let d):
+            if let (name, body) = node(d), name == "ColumnRef" {
+                let fields = (body["fields"]?.array ?? []).map { f -> String in
+                    guard let (n, b) = node(f) else { return "?" }
+                    return n == "A_Star" ? "*" : (b["sval"]?.string ?? "?")
+                }
+                if !refs.contains(fields) { refs.append(fields) }
+                return
+            }
+            for (_, v) in d.pairs { collectReferences(v, into: &refs) }
+        default: break
+        }
+    }
+
+    /// Statements whose text may hold a credential: role passwords, user-mapping and server
+    /// options, subscription connection strings.
+    static let secretBearing: Set<String> = [
+        "CreateRoleStmt", "AlterRoleStmt", "CreateUserMappingStmt", "AlterUserMappingStmt",
+        "CreateForeignServerStmt", "AlterForeignServerStmt", "CreateSubscriptionStmt", "AlterSubscriptionStmt",
+    ]
+
+    /// COPY's options (`FORMAT`, `DELIMITER`, `HEADER`; the old `CSV`/`BINARY` spellings parse to `format`).
+    static func copyFacts(_ body: JSONObject) -> CopyFacts {
+        var format = CopyFacts.Format.text, delimiter: UInt8?, header = false
+        for opt in body["options"]?.array ?? [] {
+            guard let (_, d) = node(opt), let name = (d["defname"]?.string)?.lowercased() else { continue }
+            let value = d["arg"].flatMap(constant)?.lowercased()
+            switch name {
+            case "format": format = CopyFacts.Format(rawValue: value ?? "text") ?? .binary  // unknown: treated as opaque
+            case "delimiter": delimiter = value?.utf8.first
+            case "header": header = value.map { !["false", "off", "0", "no"].contains($0) } ?? true
+            default: break
+            }
+        }
+        let columns = (body["attlist"]?.array ?? []).compactMap { node($0)?.1["sval"]?.string }
+        let toClient = !(body["is_from"]?.boolean ?? false) && !(body["is_program"]?.boolean ?? false) && body["filename"]?.string == nil
+        return CopyFacts(format: format, delimiter: delimiter ?? (format == .csv ? UInt8(ascii: ",") : 0x09),
+                         header: header, columns: columns, fromQuery: body["query"] != nil, toClient: toClient)
     }
 
     /// `EXPLAIN ANALYZE`, `EXPLAIN (ANALYZE)`, `EXPLAIN (ANALYZE true)`; anything
@@ -218,7 +300,10 @@ struct Walker {
         for (key, value) in dict.pairs where key != "withClause" && key != "intoClause" {
             switch value {
             case .obj, .arr:
+                let projection = key == "targetList" || key == "returningList"
+                if projection { projecting += 1 }
                 walk(value, override?.field == key ? override!.access : access, scope)
+                if projection { projecting -= 1 }
             default:
                 break
             }
@@ -253,7 +338,16 @@ struct Walker {
             } else if body["filename"]?.string != nil {
                 addSideEffect("COPY \(direction) file")
             }
+            if top { copy = Walker.copyFacts(body) }
             walkFields(body, .read, ctes, override: ("relation", from ? .write : .read))
+        case "ColumnRef":
+            if projecting > 0 {
+                let fields = (body["fields"]?.array ?? []).map { f -> String in
+                    guard let (name, b) = Walker.node(f) else { return "?" }
+                    return name == "A_Star" ? "*" : (b["sval"]?.string ?? "?")
+                }
+                if !fields.isEmpty && !projections.contains(fields) { projections.append(fields) }
+            }
         case "RangeVar":
             addRangeVar(body, access, ctes)
         case "FuncCall":
@@ -310,8 +404,10 @@ struct Walker {
         guard let name = rv["relname"]?.string else { return }
         let schema = rv["schemaname"]?.string
         if schema == nil && access == .read && ctes.contains(name) { return }  // a CTE reference
-        addRelation(RelationAccess(schema: schema ?? resolve(name, temp: rv["relpersistence"]?.string == "t"),
-                                   name: name, access: access, schemaWasWritten: schema != nil))
+        let relation = RelationAccess(schema: schema ?? resolve(name, temp: rv["relpersistence"]?.string == "t"),
+                                      name: name, access: access, schemaWasWritten: schema != nil)
+        addRelation(relation)
+        if let alias = rv["alias"]?.object?["aliasname"]?.string { aliases[alias] = relation }
     }
 
     func resolve(_ name: String, temp: Bool) -> String {
@@ -341,6 +437,7 @@ struct Walker {
         let name = parts.joined(separator: ".").lowercased()
         if !functions.contains(name) { functions.append(name) }
         let base = parts.last!.lowercased()
+        if base.hasPrefix("dblink") { carriesSecret = true }  // connection strings may hold passwords
         if base == "set_config" {
             let args = call["args"]?.array ?? []
             let setting = Setting(name: args.first.flatMap(Walker.constant)?.lowercased(),

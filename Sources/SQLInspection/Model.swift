@@ -75,6 +75,20 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     public var preparedName: String?
     /// This statement's text, cut out of the query string.
     public var text: String
+    /// Column references in the parts that produce result values (select lists at any depth,
+    /// RETURNING), as their name parts (`["c", "ssn"]`, `["ssn"]`, `["c", "*"]`). Masking uses
+    /// them to tell which computed result columns derive from a covered column (`upper(ssn)`).
+    public var projections: [[String]] = []
+    /// For a plain top-level SELECT whose list has no `*`: the column references of each output
+    /// column, in order, so masking can tell which result column derives from which columns.
+    public var outputs: [[[String]]]?
+    /// Table aliases (`FROM customers c`) to the relation they name.
+    public var aliases: [String: RelationAccess] = [:]
+    /// The text carries a credential (a password in CREATE/ALTER ROLE or a user mapping, a
+    /// connection string in a subscription or a dblink call): record it without its literals.
+    public var carriesSecret = false
+    /// For COPY: what a masking gate needs to find the columns in the data stream.
+    public var copy: CopyFacts?
 
     /// The most relevant setting: the first security-relevant one, else the first.
     public var setting: Setting? {
@@ -102,9 +116,30 @@ public struct StatementFacts: Sendable, Hashable, Codable {
             out.sideEffects.append(s)
         }
         out.settings = prepared.settings + settings
+        out.projections = prepared.projections
+        out.outputs = prepared.outputs
+        out.aliases = prepared.aliases
+        out.copy = prepared.copy
+        out.carriesSecret = prepared.carriesSecret || carriesSecret
         out.writes = prepared.writes || !out.sideEffects.isEmpty
         return out
     }
+}
+
+/// The data layout of a COPY statement.
+public struct CopyFacts: Sendable, Hashable, Codable {
+    public enum Format: String, Sendable, Hashable, Codable { case text, csv, binary }
+    public var format: Format
+    /// Field separator: tab for text, comma for CSV, unless DELIMITER says otherwise.
+    public var delimiter: UInt8
+    /// CSV with HEADER: the first row names the columns.
+    public var header: Bool
+    /// The explicit column list (`COPY t (a, b) …`), empty when the whole table is copied.
+    public var columns: [String]
+    /// `COPY (query) TO …`: the data comes from a query, not a table.
+    public var fromQuery: Bool
+    /// Data goes to the client (`TO STDOUT`), the direction masking applies to.
+    public var toClient: Bool
 }
 
 /// The result of inspecting one query string.

@@ -78,7 +78,7 @@ struct Run: AsyncParsableCommand {
         for await signal in signalStream([SIGTERM, SIGINT, SIGHUP]) {
             if signal != SIGHUP { stopSignal = signal; break }
             do {
-                gate.reload(policies: try options.load().policies)
+                gate.reload(try options.load())
             } catch {
                 logger.error("reload failed; keeping the running policies", metadata: ["error": "\(error)"])
             }
@@ -117,10 +117,12 @@ struct Check: ParsableCommand {
         for t in config.targets {
             let tls = t.tlsCertificate != nil ? "TLS" : (t.listen.isLoopback ? "plaintext (loopback)" : "plaintext (allowed)")
             print("  \(t.name): \(t.protocolKind.rawValue) \(t.listen) -> \(t.upstream) as \(t.credentials.user) (password: \(t.credentials.source)), \(tls)")
+            if !t.masks.isEmpty { print("    masks: \(t.masks.map(\.label).joined(separator: ", "))") }
         }
         for p in config.policies.policies {
             let who = (p.groups.map { "group \($0)" } + p.subjects.map { "subject \($0)" }).joined(separator: ", ")
             print("  policy \(p.name): \(who) on \(p.targets.isEmpty ? "every target" : p.targets.joined(separator: ", ")), \(p.rules.count) rule(s)")
+            if !p.masks.isEmpty { print("    masks: \(p.masks.map(\.label).joined(separator: ", "))") }
         }
     }
 }
@@ -157,19 +159,12 @@ struct Explain: ParsableCommand {
         let config = try options.load(requireSecrets: false)
         guard config.targets.contains(where: { $0.name == target }) else { throw ToolFailure(description: "unknown target '\(target)'") }
         let who = Principal(subject: subject, groups: groups.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        var facts: [StatementFacts] = []
-        var infos: [StatementInfo] = []
-        var fingerprint = "", normalized = ""
-        do {
-            let inspection = try SQLInspector.inspect(sql, searchPath: searchPath.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-            facts = inspection.statements
-            fingerprint = inspection.fingerprint
-            normalized = inspection.normalized
-            infos = facts.map(\.policyInfo)
-        } catch {
-            infos = [.unparseable("\(error)")]
-        }
+        // The gate's own inspection, so that the dry run decides exactly as the gate would.
+        let dry = SQLRequestInspector.explain(sql, searchPath: searchPath.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        let facts = dry.facts, infos = dry.request.statements
+        let fingerprint = dry.fingerprint, normalized = dry.normalized
         let decision = config.policies.decide(infos, who: who, target: target, path: path)
+        let masks = MaskingSetup(config).specs(for: who, target: target)
         if json {
             var w = JSONWriter()
             w.object { o in
@@ -180,6 +175,7 @@ struct Explain: ParsableCommand {
                 o.strings("approvers", decision.approvers)
                 o.field("fingerprint", fingerprint)
                 o.field("normalized", normalized)
+                o.strings("masks", masks.map(\.label))
                 o.array("statements") { a in
                     for (i, d) in decision.statements.enumerated() {
                         a.object { s in
@@ -206,6 +202,7 @@ struct Explain: ParsableCommand {
         } else {
             print("decision: \(decision.action.rawValue) (policy \(decision.policy.isEmpty ? "-" : decision.policy), rule \(decision.rule)): \(decision.reason)")
             if !decision.approvers.isEmpty { print("approvers: \(decision.approvers.joined(separator: ", "))") }
+            print("masks: \(masks.isEmpty ? "none" : masks.map(\.label).joined(separator: ", "))")
             for (i, d) in decision.statements.enumerated() {
                 let info = infos[i]
                 print("statement \(i + 1): \(info.kind)" + (i < facts.count ? ": \(facts[i].text)" : ""))
@@ -219,11 +216,14 @@ struct Explain: ParsableCommand {
     }
 }
 
-extension StatementFacts {
-    /// The facts a policy decides on.
-    var policyInfo: StatementInfo {
-        StatementInfo(kind: kind, resources: relations.map { Resource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
-                      functions: functions, writes: writes, sideEffects: sideEffects)
+extension MaskSpec {
+    /// As written in the configuration.
+    var label: String {
+        switch self {
+        case .detector(let name): name
+        case .column(let glob): "column \(glob)"
+        case .pattern(let name, let regex): "\(name) /\(regex)/"
+        }
     }
 }
 

@@ -93,4 +93,27 @@ struct ConfigTests {
         #expect(object["rule"] as? String == rule)
         #expect((object["statements"] as? [[String: Any]])?.isEmpty == false)
     }
+
+    @Test func masksAreValidatedWithTheirLine() throws {
+        let env = ["GATE_PW": "x"]
+        let good = try check(valid + "\n    masks: [credit_card, secrets, {column: \"*.ssn\"}, {regex: 'EMP-\\d{6}', name: employee_id}]\n", environment: env)
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(good.stdout.contains("masks: credit_card, secrets, column *.ssn, employee_id /EMP-\\d{6}/"), "\(good.stdout)")
+        for (masks, message) in [
+            ("[credit_cards]", "unknown masking detector 'credit_cards'"),
+            ("[{column: \"a.b.c.d\"}]", "is not a glob of the form"),
+            ("[{regex: '(unclosed', name: broken}]", "invalid regular expression"),
+            ("[{regex: 'x+'}]", "needs a 'name'"),
+            ("[{regex: 'x+', name: 'Bad Name'}]", "must be lowercase letters"),
+            ("[{column: a, regex: b, name: c}]", "either {column"),
+        ] {
+            let r = try check(valid + "\n    masks: \(masks)\n", environment: env)
+            #expect(r.status == 2, "\(masks)")
+            #expect(r.stderr.contains("gate.yaml:16:"), "\(masks): \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(masks): \(r.stderr)")
+        }
+        let inPolicy = try check(valid + "\npolicies:\n  - name: p\n    who: {groups: [g]}\n    rules: [{when: {statement: [select]}, then: allow}]\n    masks: [ibann]\n", environment: env)
+        #expect(inPolicy.status == 2)
+        #expect(inPolicy.stderr.contains("gate.yaml:20:") && inPolicy.stderr.contains("'ibann'"), "\(inPolicy.stderr)")
+    }
 }

@@ -106,4 +106,42 @@ struct PolicyEnforcementTests {
         #expect(gate.stop() == 0)
         try gate.expectNoSecrets([token])
     }
+
+    /// SQL-level PREPARE/EXECUTE resolved per session, and unqualified names resolved on the
+    /// session's search path (from the startup packet and from SET).
+    @Test func preparedStatementsAndTheSearchPathAreFollowed() throws {
+        let sessionRules = "      - {name: session-settings, when: {statement: [set, reset, deallocate]}, then: allow}\n"
+        let policy = Self.policy.replacingOccurrences(of: "    rules:\n", with: "    rules:\n" + sessionRules)
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: policy)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        // EXECUTE of a prepared read of analytics is that read; of an unknown name it is unknown, so a write.
+        let prepared = try gate.psql("demo", token: token, ["-c", "PREPARE n AS SELECT count(*) FROM analytics.events; EXECUTE n"])
+        #expect(prepared.status == 0, "\(prepared.stderr)")
+        #expect(prepared.stdout.contains("5000"))
+        let unknown = try gate.psql("demo", token: token, ["-c", "EXECUTE nothing_prepared"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("tollgate: denied"), "\(unknown.stderr)")
+        let deallocated = try gate.psql("demo", token: token, ["-c", "PREPARE n AS SELECT 1 FROM analytics.events", "-c", "DEALLOCATE n", "-c", "EXECUTE n"])
+        #expect(deallocated.stderr.contains("tollgate: denied"), "after DEALLOCATE the name is unknown again: \(deallocated.stderr)")
+        // A write prepared under a read rule's name is refused at PREPARE.
+        let write = try gate.psql("demo", token: token, ["-c", "PREPARE d AS DELETE FROM analytics.events"])
+        #expect(write.status != 0 && write.stderr.contains("tollgate: denied"), "\(write.stderr)")
+
+        // Unqualified `events` is public.events (no such table, so default-deny) until the path says analytics.
+        let unqualified = ["-c", "SELECT count(*) FROM events"]
+        let before = try gate.psql("demo", token: token, unqualified)
+        #expect(before.status != 0 && before.stderr.contains("default-deny"), "\(before.stderr)")
+        let set = try gate.psql("demo", token: token, ["-c", "SET search_path = analytics, public", "-c", "SELECT count(*) FROM events"])
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(set.stdout.contains("5000"))
+        var env = gate.libpqEnvironment("demo", token: token)
+        env["PGOPTIONS"] = "-c search_path=analytics"
+        let startup = try run("psql", ["-X", "-At", "-c", "SELECT count(*) FROM events"], environment: env)
+        #expect(startup.status == 0, "\(startup.stderr)")
+        #expect(startup.stdout.contains("5000"))
+        #expect(gate.stop() == 0)
+        let resources = try gate.captures().flatMap { try allEvents($0) }.compactMap { e -> PostgresRequest? in
+            if case .request(.postgres(let p)) = e.payload, p.text == "SELECT count(*) FROM events" { return p } else { return nil }
+        }.map { $0.resources.map(\.qualifiedName) }
+        #expect(resources.contains(["public.events"]) && resources.contains(["analytics.events"]), "\(resources)")
+    }
 }

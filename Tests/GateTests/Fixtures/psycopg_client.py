@@ -1,5 +1,5 @@
 """psycopg 3 through the gate: the driver an AI agent's tools most often use.
-usage: psycopg_client.py params|binary|pipeline|cancel   (connection from PG* environment)
+usage: psycopg_client.py params|binary|pipeline|cancel|masking   (connection from PG* environment)
 Prints one JSON object with what it observed; exits non-zero on failure."""
 import json
 import sys
@@ -52,5 +52,25 @@ def cancel():
             return {"cancelled": True, "seconds": round(time.monotonic() - started, 2), "sqlstate": e.sqlstate}
 
 
+def masking():
+    """Sensitive columns through the extended protocol, as text and as binary results, with
+    server-side parameters. Every value comes back as the driver decoded it (repr for non-JSON types)."""
+    query = ("SELECT id, email, ssn, card_number, card_number::bigint AS card_int, card_number::numeric AS card_num, "
+             "phone, upper(email) AS up, to_jsonb(c) AS doc, array_agg(email) OVER () AS emails "
+             "FROM customers c WHERE id <= %s ORDER BY id")
+    out = {}
+    with connect() as conn:
+        for name, binary in (("text", False), ("binary", True)):
+            cur = conn.cursor(binary=binary)
+            rows = cur.execute(query, (5,)).fetchall()
+            out[name] = [[None if v is None else (v if isinstance(v, (str, int)) else repr(v)) for v in row] for row in rows]
+        # A prepared statement executed again: its result columns come from the earlier Describe.
+        for _ in range(3):
+            row = conn.execute("SELECT email, phone FROM customers WHERE id = %s", (7,), prepare=True).fetchone()
+        out["prepared"] = list(row)
+    return out
+
+
 if __name__ == "__main__":
-    print(json.dumps({"params": params, "binary": binary, "pipeline": pipeline, "cancel": cancel}[sys.argv[1]]()))
+    print(json.dumps({"params": params, "binary": binary, "pipeline": pipeline, "cancel": cancel, "masking": masking}[sys.argv[1]](),
+                     default=str))

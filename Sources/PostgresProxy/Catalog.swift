@@ -1,0 +1,89 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import ProxyCore
+
+/// The database's relations and columns, as the gate's own account sees them: RowDescription
+/// names a result column's origin only by table OID and attribute number, and column rules
+/// and search-path resolution need names. One per target, shared by its sessions.
+///
+/// Read through a session's upstream connection right after the gate logs in, before the
+/// client is let in, when the copy is missing, older than `maxAge`, or marked stale (a table
+/// the catalog did not know turned up in a result, or DDL went through the gate).
+final class CatalogCache: Sendable {
+    struct Relation: Sendable {
+        var table: TableName
+        /// Column names by attribute number.
+        var columns: [Int16: String]
+        /// In attribute order (the order `COPY table TO STDOUT` writes them).
+        var ordered: [String]
+    }
+
+    struct Snapshot: Sendable {
+        var relations: [UInt32: Relation] = [:]
+        var byName: [TableName: UInt32] = [:]
+        /// Schemas that hold a relation of this name, for search-path resolution.
+        var schemasOf: [String: Set<String>] = [:]
+        /// False when the catalog had more columns than `rowLimit`: missing ones count as unresolved.
+        var complete = true
+
+        func column(tableOID: UInt32, attribute: Int16) -> (TableName, String)? {
+            guard let r = relations[tableOID], let c = r.columns[attribute] else { return nil }
+            return (r.table, c)
+        }
+
+        func columns(of table: TableName) -> [String]? {
+            byName[table].flatMap { relations[$0]?.ordered }
+        }
+    }
+
+    static let maxAge = TimeAmount.minutes(5)
+    static let rowLimit = 500_000
+    /// Every schema but TOAST's: pg_catalog and information_schema too, so that psql's `\d` and
+    /// similar tools keep working under column rules.
+    static let query = """
+        SELECT c.oid, n.nspname, c.relname, a.attnum, a.attname FROM pg_catalog.pg_class c \
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
+        WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
+        AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY c.oid, a.attnum LIMIT \(rowLimit + 1)
+        """
+
+    let state = NIOLockedValueBox<(snapshot: Snapshot?, loadedAt: NIODeadline, stale: Bool, generation: Int)>((nil, .distantPast, true, 0))
+
+    var snapshot: Snapshot? { state.withLockedValue { $0.snapshot } }
+    /// Changes with every stored snapshot, so sessions know when to drop what they derived from it.
+    var generation: Int { state.withLockedValue { $0.generation } }
+
+    var needsLoad: Bool {
+        state.withLockedValue { $0.stale || $0.snapshot == nil || NIODeadline.now() - $0.loadedAt > CatalogCache.maxAge }
+    }
+
+    func markStale() { state.withLockedValue { $0.stale = true } }
+
+    func store(_ snapshot: Snapshot) {
+        state.withLockedValue { $0 = (snapshot, .now(), false, $0.generation + 1) }
+    }
+
+    /// Collects the catalog query's rows (text format: oid, schema, table, attnum, column).
+    struct Loader {
+        var snapshot = Snapshot()
+        var rows = 0
+
+        mutating func add(_ row: [ByteBuffer?]) {
+            rows += 1
+            guard rows <= CatalogCache.rowLimit else { snapshot.complete = false; return }
+            guard row.count == 5, let oid = row[0].flatMap({ UInt32(String(buffer: $0)) }),
+                  let schema = row[1].map({ String(buffer: $0) }), let table = row[2].map({ String(buffer: $0) }),
+                  let attnum = row[3].flatMap({ Int16(String(buffer: $0)) }), let column = row[4].map({ String(buffer: $0) })
+            else { return }
+            let name = TableName(schema: schema, name: table)
+            if snapshot.relations[oid] == nil {
+                snapshot.relations[oid] = Relation(table: name, columns: [:], ordered: [])
+                snapshot.byName[name] = oid
+                snapshot.schemasOf[table, default: []].insert(schema)
+            }
+            snapshot.relations[oid]!.columns[attnum] = column
+            snapshot.relations[oid]!.ordered.append(column)
+        }
+    }
+}

@@ -1,0 +1,413 @@
+import Masking
+import NIOCore
+import PostgresWire
+import ProxyCore
+
+/// Masks one session's results as they stream: DataRow values, COPY … TO STDOUT rows,
+/// notices, errors and notification payloads. Each message is rewritten on its own (re-framed
+/// with its new length); nothing is held back. Unchanged messages are forwarded as they came.
+///
+/// A masked value stays a valid value of its column's type, so typed clients (psycopg, JDBC)
+/// keep working:
+/// - text-like types (text, varchar, char, name, xml, unknown, and types the gate does not know,
+///   such as citext or domains) get the readable mask, in text and in binary format (where they
+///   are the same UTF-8 bytes);
+/// - json and jsonb are masked inside (masks contain no quote or backslash); masked whole they
+///   become the JSON string `"********"`;
+/// - arrays of text and records are masked inside; masked whole they become NULL;
+/// - every other type (numbers, dates, booleans, uuid, bytea, arrays of those) becomes NULL when
+///   a detector fires on it or a column rule covers it. Binary integers and numeric are decoded
+///   to digits first, so a card number stored in a bigint is found in binary results too.
+struct PostgresResultMasker {
+    let masker: Masker
+    var tally = MaskTally()
+
+    enum Mode: Equatable {
+        /// Content detectors only.
+        case scan
+        /// A column rule covers it: the whole value is masked.
+        case whole
+    }
+
+    /// How a column's values are read and how a masked value is written back.
+    enum ValueKind: Equatable {
+        /// UTF-8 text after `prefix` bytes (jsonb's binary version byte).
+        case text
+        case json(prefix: Int)
+        /// Text that holds several values (`{a,b}`, `(1,x)`): masked inside, NULL when masked whole.
+        case container
+        /// Integers and numeric, as text or binary: digits for the detectors, NULL when masked.
+        case number(ValueDecoding)
+        /// A binary array of text-like elements: each element masked as text, the array rebuilt.
+        case binaryTextArray
+        /// Anything else: scanned as is, NULL when masked.
+        case opaque
+    }
+
+    enum ValueDecoding: Equatable { case text, binaryInteger, binaryNumeric }
+
+    struct ColumnPlan {
+        var mode: Mode
+        var kind: ValueKind
+        var location: MaskLocation
+    }
+
+    var columns: [ColumnPlan] = []
+    var copy: CopyPlan?
+
+    init(masker: Masker) { self.masker = masker }
+
+    // MARK: rows
+
+    mutating func beginResult(_ fields: [PostgresBackendMessage.ColumnDescription], sources: [ResultColumn], projections: [Projection],
+                              tableColumns: (TableName) -> [String]?) {
+        let whole = ColumnMaskPlanner.plan(sources, masker: masker, projections: projections, tableColumns: tableColumns)
+        columns = fields.enumerated().map { i, f in
+            let location: MaskLocation
+            if case .table(let t, let c) = sources[i].source { location = .column(ColumnRef(schema: t.schema, table: t.name, column: c)) }
+            else { location = .column(ColumnRef(column: f.name)) }
+            return ColumnPlan(mode: whole[i] ? .whole : .scan, kind: Self.kind(typeOID: f.typeOID, binary: f.format != 0), location: location)
+        }
+    }
+
+    /// Built-in type OIDs (pg_type.dat); OIDs from 16384 up are the database's own types.
+    static func kind(typeOID: UInt32, binary: Bool) -> ValueKind {
+        switch typeOID {
+        case 25, 1043, 1042, 19, 18, 142, 705: return .text               // text, varchar, bpchar, name, "char", xml, unknown
+        case 114: return .json(prefix: 0)
+        case 3802: return .json(prefix: binary ? 1 : 0)                   // jsonb: binary starts with a version byte
+        case 20, 21, 23, 26: return .number(binary ? .binaryInteger : .text) // int8, int2, int4, oid
+        case 1700: return .number(binary ? .binaryNumeric : .text)
+        case 1009, 1015, 1014, 1003, 143, 199:                            // text[], varchar[], bpchar[], name[], xml[], json[]
+            return binary ? .binaryTextArray : .container
+        case 3807, 2249:                                                  // jsonb[], record
+            return binary ? .opaque : .container
+        default:
+            return typeOID >= 16384 ? (binary ? .opaque : .text) : .opaque
+        }
+    }
+
+    /// The row with its values masked, or nil when nothing changed.
+    mutating func mask(_ row: PostgresBackendMessage.DataRow) -> PostgresBackendMessage.DataRow? {
+        var values: [ByteBuffer?]?
+        var index = 0
+        for value in row {
+            defer { index += 1 }
+            guard let value, value.readableBytes > 0 else { continue }
+            // Values of columns no RowDescription described: their type and format are unknown, so a
+            // flagged one becomes NULL rather than risk rewriting a binary value.
+            let plan = index < columns.count ? columns[index]
+                : ColumnPlan(mode: masker.hasColumnRules ? .whole : .scan, kind: .opaque, location: MaskLocation("column \(index + 1)"))
+            guard let replacement = mask(value, plan) else { continue }
+            if values == nil { values = row.columns }
+            values![index] = replacement
+        }
+        return values.map { PostgresBackendMessage.DataRow(columns: $0) }
+    }
+
+    /// `.some(nil)`: replace with NULL; `.some(buffer)`: replace; nil: unchanged.
+    mutating func mask(_ value: ByteBuffer, _ plan: ColumnPlan) -> ByteBuffer?? {
+        switch plan.kind {
+        case .text:
+            return maskText(value, plan, prefix: 0).map { .some($0) }
+        case .json(let prefix):
+            guard value.readableBytes >= prefix else { return .some(nil) }
+            if plan.mode == .whole {
+                tally.record([.column: 1], at: plan.location)
+                var out = ByteBuffer(buffer: value.getSlice(at: value.readerIndex, length: prefix)!)
+                out.writeString(#""********""#)
+                return .some(out)
+            }
+            return maskText(value, plan, prefix: prefix).map { .some($0) }
+        case .container:
+            if plan.mode == .whole { return wholeToNull(plan) }
+            return maskText(value, plan, prefix: 0).map { .some($0) }
+        case .binaryTextArray:
+            if plan.mode == .whole { return wholeToNull(plan) }
+            guard var array = BinaryValues.TextArray(value) else { return .some(nil) }  // malformed: not passed unchecked
+            var changed = false
+            for i in array.elements.indices {
+                guard let element = array.elements[i], let r = masker.mask(element) else { continue }
+                tally.record(r, at: plan.location)
+                array.elements[i] = r.bytes
+                changed = true
+            }
+            return changed ? .some(array.encoded) : nil
+        case .number(let decoding):
+            if plan.mode == .whole { return wholeToNull(plan) }
+            let digits: [UInt8]?
+            switch decoding {
+            case .text: digits = Array(value.readableBytesView)
+            case .binaryInteger: digits = BinaryValues.integerDigits(value)
+            case .binaryNumeric: digits = BinaryValues.numericDigits(value)
+            }
+            guard let digits else { return .some(nil) }  // a malformed binary number is not passed unchecked
+            return flagToNull(digits, plan)
+        case .opaque:
+            if plan.mode == .whole { return wholeToNull(plan) }
+            return flagToNull(Array(value.readableBytesView), plan)
+        }
+    }
+
+    mutating func wholeToNull(_ plan: ColumnPlan) -> ByteBuffer?? {
+        tally.record([.column: 1], at: plan.location)
+        return .some(nil)
+    }
+
+    mutating func flagToNull(_ bytes: [UInt8], _ plan: ColumnPlan) -> ByteBuffer?? {
+        guard let result = masker.mask(bytes) else { return nil }
+        tally.record(result, at: plan.location)
+        return .some(nil)
+    }
+
+    mutating func maskText(_ value: ByteBuffer, _ plan: ColumnPlan, prefix: Int) -> ByteBuffer? {
+        let result: MaskResult? = value.withUnsafeReadableBytes { raw in
+            let body = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[prefix...])
+            return plan.mode == .whole ? masker.maskWholeValue(Array(body)) : masker.mask(body)
+        }
+        guard let result else { return nil }
+        tally.record(result, at: plan.location)
+        var out = ByteBuffer()
+        out.reserveCapacity(prefix + result.bytes.count)
+        if prefix > 0 { out.writeImmutableBuffer(value.getSlice(at: value.readerIndex, length: prefix)!) }
+        out.writeBytes(result.bytes)
+        return out
+    }
+
+    // MARK: notices, errors, notifications
+
+    /// Every field of an ErrorResponse or NoticeResponse: a failed cast echoes the value it could not read.
+    mutating func mask(_ diagnostics: PostgresBackendMessage.Diagnostics, at location: MaskLocation) -> PostgresBackendMessage.Diagnostics? {
+        var changed = false
+        var fields = diagnostics.fields
+        for i in fields.indices {
+            guard let masked = masker.maskText(fields[i].value) else { continue }
+            tally.record(masked.counts, at: location)
+            fields[i].value = masked.text
+            changed = true
+        }
+        return changed ? PostgresBackendMessage.Diagnostics(fields: fields) : nil
+    }
+
+    mutating func mask(text: String, at location: MaskLocation) -> String? {
+        guard let masked = masker.maskText(text) else { return nil }
+        tally.record(masked.counts, at: location)
+        return masked.text
+    }
+
+    mutating func takeTally() -> MaskTally {
+        defer { tally = MaskTally() }
+        return tally
+    }
+
+    // MARK: COPY … TO STDOUT
+
+    /// How to find the fields of COPY rows. `whole[i]`: field i is masked whole (a column rule
+    /// covers it); `allWhole`: every field is (the columns could not be identified but a rule
+    /// may cover them).
+    struct CopyPlan {
+        var layout: RowStreamLayout
+        var whole: [Bool]
+        var allWhole: Bool
+        var rowsSeen = 0
+    }
+
+    mutating func beginCopy(_ layout: RowStreamLayout, projections: [Projection], tableColumns: (TableName) -> [String]?) {
+        var plan = CopyPlan(layout: layout, whole: [], allWhole: false)
+        if masker.hasColumnRules {
+            if let table = layout.table {
+                if let names = layout.columns.isEmpty ? tableColumns(table) : layout.columns {
+                    plan.whole = ColumnMaskPlanner.plan(names.map { ResultColumn(name: $0, source: .table(table, column: $0)) },
+                                                    masker: masker, projections: [], tableColumns: tableColumns)
+                } else {
+                    plan.allWhole = masker.mayCoverColumns(ofSchema: table.schema, table: table.name)
+                }
+            } else if projections.count == 1, let outputs = projections[0].outputs {
+                // COPY (SELECT …): each field is its select-list entry.
+                plan.whole = outputs.map { refs in
+                    var own = projections[0]
+                    own.references = refs
+                    return ColumnMaskPlanner.derivesFromCovered([own], masker: masker, tableColumns: tableColumns)
+                }
+            } else {
+                plan.allWhole = ColumnMaskPlanner.derivesFromCovered(projections, masker: masker, tableColumns: tableColumns)
+            }
+        }
+        copy = plan
+    }
+
+    /// One CopyData message of COPY TO STDOUT (PostgreSQL sends one row per message).
+    mutating func maskCopyData(_ data: ByteBuffer) -> ByteBuffer? {
+        guard var plan = copy else {
+            // COPY data without a known layout: the content detectors still run.
+            return maskLine(Array(data.readableBytesView))
+        }
+        defer { plan.rowsSeen += 1; copy = plan }
+        if plan.layout.header && plan.rowsSeen == 0 { return nil }  // column names
+        let line = Array(data.readableBytesView)
+        guard plan.allWhole || plan.whole.contains(true) else { return maskLine(line) }
+        var fields = CopyRow.split(line, layout: plan.layout)
+        var changed = false
+        for i in fields.indices where !fields[i].isNull {
+            let whole = plan.allWhole || (i < plan.whole.count && plan.whole[i])
+            let value = fields[i].value
+            guard let r = whole ? masker.maskWholeValue(value) : masker.mask(value) else { continue }
+            tally.record(r, at: .copyData)
+            fields[i].value = r.bytes
+            changed = true
+        }
+        guard changed else { return nil }
+        return ByteBuffer(bytes: CopyRow.join(fields, layout: plan.layout, lineEnd: CopyRow.lineEnd(line)))
+    }
+
+    mutating func maskLine(_ line: [UInt8]) -> ByteBuffer? {
+        guard let r = masker.mask(line) else { return nil }
+        tally.record(r, at: .copyData)
+        return ByteBuffer(bytes: r.bytes)
+    }
+}
+
+/// Fields of one COPY row in text or CSV format. Masks contain no tab, backslash or newline, so
+/// a masked text-format field needs no escaping; a CSV field is quoted as it was, or when it
+/// now holds the delimiter or a quote.
+enum CopyRow {
+    struct Field: Equatable {
+        /// As written in text format (escapes kept), or unquoted for CSV.
+        var value: [UInt8]
+        var isNull: Bool
+        var quoted: Bool
+    }
+
+    static func lineEnd(_ line: [UInt8]) -> [UInt8] {
+        if line.last == 0x0A { return line.count >= 2 && line[line.count - 2] == 0x0D ? [0x0D, 0x0A] : [0x0A] }
+        return []
+    }
+
+    static func split(_ line: [UInt8], layout: RowStreamLayout) -> [Field] {
+        let body = Array(line.dropLast(lineEnd(line).count))
+        let d = layout.delimiter
+        if layout.format != .csv {
+            // Text: a delimiter inside a value is always escaped, so splitting on it is exact; \N is NULL.
+            return body.split(separator: d, omittingEmptySubsequences: false).map {
+                Field(value: Array($0), isNull: Array($0) == [0x5C, 0x4E], quoted: false)
+            }
+        }
+        var fields: [Field] = []
+        var current: [UInt8] = [], quoted = false, inQuotes = false, i = 0
+        while i < body.count {
+            let c = body[i]
+            if inQuotes {
+                if c == 0x22 {
+                    if i + 1 < body.count && body[i + 1] == 0x22 { current.append(0x22); i += 2; continue }
+                    inQuotes = false
+                } else {
+                    current.append(c)
+                }
+            } else if c == 0x22 && current.isEmpty {
+                inQuotes = true; quoted = true
+            } else if c == d {
+                fields.append(Field(value: current, isNull: current.isEmpty && !quoted, quoted: quoted))
+                current = []; quoted = false
+            } else {
+                current.append(c)
+            }
+            i += 1
+        }
+        fields.append(Field(value: current, isNull: current.isEmpty && !quoted, quoted: quoted))
+        return fields
+    }
+
+    static func join(_ fields: [Field], layout: RowStreamLayout, lineEnd: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (i, f) in fields.enumerated() {
+            if i > 0 { out.append(layout.delimiter) }
+            if layout.format == .csv && (f.quoted || f.value.contains(layout.delimiter) || f.value.contains(0x22)
+                                         || f.value.contains(0x0A) || f.value.contains(0x0D)) {
+                out.append(0x22)
+                for c in f.value { if c == 0x22 { out.append(0x22) }; out.append(c) }
+                out.append(0x22)
+            } else {
+                out += f.value
+            }
+        }
+        return out + lineEnd
+    }
+}
+
+/// Binary-format values the detectors need to read.
+enum BinaryValues {
+    /// PostgreSQL's binary array: ndim, has-null flag, element type, (size, lower bound) per
+    /// dimension, then each element as Int32 length (-1: NULL) and bytes.
+    struct TextArray {
+        var header: ByteBuffer
+        var elements: [[UInt8]?]
+
+        init?(_ value: ByteBuffer) {
+            var b = value
+            guard let ndim = b.readInteger(as: Int32.self), (0...6).contains(ndim), b.readInteger(as: Int32.self) != nil,
+                  b.readInteger(as: UInt32.self) != nil else { return nil }
+            var count = ndim == 0 ? 0 : 1
+            for _ in 0..<Int(ndim) {
+                guard let size = b.readInteger(as: Int32.self), size >= 0, b.readInteger(as: Int32.self) != nil else { return nil }
+                count *= Int(size)
+            }
+            guard count <= b.readableBytes / 4 else { return nil }
+            header = value.getSlice(at: value.readerIndex, length: b.readerIndex - value.readerIndex)!
+            elements = []
+            elements.reserveCapacity(count)
+            for _ in 0..<count {
+                guard let length = b.readInteger(as: Int32.self) else { return nil }
+                if length == -1 { elements.append(nil); continue }
+                guard length >= 0, let bytes = b.readBytes(length: Int(length)) else { return nil }
+                elements.append(bytes)
+            }
+            guard b.readableBytes == 0 else { return nil }
+        }
+
+        var encoded: ByteBuffer {
+            var out = header
+            for e in elements {
+                if let e { out.writeInteger(Int32(e.count)); out.writeBytes(e) } else { out.writeInteger(Int32(-1)) }
+            }
+            return out
+        }
+    }
+
+    static func integerDigits(_ value: ByteBuffer) -> [UInt8]? {
+        switch value.readableBytes {
+        case 8: return value.getInteger(at: value.readerIndex, as: Int64.self).map { Array(String($0).utf8) }
+        case 4: return value.getInteger(at: value.readerIndex, as: Int32.self).map { Array(String($0).utf8) }
+        case 2: return value.getInteger(at: value.readerIndex, as: Int16.self).map { Array(String($0).utf8) }
+        default: return nil
+        }
+    }
+
+    /// numeric's binary form: ndigits, weight, sign, dscale (Int16 each), then base-10000 digits,
+    /// the first worth 10000^weight.
+    static func numericDigits(_ value: ByteBuffer) -> [UInt8]? {
+        var b = value
+        guard let count = b.readInteger(as: Int16.self), let weight = b.readInteger(as: Int16.self),
+              let sign = b.readInteger(as: UInt16.self), let _ = b.readInteger(as: Int16.self),
+              count >= 0, b.readableBytes == Int(count) * 2 else { return nil }
+        if sign == 0xC000 { return Array("NaN".utf8) }
+        var groups: [Int] = []
+        for _ in 0..<Int(count) {
+            guard let d = b.readInteger(as: Int16.self), (0..<10000).contains(d) else { return nil }
+            groups.append(Int(d))
+        }
+        func padded(_ d: Int) -> String { let s = String(d); return String(repeating: "0", count: 4 - s.count) + s }
+        var text = sign == 0x4000 ? "-" : ""
+        let w = Int(weight)
+        if w >= 0 {
+            for g in 0...w { let d = g < groups.count ? groups[g] : 0; text += g == 0 ? String(d) : padded(d) }
+        } else {
+            text += "0"
+        }
+        if w < groups.count - 1 {
+            text += "."
+            if w < -1 { text += String(repeating: "0000", count: -w - 1) }
+            for g in max(0, w + 1)..<groups.count { text += padded(groups[g]) }
+        }
+        return Array(text.utf8)
+    }
+}

@@ -1,0 +1,170 @@
+import Masking
+import Policy
+import Synchronization
+
+extension Masker {
+    /// Compiles policy-file mask specs. Throws `MaskingError` naming the bad entry.
+    public init(specs: [MaskSpec]) throws {
+        var detectors: [String] = [], patterns: [CustomPattern] = [], columns: [String] = []
+        for spec in specs {
+            switch spec {
+            case .detector(let name): detectors.append(name)
+            case .column(let glob): columns.append(glob)
+            case .pattern(let name, let regex): patterns.append(CustomPattern(name: name, pattern: regex))
+            }
+        }
+        try self.init(detectorNames: detectors, customPatterns: patterns, columnRules: columns)
+    }
+}
+
+/// Which masks a session gets: its target's, plus those of every policy that applies to its
+/// identity there. Maskers are compiled once per distinct list of masks and shared.
+public final class MaskingSetup: Sendable {
+    let targetMasks: [String: [MaskSpec]]
+    let policies: PolicySet
+    let compiled = Mutex<[[MaskSpec]: Masker]>([:])
+
+    public init(targetMasks: [String: [MaskSpec]], policies: PolicySet) {
+        self.targetMasks = targetMasks
+        self.policies = policies
+    }
+
+    /// The target's masks, then those of the policies that apply to `who` there, without repeats.
+    public func specs(for who: Principal, target: String) -> [MaskSpec] {
+        var specs = targetMasks[target] ?? []
+        for m in policies.masks(for: who, target: target) where !specs.contains(m) { specs.append(m) }
+        return specs
+    }
+
+    /// True when no session can get a mask: adapters then skip value scanning altogether.
+    public var isEmpty: Bool {
+        targetMasks.values.allSatisfy(\.isEmpty) && policies.policies.allSatisfy(\.masks.isEmpty)
+    }
+
+    /// The session's masker, or nil when nothing is masked for it. Specs were validated when the
+    /// configuration loaded, so compiling cannot fail here; if it ever did, the session gets a
+    /// masker that masks every column whole rather than none (fail closed).
+    public func masker(for session: SessionContext) -> Masker? {
+        let specs = self.specs(for: Principal(subject: session.subject, groups: session.groups), target: session.target)
+        guard !specs.isEmpty else { return nil }
+        if let hit = compiled.withLock({ $0[specs] }) { return hit }
+        let masker = (try? Masker(specs: specs)) ?? (try! Masker(detectors: Set(BuiltinDetector.allCases), columnRules: ["*"]))
+        compiled.withLock { $0[specs] = masker }
+        return masker
+    }
+}
+
+/// A relation as `schema.name`.
+public struct TableName: Sendable, Hashable, CustomStringConvertible {
+    public var schema: String
+    public var name: String
+    public init(schema: String, name: String) { self.schema = schema; self.name = name }
+    public var description: String { "\(schema).\(name)" }
+}
+
+/// What masking needs from one inspected statement to tell which computed result columns
+/// derive from covered columns: the column references of its select lists and RETURNING
+/// lists, its table aliases and its relations.
+public struct Projection: Sendable, Hashable {
+    public var references: [[String]]
+    /// Per output column, its references, when the statement's output columns are known by position.
+    public var outputs: [[[String]]]?
+    public var aliases: [String: TableName]
+    public var relations: [TableName]
+    public init(references: [[String]], outputs: [[[String]]]? = nil, aliases: [String: TableName], relations: [TableName]) {
+        self.references = references; self.outputs = outputs; self.aliases = aliases; self.relations = relations
+    }
+}
+
+/// One column of a result, as far as the protocol and the database catalog identify it.
+public struct ResultColumn: Sendable, Hashable {
+    public enum Source: Sendable, Hashable {
+        /// A plain column of a table or view (PostgreSQL reports its origin even through aliases and subqueries).
+        case table(TableName, column: String)
+        /// The protocol names a table the gate cannot resolve (a table created after the catalog was read).
+        case unresolved
+        /// An expression: `upper(ssn)`, `row_to_json(c)`, a literal, an aggregate.
+        case computed
+    }
+    public var name: String
+    public var source: Source
+    public init(name: String, source: Source) { self.name = name; self.source = source }
+}
+
+/// Decides, per result column, whether a column rule masks it whole (otherwise its values are
+/// scanned by the content detectors). The rules, conservative by design:
+/// - a table column is covered when a rule matches its real name or its output name;
+/// - a column whose table cannot be resolved is covered (fail closed);
+/// - a computed column is covered when a rule matches its output name (`*.ssn` covers
+///   `concat(a) AS ssn`), or when the statement's select lists refer to a covered column or to a
+///   whole row that may hold one (`upper(ssn)`, `row_to_json(c)`, `array_agg(email)`). For a
+///   single plain SELECT without `*` that is decided per output column from its own expression;
+///   otherwise (UNION, `*`, several statements) from every select list, so every computed column
+///   of the statement is covered.
+public enum ColumnMaskPlanner {
+    public static func plan(_ columns: [ResultColumn], masker: Masker, projections: [Projection],
+                            tableColumns: (TableName) -> [String]?) -> [Bool] {
+        guard masker.hasColumnRules else { return Array(repeating: false, count: columns.count) }
+        var lineage: Bool?
+        let perOutput = projections.count == 1 ? projections[0].outputs.flatMap { $0.count == columns.count ? $0 : nil } : nil
+        return columns.enumerated().map { index, column in
+            switch column.source {
+            case .table(let table, let name):
+                return masker.coversColumn(ColumnRef(schema: table.schema, table: table.name, column: name))
+                    || masker.coversColumn(ColumnRef(schema: table.schema, table: table.name, column: column.name))
+            case .unresolved:
+                return true
+            case .computed:
+                if masker.coversColumn(ColumnRef(column: column.name)) { return true }
+                if let perOutput {
+                    var own = projections[0]
+                    own.references = perOutput[index]
+                    return derivesFromCovered([own], masker: masker, tableColumns: tableColumns)
+                }
+                if lineage == nil { lineage = derivesFromCovered(projections, masker: masker, tableColumns: tableColumns) }
+                return lineage!
+            }
+        }
+    }
+
+    /// Whether any select-list reference may carry a covered value.
+    public static func derivesFromCovered(_ projections: [Projection], masker: Masker, tableColumns: (TableName) -> [String]?) -> Bool {
+        for p in projections {
+            func named(_ qualifier: String) -> [TableName] {
+                if let t = p.aliases[qualifier] { return [t] }
+                return p.relations.filter { $0.name == qualifier }
+            }
+            func wholeRow(_ t: TableName) -> Bool {
+                if let columns = tableColumns(t) {
+                    return columns.contains { masker.coversColumn(ColumnRef(schema: t.schema, table: t.name, column: $0)) }
+                }
+                return masker.mayCoverColumns(ofSchema: t.schema, table: t.name)
+            }
+            func column(_ name: String, in tables: [TableName]) -> Bool {
+                if masker.coversColumn(ColumnRef(column: name)) { return true }
+                return tables.contains { masker.coversColumn(ColumnRef(schema: $0.schema, table: $0.name, column: name)) }
+            }
+            for fields in p.references {
+                guard let last = fields.last else { continue }
+                if last == "*" {
+                    // `t.*` is a whole row; a bare `*` yields plain columns, identified by the protocol.
+                    if fields.count >= 2 && named(fields[fields.count - 2]).contains(where: wholeRow) { return true }
+                    if fields.count >= 2 && named(fields[fields.count - 2]).isEmpty && !p.relations.isEmpty
+                        && p.relations.contains(where: wholeRow) { return true }
+                    continue
+                }
+                if fields.count == 1 {
+                    // `c` may be a column, or a whole row of a table or alias named `c`.
+                    if named(last).contains(where: wholeRow) { return true }
+                    if column(last, in: p.relations) { return true }
+                    continue
+                }
+                let qualifier = fields[fields.count - 2]
+                let tables = named(qualifier)
+                // A qualifier that is no table here (a subquery's alias) could stand for any of them.
+                if column(last, in: tables.isEmpty ? p.relations : tables) { return true }
+            }
+        }
+        return false
+    }
+}

@@ -1,0 +1,73 @@
+import Testing
+import SQLInspection
+
+/// The facts response masking relies on: which columns feed result values, table aliases,
+/// statements that carry credentials, and how COPY lays out its rows.
+@Suite struct MaskingFactsTests {
+    func facts(_ sql: String) throws -> StatementFacts {
+        try #require(try SQLInspector.inspect(sql).statements.first)
+    }
+
+    @Test func selectListsGiveTheirColumnReferencesPerOutputColumn() throws {
+        let s = try facts("SELECT id, upper(c.ssn) AS u, email || phone, (SELECT max(card) FROM cards) FROM customers c WHERE c.secret = 1")
+        #expect(s.projections.contains(["c", "ssn"]))
+        #expect(s.projections.contains(["email"]) && s.projections.contains(["phone"]) && s.projections.contains(["card"]))
+        #expect(!s.projections.contains(["c", "secret"]), "WHERE is not a select list")
+        let outputs = try #require(s.outputs)
+        #expect(outputs.count == 4)
+        #expect(outputs[0] == [["id"]])
+        #expect(outputs[1] == [["c", "ssn"]])
+        #expect(outputs[2] == [["email"], ["phone"]])
+        #expect(outputs[3] == [["card"]])
+        #expect(s.aliases["c"]?.name == "customers")
+    }
+
+    @Test func starsAndSetOperationsHaveNoPositionalOutputs() throws {
+        #expect(try facts("SELECT *, upper(ssn) FROM customers").outputs == nil)
+        #expect(try facts("SELECT c.* FROM customers c").outputs == nil)
+        #expect(try facts("SELECT a FROM t UNION SELECT b FROM u").outputs == nil)
+        // Whole-row references are kept as written: the planner decides what they cover.
+        #expect(try facts("SELECT row_to_json(c) FROM customers c").projections == [["c"]])
+        #expect(try facts("SELECT to_jsonb(c.*) FROM customers c").projections == [["c", "*"]])
+    }
+
+    @Test func writesAndReturningListsAndWrappersCarryProjections() throws {
+        #expect(try facts("UPDATE customers SET email = 'x' RETURNING ssn").projections.contains(["ssn"]))
+        #expect(try facts("EXPLAIN ANALYZE SELECT upper(ssn) FROM customers").projections == [["ssn"]])
+        let prep = try facts("PREPARE q AS SELECT lower(email) FROM customers")
+        #expect(prep.projections == [["email"]])
+        let exec = try facts("EXECUTE q").resolvingExecute(with: prep)
+        #expect(exec.projections == [["email"]])
+        #expect(exec.outputs == [[["email"]]])
+    }
+
+    @Test func credentialBearingStatementsAreFlagged() throws {
+        for sql in ["CREATE ROLE app LOGIN PASSWORD 'hunter2-not-real'", "ALTER USER app WITH PASSWORD 'x'",
+                    "CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'u', password 'p')",
+                    "CREATE SUBSCRIPTION sub CONNECTION 'host=db password=p' PUBLICATION pub",
+                    "SELECT dblink_connect('host=db password=p')"] {
+            #expect(try facts(sql).carriesSecret, "\(sql)")
+        }
+        #expect(try !facts("ALTER ROLE app SET search_path = a").carriesSecret)
+        #expect(try !facts("SELECT 1").carriesSecret)
+        // The normalized text the gate records instead has no literal left.
+        let normalized = try SQLInspector.inspect("CREATE ROLE app LOGIN PASSWORD 'hunter2-not-real'").normalized
+        #expect(!normalized.contains("hunter2"), "\(normalized)")
+    }
+
+    @Test func copyLayouts() throws {
+        let text = try #require(try facts("COPY customers TO STDOUT").copy)
+        #expect(text.format == .text && text.delimiter == 0x09 && !text.header && text.toClient && !text.fromQuery)
+        let csv = try #require(try facts("COPY public.customers (id, email) TO STDOUT WITH (FORMAT csv, HEADER true, DELIMITER ';')").copy)
+        #expect(csv.format == .csv && csv.delimiter == UInt8(ascii: ";") && csv.header && csv.columns == ["id", "email"])
+        let old = try #require(try facts("COPY customers TO STDOUT WITH CSV HEADER").copy)
+        #expect(old.format == .csv && old.header && old.delimiter == UInt8(ascii: ","))
+        let binary = try #require(try facts("COPY customers TO STDOUT (FORMAT binary)").copy)
+        #expect(binary.format == .binary)
+        let query = try #require(try facts("COPY (SELECT ssn FROM customers) TO STDOUT").copy)
+        #expect(query.fromQuery && query.toClient)
+        #expect(try facts("COPY (SELECT ssn FROM customers) TO STDOUT").projections == [["ssn"]])
+        #expect(try facts("COPY customers FROM STDIN").copy?.toClient == false)
+        #expect(try facts("COPY customers TO '/tmp/x'").copy?.toClient == false)
+    }
+}
