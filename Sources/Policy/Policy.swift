@@ -43,14 +43,17 @@ public struct StatementInfo: Sendable, Hashable {
     public var innerKind: String?
     public var resources: [Resource]
     public var functions: [String]
+    /// Functions PostgreSQL does not ship (user-defined, from extensions): see `Policy.unknownFunctions`.
+    public var unknownFunctions: [String]
     public var writes: Bool
     public var sideEffects: [String]
     /// The parser's message when the statement could not be inspected.
     public var parseError: String?
 
-    public init(kind: String, innerKind: String? = nil, resources: [Resource] = [], functions: [String] = [], writes: Bool = false,
-                sideEffects: [String] = [], parseError: String? = nil) {
+    public init(kind: String, innerKind: String? = nil, resources: [Resource] = [], functions: [String] = [],
+                unknownFunctions: [String] = [], writes: Bool = false, sideEffects: [String] = [], parseError: String? = nil) {
         self.kind = kind; self.innerKind = innerKind; self.resources = resources; self.functions = functions
+        self.unknownFunctions = unknownFunctions
         self.writes = writes; self.sideEffects = sideEffects; self.parseError = parseError
     }
 
@@ -120,6 +123,14 @@ public enum MaskSpec: Sendable, Hashable {
     case pattern(name: String, regex: String)
 }
 
+/// What a policy does with a statement that calls a function PostgreSQL does not ship: its code
+/// is not visible to the gate and may write, so by default the statement counts as a write.
+public enum UnknownFunctions: String, Sendable, Hashable, CaseIterable {
+    /// The statement is a write (`writes: false` rules no longer match it).
+    case write
+    case allow, review, deny
+}
+
 public struct Policy: Sendable, Hashable {
     public var name: String
     /// Applies to members of any of these groups, or to any of these subjects; both empty: nobody.
@@ -130,11 +141,19 @@ public struct Policy: Sendable, Hashable {
     public var rules: [Rule]
     /// Masks applied to every response in sessions this policy applies to.
     public var masks: [MaskSpec]
+    public var unknownFunctions: UnknownFunctions
 
     public init(name: String, groups: [String] = [], subjects: [String] = [], targets: [String] = [], rules: [Rule],
-                masks: [MaskSpec] = []) {
+                masks: [MaskSpec] = [], unknownFunctions: UnknownFunctions = .write) {
         self.name = name; self.groups = groups; self.subjects = subjects; self.targets = targets; self.rules = rules
-        self.masks = masks
+        self.masks = masks; self.unknownFunctions = unknownFunctions
+    }
+
+    /// Who may approve a statement held because of `unknown_functions: review`: the approvers of the policy's review rules.
+    public var reviewApprovers: [String] {
+        var out: [String] = []
+        for r in rules where r.then == .review { for a in r.approvers where !out.contains(a) { out.append(a) } }
+        return out
     }
 
     func applies(to who: Principal, target: String) -> Bool {
@@ -167,6 +186,7 @@ public struct PolicySet: Sendable, Hashable {
     public init(policies: [Policy]) { self.policies = policies }
 
     static let defaultDeny = "default-deny"
+    public static let unknownFunctionsRule = "unknown-functions"
 
     /// The masks of every policy that applies to `who` on `target`, in order, without repeats.
     /// Masks add up: a session gets the union, so one policy cannot loosen another's masking.
@@ -190,13 +210,27 @@ public struct PolicySet: Sendable, Hashable {
                 continue
             }
             var best: StatementDecision?
+            func consider(_ d: StatementDecision) { if best == nil || d.action > best!.action { best = d } }
             for p in applicable {
-                for r in p.rules where r.when.matches(s, path: path) {
-                    if best == nil || r.then > best!.action {
-                        best = StatementDecision(action: r.then, policy: p.name, rule: r.name,
-                                                 reason: r.message.isEmpty ? "\(s.kind) matched rule \(r.name)" : r.message,
-                                                 approvers: r.approvers)
+                var s = s
+                if !s.unknownFunctions.isEmpty {
+                    let list = s.unknownFunctions.joined(separator: ", ")
+                    switch p.unknownFunctions {
+                    case .write:
+                        s.writes = true
+                        s.sideEffects.append("calls functions PostgreSQL does not ship: \(list)")
+                    case .allow:
+                        break
+                    case .review, .deny:
+                        consider(StatementDecision(action: p.unknownFunctions == .deny ? .deny : .review, policy: p.name,
+                                                   rule: Self.unknownFunctionsRule,
+                                                   reason: "calls functions PostgreSQL does not ship: \(list)", approvers: p.reviewApprovers))
                     }
+                }
+                for r in p.rules where r.when.matches(s, path: path) {
+                    consider(StatementDecision(action: r.then, policy: p.name, rule: r.name,
+                                               reason: r.message.isEmpty ? "\(s.kind) matched rule \(r.name)" : r.message,
+                                               approvers: r.approvers))
                 }
             }
             decisions.append(best ?? StatementDecision(

@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import ProxyCore
+import SQLInspection
 
 /// The database's relations and columns, as the gate's own account sees them: RowDescription
 /// names a result column's origin only by table OID and attribute number, and column rules
@@ -25,6 +26,14 @@ final class CatalogCache: Sendable {
         var schemasOf: [String: Set<String>] = [:]
         /// False when the catalog had more columns than `rowLimit`: missing ones count as unresolved.
         var complete = true
+        /// For each view's column, what its definition computes it from (a view reports its own
+        /// columns as a result's origin, so a rule on the base table must see through it).
+        var views: [UInt32: [String: Projection]] = [:]
+
+        var lookup: CatalogLookup {
+            CatalogLookup(columns: { self.columns(of: $0) },
+                          viewColumn: { table, column in self.byName[table].flatMap { self.views[$0]?[column] } })
+        }
 
         func column(tableOID: UInt32, attribute: Int16) -> (TableName, String)? {
             guard let r = relations[tableOID], let c = r.columns[attribute] else { return nil }
@@ -40,12 +49,18 @@ final class CatalogCache: Sendable {
     static let rowLimit = 500_000
     /// Every schema but TOAST's: pg_catalog and information_schema too, so that psql's `\d` and
     /// similar tools keep working under column rules.
+    static let viewLimit = 20_000
+    /// Two result sets: every column (five fields a row), then the definitions of the views
+    /// outside the system schemas (two fields a row).
     static let query = """
         SELECT c.oid, n.nspname, c.relname, a.attnum, a.attname FROM pg_catalog.pg_class c \
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
         WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
-        AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY c.oid, a.attnum LIMIT \(rowLimit + 1)
+        AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY c.oid, a.attnum LIMIT \(rowLimit + 1); \
+        SELECT c.oid, pg_catalog.pg_get_viewdef(c.oid) FROM pg_catalog.pg_class c \
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+        WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') LIMIT \(viewLimit + 1)
         """
 
     let state = NIOLockedValueBox<(snapshot: Snapshot?, loadedAt: NIODeadline, stale: Bool, generation: Int)>((nil, .distantPast, true, 0))
@@ -68,8 +83,14 @@ final class CatalogCache: Sendable {
     struct Loader {
         var snapshot = Snapshot()
         var rows = 0
+        var definitions: [(UInt32, String)] = []
 
         mutating func add(_ row: [ByteBuffer?]) {
+            if row.count == 2 {
+                guard let oid = row[0].flatMap({ UInt32(String(buffer: $0)) }), let text = row[1].map({ String(buffer: $0) }) else { return }
+                if definitions.count < CatalogCache.viewLimit { definitions.append((oid, text)) } else { snapshot.complete = false }
+                return
+            }
             rows += 1
             guard rows <= CatalogCache.rowLimit else { snapshot.complete = false; return }
             guard row.count == 5, let oid = row[0].flatMap({ UInt32(String(buffer: $0)) }),
@@ -84,6 +105,35 @@ final class CatalogCache: Sendable {
             }
             snapshot.relations[oid]!.columns[attnum] = column
             snapshot.relations[oid]!.ordered.append(column)
+        }
+
+        /// The snapshot, with each view's columns traced through its definition (parsed with
+        /// PostgreSQL's own parser). A view whose definition does not parse counts every column
+        /// it selects for each of its columns.
+        mutating func finish() -> Snapshot {
+            for (oid, definition) in definitions {
+                guard let view = snapshot.relations[oid],
+                      let facts = (try? SQLInspector.statementFacts(definition))?.first else { continue }
+                let relations = facts.relations.map { TableName(schema: resolve($0), name: $0.name) }
+                var aliases: [String: TableName] = [:]
+                for (alias, r) in facts.aliases { aliases[alias] = TableName(schema: resolve(r), name: r.name) }
+                var columns: [String: Projection] = [:]
+                for (i, column) in view.ordered.enumerated() {
+                    let refs = facts.outputs.flatMap { $0.count == view.ordered.count ? $0[i] : nil } ?? facts.projections
+                    columns[column] = Projection(references: refs, aliases: aliases, relations: relations)
+                }
+                snapshot.views[oid] = columns
+            }
+            return snapshot
+        }
+
+        /// pg_get_viewdef leaves a name unqualified when the reading session would find it: in
+        /// `public`, or in the one schema that has a relation of that name.
+        func resolve(_ r: RelationAccess) -> String {
+            guard !r.schemaWasWritten else { return r.schema }
+            let holders = snapshot.schemasOf[r.name] ?? []
+            if holders.contains("public") || holders.count != 1 { return "public" }
+            return holders.first!
         }
     }
 }

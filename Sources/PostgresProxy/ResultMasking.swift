@@ -60,8 +60,8 @@ struct PostgresResultMasker {
     // MARK: rows
 
     mutating func beginResult(_ fields: [PostgresBackendMessage.ColumnDescription], sources: [ResultColumn], projections: [Projection],
-                              tableColumns: (TableName) -> [String]?) {
-        let whole = ColumnMaskPlanner.plan(sources, masker: masker, projections: projections, tableColumns: tableColumns)
+                              catalog: CatalogLookup) {
+        let whole = ColumnMaskPlanner.plan(sources, masker: masker, projections: projections, catalog: catalog)
         columns = fields.enumerated().map { i, f in
             let location: MaskLocation
             if case .table(let t, let c) = sources[i].source { location = .column(ColumnRef(schema: t.schema, table: t.name, column: c)) }
@@ -212,13 +212,13 @@ struct PostgresResultMasker {
         var rowsSeen = 0
     }
 
-    mutating func beginCopy(_ layout: RowStreamLayout, projections: [Projection], tableColumns: (TableName) -> [String]?) {
+    mutating func beginCopy(_ layout: RowStreamLayout, projections: [Projection], catalog: CatalogLookup) {
         var plan = CopyPlan(layout: layout, whole: [], allWhole: false)
         if masker.hasColumnRules {
             if let table = layout.table {
-                if let names = layout.columns.isEmpty ? tableColumns(table) : layout.columns {
+                if let names = layout.columns.isEmpty ? catalog.columns(table) : layout.columns {
                     plan.whole = ColumnMaskPlanner.plan(names.map { ResultColumn(name: $0, source: .table(table, column: $0)) },
-                                                    masker: masker, projections: [], tableColumns: tableColumns)
+                                                    masker: masker, projections: [], catalog: catalog)
                 } else {
                     plan.allWhole = masker.mayCoverColumns(ofSchema: table.schema, table: table.name)
                 }
@@ -227,10 +227,10 @@ struct PostgresResultMasker {
                 plan.whole = outputs.map { refs in
                     var own = projections[0]
                     own.references = refs
-                    return ColumnMaskPlanner.derivesFromCovered([own], masker: masker, tableColumns: tableColumns)
+                    return ColumnMaskPlanner.derivesFromCovered([own], masker: masker, catalog: catalog)
                 }
             } else {
-                plan.allWhole = ColumnMaskPlanner.derivesFromCovered(projections, masker: masker, tableColumns: tableColumns)
+                plan.allWhole = ColumnMaskPlanner.derivesFromCovered(projections, masker: masker, catalog: catalog)
             }
         }
         copy = plan

@@ -261,6 +261,6 @@ extension StatementFacts {
     public var policyInfo: StatementInfo {
         StatementInfo(kind: kind, innerKind: innerKind,
                       resources: relations.map { PolicyResource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
-                      functions: functions, writes: writes, sideEffects: sideEffects)
+                      functions: functions, unknownFunctions: unknownFunctions, writes: writes, sideEffects: sideEffects)
     }
 }

@@ -508,7 +508,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                 let pending = relay.pending.first
                 let snapshot = gate.catalogs[target.name]?.snapshot
                 masking!.beginCopy(pending?.rowStream ?? RowStreamLayout(format: .text, delimiter: 0x09, header: false, table: nil, columns: []),
-                                   projections: pending?.projections ?? [], tableColumns: { snapshot?.columns(of: $0) })
+                                   projections: pending?.projections ?? [], catalog: snapshot?.lookup ?? .none)
             }
         case .copyData(let data):
             var data = data
@@ -556,7 +556,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         }
         if stale && masking!.masker.hasColumnRules { catalog?.markStale() }
         masking!.beginResult(fields, sources: sources, projections: relay.pending.first?.projections ?? [],
-                             tableColumns: { snapshot?.columns(of: $0) })
+                             catalog: snapshot?.lookup ?? .none)
     }
 
     /// A notice or error as recorded: after the client's masks, then the secrets pass.

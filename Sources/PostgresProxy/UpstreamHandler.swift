@@ -140,9 +140,10 @@ final class UpstreamHandler: ChannelInboundHandler {
             session.gate.logger.warning("cannot read the target's catalog; unresolved columns will be masked whole",
                                         metadata: ["target": "\(session.target.name)", "error": "\(fields.notice.message)"])
         case .readyForQuery:
-            if !catalogFailed, let loader = catalogLoader {
-                session.gate.catalogs[session.target.name]?.store(loader.snapshot)
-                if !loader.snapshot.complete {
+            if !catalogFailed, var loader = catalogLoader {
+                let snapshot = loader.finish()
+                session.gate.catalogs[session.target.name]?.store(snapshot)
+                if !snapshot.complete {
                     session.gate.logger.warning("catalog larger than the gate reads; columns beyond it are masked whole",
                                                 metadata: ["target": "\(session.target.name)", "limit": "\(CatalogCache.rowLimit)"])
                 }

@@ -9,7 +9,7 @@ enum PolicyConfig {
         var names = Set<String>()
         for (i, item) in items.enumerated() {
             let entry = ConfigNode(node: item, path: "\(node.path)[\(i)]", file: node.file)
-            let f = try entry.fields(["name", "who", "target", "targets", "rules", "masks"])
+            let f = try entry.fields(["name", "who", "target", "targets", "rules", "masks", "unknown_functions"])
             guard let name = try f["name"]?.string(), !name.isEmpty else { throw entry.error("missing 'name'") }
             guard names.insert(name).inserted else { throw entry.error("duplicate policy name '\(name)'") }
             var groups: [String] = [], subjects: [String] = []
@@ -37,7 +37,13 @@ enum PolicyConfig {
                 rules.append(rule)
             }
             let masks = try f["masks"].map(MaskConfig.parse) ?? []
-            policies.append(Policy(name: name, groups: groups, subjects: subjects, targets: covered, rules: rules, masks: masks))
+            let choices = Dictionary(uniqueKeysWithValues: UnknownFunctions.allCases.map { ($0.rawValue, $0) })
+            let unknown: UnknownFunctions = try f["unknown_functions"].map { try $0.oneOf(choices) } ?? .write
+            let policy = Policy(name: name, groups: groups, subjects: subjects, targets: covered, rules: rules, masks: masks, unknownFunctions: unknown)
+            if unknown == .review && policy.reviewApprovers.isEmpty {
+                throw f["unknown_functions"]!.error("unknown_functions: review needs a review rule with approvers in this policy")
+            }
+            policies.append(policy)
         }
         return PolicySet(policies: policies)
     }

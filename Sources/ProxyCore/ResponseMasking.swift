@@ -102,15 +102,15 @@ public struct ResultColumn: Sendable, Hashable {
 ///   otherwise (UNION, `*`, several statements) from every select list, so every computed column
 ///   of the statement is covered.
 public enum ColumnMaskPlanner {
-    public static func plan(_ columns: [ResultColumn], masker: Masker, projections: [Projection],
-                            tableColumns: (TableName) -> [String]?) -> [Bool] {
+    public static func plan(_ columns: [ResultColumn], masker: Masker, projections: [Projection], catalog: CatalogLookup) -> [Bool] {
         guard masker.hasColumnRules else { return Array(repeating: false, count: columns.count) }
+        let planner = Planner(masker: masker, catalog: catalog)
         var lineage: Bool?
         let perOutput = projections.count == 1 ? projections[0].outputs.flatMap { $0.count == columns.count ? $0 : nil } : nil
         return columns.enumerated().map { index, column in
             switch column.source {
             case .table(let table, let name):
-                return masker.coversColumn(ColumnRef(schema: table.schema, table: table.name, column: name))
+                return planner.covers(table, name, depth: 0)
                     || masker.coversColumn(ColumnRef(schema: table.schema, table: table.name, column: column.name))
             case .unresolved:
                 return true
@@ -119,52 +119,82 @@ public enum ColumnMaskPlanner {
                 if let perOutput {
                     var own = projections[0]
                     own.references = perOutput[index]
-                    return derivesFromCovered([own], masker: masker, tableColumns: tableColumns)
+                    return planner.derives([own], depth: 0)
                 }
-                if lineage == nil { lineage = derivesFromCovered(projections, masker: masker, tableColumns: tableColumns) }
+                if lineage == nil { lineage = planner.derives(projections, depth: 0) }
                 return lineage!
             }
         }
     }
 
     /// Whether any select-list reference may carry a covered value.
-    public static func derivesFromCovered(_ projections: [Projection], masker: Masker, tableColumns: (TableName) -> [String]?) -> Bool {
-        for p in projections {
-            func named(_ qualifier: String) -> [TableName] {
-                if let t = p.aliases[qualifier] { return [t] }
-                return p.relations.filter { $0.name == qualifier }
-            }
-            func wholeRow(_ t: TableName) -> Bool {
-                if let columns = tableColumns(t) {
-                    return columns.contains { masker.coversColumn(ColumnRef(schema: t.schema, table: t.name, column: $0)) }
-                }
-                return masker.mayCoverColumns(ofSchema: t.schema, table: t.name)
-            }
-            func column(_ name: String, in tables: [TableName]) -> Bool {
-                if masker.coversColumn(ColumnRef(column: name)) { return true }
-                return tables.contains { masker.coversColumn(ColumnRef(schema: $0.schema, table: $0.name, column: name)) }
-            }
-            for fields in p.references {
-                guard let last = fields.last else { continue }
-                if last == "*" {
-                    // `t.*` is a whole row; a bare `*` yields plain columns, identified by the protocol.
-                    if fields.count >= 2 && named(fields[fields.count - 2]).contains(where: wholeRow) { return true }
-                    if fields.count >= 2 && named(fields[fields.count - 2]).isEmpty && !p.relations.isEmpty
-                        && p.relations.contains(where: wholeRow) { return true }
-                    continue
-                }
-                if fields.count == 1 {
-                    // `c` may be a column, or a whole row of a table or alias named `c`.
-                    if named(last).contains(where: wholeRow) { return true }
-                    if column(last, in: p.relations) { return true }
-                    continue
-                }
-                let qualifier = fields[fields.count - 2]
-                let tables = named(qualifier)
-                // A qualifier that is no table here (a subquery's alias) could stand for any of them.
-                if column(last, in: tables.isEmpty ? p.relations : tables) { return true }
-            }
-        }
-        return false
+    public static func derivesFromCovered(_ projections: [Projection], masker: Masker, catalog: CatalogLookup) -> Bool {
+        Planner(masker: masker, catalog: catalog).derives(projections, depth: 0)
     }
+
+    struct Planner {
+        let masker: Masker
+        let catalog: CatalogLookup
+        /// Views over views are followed this deep (PostgreSQL forbids cycles; the bound is for safety).
+        static let maxDepth = 8
+
+        /// A column is covered by a rule on it, or, for a view, by what its definition computes it from.
+        func covers(_ t: TableName, _ column: String, depth: Int) -> Bool {
+            if masker.coversColumn(ColumnRef(schema: t.schema, table: t.name, column: column)) { return true }
+            guard let definition = catalog.viewColumn(t, column) else { return false }
+            return depth >= Self.maxDepth || derives([definition], depth: depth + 1)
+        }
+
+        func derives(_ projections: [Projection], depth: Int) -> Bool {
+            for p in projections {
+                func named(_ qualifier: String) -> [TableName] {
+                    if let t = p.aliases[qualifier] { return [t] }
+                    return p.relations.filter { $0.name == qualifier }
+                }
+                func wholeRow(_ t: TableName) -> Bool {
+                    if let columns = catalog.columns(t) { return columns.contains { covers(t, $0, depth: depth) } }
+                    return masker.mayCoverColumns(ofSchema: t.schema, table: t.name)
+                }
+                func column(_ name: String, in tables: [TableName]) -> Bool {
+                    if masker.coversColumn(ColumnRef(column: name)) { return true }
+                    return tables.contains { covers($0, name, depth: depth) }
+                }
+                for fields in p.references {
+                    guard let last = fields.last else { continue }
+                    if last == "*" {
+                        // `t.*` is a whole row; a bare `*` yields plain columns, identified by the protocol.
+                        guard fields.count >= 2 else { continue }
+                        let tables = named(fields[fields.count - 2])
+                        if (tables.isEmpty ? p.relations : tables).contains(where: wholeRow) { return true }
+                        continue
+                    }
+                    if fields.count == 1 {
+                        // `c` may be a column, or a whole row of a table or alias named `c`.
+                        if named(last).contains(where: wholeRow) { return true }
+                        if column(last, in: p.relations) { return true }
+                        continue
+                    }
+                    let tables = named(fields[fields.count - 2])
+                    // A qualifier that is no table here (a subquery's alias) could stand for any of them.
+                    if column(last, in: tables.isEmpty ? p.relations : tables) { return true }
+                }
+            }
+            return false
+        }
+    }
+}
+
+/// What the planner may ask of the database catalog; both answers are nil when unknown.
+public struct CatalogLookup: Sendable {
+    /// A relation's columns, in order.
+    public var columns: @Sendable (TableName) -> [String]?
+    /// For a view's column: the references its definition computes it from.
+    public var viewColumn: @Sendable (TableName, String) -> Projection?
+
+    public init(columns: @escaping @Sendable (TableName) -> [String]?, viewColumn: @escaping @Sendable (TableName, String) -> Projection?) {
+        self.columns = columns
+        self.viewColumn = viewColumn
+    }
+
+    public static let none = CatalogLookup(columns: { _ in nil }, viewColumn: { _, _ in nil })
 }

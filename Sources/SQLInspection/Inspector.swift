@@ -93,6 +93,7 @@ struct Walker {
     var relations: [RelationAccess] = []
     var seen: Set<RelationAccess> = []
     var functions: [String] = []
+    var unknownFunctions: [String] = []
     var sideEffects: [String] = []
     var settings: [Setting] = []
     var preparedName: String?
@@ -130,6 +131,7 @@ struct Walker {
             if node == "ExplainStmt" && !explainAnalyzes(body) {
                 // Planned, not executed: nothing is written, nothing runs.
                 w.functions = inner.functions
+                w.unknownFunctions = inner.unknownFunctions
                 for r in inner.relations {
                     w.addRelation(RelationAccess(schema: r.schema, name: r.name, access: .read,
                                                  schemaWasWritten: r.schemaWasWritten))
@@ -137,6 +139,7 @@ struct Walker {
             } else {
                 w.relations = inner.relations
                 w.functions = inner.functions
+                w.unknownFunctions = inner.unknownFunctions
                 w.sideEffects = inner.sideEffects
                 w.settings = inner.settings
                 kindWrites = inner.writes
@@ -160,6 +163,7 @@ struct Walker {
                                    functions: w.functions, writes: writes, sideEffects: w.sideEffects,
                                    settings: w.settings, preparedName: w.preparedName, text: "")
         facts.projections = w.projections
+        facts.unknownFunctions = w.unknownFunctions
         // A prepared or cursor SELECT returns its SELECT's columns; EXPLAIN returns plan text.
         switch node {
         case "SelectStmt": facts.outputs = Walker.outputs(body)
@@ -437,6 +441,8 @@ struct Walker {
         let name = parts.joined(separator: ".").lowercased()
         if !functions.contains(name) { functions.append(name) }
         let base = parts.last!.lowercased()
+        let foreignSchema = parts.count > 1 && parts[parts.count - 2].lowercased() != "pg_catalog"
+        if (foreignSchema || !BuiltinFunctions.names.contains(base)) && !unknownFunctions.contains(name) { unknownFunctions.append(name) }
         if base.hasPrefix("dblink") { carriesSecret = true }  // connection strings may hold passwords
         if base == "set_config" {
             let args = call["args"]?.array ?? []

@@ -65,6 +65,9 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     public var relations: [RelationAccess]
     /// Functions called, lowercased, schema-qualified if written so; deduplicated.
     public var functions: [String]
+    /// The functions among them that PostgreSQL does not ship (`BuiltinFunctions`), or that are
+    /// qualified with a schema other than pg_catalog: user-defined or extension code, which may do anything.
+    public var unknownFunctions: [String] = []
     /// True when the statement can change data, schema, or security state.
     public var writes: Bool
     /// Why `writes` is true beyond the statement's kind (e.g. "data-modifying CTE").
@@ -111,6 +114,8 @@ public struct StatementFacts: Sendable, Hashable, Codable {
         out.relations = prepared.relations
         out.functions = prepared.functions
         for f in functions where !out.functions.contains(f) { out.functions.append(f) }
+        out.unknownFunctions = prepared.unknownFunctions
+        for f in unknownFunctions where !out.unknownFunctions.contains(f) { out.unknownFunctions.append(f) }
         out.sideEffects = prepared.sideEffects
         for s in sideEffects where s != SideEffect.unresolvedExecute && !out.sideEffects.contains(s) {
             out.sideEffects.append(s)

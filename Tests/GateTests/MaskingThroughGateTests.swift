@@ -194,4 +194,29 @@ struct MaskingThroughGateTests {
         #expect(requests.contains { $0.text.hasPrefix("CREATE ROLE someone LOGIN PASSWORD $1") }, "\(requests.map(\.text))")
         #expect(requests.contains { $0.text.contains("[REDACTED:jwt]") })
     }
+
+    /// A view reports its own columns as a result's origin: a rule on the base column must see through it,
+    /// and through a view over that view.
+    @Test func viewsDoNotHideACoveredColumn() throws {
+        let db = try DatabaseEnvironment.load()
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let (v1, v2) = ("contacts_\(suffix)", "contacts2_\(suffix)")
+        func direct(_ sql: String) throws {
+            let r = try run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "host=127.0.0.1 port=\(db.port) dbname=\(db.database) user=\(db["TOLLGATE_PG_SCRAM_USER"])", "-c", sql],
+                            environment: ["PGPASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"]])
+            #expect(r.status == 0, "\(sql): \(r.stderr)")
+        }
+        try direct("CREATE VIEW \(v1) AS SELECT id, phone AS contact, country FROM customers; CREATE VIEW \(v2) AS SELECT contact AS c2, country FROM \(v1)")
+        defer { try? direct("DROP VIEW \(v2); DROP VIEW \(v1)") }
+        let gate = try GateProcess(provider: provider, targets: ["demo": Self.maskedTarget])
+        let clear = try Self.clearValues(db)
+        let token = try provider.token("analyst@example.com", groups: ["analysts"])
+        let r = try gate.psql("demo", token: token, ["-c", "SELECT id, contact, country FROM \(v1) ORDER BY id LIMIT 3",
+                                                     "-c", "SELECT c2, country FROM \(v2) LIMIT 3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        expectNoClearValue(r.stdout, clear, "views")
+        #expect(r.stdout.contains("1|+*-***-****|DE"), "\(r.stdout)")
+        #expect(r.stdout.contains("+*-***-****|"), "\(r.stdout)")
+        #expect(gate.stop() == 0)
+    }
 }

@@ -78,4 +78,49 @@ struct PolicyTests {
         ])])
         #expect(tables.decide([join], who: Principal(subject: "s", groups: ["g"]), target: "x", path: "simple").action == .allow)
     }
+
+    @Test func unknownFunctionsFollowThePolicySetting() {
+        let call = StatementInfo(kind: "select", resources: [Resource(schema: "analytics", name: "events", access: .read)],
+                                 functions: ["count", "refresh_stats"], unknownFunctions: ["refresh_stats"])
+        func policy(_ setting: UnknownFunctions) -> PolicySet {
+            PolicySet(policies: [Policy(name: "p", groups: ["g"], rules: [
+                Rule(name: "read", when: Condition(statements: ["select"], writes: false), then: .allow),
+                Rule(name: "writes", when: Condition(writes: true), then: .review, approvers: ["dba"]),
+            ], unknownFunctions: setting)])
+        }
+        let who = Principal(subject: "s", groups: ["g"])
+        // Default: the call may write, so the read-only rule no longer matches.
+        let asWrite = policy(.write).decide([call], who: who, target: "t", path: "simple")
+        #expect(asWrite.action == .review && asWrite.rule == "writes")
+        #expect(policy(.allow).decide([call], who: who, target: "t", path: "simple").action == .allow)
+        let denied = policy(.deny).decide([call], who: who, target: "t", path: "simple")
+        #expect(denied.action == .deny && denied.rule == PolicySet.unknownFunctionsRule && denied.reason.contains("refresh_stats"))
+        let held = policy(.review).decide([call], who: who, target: "t", path: "simple")
+        #expect(held.action == .review && held.approvers == ["dba"])
+        // Builtins only: nothing changes.
+        let builtin = StatementInfo(kind: "select", functions: ["count"])
+        #expect(policy(.deny).decide([builtin], who: who, target: "t", path: "simple").action == .allow)
+    }
+
+    @Test func masksAddUpOverTheApplicablePolicies() {
+        let set = PolicySet(policies: [
+            Policy(name: "a", groups: ["g"], rules: [], masks: [.detector("email"), .column("*.ssn")]),
+            Policy(name: "b", groups: ["h"], targets: ["db"], rules: [], masks: [.detector("email"), .pattern(name: "emp", regex: "E-\\d+")]),
+            Policy(name: "c", groups: ["h"], targets: ["other"], rules: [], masks: [.detector("iban")]),
+        ])
+        #expect(set.masks(for: Principal(subject: "s", groups: ["g", "h"]), target: "db")
+                == [.detector("email"), .column("*.ssn"), .pattern(name: "emp", regex: "E-\\d+")])
+        #expect(set.masks(for: Principal(subject: "s", groups: ["x"]), target: "db").isEmpty)
+    }
+
+    @Test func statementConditionsMatchTheInnerKindOfWrappers() {
+        let set = PolicySet(policies: [Policy(name: "p", groups: ["g"], rules: [
+            Rule(name: "read", when: Condition(statements: ["select"], writes: false), then: .allow),
+            Rule(name: "no-delete", when: Condition(statements: ["delete"]), then: .deny),
+        ])])
+        let who = Principal(subject: "s", groups: ["g"])
+        #expect(set.decide([StatementInfo(kind: "execute", innerKind: "select")], who: who, target: "t", path: "simple").action == .allow)
+        let explainDelete = StatementInfo(kind: "explain", innerKind: "delete", writes: true)
+        #expect(set.decide([explainDelete], who: who, target: "t", path: "simple").rule == "no-delete")
+    }
 }

@@ -16,6 +16,7 @@ import Testing
     }
 
     func buffer(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
+    func columns(_ names: [String]) -> CatalogLookup { CatalogLookup(columns: { _ in names }, viewColumn: { _, _ in nil }) }
     func text(_ b: ByteBuffer?) -> String? { b.map { String(buffer: $0) } }
 
     @Test func columnRulesFollowTheRealColumnThroughAliasesAndComputedColumnsThroughTheirExpressions() {
@@ -26,27 +27,49 @@ import Testing
             ResultColumn(name: "e", source: .table(customers, column: "email")),
             ResultColumn(name: "id", source: .computed),                           // id + 0
             ResultColumn(name: "upper", source: .computed),                        // upper(phone)
-        ], masker: masker, projections: [projection], tableColumns: { _ in nil })
+        ], masker: masker, projections: [projection], catalog: .none)
         #expect(plan == [true, false, false, true])
         // A column whose table the catalog does not know is covered (fail closed).
         #expect(ColumnMaskPlanner.plan([ResultColumn(name: "x", source: .unresolved)], masker: masker, projections: [],
-                                       tableColumns: { _ in nil }) == [true])
+                                       catalog: .none) == [true])
         // An output name alone (`concat(a) AS salary`) is enough for a `*.` rule.
         #expect(ColumnMaskPlanner.plan([ResultColumn(name: "salary", source: .computed)], masker: masker, projections: [],
-                                       tableColumns: { _ in nil }) == [true])
+                                       catalog: .none) == [true])
+    }
+
+    @Test func viewColumnsAreTracedToWhatTheirDefinitionReads() {
+        let view = TableName(schema: "public", name: "contacts")
+        let deeper = TableName(schema: "public", name: "contacts2")
+        let catalog = CatalogLookup(columns: { $0 == view ? ["id", "contact"] : nil }, viewColumn: { table, column in
+            switch (table, column) {
+            case (view, "contact"): Projection(references: [["phone"]], aliases: [:], relations: [customers])
+            case (view, "id"): Projection(references: [["id"]], aliases: [:], relations: [customers])
+            case (deeper, "c2"): Projection(references: [["contact"]], aliases: [:], relations: [view])
+            default: nil
+            }
+        })
+        let plan = ColumnMaskPlanner.plan([ResultColumn(name: "contact", source: .table(view, column: "contact")),
+                                           ResultColumn(name: "id", source: .table(view, column: "id")),
+                                           ResultColumn(name: "c2", source: .table(deeper, column: "c2"))],
+                                          masker: masker, projections: [], catalog: catalog)
+        #expect(plan == [true, false, true])
+        // A whole row of the view holds the covered column.
+        let whole = Projection(references: [["v"]], aliases: ["v": view], relations: [view])
+        #expect(ColumnMaskPlanner.plan([ResultColumn(name: "row_to_json", source: .computed)], masker: masker, projections: [whole],
+                                       catalog: catalog) == [true])
     }
 
     @Test func wholeRowReferencesAreCoveredWhenTheRowHoldsACoveredColumn() {
         let whole = Projection(references: [["c"]], aliases: ["c": customers], relations: [customers])
         let computed = [ResultColumn(name: "row_to_json", source: .computed)]
-        #expect(ColumnMaskPlanner.plan(computed, masker: masker, projections: [whole], tableColumns: { _ in ["id", "phone"] }) == [true])
-        #expect(ColumnMaskPlanner.plan(computed, masker: masker, projections: [whole], tableColumns: { _ in ["id", "email"] }) == [false])
+        #expect(ColumnMaskPlanner.plan(computed, masker: masker, projections: [whole], catalog: columns(["id", "phone"])) == [true])
+        #expect(ColumnMaskPlanner.plan(computed, masker: masker, projections: [whole], catalog: columns(["id", "email"])) == [false])
         // Columns unknown: any rule on the table counts.
-        #expect(ColumnMaskPlanner.plan(computed, masker: masker, projections: [whole], tableColumns: { _ in nil }) == [true])
+        #expect(ColumnMaskPlanner.plan(computed, masker: masker, projections: [whole], catalog: .none) == [true])
         let orders = TableName(schema: "public", name: "orders")
         let other = Projection(references: [["o", "*"]], aliases: ["o": orders], relations: [orders])
         #expect(ColumnMaskPlanner.plan(computed, masker: try! Masker(detectorNames: [], columnRules: ["customers.phone"]),
-                                       projections: [other], tableColumns: { _ in nil }) == [false])
+                                       projections: [other], catalog: .none) == [false])
     }
 
     @Test func textValuesAreMaskedInPlaceAndTypedValuesBecomeNull() throws {
@@ -57,7 +80,7 @@ import Testing
                                 ResultColumn(name: "phone", source: .table(customers, column: "phone")),
                                 ResultColumn(name: "card", source: .computed), ResultColumn(name: "doc", source: .computed),
                                 ResultColumn(name: "n", source: .computed)],
-                      projections: [], tableColumns: { _ in nil })
+                      projections: [], catalog: .none)
         let row = PostgresBackendMessage.DataRow(columns: [buffer("ada@example.com"), buffer("+1-555-1001"), buffer("4111111111111111"),
                                                            buffer(#"{"ssn": "123-45-6789", "n": 1}"#), buffer("42")])
         let result = m.mask(row)
@@ -82,7 +105,7 @@ import Testing
                                 ResultColumn(name: "amount", source: .computed), ResultColumn(name: "doc", source: .computed),
                                 ResultColumn(name: "phone", source: .table(customers, column: "phone")),
                                 ResultColumn(name: "other", source: .computed)],
-                      projections: [], tableColumns: { _ in nil })
+                      projections: [], catalog: .none)
         var card = ByteBuffer(); card.writeInteger(Int64(4111111111111111))
         // numeric 4012888888881881 = base-10000 groups 4012 8888 8888 1881, weight 3.
         var numeric = ByteBuffer(); for v in [Int16(4), 3, 0, 0, 4012, 8888, 8888, 1881] { numeric.writeInteger(v) }
@@ -105,7 +128,7 @@ import Testing
         let rules = try Masker(detectorNames: [], columnRules: ["*.secret"])
         var m = PostgresResultMasker(masker: rules)
         let fields = [field("secret", type: 114), field("secret", type: 1009), field("secret", type: 1082), field("secret", type: 25)]
-        m.beginResult(fields, sources: fields.map { ResultColumn(name: $0.name, source: .computed) }, projections: [], tableColumns: { _ in nil })
+        m.beginResult(fields, sources: fields.map { ResultColumn(name: $0.name, source: .computed) }, projections: [], catalog: .none)
         let result = m.mask(PostgresBackendMessage.DataRow(columns: [buffer(#"{"a":1}"#), buffer("{x,y}"), buffer("2026-01-01"), buffer("plain")]))
         let masked = try #require(result).columns
         #expect(text(masked[0]) == #""********""#)
@@ -117,14 +140,14 @@ import Testing
     @Test func copyRowsAreMaskedByPositionAndByContent() throws {
         var m = PostgresResultMasker(masker: masker)
         let layout = RowStreamLayout(format: .text, delimiter: 0x09, header: false, table: customers, columns: [])
-        m.beginCopy(layout, projections: [], tableColumns: { _ in ["id", "email", "phone", "note"] })
+        m.beginCopy(layout, projections: [], catalog: columns(["id", "email", "phone", "note"]))
         let first = m.maskCopyData(buffer("1\tada@example.com\t+1-555-1001\t\\N\n"))
         let out = try #require(first)
         #expect(text(out) == "1\ta****@example.com\t+*-***-****\t\\N\n")
         #expect(m.maskCopyData(buffer("2\tnothing\t\\N\tx\n")) == nil, "NULL stays NULL; no copy when nothing changes")
 
         let csv = RowStreamLayout(format: .csv, delimiter: UInt8(ascii: ","), header: true, table: customers, columns: ["phone", "note"])
-        m.beginCopy(csv, projections: [], tableColumns: { _ in nil })
+        m.beginCopy(csv, projections: [], catalog: .none)
         #expect(m.maskCopyData(buffer("phone,note\n")) == nil, "the header row names columns")
         let csvRow = m.maskCopyData(buffer("\"+1, 555\",\"say \"\"hi\"\" to 123-45-6789\"\n"))
         let row = try #require(csvRow)
@@ -133,19 +156,19 @@ import Testing
 
         // Rows of a query: the columns cannot be placed, so a rule that may apply masks every field.
         m.beginCopy(RowStreamLayout(format: .text, delimiter: 0x09, header: false, table: nil, columns: []),
-                    projections: [Projection(references: [["phone"]], aliases: [:], relations: [customers])], tableColumns: { _ in nil })
+                    projections: [Projection(references: [["phone"]], aliases: [:], relations: [customers])], catalog: .none)
         #expect(text(m.maskCopyData(buffer("+1-555-1001\tok\n"))) == "+*-***-****\t********\n")
         // COPY (SELECT phone, email …): each field is its select-list entry.
         m.beginCopy(RowStreamLayout(format: .text, delimiter: 0x09, header: false, table: nil, columns: []),
                     projections: [Projection(references: [["phone"], ["email"]], outputs: [[["phone"]], [["email"]]], aliases: [:],
-                                             relations: [customers])], tableColumns: { _ in nil })
+                                             relations: [customers])], catalog: .none)
         #expect(text(m.maskCopyData(buffer("+1-555-1001\tada@example.com\n"))) == "+*-***-****\ta****@example.com\n")
     }
 
     @Test func binaryTextArraysAreRebuiltWithMaskedElements() throws {
         var m = PostgresResultMasker(masker: masker)
         m.beginResult([field("emails", type: 1009, format: 1)], sources: [ResultColumn(name: "emails", source: .computed)],
-                      projections: [], tableColumns: { _ in nil })
+                      projections: [], catalog: .none)
         var array = ByteBuffer()
         for v: Int32 in [1, 1] { array.writeInteger(v) }   // one dimension, has nulls
         array.writeInteger(UInt32(25))                      // text

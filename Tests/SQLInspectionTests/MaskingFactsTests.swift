@@ -70,4 +70,13 @@ import SQLInspection
         #expect(try facts("COPY customers FROM STDIN").copy?.toClient == false)
         #expect(try facts("COPY customers TO '/tmp/x'").copy?.toClient == false)
     }
+
+    @Test func functionsPostgreSQLDoesNotShipAreUnknown() throws {
+        let s = try facts("SELECT count(*), lower(x), refresh_stats(1), public.lower(x), pg_catalog.upper(x), extract(year FROM now()) FROM t")
+        #expect(s.unknownFunctions == ["refresh_stats", "public.lower"])
+        #expect(BuiltinFunctions.names.contains("jsonb_build_object") && BuiltinFunctions.names.count > 2000)
+        let prep = try facts("PREPARE p AS SELECT my_func()")
+        #expect(prep.unknownFunctions == ["my_func"])
+        #expect(try facts("EXECUTE p").resolvingExecute(with: prep).unknownFunctions == ["my_func"])
+    }
 }
