@@ -188,6 +188,7 @@ struct Explain: ParsableCommand {
                                 }
                             }
                             s.strings("functions", info.functions)
+                            s.strings("unknown_functions", info.unknownFunctions)
                             s.bool("writes", info.writes)
                             s.strings("side_effects", info.sideEffects)
                             s.string("decision", d.action.rawValue)
@@ -208,6 +209,9 @@ struct Explain: ParsableCommand {
                 print("statement \(i + 1): \(info.kind)" + (i < facts.count ? ": \(facts[i].text)" : ""))
                 for r in info.resources { print("  \(r.access.rawValue) \(r.qualifiedName)") }
                 if !info.functions.isEmpty { print("  functions: \(info.functions.joined(separator: ", "))") }
+                if !info.unknownFunctions.isEmpty {
+                    print("  not shipped with PostgreSQL: \(info.unknownFunctions.joined(separator: ", ")) (see the policy's unknown_functions)")
+                }
                 print("  writes: \(info.writes)" + (info.sideEffects.isEmpty ? "" : " (\(info.sideEffects.joined(separator: "; ")))"))
                 print("  -> \(d.action.rawValue) by \(d.policy.isEmpty ? "-" : d.policy)/\(d.rule): \(d.reason)")
             }
