@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# PostgreSQL gate benchmark: pgbench select-only and tpcb-like at -c 1 and -c 8, against
-# PostgreSQL directly, through pgbouncer (session pooling) and through capture-proxy with
-# recording on, interleaved round by round in one run. Prints TPS, mean latency and
-# each ratio to direct. Asserts nothing.
+# PostgreSQL gate benchmark: pgbench select-only, tpcb-like and a masking-heavy query at
+# -c 1 and -c 8, against PostgreSQL directly, through pgbouncer (session pooling), through
+# capture-proxy with recording on ("gate"), and through capture-proxy with its full path:
+# policies, masks and recording ("full"), interleaved round by round in one run. Prints TPS,
+# mean latency and each ratio to direct, then inspections per second with and without the
+# gate's statement cache. Asserts nothing.
 #
-# Usage: benchmarks/pgbench.sh       Environment: SECONDS_PER_RUN (10), ROUNDS (3), SCALE (10), CLIENTS ("1 8")
+# Usage: benchmarks/pgbench.sh
+# Environment: SECONDS_PER_RUN (10), ROUNDS (3), SCALE (10), CLIENTS ("1 8"),
+#   SCRIPTS ("select-only tpcb-like masking"), PATHS ("direct pgbouncer gate full")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 ROUNDS=${ROUNDS:-3}
 SCALE=${SCALE:-10}
 CLIENTS=${CLIENTS:-"1 8"}
+SCRIPTS=${SCRIPTS:-"select-only tpcb-like masking"}
+PATHS=${PATHS:-"direct pgbouncer gate full"}
 work=$(mktemp -d /tmp/tollgate-pgbench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -30,7 +36,20 @@ swift build -c release --scratch-path .build-release --product capture-proxy 2>&
 gate_bin=.build-release/release/capture-proxy
 
 PGPASSWORD=$pw pgbench -h 127.0.0.1 -p "$TOLLGATE_PG_PORT" -U tollgate_bench -i -s "$SCALE" -q "$TOLLGATE_PG_BENCH_DATABASE" >/dev/null 2>&1
-
+# The masking workload: 10,000 fake people; each query returns 50 rows of e-mail, SSN, card and phone.
+PGPASSWORD=$pw psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$TOLLGATE_PG_PORT" -U tollgate_bench "$TOLLGATE_PG_BENCH_DATABASE" <<'SQL'
+DROP TABLE IF EXISTS people;
+CREATE TABLE people AS SELECT i AS id, 'person' || i || '@example.com' AS email,
+  lpad((100 + i % 800)::text, 3, '0') || '-' || lpad((10 + i % 89)::text, 2, '0') || '-' || lpad((1000 + i % 8999)::text, 4, '0') AS ssn,
+  (ARRAY['4111111111111111','5555555555554444','378282246310005','6011111111111117'])[1 + i % 4] AS card_number,
+  '+1-555-' || lpad((i % 10000)::text, 4, '0') AS phone, 'note ' || i AS note
+FROM generate_series(1, 10000) AS i;
+ALTER TABLE people ADD PRIMARY KEY (id);
+SQL
+cat > "$work/masking.sql" <<'SQL'
+\set a random(1, 9950)
+SELECT id, email, ssn, card_number, phone, note FROM people WHERE id BETWEEN :a AND :a + 49;
+SQL
 # pgbouncer, session pooling, SCRAM to clients and upstream.
 bouncer_port=56432
 bdir=$work/bouncer
@@ -64,6 +83,7 @@ python3 -m oidc_provider_mock --port $issuer_port > "$work/oidc.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$issuer_port/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.2; done
 gate_port=56433
+full_port=56434
 cat > "$work/gate.yaml" <<YAML
 proxy: {id: bench-gate, captures: $work/captures, signing_key: $work/signing.key}
 identity: {issuer: "http://127.0.0.1:$issuer_port", audiences: [tollgate]}
@@ -75,10 +95,32 @@ targets:
     upstream_tls: disable
     credentials: {user: tollgate_bench, password_env: BENCH_PW}
 YAML
+# The full path: a least-privilege policy decided per statement, masks by content and by column, recording.
+cat > "$work/full.yaml" <<YAML
+proxy: {id: bench-full, captures: $work/captures-full, signing_key: $work/signing.key}
+identity: {issuer: "http://127.0.0.1:$issuer_port", audiences: [tollgate]}
+targets:
+  bench:
+    protocol: postgres
+    listen: 127.0.0.1:$full_port
+    upstream: 127.0.0.1:$TOLLGATE_PG_PORT
+    upstream_tls: disable
+    credentials: {user: tollgate_bench, password_env: BENCH_PW}
+    masks: [credit_card, us_ssn, email, secrets, {column: "people.phone"}]
+policies:
+  - name: bench
+    who: {groups: [dba]}
+    rules:
+      - {name: pgbench-tables, when: {tables: ["public.pgbench_*", "public.people"], statement: [select, insert, update]}, then: allow}
+      - {name: transactions, when: {statement: [begin, commit, rollback]}, then: allow}
+      - {name: no-ddl, when: {statement: [drop, truncate, alter_table, create_table]}, then: deny}
+YAML
 BENCH_PW=$pw "$gate_bin" run --config "$work/gate.yaml" --log-level warning > "$work/gate.log" 2>&1 &
 pids+=($!)
+BENCH_PW=$pw "$gate_bin" run --config "$work/full.yaml" --log-level warning > "$work/full.log" 2>&1 &
+pids+=($!)
 for _ in $(seq 1 100); do
-  pg_isready -q -h 127.0.0.1 -p $gate_port && pg_isready -q -h 127.0.0.1 -p $bouncer_port \
+  pg_isready -q -h 127.0.0.1 -p $gate_port && pg_isready -q -h 127.0.0.1 -p $full_port && pg_isready -q -h 127.0.0.1 -p $bouncer_port \
     && curl -fsS "http://127.0.0.1:$issuer_port/.well-known/openid-configuration" >/dev/null 2>&1 && break
   sleep 0.2
 done
@@ -90,18 +132,23 @@ run() { # path script clients -> "tps latency_ms"
     direct) port=$TOLLGATE_PG_PORT; pass=$pw ;;
     pgbouncer) port=$bouncer_port; pass=$pw ;;
     gate) port=$gate_port; pass=$token ;;
+    full) port=$full_port; pass=$token ;;
   esac
-  local builtin=$2 c=$3 out
-  out=$(PGPASSWORD=$pass pgbench -h 127.0.0.1 -p "$port" -U tollgate_bench -n -b "$builtin" -c "$c" -j "$c" -T "$SECONDS_PER_RUN" \
+  local script=$2 c=$3 out workload
+  if [ "$script" = masking ]; then workload=(-f "$work/masking.sql"); else workload=(-b "$script"); fi
+  out=$(PGPASSWORD=$pass pgbench -h 127.0.0.1 -p "$port" -U tollgate_bench -n "${workload[@]}" -c "$c" -j "$c" -T "$SECONDS_PER_RUN" \
         -M prepared "$TOLLGATE_PG_BENCH_DATABASE" 2>&1)
-  echo "$(echo "$out" | awk '/^tps = / {print $3}') $(echo "$out" | awk '/latency average/ {print $4}')"
+  local t l
+  t=$(echo "$out" | awk '/^tps = / {print $3}'); l=$(echo "$out" | awk '/latency average/ {print $4}')
+  if [ -z "$t" ]; then echo "pgbench failed on $1 $script -c $c:" >&2; echo "$out" | tail -5 >&2; t=0; l=0; fi
+  echo "$t $l"
 }
 
 declare -A tps lat
 for round in $(seq 1 "$ROUNDS"); do
-  for script in select-only tpcb-like; do
+  for script in $SCRIPTS; do
     for c in $CLIENTS; do
-      for path in direct pgbouncer gate; do
+      for path in $PATHS; do
         read -r t l < <(run $path $script "$c")
         tps[$path,$script,$c]+="$t "; lat[$path,$script,$c]+="$l "
         printf 'round %d  %-11s -c %-2s %-9s  tps %10.1f  latency %6.3f ms\n' "$round" "$script" "$c" "$path" "$t" "$l"
@@ -113,15 +160,34 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 echo
 echo "median of $ROUNDS rounds (pgbench -M prepared, ${SECONDS_PER_RUN}s per run; ratio = tps / direct tps)"
-printf '%-12s %-3s %12s %12s %12s %9s %9s %9s %9s %9s\n' script c direct_tps bouncer_tps gate_tps direct_ms bouncer_ms gate_ms bouncer/d gate/d
-for script in select-only tpcb-like; do
+echo "gate: recording; full: policy + masks + recording; masking: 50 rows x (email, ssn, card, phone) per query"
+header=$(printf '%-12s %-3s' script c); for path in $PATHS; do header+=$(printf ' %11s' "${path}_tps"); done
+for path in $PATHS; do [ "$path" = direct ] || header+=$(printf ' %9s' "${path:0:6}/d"); done
+for path in $PATHS; do header+=$(printf ' %9s' "${path:0:6}_ms"); done
+echo "$header"
+for script in $SCRIPTS; do
   for c in $CLIENTS; do
-    d=$(echo "${tps[direct,$script,$c]}" | median); b=$(echo "${tps[pgbouncer,$script,$c]}" | median); g=$(echo "${tps[gate,$script,$c]}" | median)
-    dl=$(echo "${lat[direct,$script,$c]}" | median); bl=$(echo "${lat[pgbouncer,$script,$c]}" | median); gl=$(echo "${lat[gate,$script,$c]}" | median)
-    printf '%-12s %-3s %12.1f %12.1f %12.1f %9.3f %9.3f %9.3f %9.2f %9.2f\n' "$script" "$c" "$d" "$b" "$g" "$dl" "$bl" "$gl" \
-      "$(awk -v a="$b" -v d="$d" 'BEGIN{print a/d}')" "$(awk -v a="$g" -v d="$d" 'BEGIN{print a/d}')"
+    line=$(printf '%-12s %-3s' "$script" "$c")
+    d=$(echo "${tps[direct,$script,$c]:-0}" | median)
+    for path in $PATHS; do line+=$(printf ' %11.1f' "$(echo "${tps[$path,$script,$c]}" | median)"); done
+    for path in $PATHS; do
+      [ "$path" = direct ] && continue
+      line+=$(printf ' %9.2f' "$(awk -v a="$(echo "${tps[$path,$script,$c]}" | median)" -v d="$d" 'BEGIN{print (d > 0 ? a/d : 0)}')")
+    done
+    for path in $PATHS; do line+=$(printf ' %9.3f' "$(echo "${lat[$path,$script,$c]}" | median)"); done
+    echo "$line"
   done
 done
 echo
-captures=$(find "$work/captures" -name '*.sesscap' | wc -l)
-echo "gate recorded $captures sessions, $(du -sh "$work/captures" | cut -f1) of captures"
+for dir in captures captures-full; do
+  [ -d "$work/$dir" ] || continue
+  echo "$dir: $(find "$work/$dir" -name '*.sesscap' | wc -l) sessions, $(du -sh "$work/$dir" | cut -f1)"
+done
+
+echo
+echo "inspection per statement (capture-proxy explain --repeat, release build; the gate caches by exact text):"
+for sql in "SELECT abalance FROM pgbench_accounts WHERE aid = \$1" \
+  "SELECT o.id, o.created_at, c.name, c.email, sum(l.amount) AS total FROM sales.orders o JOIN sales.customers c ON c.id = o.customer_id JOIN sales.lines l ON l.order_id = o.id WHERE o.created_at > now() - interval '7 days' GROUP BY 1, 2, 3, 4"; do
+  BENCH_PW=x "$gate_bin" explain --config "$work/full.yaml" --subject bench@example.com --groups dba --target bench \
+    --repeat 20000 "$sql" 2>&1 >/dev/null | sed 's/^/  /'
+done

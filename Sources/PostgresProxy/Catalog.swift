@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ProxyCore
 import SQLInspection
+import Synchronization
 
 /// The database's relations and columns, as the gate's own account sees them: RowDescription
 /// names a result column's origin only by table OID and attribute number, and column rules
@@ -63,11 +64,13 @@ final class CatalogCache: Sendable {
         WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') LIMIT \(viewLimit + 1)
         """
 
-    let state = NIOLockedValueBox<(snapshot: Snapshot?, loadedAt: NIODeadline, stale: Bool, generation: Int)>((nil, .distantPast, true, 0))
+    let state = NIOLockedValueBox<(snapshot: Snapshot?, loadedAt: NIODeadline, stale: Bool)>((nil, .distantPast, true))
+    /// Changes with every stored snapshot, so sessions know when to drop what they derived from
+    /// it; read on every request, so without the lock.
+    let generationCounter = Atomic<Int>(0)
 
     var snapshot: Snapshot? { state.withLockedValue { $0.snapshot } }
-    /// Changes with every stored snapshot, so sessions know when to drop what they derived from it.
-    var generation: Int { state.withLockedValue { $0.generation } }
+    var generation: Int { generationCounter.load(ordering: .acquiring) }
 
     var needsLoad: Bool {
         state.withLockedValue { $0.stale || $0.snapshot == nil || NIODeadline.now() - $0.loadedAt > CatalogCache.maxAge }
@@ -76,7 +79,8 @@ final class CatalogCache: Sendable {
     func markStale() { state.withLockedValue { $0.stale = true } }
 
     func store(_ snapshot: Snapshot) {
-        state.withLockedValue { $0 = (snapshot, .now(), false, $0.generation + 1) }
+        state.withLockedValue { $0 = (snapshot, .now(), false) }
+        generationCounter.add(1, ordering: .releasing)
     }
 
     /// Collects the catalog query's rows (text format: oid, schema, table, attnum, column).

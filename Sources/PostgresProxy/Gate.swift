@@ -10,6 +10,7 @@ import NIOSSL
 import Policy
 import PostgresWire
 import ProxyCore
+import Synchronization
 
 let gateVersion = "0.1.0"
 
@@ -23,11 +24,17 @@ public final class PostgresGate: Sendable {
     /// The pipeline, whether policies are configured, and a generation number, swapped whole by
     /// a reload (SIGHUP): requests decided after the swap use the new policies and masks,
     /// sessions stay open.
-    let policyState: NIOLockedValueBox<(pipeline: ExchangePipeline, enforcing: Bool, generation: Int)>
-    var pipeline: ExchangePipeline { policyState.withLockedValue { $0.pipeline } }
-    var policyGeneration: (ExchangePipeline, Int) { policyState.withLockedValue { ($0.pipeline, $0.generation) } }
-    /// Policies are configured: statements are decided at Parse too, not only at Execute.
-    var enforcesPolicy: Bool { policyState.withLockedValue { $0.enforcing } }
+    struct PolicyState: Sendable {
+        var pipeline: ExchangePipeline
+        /// Policies are configured: statements are decided at Parse too, not only at Execute.
+        var enforcing: Bool
+        var generation: Int
+    }
+    let policyState: NIOLockedValueBox<PolicyState>
+    /// The current generation, readable without the lock: sessions keep their copy of the state
+    /// and take the lock only when a reload has changed it (the per-request path stays lock-free).
+    let policyGeneration = Atomic<Int>(0)
+    var currentPolicy: PolicyState { policyState.withLockedValue { $0 } }
     /// Every request is inspected, with or without policies: the recorded facts (statement kinds,
     /// tables, fingerprints) are what investigators search by.
     let inspector: SQLRequestInspector
@@ -78,26 +85,29 @@ public final class PostgresGate: Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: config.proxy.threads)
     }
 
-    static func policyState(_ config: GateConfig, inspector: SQLRequestInspector, generation: Int)
-        -> (pipeline: ExchangePipeline, enforcing: Bool, generation: Int) {
+    static func policyState(_ config: GateConfig, inspector: SQLRequestInspector, generation: Int) -> PolicyState {
         let masking = MaskingSetup(config)
         let policy: any RequestPolicy = config.policies.policies.isEmpty ? AllowAll() : PolicyEnforcement(config.policies)
-        return (ExchangePipeline(inspector: inspector, policy: policy, masking: masking), !config.policies.policies.isEmpty, generation)
+        return PolicyState(pipeline: ExchangePipeline(inspector: inspector, policy: policy, masking: masking),
+                           enforcing: !config.policies.policies.isEmpty, generation: generation)
     }
 
     /// Takes the policies and masks of a newly read configuration. Listeners, targets and
     /// identity settings need a restart; a reload changes what is allowed and masked, without
     /// dropping a session.
     public func reload(_ config: GateConfig) {
-        policyState.withLockedValue { $0 = PostgresGate.policyState(config, inspector: inspector, generation: $0.generation + 1) }
+        policyState.withLockedValue {
+            $0 = PostgresGate.policyState(config, inspector: inspector, generation: $0.generation + 1)
+            policyGeneration.store($0.generation, ordering: .releasing)
+        }
         logger.notice("policies reloaded", metadata: ["policies": "\(config.policies.policies.count)"])
     }
 
     /// Whether a session needs the target's catalog: column rules identify columns by it, and
     /// policies resolve unqualified names with it.
     func needsCatalog(_ session: SessionContext) -> Bool {
-        let (pipeline, _) = policyGeneration
-        return enforcesPolicy || pipeline.masking.masker(for: session)?.hasColumnRules == true
+        let state = currentPolicy
+        return state.enforcing || state.pipeline.masking.masker(for: session)?.hasColumnRules == true
     }
 
     /// Binds every target's listener. Fails (and binds nothing) if any address is taken.

@@ -22,6 +22,8 @@ public final class SQLRequestInspector: RequestInspector {
         var inspected: InspectedRequestParts
         /// Some relation is unqualified, or a statement EXECUTEs a prepared statement.
         var dependsOnSession: Bool
+        /// Some statement changes what later ones mean: PREPARE, DEALLOCATE, a setting, DDL.
+        var changesSession: Bool
     }
 
     struct InspectedRequestParts {
@@ -40,7 +42,10 @@ public final class SQLRequestInspector: RequestInspector {
     /// Each target's catalog, for resolving unqualified names.
     let catalogs: [String: CatalogCache]
 
-    init(catalogs: [String: CatalogCache] = [:], capacity: Int = 4096) {
+    /// `catalogs`: each target's, for name resolution; none outside a running gate.
+    public convenience init(capacity: Int = 4096) { self.init(catalogs: [:], capacity: capacity) }
+
+    init(catalogs: [String: CatalogCache], capacity: Int = 4096) {
         self.catalogs = catalogs
         self.capacity = capacity
     }
@@ -65,14 +70,18 @@ public final class SQLRequestInspector: RequestInspector {
             let dependent = inspection.statements.contains { s in
                 s.kind == "execute" || s.relations.contains { !$0.schemaWasWritten }
             }
+            let changes = inspection.statements.contains { s in
+                ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty
+                    || (StatementKind.writingKinds.contains(s.kind) && !["insert", "update", "delete", "merge", "lock"].contains(s.kind))
+            }
             return Entry(facts: inspection.statements, fingerprint: inspection.fingerprint, normalized: inspection.normalized,
-                         parseError: nil, inspected: parts(inspection.statements), dependsOnSession: dependent)
+                         parseError: nil, inspected: parts(inspection.statements), dependsOnSession: dependent, changesSession: changes)
         } catch {
             // Fail closed: what cannot be parsed is denied, with the parser's message.
             return Entry(facts: [], fingerprint: "", normalized: "", parseError: "\(error)",
                          inspected: InspectedRequestParts(statements: [.unparseable("\(error)")], projections: [], rowStream: nil,
                                                           carriesSecret: false, kinds: ["unparseable"], resources: [], functions: []),
-                         dependsOnSession: false)
+                         dependsOnSession: false, changesSession: false)
         }
     }
 
@@ -120,8 +129,8 @@ final class SQLSessionInspector: SessionInspector {
     let startupPath: SearchPath
     /// SQL-level prepared statements (`PREPARE name AS …`), by name, with their facts.
     var prepared: [String: StatementFacts] = [:] { didSet { resolved = [:] } }
-    /// Session-resolved parts by text, valid for one catalog generation and one search path.
-    var resolved: [String: SQLRequestInspector.InspectedRequestParts] = [:]
+    /// Entries and their session-resolved parts by text, valid for one catalog generation and one search path.
+    var resolved: [String: (SQLRequestInspector.Entry, SQLRequestInspector.InspectedRequestParts)] = [:]
     var resolvedGeneration = 0
 
     init(inspector: SQLRequestInspector, catalog: CatalogCache?, searchPath: SearchPath) {
@@ -138,13 +147,13 @@ final class SQLSessionInspector: SessionInspector {
             return InspectedRequest(request: request, statements: [StatementInfo(kind: "function_call", writes: true,
                                                                                 sideEffects: ["FunctionCall message"])])
         }
-        let entry = inspector.lookup(p.text)
-        guard entry.dependsOnSession else { return inspected(request, entry: entry, parts: entry.inspected) }
+        // The session's own cache first: no lock on the path of a repeated statement.
         let generation = catalog?.generation ?? 0
         if generation != resolvedGeneration || resolved.count >= 1024 { resolved = [:]; resolvedGeneration = generation }
-        if let parts = resolved[p.text] { return inspected(request, entry: entry, parts: parts) }
-        let parts = SQLRequestInspector.parts(resolve(entry))
-        resolved[p.text] = parts
+        if let (entry, parts) = resolved[p.text] { return inspected(request, entry: entry, parts: parts) }
+        let entry = inspector.lookup(p.text)
+        let parts = entry.dependsOnSession ? SQLRequestInspector.parts(resolve(entry)) : entry.inspected
+        resolved[p.text] = (entry, parts)
         return inspected(request, entry: entry, parts: parts)
     }
 
@@ -186,7 +195,8 @@ final class SQLSessionInspector: SessionInspector {
 
     func forwarded(_ request: InspectedRequest) {
         guard case .postgres(let p) = request.request, p.path != .functionCall else { return }
-        let entry = inspector.lookup(p.text)
+        let entry = resolved[p.text]?.0 ?? inspector.lookup(p.text)
+        guard entry.changesSession else { return }
         for s in resolve(entry) {
             switch s.kind {
             case "prepare":

@@ -42,9 +42,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var relay: RelayState
     /// What earlier requests of this session changed (SQL-level PREPAREs, the search path).
     var inspection: (any SessionInspector)?
-    /// The session's masks (nil: none configured for it) and the policy generation they came from.
+    /// The policies and masks in force for this session, refreshed when a reload changes them.
+    var policy: PostgresGate.PolicyState?
+    /// The session's masks (nil: none configured for it).
     var masking: PostgresResultMasker?
-    var maskingGeneration = -1
     /// Secrets never reach a capture: what is recorded gets a secrets pass unless the session's masks already cover them.
     var recordingSecrets: Masker?
     /// Messages for each side, gathered during one read and written in one go: a statement's
@@ -218,7 +219,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         }
         gate.sessionStarted(self, channel: context.channel)
         inspection = gate.inspector.makeSession(target: target.name, parameters: startupParameters.map { KeyValue($0.name, $0.value) })
-        refreshMasking()
+        _ = currentPolicy()
         if tls != nil, let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
             // NIOSSL exposes the negotiated version but not the cipher suite.
             tls = TLSInfo(version: version.name, cipher: "")
@@ -328,9 +329,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             relay.statements[name] = query
             // Decided at Parse too, so a refused statement is never even prepared upstream; an allowed
             // one is recorded (and decided again) at Execute, where its parameters are known.
-            if gate.enforcesPolicy, let session, let inspection {
+            if let policy = currentPolicy(), policy.enforcing, let session, let inspection {
                 let request = Request.postgres(PostgresRequest(text: query, path: .extended, statementName: name))
-                if gate.pipeline.admit(request, in: session, inspection: inspection).1.action != .allow {
+                if policy.pipeline.admit(request, in: session, inspection: inspection).1.action != .allow {
                     let exchange = relay.nextExchange()
                     _ = admit(request, exchange: exchange, text: query)
                     relay.skippingUntilSync = true
@@ -396,10 +397,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
 
     /// Inspects, decides and records one request. Nil when it must not be forwarded.
     func admit(_ request: Request, exchange: UInt64, text: String) -> InspectedRequest? {
-        guard let session, let inspection else { return nil }
-        refreshMasking()
+        guard let session, let inspection, let policy = currentPolicy() else { return nil }
         if let annotation = SQLCommenter.annotation(in: text) { recorder?.record(.annotation(annotation), exchange: exchange) }
-        var (inspected, decision) = gate.pipeline.admit(request, in: session, inspection: inspection)
+        var (inspected, decision) = policy.pipeline.admit(request, in: session, inspection: inspection)
         if decision.action == .allow, masking != nil, let stream = inspected.rowStream, stream.format == .binary {
             // Binary COPY rows cannot be rewritten field by field: with masks in force they must not pass unread.
             decision = Decision(action: .deny, policy: "masking", rule: "binary-copy",
@@ -419,17 +419,18 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         return nil
     }
 
-    /// Takes the masks of the current policies (they change on reload); what was tallied so far is kept.
-    func refreshMasking() {
-        guard let session else { return }
-        let (pipeline, generation) = gate.policyGeneration
-        guard generation != maskingGeneration else { return }
-        maskingGeneration = generation
-        let masker = pipeline.masking.masker(for: session)
+    /// The policies and masks in force; after a reload, the new ones (what was tallied so far is kept).
+    func currentPolicy() -> PostgresGate.PolicyState? {
+        if let policy, policy.generation == gate.policyGeneration.load(ordering: .acquiring) { return policy }
+        guard let session else { return nil }
+        let state = gate.currentPolicy
+        policy = state
+        let masker = state.pipeline.masking.masker(for: session)
         let tally = masking?.takeTally()
         masking = masker.map { PostgresResultMasker(masker: $0) }
         if let tally { masking?.tally = tally }
         recordingSecrets = masker.map { BuiltinDetector.secrets.isSubset(of: $0.detectors) } == true ? nil : PostgresGate.secretsMasker
+        return state
     }
 
     /// The request as it may be recorded: statements that carry a credential keep only their

@@ -152,6 +152,9 @@ struct Explain: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
+    @Option(name: .customLong("repeat"), help: ArgumentHelp("Also time N inspections and decisions, without and with the gate's cache, and print the rates on standard error.", valueName: "N"))
+    var repetitions: Int?
+
     @Argument(help: "The SQL text.")
     var sql: String
 
@@ -216,7 +219,30 @@ struct Explain: ParsableCommand {
                 print("  -> \(d.action.rawValue) by \(d.policy.isEmpty ? "-" : d.policy)/\(d.rule): \(d.reason)")
             }
         }
+        if let repetitions, repetitions > 0 { timeInspection(config: config, who: who, times: repetitions) }
         if decision.action != .allow { throw ExitCode(1) }
+    }
+
+    /// What the gate spends per statement: a parse for every new text, a lookup for a repeated one.
+    func timeInspection(config: GateConfig, who: Principal, times: Int) {
+        let request = Request.postgres(PostgresRequest(text: sql, path: .extended))
+        let session = SessionContext(sessionID: "explain", target: target, subject: who.subject, groups: who.groups,
+                                     clientAddress: "", applicationName: "explain")
+        let policy = PolicyEnforcement(config.policies)
+        let clock = ContinuousClock()
+        func rate(_ body: () -> Void) -> Double {
+            let elapsed = clock.measure { for _ in 0..<times { body() } }
+            return Double(times) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
+        let uncached = rate {
+            let inspector = SQLRequestInspector().makeSession(target: target, parameters: [])  // a fresh cache: parsed every time
+            _ = policy.decide(inspector.inspect(request, in: session), in: session)
+        }
+        let inspector = SQLRequestInspector().makeSession(target: target, parameters: [])
+        let cached = rate { _ = policy.decide(inspector.inspect(request, in: session), in: session) }
+        let each = String(format: "%.1f µs vs %.2f µs each", 1e6 / uncached, 1e6 / cached)
+        let line = "inspect+decide \(sql.utf8.count) chars x\(times): \(Int(uncached))/s without cache, \(Int(cached))/s with the exact-text cache (\(each))\n"
+        FileHandle.standardError.write(Data(line.utf8))
     }
 }
 
