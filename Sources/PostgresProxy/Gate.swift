@@ -122,7 +122,6 @@ public final class PostgresGate: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         let ops = channel.pipeline.syncOperations
                         try ops.addHandler(IdleStateHandler(readTimeout: TimeAmount.nanoseconds(target.idleTimeout.nanoseconds)))
-                        try ops.addHandler(ByteToMessageHandler(PostgresFrontendDecoder(maxMessageSize: target.maxMessageBytes)))
                         try ops.addHandler(PostgresSessionHandler(gate: self, target: target))
                     }
                 }

@@ -14,7 +14,7 @@ import ProxyCore
 /// message through the exchange pipeline and recording it. Both this channel and
 /// the upstream channel run on the same event loop, so the state needs no locks.
 final class PostgresSessionHandler: ChannelInboundHandler {
-    typealias InboundIn = PostgresFrontendMessage
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     enum State {
@@ -52,11 +52,14 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// Bind/Execute/Sync (or a result's rows) become one write, not one per message.
     var clientOut = ByteBuffer()
     var upstreamOut = ByteBuffer()
+    /// The client's messages, decoded here as they arrive, each with the bytes it came in.
+    var frames: FramedDecoding<PostgresFrontendDecoder>
 
     init(gate: PostgresGate, target: TargetConfig) {
         self.gate = gate
         self.target = target
         relay = RelayState(maxRows: target.recordMaxRows)
+        frames = FramedDecoding(PostgresFrontendDecoder(maxMessageSize: target.maxMessageBytes))
     }
 
     // MARK: Channel events
@@ -67,16 +70,27 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = unwrapInboundIn(data)
-        switch state {
-        case .startup: startupMessage(message, context: context)
-        case .awaitingToken: tokenMessage(message, context: context)
-        case .verifying, .connecting:
-            // A client that does not wait for AuthenticationOk is not following the protocol.
-            fail(context, code: "08P01", "message received before authentication completed", reason: "protocol-error")
-        case .relaying: clientMessage(message, context: context)
-        case .closed: break
+        frames.append(unwrapInboundIn(data))
+        do {
+            while state != .closed, let (message, frame) = try frames.next() {
+                switch state {
+                case .startup: startupMessage(message, context: context)
+                case .awaitingToken: tokenMessage(message, context: context)
+                case .verifying, .connecting:
+                    // A client that does not wait for AuthenticationOk is not following the protocol.
+                    fail(context, code: "08P01", "message received before authentication completed", reason: "protocol-error")
+                case .relaying: clientMessage(message, frame: frame, context: context)
+                case .closed: break
+                }
+            }
+        } catch {
+            protocolError(error, context: context)
         }
+    }
+
+    func protocolError(_ error: any Error, context: ChannelHandlerContext) {
+        gate.logger.warning("protocol error from client", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
+        fail(context, code: "08P01", "invalid message from client: \(error)", reason: "protocol-error")
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -91,15 +105,19 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if state != .closed, frames.bufferedBytes > 0 {
+            do { _ = try frames.last() } catch {
+                // The client went away in the middle of a message: nothing of it was forwarded.
+                gate.logger.notice("client closed the connection mid-message", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
+                endReason = "protocol-error"
+            }
+        }
         teardown(reason: endReason)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let e = error as? PostgresWireError {
-            gate.logger.warning("protocol error from client", metadata: ["client": "\(clientAddress)", "error": "\(e)"])
-            fail(context, code: "08P01", "invalid message from client: \(e)", reason: "protocol-error")
-        } else if error is NIOSSLError || error is BoringSSLError {
+        if error is NIOSSLError || error is BoringSSLError {
             gate.logger.info("TLS error", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
             endReason = "tls-error"
             context.close(promise: nil)
@@ -249,6 +267,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         let clientTLS = gate.upstreamTLSContext
         ClientBootstrap(group: context.eventLoop)
             .channelOption(.autoRead, value: true)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
             .connect(host: target.upstream.host, port: target.upstream.port)
             .assumeIsolated()
@@ -307,7 +326,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
 
     // MARK: Relaying
 
-    func clientMessage(_ message: PostgresFrontendMessage, context: ChannelHandlerContext) {
+    func clientMessage(_ message: PostgresFrontendMessage, frame: ByteBuffer, context: ChannelHandlerContext) {
         guard upstream != nil else { return }
         // After the gate refuses a statement of an extended-protocol batch, the rest of the batch up to
         // Sync is discarded unseen, as PostgreSQL does after an error: no second error, no decision.
@@ -386,12 +405,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         default:
             break
         }
-        do {
-            try message.encode(into: &upstreamOut)
-        } catch {
-            fail(context, code: "08P01", "cannot forward \(message.messageName): \(error)", reason: "protocol-error")
-            return
-        }
+        // Requests go upstream exactly as the client sent them.
+        upstreamOut.writeImmutableBuffer(frame)
         if case .terminate = message { flushUpstream() }
     }
 
@@ -460,9 +475,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     /// A message from upstream while relaying: mask it, record it against its exchange and pass it on.
-    func upstreamMessage(_ message: PostgresBackendMessage) {
+    func upstreamMessage(_ message: PostgresBackendMessage, frame: ByteBuffer) {
         guard let context, state == .relaying else { return }
-        var message = message
+        /// Set when masking rewrote the message; otherwise its frame is forwarded as it came.
+        var replacement: PostgresBackendMessage?
         switch message {
         case .rowDescription(let fields):
             // In the extended protocol a RowDescription answers a Describe: a statement's is kept for
@@ -479,8 +495,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             if !relay.describes.isEmpty { relay.describes.removeFirst() }
         case .dataRow(let row):
             if !relay.resultStarted { startResult(relay.pending.first?.columns ?? []) }
-            if masking != nil, let masked = masking!.mask(row) { message = .dataRow(masked) }
-            guard case .dataRow(let sent) = message else { break }
+            var sent = row
+            if masking != nil, let masked = masking!.mask(row) { sent = masked; replacement = .dataRow(masked) }
             if relay.rows.rows.count < relay.maxRows {
                 relay.rows.add(sent.map { v in v.map { recordableValue(capValue(Array($0.readableBytesView))) } })
             } else {
@@ -494,15 +510,15 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             finishResult(tag: "(portal suspended)", error: nil)
         case .errorResponse(let fields):
             var fields = fields
-            if masking != nil, let masked = masking!.mask(fields, at: .error) { fields = masked; message = .errorResponse(masked) }
+            if masking != nil, let masked = masking!.mask(fields, at: .error) { fields = masked; replacement = .errorResponse(masked) }
             finishResult(tag: "", error: recordable(fields.notice))
         case .noticeResponse(let fields):
             var fields = fields
-            if masking != nil, let masked = masking!.mask(fields, at: .notice) { fields = masked; message = .noticeResponse(masked) }
+            if masking != nil, let masked = masking!.mask(fields, at: .notice) { fields = masked; replacement = .noticeResponse(masked) }
             relay.notices.append(recordable(fields.notice))
         case .notificationResponse(let pid, let channel, let payload):
             if masking != nil, let masked = masking!.mask(text: payload, at: .notice) {
-                message = .notificationResponse(processID: pid, channel: channel, payload: masked)
+                replacement = .notificationResponse(processID: pid, channel: channel, payload: masked)
             }
         case .copyOutResponse:
             if masking != nil {
@@ -513,7 +529,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             }
         case .copyData(let data):
             var data = data
-            if masking != nil, let masked = masking!.maskCopyData(data) { data = masked; message = .copyData(masked) }
+            if masking != nil, let masked = masking!.maskCopyData(data) { data = masked; replacement = .copyData(masked) }
             recordCopy(.stdout, data)
         case .copyDone:
             masking?.copy = nil
@@ -521,7 +537,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             // The result's format is the client's choice: a flagged value is replaced by NULL, never passed clear.
             if masking != nil, let value, let r = masking!.masker.mask(Array(value.readableBytesView)) {
                 masking!.tally.record(r, at: MaskLocation("function result"))
-                message = .functionCallResponse(nil)
+                replacement = .functionCallResponse(nil)
             }
         case .readyForQuery(let status):
             relay.transactionStatus = status
@@ -536,7 +552,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         default:
             break
         }
-        writeBackend(context, message, flush: false)
+        // What masking left alone goes to the client as the database sent it.
+        if let replacement { writeBackend(context, replacement, flush: false) } else { clientOut.writeImmutableBuffer(frame) }
     }
 
     /// Opens a result: its columns for the capture, and which of them column rules mask.

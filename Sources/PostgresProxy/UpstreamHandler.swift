@@ -13,7 +13,7 @@ struct UpstreamLogin {
 /// The gate's connection to the database: logs in with the target's credentials
 /// (trust, cleartext, md5 or SCRAM-SHA-256), then hands every message to the session.
 final class UpstreamHandler: ChannelInboundHandler {
-    typealias InboundIn = PostgresBackendMessage
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// login: authenticating; catalog: reading the target's catalog before the client is let in.
@@ -32,6 +32,8 @@ final class UpstreamHandler: ChannelInboundHandler {
     var catalogLoader: CatalogCache.Loader?
     var catalogFailed = false
     var loginReady: PostgresBackendMessage?
+    /// The database's messages, decoded here as they arrive, each with the bytes it came in.
+    var frames: FramedDecoding<PostgresBackendDecoder>
 
     init(session: PostgresSessionHandler, maxMessageSize: Int, tlsMode: TargetConfig.UpstreamTLS, tlsContext: NIOSSLContext?, serverName: String) {
         self.session = session
@@ -39,18 +41,13 @@ final class UpstreamHandler: ChannelInboundHandler {
         self.tlsMode = tlsMode
         self.tlsContext = tlsContext
         self.serverName = serverName
+        frames = FramedDecoding(PostgresBackendDecoder(maxMessageSize: maxMessageSize))
     }
 
     /// Called once the TCP connection is up: negotiate TLS if configured, then send the startup message.
     func begin(context channel: Channel) {
         let negotiateTLS = tlsMode != .disable && tlsContext != nil
-        do {
-            let decoder = PostgresBackendDecoder(expectingSSLResponse: negotiateTLS, maxMessageSize: maxMessageSize)
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder), position: .before(self))
-        } catch {
-            session.upstreamLoginFailed("cannot set up the upstream pipeline: \(error)")
-            return
-        }
+        frames.decoder.expectingSSLResponse = negotiateTLS
         if negotiateTLS { send(.sslRequest) } else { sendStartup() }
     }
 
@@ -89,15 +86,23 @@ final class UpstreamHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = unwrapInboundIn(data)
-        if phase == .relaying {
-            session.upstreamMessage(message)
-            return
+        frames.append(unwrapInboundIn(data))
+        do {
+            while context.channel.isActive, let (message, frame) = try frames.next() {
+                switch phase {
+                case .relaying: session.upstreamMessage(message, frame: frame)
+                case .catalog: catalogMessage(message)
+                case .login: loginMessage(message, context: context)
+                }
+            }
+        } catch {
+            session.gate.logger.error("invalid message from the database", metadata: ["error": "\(error)"])
+            if phase == .relaying { session.upstreamClosed() } else { loginFailed("invalid message from the database: \(error)") }
+            context.close(promise: nil)
         }
-        if phase == .catalog {
-            catalogMessage(message)
-            return
-        }
+    }
+
+    func loginMessage(_ message: PostgresBackendMessage, context: ChannelHandlerContext) {
         guard let login = session.upstreamLogin else { return }
         switch message {
         case .sslResponse(let response):
