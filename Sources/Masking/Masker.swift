@@ -283,10 +283,11 @@ public struct Masker: Sendable {
     }
 
     private func apply(_ unsorted: [Match], to b: Bytes) -> MaskResult {
-        let matches = unsorted.sorted { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
+        var matches = unsorted
+        if matches.count > 1 { matches.sort { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end } }
         var out = [UInt8]()
         out.reserveCapacity(b.count + 32)
-        var counts: [DetectorName: Int] = [:]
+        var counts = DetectorCounts()
         var pos = 0, idx = 0
         while idx < matches.count {
             let m = matches[idx]
@@ -298,7 +299,7 @@ public struct Masker: Sendable {
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: b[pos..<m.start]))
             out.append(contentsOf: merged ? redacted(m.detector) : m.replacement)
-            counts[m.detector, default: 0] += 1
+            counts.add(m.detector)
             pos = end
         }
         out.append(contentsOf: UnsafeBufferPointer(rebasing: b[pos..<b.count]))

@@ -118,22 +118,62 @@ public struct ColumnRef: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// How many masks of each detector were applied to one value. Usually one detector fired, so
+/// the first is kept inline and more go to an array: counting a masked value allocates nothing
+/// and hashes nothing (this runs for every masked result value).
+public struct DetectorCounts: Sendable, Sequence, ExpressibleByDictionaryLiteral, CustomStringConvertible {
+    var first: (DetectorName, Int)?
+    var more: [(DetectorName, Int)] = []
+
+    public init() {}
+
+    public init(dictionaryLiteral elements: (DetectorName, Int)...) {
+        for (d, n) in elements { add(d, n) }
+    }
+
+    public mutating func add(_ detector: DetectorName, _ n: Int = 1) {
+        if let f = first {
+            if f.0 == detector { first = (detector, f.1 + n); return }
+            if let i = more.firstIndex(where: { $0.0 == detector }) { more[i].1 += n } else { more.append((detector, n)) }
+        } else {
+            first = (detector, n)
+        }
+    }
+
+    public subscript(detector: DetectorName) -> Int? {
+        if let f = first, f.0 == detector { return f.1 }
+        return more.first { $0.0 == detector }?.1
+    }
+
+    public func makeIterator() -> IndexingIterator<[(DetectorName, Int)]> { ((first.map { [$0] } ?? []) + more).makeIterator() }
+    public var total: Int { (first?.1 ?? 0) + more.reduce(0) { $0 + $1.1 } }
+    public var description: String { "[" + map { "\($0.0): \($0.1)" }.joined(separator: ", ") + "]" }
+}
+
+extension DetectorCounts: Equatable {
+    /// Order does not matter: the same detectors with the same counts.
+    public static func == (a: DetectorCounts, b: DetectorCounts) -> Bool {
+        let x = Array(a), y = Array(b)
+        return x.count == y.count && x.allSatisfy { pair in b[pair.0] == pair.1 }
+    }
+}
+
 /// A changed value: the new bytes and how many masks of each detector were applied.
 public struct MaskResult: Sendable, Equatable {
     public var bytes: [UInt8]
-    public var counts: [DetectorName: Int]
-    public init(bytes: [UInt8], counts: [DetectorName: Int]) {
+    public var counts: DetectorCounts
+    public init(bytes: [UInt8], counts: DetectorCounts) {
         self.bytes = bytes
         self.counts = counts
     }
-    public var total: Int { counts.values.reduce(0, +) }
+    public var total: Int { counts.total }
 }
 
 /// `maskText` result, for notices and error fields.
 public struct MaskedText: Sendable, Equatable {
     public var text: String
-    public var counts: [DetectorName: Int]
-    public init(text: String, counts: [DetectorName: Int]) {
+    public var counts: DetectorCounts
+    public init(text: String, counts: DetectorCounts) {
         self.text = text
         self.counts = counts
     }
@@ -173,7 +213,7 @@ public struct MaskTally: Sendable, Equatable {
 
     public init() {}
 
-    public mutating func record(_ counts: [DetectorName: Int], at location: MaskLocation) {
+    public mutating func record(_ counts: DetectorCounts, at location: MaskLocation) {
         for (detector, n) in counts where n > 0 {
             self.counts[Key(detector: detector, location: location), default: 0] += n
         }

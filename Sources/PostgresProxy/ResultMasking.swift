@@ -52,7 +52,9 @@ struct PostgresResultMasker {
         var location: MaskLocation
     }
 
-    var columns: [ColumnPlan] = []
+    var columns: [ColumnPlan] = [] { didSet { columnCounts = Array(repeating: DetectorCounts(), count: columns.count) } }
+    /// What was masked in each column of the current result, folded into `tally` by `takeTally`.
+    var columnCounts: [DetectorCounts] = []
     var copy: CopyPlan?
 
     init(masker: Masker) { self.masker = masker }
@@ -87,91 +89,123 @@ struct PostgresResultMasker {
         }
     }
 
-    /// The row with its values masked, or nil when nothing changed.
-    mutating func mask(_ row: PostgresBackendMessage.DataRow) -> PostgresBackendMessage.DataRow? {
-        var values: [ByteBuffer?]?
-        var index = 0
-        for value in row {
-            defer { index += 1 }
-            guard let value, value.readableBytes > 0 else { continue }
-            // Values of columns no RowDescription described: their type and format are unknown, so a
-            // flagged one becomes NULL rather than risk rewriting a binary value.
-            let plan = index < columns.count ? columns[index]
-                : ColumnPlan(mode: masker.hasColumnRules ? .whole : .scan, kind: .opaque, location: MaskLocation("column \(index + 1)"))
-            guard let replacement = mask(value, plan) else { continue }
-            if values == nil { values = row.columns }
-            values![index] = replacement
-        }
-        return values.map { PostgresBackendMessage.DataRow(columns: $0) }
+    /// What to send instead of a value: NULL, or new bytes after the first `keep` bytes of the original.
+    enum Replacement {
+        case null
+        case bytes(keep: Int, [UInt8])
     }
 
-    /// `.some(nil)`: replace with NULL; `.some(buffer)`: replace; nil: unchanged.
-    mutating func mask(_ value: ByteBuffer, _ plan: ColumnPlan) -> ByteBuffer?? {
+    /// The row with its values masked, or nil when nothing changed. Works on the row's bytes in
+    /// place: an unchanged row costs no allocation, a changed one a single new buffer.
+    mutating func mask(_ row: PostgresBackendMessage.DataRow) -> PostgresBackendMessage.DataRow? {
+        row.bytes.withUnsafeReadableBytes { raw -> PostgresBackendMessage.DataRow? in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let count = row.columnCount
+            var out: ByteBuffer?
+            var offset = 2
+            for index in 0..<count {
+                let lengthAt = offset
+                let length = Int(Int32(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
+                offset += 4
+                guard length > 0 else {
+                    if out != nil { out!.writeInteger(Int32(length)) }
+                    continue
+                }
+                let value = UnsafeBufferPointer(rebasing: bytes[offset..<offset + length])
+                offset += length
+                // Values of columns no RowDescription described: their type and format are unknown, so a
+                // flagged one becomes NULL rather than risk rewriting a binary value.
+                let plan = index < columns.count ? columns[index]
+                    : ColumnPlan(mode: masker.hasColumnRules ? .whole : .scan, kind: .opaque, location: MaskLocation("column \(index + 1)"))
+                guard let replacement = mask(value, plan, column: index) else {
+                    if out != nil { out!.writeInteger(Int32(length)); out!.writeBytes(value) }
+                    continue
+                }
+                if out == nil {
+                    out = ByteBuffer()
+                    out!.reserveCapacity(raw.count + 64)
+                    out!.writeBytes(UnsafeRawBufferPointer(rebasing: raw[0..<lengthAt]))
+                }
+                switch replacement {
+                case .null:
+                    out!.writeInteger(Int32(-1))
+                case .bytes(let keep, let new):
+                    out!.writeInteger(Int32(keep + new.count))
+                    out!.writeBytes(UnsafeBufferPointer(rebasing: value[0..<keep]))
+                    out!.writeBytes(new)
+                }
+            }
+            return out.map { PostgresBackendMessage.DataRow(uncheckedBody: $0, columnCount: count) }
+        }
+    }
+
+    /// Counts go to the column's own tally (no hashing per value); `takeTally` names the columns.
+    mutating func count(_ counts: DetectorCounts, column: Int, _ plan: ColumnPlan) {
+        if column < columnCounts.count {
+            for (d, n) in counts { columnCounts[column].add(d, n) }
+        } else {
+            tally.record(counts, at: plan.location)
+        }
+    }
+
+    /// The replacement for one value, or nil when it passes unchanged.
+    mutating func mask(_ value: UnsafeBufferPointer<UInt8>, _ plan: ColumnPlan, column: Int) -> Replacement? {
         switch plan.kind {
         case .text:
-            return maskText(value, plan, prefix: 0).map { .some($0) }
+            return maskText(value, plan, column: column, keep: 0)
         case .json(let prefix):
-            guard value.readableBytes >= prefix else { return .some(nil) }
+            guard value.count >= prefix else { return .null }
             if plan.mode == .whole {
-                tally.record([.column: 1], at: plan.location)
-                var out = ByteBuffer(buffer: value.getSlice(at: value.readerIndex, length: prefix)!)
-                out.writeString(#""********""#)
-                return .some(out)
+                count([.column: 1], column: column, plan)
+                return .bytes(keep: prefix, Array(#""********""#.utf8))
             }
-            return maskText(value, plan, prefix: prefix).map { .some($0) }
+            return maskText(value, plan, column: column, keep: prefix)
         case .container:
-            if plan.mode == .whole { return wholeToNull(plan) }
-            return maskText(value, plan, prefix: 0).map { .some($0) }
+            if plan.mode == .whole { return wholeToNull(plan, column: column) }
+            return maskText(value, plan, column: column, keep: 0)
         case .binaryTextArray:
-            if plan.mode == .whole { return wholeToNull(plan) }
-            guard var array = BinaryValues.TextArray(value) else { return .some(nil) }  // malformed: not passed unchecked
+            if plan.mode == .whole { return wholeToNull(plan, column: column) }
+            guard var array = BinaryValues.TextArray(ByteBuffer(bytes: value)) else { return .null }  // malformed: not passed unchecked
             var changed = false
             for i in array.elements.indices {
                 guard let element = array.elements[i], let r = masker.mask(element) else { continue }
-                tally.record(r, at: plan.location)
+                count(r.counts, column: column, plan)
                 array.elements[i] = r.bytes
                 changed = true
             }
-            return changed ? .some(array.encoded) : nil
+            return changed ? .bytes(keep: 0, Array(array.encoded.readableBytesView)) : nil
         case .number(let decoding):
-            if plan.mode == .whole { return wholeToNull(plan) }
-            let digits: [UInt8]?
+            if plan.mode == .whole { return wholeToNull(plan, column: column) }
             switch decoding {
-            case .text: digits = Array(value.readableBytesView)
-            case .binaryInteger: digits = BinaryValues.integerDigits(value)
-            case .binaryNumeric: digits = BinaryValues.numericDigits(value)
+            case .text: return flagToNull(value, plan, column: column)
+            case .binaryInteger, .binaryNumeric:
+                let digits = decoding == .binaryInteger ? BinaryValues.integerDigits(ByteBuffer(bytes: value))
+                    : BinaryValues.numericDigits(ByteBuffer(bytes: value))
+                guard let digits else { return .null }  // a malformed binary number is not passed unchecked
+                return digits.withUnsafeBufferPointer { flagToNull($0, plan, column: column) }
             }
-            guard let digits else { return .some(nil) }  // a malformed binary number is not passed unchecked
-            return flagToNull(digits, plan)
         case .opaque:
-            if plan.mode == .whole { return wholeToNull(plan) }
-            return flagToNull(Array(value.readableBytesView), plan)
+            if plan.mode == .whole { return wholeToNull(plan, column: column) }
+            return flagToNull(value, plan, column: column)
         }
     }
 
-    mutating func wholeToNull(_ plan: ColumnPlan) -> ByteBuffer?? {
-        tally.record([.column: 1], at: plan.location)
-        return .some(nil)
+    mutating func wholeToNull(_ plan: ColumnPlan, column: Int) -> Replacement {
+        count([.column: 1], column: column, plan)
+        return .null
     }
 
-    mutating func flagToNull(_ bytes: [UInt8], _ plan: ColumnPlan) -> ByteBuffer?? {
+    mutating func flagToNull(_ bytes: UnsafeBufferPointer<UInt8>, _ plan: ColumnPlan, column: Int) -> Replacement? {
         guard let result = masker.mask(bytes) else { return nil }
-        tally.record(result, at: plan.location)
-        return .some(nil)
+        count(result.counts, column: column, plan)
+        return .null
     }
 
-    mutating func maskText(_ value: ByteBuffer, _ plan: ColumnPlan, prefix: Int) -> ByteBuffer? {
-        let result: MaskResult? = value.withUnsafeReadableBytes { raw in
-            let body = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[prefix...])
-            return plan.mode == .whole ? masker.maskWholeValue(Array(body)) : masker.mask(body)
-        }
-        guard let result else { return nil }
-        tally.record(result, at: plan.location)
-        var out = ByteBuffer()
-        out.reserveCapacity(prefix + result.bytes.count)
-        if prefix > 0 { out.writeImmutableBuffer(value.getSlice(at: value.readerIndex, length: prefix)!) }
-        out.writeBytes(result.bytes)
-        return out
+    mutating func maskText(_ value: UnsafeBufferPointer<UInt8>, _ plan: ColumnPlan, column: Int, keep: Int) -> Replacement? {
+        let body = UnsafeBufferPointer(rebasing: value[keep...])
+        guard let result = plan.mode == .whole ? masker.maskWholeValue(Array(body)) : masker.mask(body) else { return nil }
+        count(result.counts, column: column, plan)
+        return .bytes(keep: keep, result.bytes)
     }
 
     // MARK: notices, errors, notifications
@@ -196,6 +230,10 @@ struct PostgresResultMasker {
     }
 
     mutating func takeTally() -> MaskTally {
+        for (i, counts) in columnCounts.enumerated() where counts.total > 0 {
+            tally.record(counts, at: columns[i].location)
+            columnCounts[i] = DetectorCounts()
+        }
         defer { tally = MaskTally() }
         return tally
     }

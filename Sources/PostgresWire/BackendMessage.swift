@@ -135,6 +135,13 @@ extension PostgresBackendMessage {
             self.columnCount = count
         }
 
+        /// A body the caller built in the DataRow layout itself (Int16 count, then per column an
+        /// Int32 length or -1 and the bytes): not validated again.
+        public init(uncheckedBody body: ByteBuffer, columnCount: Int) {
+            self.bytes = body
+            self.columnCount = columnCount
+        }
+
         /// Builds a row from column values (`nil` is SQL NULL), e.g. after masking.
         public init<Columns: Collection>(columns: Columns) where Columns.Element == ByteBuffer? {
             precondition(columns.count <= Int(UInt16.max), "a DataRow has at most 65535 columns")
