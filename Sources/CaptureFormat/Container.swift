@@ -6,7 +6,8 @@ public enum CaptureLayout {
     /// line-ending conversion in either direction, 0x1A stops DOS `type`.
     public static let magic: [UInt8] = [0x89, 0x54, 0x47, 0x43, 0x0D, 0x0A, 0x1A, 0x0A]  // \x89 T G C \r \n ^Z \n
     public static let majorVersion: UInt16 = 1
-    public static let minorVersion: UInt16 = 0
+    /// 1.1 added exchange spans to the footer's block index (skipped by 1.0 readers).
+    public static let minorVersion: UInt16 = 1
     /// Feature flags this reader understands. An unknown incompatible flag is refused;
     /// an unknown compatible flag is ignored.
     public static let knownIncompatibleFlags: UInt32 = 0
@@ -130,15 +131,18 @@ public struct BlockInfo: Sendable, Equatable, WireMessage {
     /// Bit k set when an event of kind raw value k is in the block.
     public var kinds: UInt32
     public var filter: TermFilter
+    /// Format 1.1, footer index only: how far this block's exchanges reach (nil: not recorded).
+    public var exchangeSpan: ExchangeSpan?
 
     public init(offset: UInt64 = 0, length: UInt32 = 0, type: BlockType = .events, codec: BlockCodec = .zlib,
                 rawLength: UInt32 = 0, storedLength: UInt32 = 0, eventCount: UInt32 = 0,
                 firstSequence: UInt64 = 0, lastSequence: UInt64 = 0, firstMicros: Int64 = 0, lastMicros: Int64 = 0,
-                kinds: UInt32 = 0, filter: TermFilter = TermFilter(bits: [], hashCount: 0)) {
+                kinds: UInt32 = 0, filter: TermFilter = TermFilter(bits: [], hashCount: 0), exchangeSpan: ExchangeSpan? = nil) {
         self.offset = offset; self.length = length; self.type = type; self.codec = codec
         self.rawLength = rawLength; self.storedLength = storedLength; self.eventCount = eventCount
         self.firstSequence = firstSequence; self.lastSequence = lastSequence
         self.firstMicros = firstMicros; self.lastMicros = lastMicros; self.kinds = kinds; self.filter = filter
+        self.exchangeSpan = exchangeSpan
     }
 
     public func contains(kind: EventKind) -> Bool { kinds & (1 << UInt32(kind.rawValue)) != 0 }
@@ -210,6 +214,7 @@ public struct BlockInfo: Sendable, Equatable, WireMessage {
         w.uint(5, UInt64(rawLength)); w.uint(6, UInt64(storedLength)); w.uint(7, UInt64(eventCount))
         w.uint(8, firstSequence); w.uint(9, lastSequence); w.int(10, firstMicros); w.int(11, lastMicros)
         w.uint(12, UInt64(kinds)); w.bytes(13, filter.bits); w.uint(14, UInt64(filter.hashCount))
+        w.message(15, exchangeSpan)
     }
 
     public init(wire r: inout WireReader) throws {
@@ -239,6 +244,7 @@ public struct BlockInfo: Sendable, Equatable, WireMessage {
             case 12: kinds = UInt32(truncatingIfNeeded: try r.uint(t))
             case 13: bits = try r.bytes(t)
             case 14: k = UInt8(truncatingIfNeeded: try r.uint(t))
+            case 15: exchangeSpan = try r.message(t)
             default: try r.skip(t)
             }
         }

@@ -24,6 +24,48 @@ extension Event: WireMessage {
     }
 
     public init(wire r: inout WireReader) throws {
+        let (envelope, body) = try EventEnvelope.parse(&r)
+        let payload = try Payload(kind: envelope.kindCode, wire: body)
+        self.init(sequence: envelope.sequence, monotonicNanos: envelope.monotonicNanos, wallMicros: envelope.wallMicros,
+                  exchangeID: envelope.exchangeID, payload: payload)
+    }
+}
+
+extension Payload {
+    /// Decodes the payload message of an event of kind `kind` (an unknown kind is kept as raw bytes).
+    public init(kind: UInt8, wire body: WireReader) throws {
+        var b = body
+        switch EventKind(rawValue: kind) {
+        case .sessionStart: self = .sessionStart(try SessionStart(wire: &b))
+        case .sessionEnd: self = .sessionEnd(try SessionEnd(wire: &b))
+        case .request: self = .request(try Request(wire: &b))
+        case .decision: self = .decision(try Decision(wire: &b))
+        case .approval: self = .approval(try Approval(wire: &b))
+        case .response: self = .response(try Response(wire: &b))
+        case .streamChunk: self = .streamChunk(try StreamChunk(wire: &b))
+        case .maskSummary: self = .maskSummary(try MaskSummary(wire: &b))
+        case .annotation: self = .annotation(try Annotation(wire: &b))
+        case nil:
+            self = .unknown(kind: kind, bytes: [UInt8](UnsafeRawBufferPointer(rebasing: b.base[b.position..<b.end])))
+        }
+    }
+}
+
+/// An event's envelope with its payload still encoded, so a search can look at sequence,
+/// time, exchange and kind of every event and decode only the payloads it needs.
+public struct EventEnvelope: Sendable, Equatable {
+    public var sequence: UInt64
+    public var monotonicNanos: UInt64
+    public var wallMicros: Int64
+    public var exchangeID: UInt64
+    public var kindCode: UInt8
+    /// Where the payload message lies in the block's raw payload.
+    public var payload: Range<Int>
+
+    public var kind: EventKind? { EventKind(rawValue: kindCode) }
+
+    /// Reads the envelope fields of one event message; returns a reader over its payload.
+    static func parse(_ r: inout WireReader) throws -> (EventEnvelope, WireReader) {
         var sequence: UInt64 = 0, mono: UInt64 = 0, wall: Int64 = 0, exchange: UInt64 = 0
         var kind: UInt64?
         var body: WireReader?
@@ -39,22 +81,34 @@ extension Event: WireMessage {
             }
         }
         guard let kind, kind > 0, kind <= 255 else { throw r.fail("event has no valid kind") }
-        var b = body ?? WireReader(base: r.base, from: r.position, to: r.position)
-        let payload: Payload
-        switch EventKind(rawValue: UInt8(kind)) {
-        case .sessionStart: payload = .sessionStart(try SessionStart(wire: &b))
-        case .sessionEnd: payload = .sessionEnd(try SessionEnd(wire: &b))
-        case .request: payload = .request(try Request(wire: &b))
-        case .decision: payload = .decision(try Decision(wire: &b))
-        case .approval: payload = .approval(try Approval(wire: &b))
-        case .response: payload = .response(try Response(wire: &b))
-        case .streamChunk: payload = .streamChunk(try StreamChunk(wire: &b))
-        case .maskSummary: payload = .maskSummary(try MaskSummary(wire: &b))
-        case .annotation: payload = .annotation(try Annotation(wire: &b))
-        case nil:
-            payload = .unknown(kind: UInt8(kind), bytes: [UInt8](UnsafeRawBufferPointer(rebasing: b.base[b.position..<b.end])))
+        let b = body ?? WireReader(base: r.base, from: r.position, to: r.position)
+        return (EventEnvelope(sequence: sequence, monotonicNanos: mono, wallMicros: wall, exchangeID: exchange,
+                              kindCode: UInt8(kind), payload: b.position..<b.end), b)
+    }
+
+    /// The envelopes of a block's raw payload (as `CaptureFile.rawPayload(of:)` returns it), in order.
+    public static func all(in buffer: UnsafeRawBufferPointer, expectedCount: Int = 0) throws -> [EventEnvelope] {
+        var r = WireReader(buffer)
+        var out: [EventEnvelope] = []
+        out.reserveCapacity(min(expectedCount, buffer.count))
+        while !r.isAtEnd {
+            let start = r.position
+            let n = try r.length()
+            var sub = WireReader(base: buffer, from: r.position, to: r.position + n)
+            r.position += n
+            do {
+                out.append(try parse(&sub).0)
+            } catch let e as WireError {
+                throw WireError(message: "event \(out.count) (at payload byte \(start)): \(e.message)", offset: e.offset)
+            }
         }
-        self.init(sequence: sequence, monotonicNanos: mono, wallMicros: wall, exchangeID: exchange, payload: payload)
+        return out
+    }
+
+    /// The whole event, with its payload decoded from `buffer` (the same raw payload).
+    public func event(in buffer: UnsafeRawBufferPointer) throws -> Event {
+        let payload = try Payload(kind: kindCode, wire: WireReader(buffer, range: self.payload))
+        return Event(sequence: sequence, monotonicNanos: monotonicNanos, wallMicros: wallMicros, exchangeID: exchangeID, payload: payload)
     }
 }
 

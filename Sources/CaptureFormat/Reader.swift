@@ -178,17 +178,24 @@ public struct CaptureFile: Sendable {
 
     /// The events of one block, with the block's CRC checked.
     public func events(in block: BlockInfo) throws(CaptureError) -> [Event] {
-        try withTypedBytes(of: data) { (file) throws(CaptureError) -> [Event] in
+        let raw = try rawPayload(of: block)
+        do {
+            return try raw.withUnsafeBytes { try EventStream.decode($0, expectedCount: Int(block.eventCount)) }
+        } catch {
+            throw .corrupt("events: \(error)", offset: block.payloadOffset)
+        }
+    }
+
+    /// One block's events as stored before compression (varint-prefixed event messages), with the
+    /// block's framing and CRC checked: for readers that decode only some events (`EventEnvelope`).
+    public func rawPayload(of block: BlockInfo) throws(CaptureError) -> [UInt8] {
+        try withTypedBytes(of: data) { (file) throws(CaptureError) -> [UInt8] in
             guard block.offset <= UInt64(file.count), Int(block.offset) + Int(block.length) <= file.count else {
                 throw CaptureError(.truncated, "block runs past the end of the file", offset: Int(clamping: block.offset))
             }
             let info = try CaptureFile.checkedBlock(file, at: Int(block.offset))
-            let raw = try CaptureFile.payload(file, info)
-            do {
-                return try raw.withUnsafeBytes { try EventStream.decode($0, expectedCount: Int(info.eventCount)) }
-            } catch {
-                throw .corrupt("events: \(error)", offset: info.payloadOffset)
-            }
+            guard info.type == .events else { throw .corrupt("not an events block", offset: Int(block.offset) + 8) }
+            return try CaptureFile.payload(file, info)
         }
     }
 

@@ -19,11 +19,18 @@ extension CaptureFile {
         let report = verify()
         let firstBad = report.problems.first { $0.location.hasPrefix("block ") }
         let keep = firstBad.flatMap { p in blocks.firstIndex { Int($0.offset) + Int($0.length) > p.offset } } ?? blocks.count
-        let kept = Array(blocks.prefix(keep))
+        var kept = Array(blocks.prefix(keep))
         let keptEnd = kept.last.map { Int($0.offset) + Int($0.length) } ?? headerLength
 
         var summary = SummaryBuilder()
-        for block in kept { for e in try events(in: block) { summary.add(e) } }
+        var spans = ExchangeSpanBuilder()
+        for (i, block) in kept.enumerated() {
+            for e in try events(in: block) {
+                summary.add(e)
+                spans.add(exchangeID: e.exchangeID, block: i)
+            }
+        }
+        for (i, span) in spans.build(count: kept.count).enumerated() { kept[i].exchangeSpan = span }
         let built = summary.build()
         let reason: String
         if let firstBad { reason = "\(firstBad)" } else if case .unsealed(_, _, let r) = state { reason = r } else { reason = "" }

@@ -86,6 +86,8 @@ struct Verifier {
         var offset = capture.headerLength
         var nextSequence: UInt64 = 1
         var summary = SummaryBuilder()
+        var spans = ExchangeSpanBuilder()
+        var spansKnown = true
         var scanned: [BlockInfo] = []
         // Where an intact trailer says the footer is: names a damaged block at that offset "footer"
         // even when the damage hides its type or length.
@@ -132,11 +134,15 @@ struct Verifier {
                 problem(name, bodyEnd + 32, "Ed25519 signature does not verify with key \(SigningKey.keyID(of: key))")
             }
             if isFooter {
-                checkFooter(info, summary: summary.build(), blocks: scanned)
+                checkFooter(info, summary: summary.build(), blocks: scanned, spans: spansKnown ? spans.build(count: scanned.count) : nil)
                 checkTrailer(footerOffset: offset, footerEnd: end, chain: storedChain)
                 return report
             }
-            if crcOK { checkEvents(info, name: name, next: &nextSequence, summary: &summary) }
+            if crcOK {
+                spansKnown = checkEvents(info, name: name, next: &nextSequence, summary: &summary, spans: &spans, block: scanned.count) && spansKnown
+            } else {
+                spansKnown = false
+            }
             var indexed = info
             indexed.offset = UInt64(offset)
             scanned.append(indexed)
@@ -160,7 +166,9 @@ struct Verifier {
         capture.trailer?.sealerPublicKey ?? capture.footer?.sealerPublicKey ?? capture.header.signingPublicKey
     }
 
-    mutating func checkEvents(_ info: BlockInfo, name: String, next: inout UInt64, summary: inout SummaryBuilder) {
+    /// Returns false when the block's events could not be decoded.
+    mutating func checkEvents(_ info: BlockInfo, name: String, next: inout UInt64, summary: inout SummaryBuilder,
+                              spans: inout ExchangeSpanBuilder, block: Int) -> Bool {
         let events: [Event]
         do {
             let raw = try CaptureFile.payload(file, info)
@@ -168,7 +176,7 @@ struct Verifier {
         } catch {
             problem(name, info.payloadOffset, "events cannot be decoded: \(error)")
             next = info.lastSequence &+ 1
-            return
+            return false
         }
         var terms = Set<String>()
         var kinds: UInt32 = 0
@@ -181,6 +189,7 @@ struct Verifier {
             kinds |= 1 << UInt32(e.kindCode & 31)
             SearchTerms.of(e, into: &terms)
             summary.add(e)
+            spans.add(exchangeID: e.exchangeID, block: block)
         }
         report.eventsChecked += UInt64(events.count)
         let header = (UInt32(events.count), events.first?.sequence ?? 0, events.last?.sequence ?? 0,
@@ -191,9 +200,11 @@ struct Verifier {
         if TermFilter(terms: terms) != info.filter {
             problem(name, Int(info.offset) + CaptureLayout.blockFixedSize, "term filter does not match its events")
         }
+        return true
     }
 
-    mutating func checkFooter(_ info: BlockInfo, summary: SessionSummary, blocks: [BlockInfo]) {
+    /// `spans`: the exact spans computed from the events (nil when some block could not be decoded).
+    mutating func checkFooter(_ info: BlockInfo, summary: SessionSummary, blocks: [BlockInfo], spans: [ExchangeSpan]?) {
         let footer: Footer
         do {
             footer = try Footer(decoding: CaptureFile.payload(file, info))
@@ -205,8 +216,21 @@ struct Verifier {
         if footer.sessionID != capture.header.sessionID {
             problem("footer", at, "footer belongs to session \(footer.sessionID), not \(capture.header.sessionID)")
         }
-        if footer.blocks != blocks {
-            let i = zip(footer.blocks, blocks).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(footer.blocks.count, blocks.count)
+        // Spans exist only in the footer's index (1.1): compared apart, as a promise that must hold.
+        var indexed = footer.blocks
+        for i in indexed.indices { indexed[i].exchangeSpan = nil }
+        if let spans, indexed.count == spans.count {
+            for (i, (entry, exact)) in zip(footer.blocks, spans).enumerated() {
+                guard let recorded = entry.exchangeSpan else { continue }
+                if !recorded.covers(exact) || Int(recorded.before) > i || i + Int(recorded.after) >= spans.count {
+                    problem("footer", at, "block index entry \(i): exchange span (\(recorded.before) before, \(recorded.after) after) "
+                            + "does not match its events (they reach \(exact.before) before, \(exact.after) after)")
+                    break
+                }
+            }
+        }
+        if indexed != blocks {
+            let i = zip(indexed, blocks).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(footer.blocks.count, blocks.count)
             problem("footer", at, "block index differs from the blocks in the file (first at entry \(i); index has \(footer.blocks.count), file has \(blocks.count))")
         }
         if footer.summary != summary {

@@ -153,6 +153,12 @@ public struct WireReader {
         end = buffer.count
     }
 
+    /// A reader over `range` of `buffer` (positions stay relative to the whole buffer).
+    public init(_ buffer: UnsafeRawBufferPointer, range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= buffer.count, "range outside the buffer")
+        self.init(base: buffer, from: range.lowerBound, to: range.upperBound)
+    }
+
     init(base: UnsafeRawBufferPointer, from: Int, to: Int) {
         self.base = base
         position = from
@@ -259,6 +265,14 @@ public struct WireReader {
         var sub = WireReader(base: base, from: position, to: position + n)
         position += n
         return try M(wire: &sub)
+    }
+
+    /// Where the value of a length-delimited field lies in the buffer, without copying it.
+    public mutating func range(_ type: WireType) throws -> Range<Int> {
+        try expect(type, .lengthDelimited)
+        let n = try length()
+        defer { position += n }
+        return position..<(position + n)
     }
 
     /// Raw bytes of a nested length-delimited field, as a sub-reader.

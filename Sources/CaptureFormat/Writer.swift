@@ -82,6 +82,8 @@ public final class CaptureWriter {
     var sealer: BlockSealer
     var blocks: [BlockInfo] = []
     var summary = SummaryBuilder()
+    /// Bounded: a gate session may run millions of exchanges; forgetting old ones only widens spans.
+    var spans = ExchangeSpanBuilder(maxTracked: 4096)
     var nextSequence: UInt64 = 1
     let clock = ContinuousClock()
     let started: ContinuousClock.Instant
@@ -158,6 +160,7 @@ public final class CaptureWriter {
         pendingInfo.lastMicros = event.wallMicros
         pendingInfo.kinds |= 1 << UInt32(event.kindCode & 31)
         SearchTerms.of(event, into: &pendingTerms)
+        spans.add(exchangeID: event.exchangeID, block: blocks.count)
         summary.add(event)
         pending.varint(UInt64(encoded.count))
         pending.append(raw: encoded)
@@ -209,6 +212,7 @@ public final class CaptureWriter {
     public func close() throws(CaptureError) {
         guard !closed else { return }
         try sealBlock()
+        for (i, span) in spans.build(count: blocks.count).enumerated() { blocks[i].exchangeSpan = span }
         let footer = Footer(sessionID: header.sessionID, blocks: blocks, summary: summary.build(),
                             sealedMicros: nowMicros(), sealerPublicKey: key.publicKey)
         let tail = sealFooter(footer, at: offset, sealer: &sealer, key: key, flags: .cleanClose, level: options.compressionLevel)

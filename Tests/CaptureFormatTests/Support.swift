@@ -333,3 +333,8 @@ enum RandomEvents {
               exchangeID: u64(&g), payload: payload(&g))
     }
 }
+
+/// Block index entries without their exchange spans (which only a footer's index holds), to compare with scanned blocks.
+func withoutSpans(_ blocks: [BlockInfo]) -> [BlockInfo] {
+    blocks.map { var b = $0; b.exchangeSpan = nil; return b }
+}

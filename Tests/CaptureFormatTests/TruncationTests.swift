@@ -52,7 +52,8 @@ import Testing
                 Issue.record("cut at \(cut), inside the \(headerLength)-byte header, opened")
                 continue
             }
-            let expected = f.blocks.filter { Int($0.offset) + Int($0.length) <= cut }
+            // Scanned blocks have no exchange spans: those live in the footer's index only.
+            let expected = withoutSpans(f.blocks.filter { Int($0.offset) + Int($0.length) <= cut })
             let completeLength = cut >= f.footerEnd ? f.footerEnd : (expected.last.map { Int($0.offset) + Int($0.length) } ?? headerLength)
             guard case .unsealed(let complete, let fileLength, let reason) = capture.state else {
                 Issue.record("cut at \(cut): state \(capture.state)")
