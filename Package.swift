@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "CaptureFormat", targets: ["CaptureFormat"]),
         .executable(name: "sessinfo", targets: ["sessinfo"]),
+        .executable(name: "sessgrep", targets: ["sessgrep"]),
         .executable(name: "capture-proxy", targets: ["capture-proxy"]),
     ],
     dependencies: [
@@ -31,6 +32,11 @@ let package = Package(
         .executableTarget(
             name: "sessinfo",
             dependencies: ["Forensics", "CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Searches captures; the engine is in Forensics (Search/), the gate's config gives the capture directory.
+        .executableTarget(
+            name: "sessgrep",
+            dependencies: ["Forensics", "CaptureFormat", "ProxyCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Deterministic, realistic synthetic sessions: samples, benchmark corpora, test data.
         .target(

@@ -210,6 +210,12 @@ public struct WireReader {
         }
     }
 
+    /// Steps over `n` bytes (a packed value's contents).
+    public mutating func skip(bytes n: UInt64) throws {
+        guard n <= UInt64(end - position) else { throw fail("value runs past the end") }
+        position += Int(n)
+    }
+
     mutating func advance(_ n: Int) throws {
         guard n <= end - position else { throw fail("field runs past the end") }
         position += n

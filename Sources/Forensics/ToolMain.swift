@@ -5,9 +5,9 @@ extension ParsableCommand {
     /// Runs the command with grep-like exit codes: 0 ok or found, 1 none or differs
     /// (thrown by the command as `ExitCode(1)`), 2 for errors, including bad arguments
     /// (ArgumentParser's own default would be 64).
-    public static func mainWithGrepExitCodes() -> Never {
+    public static func mainWithGrepExitCodes(arguments: [String]? = nil) -> Never {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(arguments)
             try command.run()
             Foundation.exit(0)
         } catch let code as ExitCode {
@@ -25,9 +25,10 @@ extension ParsableCommand {
 
 extension AsyncParsableCommand {
     /// `mainWithGrepExitCodes` for commands with async subcommands.
-    public static func asyncMainWithGrepExitCodes() async -> Never {
+    /// `arguments`: instead of the process's (without the program name), e.g. after rewriting optional values.
+    public static func asyncMainWithGrepExitCodes(arguments: [String]? = nil) async -> Never {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -1,0 +1,171 @@
+import CaptureFormat
+
+/// One decompressed events block: its raw payload and the envelopes of its events.
+/// Immutable once built, so exchanges in any task may hold on to it.
+final class DecodedBlock: Sendable {
+    let index: Int
+    let raw: [UInt8]
+    let envelopes: [EventEnvelope]
+    /// False when PATTERN's required literal is absent from the block (its texts cannot match).
+    let mayMatchPattern: Bool
+
+    init(index: Int, raw: [UInt8], envelopes: [EventEnvelope], mayMatchPattern: Bool) {
+        self.index = index; self.raw = raw; self.envelopes = envelopes; self.mayMatchPattern = mayMatchPattern
+    }
+
+    func event(_ e: EventEnvelope) -> Event? {
+        raw.withUnsafeBytes { try? e.event(in: $0) }
+    }
+}
+
+struct ExchangeEvent: Sendable {
+    let envelope: EventEnvelope
+    let block: DecodedBlock
+}
+
+/// The events of one exchange found so far (or one event that belongs to no exchange).
+struct PendingExchange: Sendable {
+    /// 0 for an event outside any exchange (session start and end).
+    let id: UInt64
+    var events: [ExchangeEvent] = []
+    /// Bit i: condition i is admitted by the index of some block holding one of these events.
+    var admitted: UInt64 = 0
+    /// The last block that can still hold events of this exchange (Int.max: unknown).
+    var bound: Int
+
+    var firstSequence: UInt64 { events.first?.envelope.sequence ?? 0 }
+    var time: Int64 { events.first?.envelope.wallMicros ?? 0 }
+
+    func decoded() -> [Event] { events.compactMap { $0.block.event($0.envelope) } }
+}
+
+/// Decides whether a complete exchange satisfies the query. One per task (it owns a PatternMatcher).
+struct ExchangeMatcher {
+    let query: CaptureQuery
+    let conditions: [Condition]
+    let pattern: PatternMatcher?
+    var texts = EventTexts()
+
+    init(query: CaptureQuery) throws {
+        self.query = query
+        conditions = query.conditions
+        pattern = try query.pattern.map(PatternMatcher.init)
+    }
+
+    mutating func matches(_ x: PendingExchange) -> Bool {
+        for c in conditions where !satisfies(c.field, x) { return false }
+        return true
+    }
+
+    /// Payloads of the events of `kind`, decoded (small ones only: requests, decisions, approvals, annotations, masks).
+    func payloads(_ x: PendingExchange, _ kind: EventKind) -> [Payload] {
+        x.events.lazy.filter { $0.envelope.kind == kind }.compactMap { $0.block.event($0.envelope)?.payload }
+    }
+
+    mutating func satisfies(_ field: Condition.Field, _ x: PendingExchange) -> Bool {
+        let q = query
+        switch field {
+        case .time:
+            if let since = q.since, x.time < since { return false }
+            if let until = q.until, x.time >= until { return false }
+            return true
+        case .kind:
+            return x.events.contains { e in e.envelope.kind.map(q.kinds.contains) ?? false }
+        case .decision:
+            return (payloads(x, .decision) + payloads(x, .approval)).contains { p in
+                switch p {
+                case .decision(let d): return q.decisions.contains { $0.rawValue == d.action.name }
+                case .approval(let a):
+                    switch a.state {
+                    case .granted: return q.decisions.contains(.approved)
+                    case .denied: return q.decisions.contains(.denied)
+                    case .expired: return q.decisions.contains(.expired)
+                    case .requested: return false
+                    }
+                default: return false
+                }
+            }
+        case .request:
+            return payloads(x, .request).contains { p in
+                if case .request(let r) = p { return ExchangeMatcher.request(r, matches: q.request) }
+                return false
+            }
+        case .status:
+            return x.events.contains { e in
+                guard e.envelope.kind == .response,
+                      let status = e.block.raw.withUnsafeBytes({ try? e.envelope.httpStatus(in: $0) }) ?? nil else { return false }
+                return q.statuses.contains { $0.matches(status) }
+            }
+        case .masked:
+            return payloads(x, .maskSummary).contains { p in
+                guard case .maskSummary(let m) = p else { return false }
+                return m.entries.contains { e in e.count > 0 && q.masked.contains { $0.matches(e.detector) } }
+            }
+        case .prompt:
+            return payloads(x, .annotation).contains { p in
+                if case .annotation(let a) = p { return q.prompts.contains(a.promptID) }
+                return false
+            }
+        case .trace:
+            return payloads(x, .annotation).contains { p in
+                if case .annotation(let a) = p, let t = a.traceID { return q.traces.contains { lower($0).contains(t) } }
+                return false
+            }
+        case .pattern:
+            guard let pattern, let spec = q.pattern else { return true }
+            let found = textMatches(x, pattern, spec)
+            return spec.invert ? !found : found
+        }
+    }
+
+    mutating func textMatches(_ x: PendingExchange, _ pattern: PatternMatcher, _ spec: TextPattern) -> Bool {
+        for e in x.events {
+            // A block without the pattern's required bytes holds no matching text.
+            guard e.block.mayMatchPattern else { continue }
+            let hit = e.block.raw.withUnsafeBytes { buffer in
+                (try? texts.search(kind: e.envelope.kind, payload: e.envelope.payload, in: buffer,
+                                   requests: spec.searchesRequests, responses: spec.searchesResponses) { text, whole in
+                    pattern.matches(text, asLines: !whole)
+                }) ?? false
+            }
+            if hit { return true }
+        }
+        return false
+    }
+
+    static func request(_ r: Request, matches f: RequestFilter) -> Bool {
+        let wantsPostgres = !f.tables.isEmpty || !f.statementKinds.isEmpty || !f.functions.isEmpty
+        let wantsHTTP = !f.methods.isEmpty || !f.paths.isEmpty
+        let wantsKubernetes = !f.verbs.isEmpty || !f.namespaces.isEmpty || !f.resources.isEmpty || !f.subresources.isEmpty
+        func http(_ h: HTTPRequest) -> Bool {
+            if !f.methods.isEmpty && !f.methods.contains(where: { upper($0).contains(h.method) }) { return false }
+            let path = RequestFilter.path(of: h.target)
+            if !f.paths.isEmpty && !f.paths.contains(where: { $0.matches(path) }) { return false }
+            return true
+        }
+        switch r {
+        case .postgres(let p):
+            guard !wantsHTTP && !wantsKubernetes else { return false }
+            if !f.tables.isEmpty && !f.tables.contains(where: { g in p.resources.contains { RequestFilter.tableMatches(g, schema: $0.schema, name: $0.name) } }) {
+                return false
+            }
+            if !f.statementKinds.isEmpty && !f.statementKinds.contains(where: { k in p.statementKinds.contains { lower(k).contains($0) } }) {
+                return false
+            }
+            if !f.functions.isEmpty && !f.functions.contains(where: { g in p.functions.contains { RequestFilter.functionMatches(g, $0) } }) {
+                return false
+            }
+            return true
+        case .http(let h):
+            guard !wantsPostgres && !wantsKubernetes else { return false }
+            return http(h)
+        case .kubernetes(let k):
+            guard !wantsPostgres, http(k.http) else { return false }
+            if !f.verbs.isEmpty && !f.verbs.contains(where: { lower($0).contains(k.verb) }) { return false }
+            if !f.namespaces.isEmpty && !f.namespaces.contains(k.namespace) { return false }
+            if !f.resources.isEmpty && !f.resources.contains(where: { lower($0).contains(k.resource) }) { return false }
+            if !f.subresources.isEmpty && !f.subresources.contains(where: { lower($0).contains(k.subresource) }) { return false }
+            return true
+        }
+    }
+}
