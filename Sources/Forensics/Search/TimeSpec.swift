@@ -17,14 +17,20 @@ public enum TimeSpec {
         default: break
         }
         if let ago = duration(t) { return now - ago }
-        if let absolute = parseTime(t) { return absolute }
-        // "2026-11-20 09:00" and "2026-11-20T09:00" without a zone: UTC.
-        var s = t.replacingOccurrences(of: " ", with: "T")
-        if s.count == 16 { s += ":00" }  // no seconds
-        if !s.hasSuffix("Z") && !s.contains("+") && s.count >= 19 && s.dropFirst(10).first == "T" && !s.dropFirst(19).contains("-") {
-            s += "Z"
+        let b = Array(t.utf8)
+        func digits(_ r: Range<Int>) -> Bool { r.upperBound <= b.count && b[r].allSatisfy { $0 >= 48 && $0 <= 57 } }
+        let isDate = b.count >= 10 && digits(0..<4) && b[4] == UInt8(ascii: "-") && digits(5..<7) && b[7] == UInt8(ascii: "-") && digits(8..<10)
+        if isDate && b.count == 10 { return parseTime(t) }
+        // "2026-11-20 09:00[:05[.5]]" and the same with T, without a zone: UTC.
+        if isDate, b.count >= 16, b[10] == 32 || b[10] == UInt8(ascii: "T"), digits(11..<13), b[13] == UInt8(ascii: ":"), digits(14..<16) {
+            var s = String(t.prefix(10)) + "T" + String(t.dropFirst(11))
+            if s.count == 16 { s += ":00" }
+            let zoned = s.hasSuffix("Z") || s.dropFirst(16).contains("+") || s.dropFirst(16).contains("-")
+            return parseTime(zoned ? s : s + "Z")
         }
-        return parseTime(s)
+        // Anything else that looks like a date must be a whole RFC 3339 time (the parser would take a prefix).
+        if isDate { return nil }
+        return parseTime(t)
     }
 
     /// A duration like `2h`, `1h30m`, `7d`, `2h ago`, in microseconds; nil if `text` is not one.
