@@ -66,6 +66,17 @@ final class LineFile {
     }
 }
 
+/// One event as a JSON line tagged with its session, subject and target, as a gate's JSON log
+/// would carry them: `{"session":"…","subject":"…","target":"…",` then the fields of `Event.jsonLine()`.
+public func sessionJSONLine(_ event: Event, header: SessionHeader) -> String {
+    var w = JSONWriter()
+    w.object { o in
+        o.string("session", header.sessionID); o.string("subject", header.subject); o.string("target", header.target)
+        event.writeJSON(&o)
+    }
+    return w.text + "\n"
+}
+
 /// One event as a JSON line tagged with its session: `{"session":"…",` then the
 /// fields of `Event.jsonLine()`.
 public func sessionJSONLine(_ event: Event, sessionID: String) -> String {
@@ -190,13 +201,18 @@ public struct CorpusOptions: Sendable {
     public var writer: WriterOptions
     /// Also write every event as JSON Lines here.
     public var jsonlPath: String?
+    /// Also write each session's events as JSON Lines to DIR/SESSION-ID.jsonl, each line carrying
+    /// the session's subject and target (what a log-based baseline needs to answer the same questions).
+    public var jsonlDirectory: String?
     /// Files under YYYY/MM/DD/ (true) or all in the directory.
     public var dated: Bool
 
     public init(directory: String, sessions: Int, eventsPerSession: Int, seed: UInt64, start: Int64,
-                profile: SessionProfile? = nil, writer: WriterOptions = WriterOptions(), jsonlPath: String? = nil, dated: Bool = true) {
+                profile: SessionProfile? = nil, writer: WriterOptions = WriterOptions(), jsonlPath: String? = nil, dated: Bool = true,
+                jsonlDirectory: String? = nil) {
         self.directory = directory; self.sessions = sessions; self.eventsPerSession = eventsPerSession; self.seed = seed
         self.start = start; self.profile = profile; self.writer = writer; self.jsonlPath = jsonlPath; self.dated = dated
+        self.jsonlDirectory = jsonlDirectory
     }
 }
 
@@ -238,6 +254,7 @@ public enum Corpus {
         let fm = FileManager.default
         try fm.createDirectory(atPath: o.directory, withIntermediateDirectories: true)
         let jsonl = try o.jsonlPath.map { try LineFile(path: $0) }
+        if let d = o.jsonlDirectory { try fm.createDirectory(atPath: d, withIntermediateDirectories: true) }
         let gens = generators(sessions: o.sessions, eventsPerSession: o.eventsPerSession, seed: o.seed, start: o.start, profile: o.profile)
         for (i, generator) in gens.enumerated() {
             var g = generator
@@ -245,12 +262,18 @@ public enum Corpus {
             let path = (o.directory as NSString).appendingPathComponent(rel)
             try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let writer = try CaptureWriter(path: path, header: g.header, key: key, options: o.writer)
+            let perSession = try o.jsonlDirectory.map { try LineFile(path: ($0 as NSString).appendingPathComponent(g.header.sessionID + ".jsonl")) }
             while let e = g.next() {
                 try writer.append(e)
                 if let jsonl { try jsonl.append(sessionJSONLine(e, sessionID: g.header.sessionID)) }
+                if let perSession { try perSession.append(sessionJSONLine(e, header: g.header)) }
                 result.events += 1
             }
             try writer.close()
+            if let perSession {
+                try perSession.close()
+                result.jsonlBytes += perSession.bytesWritten
+            }
             result.files.append(path)
             result.bytes += fileSize(path)
             progress?(i + 1, o.sessions)

@@ -160,6 +160,9 @@ struct CorpusCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Also write the events as JSON Lines to FILE.", valueName: "FILE"))
     var jsonl: String?
 
+    @Option(name: .customLong("jsonl-dir"), help: ArgumentHelp("Also write each session's events as JSON Lines to DIR/SESSION-ID.jsonl, with its subject and target on every line.", valueName: "DIR"))
+    var jsonlDir: String?
+
     @Option(name: .long, help: ArgumentHelp("Start of the first session: RFC 3339 or Unix seconds.", valueName: "TIME"))
     var start: String = "2026-11-20T08:00:00Z"
 
@@ -183,7 +186,7 @@ struct CorpusCommand: ParsableCommand {
     func run() throws {
         let options = CorpusOptions(directory: out, sessions: sessions, eventsPerSession: eventsPerSession, seed: seed,
                                     start: try parseTimeOption(start), profile: try parseProfile(profile), writer: try writer.options(),
-                                    jsonlPath: jsonl, dated: !flat)
+                                    jsonlPath: jsonl, dated: !flat, jsonlDirectory: jsonlDir)
         let signing = try loadKey(key)
         let step = max(1, sessions / 20)
         let result = try Corpus.write(options, key: signing) { done, total in
@@ -192,6 +195,7 @@ struct CorpusCommand: ParsableCommand {
         if !quiet {
             print("\(result.files.count) captures, \(result.events) events, \(result.bytes) bytes in \(out) (key \(signing.keyID)), \(String(format: "%.2f", result.seconds)) s")
             if let jsonl { print("JSON Lines: \(jsonl), \(result.jsonlBytes) bytes") }
+            if let jsonlDir { print("JSON Lines: \(jsonlDir)/SESSION-ID.jsonl, \(result.jsonlBytes) bytes") }
         }
     }
 }

@@ -69,6 +69,8 @@ struct QueryTests {
         #expect(lit("\\bDELETE\\b.*WHERE") == "DELETE")
         #expect(lit("4\\.2\\.[0-9]") == "4.2.")
         #expect(lit("[]ab]cd") == "cd")
+        #expect(lit("[a-z][*]{4}@example[.]org") == "@example.org")  // one-member brackets are literals; {4} may not hold one
+        #expect(lit("a[.]b") == "a.b" && lit("ab[^.]cde") == "cde")
         #expect(lit("[[:digit:]]+-card") == "-card")
         // Separators the text walker inserts (tab, newline, space) split the literal.
         #expect(TextPattern(patterns: ["FROM pii.users"], fixed: true).requiredLiteral.map { String(decoding: $0, as: UTF8.self) } == "pii.users")

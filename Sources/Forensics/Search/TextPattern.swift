@@ -66,6 +66,12 @@ public struct TextPattern: Sendable, Equatable {
             case UInt8(ascii: "("):
                 cut(); depth = 1
             case UInt8(ascii: "["):
+                // A bracket with one plain member ([.] [*]) is that character: people write them to avoid escapes.
+                if i + 2 < b.count, b[i + 2] == UInt8(ascii: "]"), ![UInt8(ascii: "^"), UInt8(ascii: "]"), UInt8(ascii: "["), UInt8(ascii: "\\")].contains(b[i + 1]) {
+                    current.append(b[i + 1])
+                    i += 2
+                    break
+                }
                 cut()
                 // Skip the bracket expression: a ']' right after '[' or '[^' is a member.
                 var j = i + 1
