@@ -35,7 +35,7 @@ sum_counts() { awk -F: '{ s += $NF } END { print s + 0 }'; }
 
 echo "== sessgrep benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "machine: $(nproc) cores, $(awk -F: '/model name/ { sub(/^ +/, "", $2); print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
-echo "tools:   $(swift --version 2>/dev/null | head -1); $(zgrep --version | head -1); $(grep --version | head -1); $(rg --version | head -1)"
+echo "tools:   $(swift --version 2>/dev/null | head -1); $(zgrep --version | head -1); $(grep --version | head -1); $(rg --version | sed -n 1p)"
 echo "load:    $(uptime | sed 's/.*load average/load average/') (other work on the machine skews every figure alike)"
 echo "work:    $WORK ($(df -h "$WORK" | awk 'NR == 2 { print $1 ", " $4 " free" }'))"
 echo

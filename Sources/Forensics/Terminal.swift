@@ -12,7 +12,7 @@ public struct Terminal: Sendable {
         progress = isatty(STDERR_FILENO) == 1
     }
 
-    public enum Style: String, Sendable { case ok = "32", bad = "31;1", warn = "33", dim = "2", bold = "1" }
+    public enum Style: String, Sendable { case ok = "32", bad = "31;1", warn = "33", dim = "2", bold = "1", match = "1;35" }
 
     public func paint(_ text: String, _ style: Style) -> String {
         colour ? "\u{1B}[\(style.rawValue)m\(text)\u{1B}[0m" : text

@@ -129,7 +129,7 @@ struct SessGrep: AsyncParsableCommand {
         for m in missing { printError("sessgrep: \(m)") }
 
         let mode: SearchOptions.Mode = quiet ? .quiet : filesWithMatches ? .files : count ? .count : .exchanges
-        let options = SearchOptions(mode: mode, renderer: ExchangeRenderer(json: json, terminal: terminal),
+        let options = SearchOptions(mode: mode, renderer: ExchangeRenderer(json: json, terminal: terminal, highlight: query.pattern),
                                     before: context ?? beforeContext, after: context ?? afterContext, parallelism: jobs)
         let singleFile = roots.count == 1 && files.count == 1 && files[0] == roots[0]
         var out = OutputBuffer()

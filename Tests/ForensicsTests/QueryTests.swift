@@ -104,6 +104,17 @@ struct QueryTests {
         #expect(bytes.withUnsafeBytes { h in Array("xx".utf8).withUnsafeBytes { find($0, in: h) } })
     }
 
+    @Test func highlighting() throws {
+        let h = try #require(Highlighter(TextPattern(patterns: ["o+"])))
+        #expect(h.mark("foo boo") { "[\($0)]" } == "f[oo] b[oo]")
+        // Patterns work on bytes: "M." ends inside 'ü'; the mark widens to the whole character (never splits UTF-8).
+        let any = try #require(Highlighter(TextPattern(patterns: ["M."])))
+        #expect(any.mark("Müller") { "[\($0)]" } == "[Mü]ller")
+        let fixed = try #require(Highlighter(TextPattern(patterns: ["USERS"], fixed: true, ignoreCase: true)))
+        #expect(fixed.mark("FROM pii.users u") { "<\($0)>" } == "FROM pii.<users> u")
+        #expect(Highlighter(TextPattern(patterns: ["x"], invert: true)) == nil)
+    }
+
     @Test func filterOptions() throws {
         let now: Int64 = 1_795_000_000_000_000
         let o = try CaptureFilterOptions.parse(CaptureFilterOptions.expandingOptionalValues([

@@ -326,5 +326,9 @@ struct SessGrepTests {
         #expect(tty.stdout.contains("\u{1B}[31;1mdeny\u{1B}[0m"), "\(tty.stdout)")
         let noColor = try run("/usr/bin/script", ["-qec", command, "/dev/null"], environment: ["NO_COLOR": "1", "TERM": "xterm"])
         #expect(noColor.stdout.contains("deny") && !noColor.stdout.contains("\u{1B}["))
+        // The pattern's matches in the request are marked, as grep marks them.
+        let marked = try run("/usr/bin/script", ["-qec", "\(tool("sessgrep").path) -i 'delete from [a-z.]+' \(f.dir.path)", "/dev/null"],
+                             environment: ["NO_COLOR": "", "TERM": "xterm"])
+        #expect(marked.stdout.contains("\u{1B}[1;35mDELETE FROM pii.users\u{1B}[0m WHERE id = 7"), "\(marked.stdout)")
     }
 }

@@ -244,11 +244,13 @@ struct FileScan {
     let ignoreCase: Bool
     let patternCondition: Int?
 
-    // Exchanges in order of their first event; `ordinal` numbers them.
-    var units: [Int: PendingExchange] = [:]
+    // Exchanges in order of their first event: pending[i] has ordinal `judged + i`. Mutated in
+    // place (never copied out and back), so a long exchange's events are not copied per event.
+    var pending: [PendingExchange] = []
+    var head = 0
+    var judged = 0
     var openByID: [UInt64: Int] = [:]
-    var nextOrdinal = 0
-    var nextToJudge = 0
+    var nextOrdinal: Int { judged + pending.count - head }
     // Context (-B/-A).
     var held: [(Int, PendingExchange)] = []
     var afterLeft = 0
@@ -347,31 +349,35 @@ struct FileScan {
         for e in block.envelopes {
             if e.exchangeID == 0 {
                 guard let kind = e.kind, loneKinds.contains(kind) else { continue }
-                units[nextOrdinal] = PendingExchange(id: 0, events: [ExchangeEvent(envelope: e, block: block)], admitted: mask, bound: j)
-                nextOrdinal += 1
+                pending.append(PendingExchange(id: 0, events: [ExchangeEvent(envelope: e, block: block)], admitted: mask, bound: j))
                 continue
             }
-            if let ordinal = openByID[e.exchangeID], var x = units[ordinal] {
-                x.events.append(ExchangeEvent(envelope: e, block: block))
-                x.admitted |= mask
-                x.bound = max(x.bound, bound)
-                units[ordinal] = x
+            if let ordinal = openByID[e.exchangeID] {
+                let i = ordinal - judged + head
+                pending[i].events.append(ExchangeEvent(envelope: e, block: block))
+                pending[i].admitted |= mask
+                pending[i].bound = max(pending[i].bound, bound)
             } else {
                 openByID[e.exchangeID] = nextOrdinal
-                units[nextOrdinal] = PendingExchange(id: e.exchangeID, events: [ExchangeEvent(envelope: e, block: block)], admitted: mask, bound: bound)
-                nextOrdinal += 1
+                pending.append(PendingExchange(id: e.exchangeID, events: [ExchangeEvent(envelope: e, block: block)], admitted: mask, bound: bound))
             }
         }
     }
 
     /// Judges, in order, the exchanges that can have no more events once block `j` has been read.
     mutating func judgeReady(upTo j: Int) {
-        while nextToJudge < nextOrdinal, let x = units[nextToJudge], x.bound <= j || j == .max {
-            units[nextToJudge] = nil
-            if x.id != 0, openByID[x.id] == nextToJudge { openByID[x.id] = nil }
-            judge(x, ordinal: nextToJudge)
-            nextToJudge += 1
+        while head < pending.count, pending[head].bound <= j || j == .max {
+            let x = pending[head]
+            pending[head].events = []  // release its blocks now
+            head += 1
+            if x.id != 0, openByID[x.id] == judged { openByID[x.id] = nil }
+            judge(x, ordinal: judged)
+            judged += 1
             if stop { return }
+        }
+        if head > 1024 && head * 2 > pending.count {
+            pending.removeFirst(head)
+            head = 0
         }
     }
 

@@ -4,8 +4,12 @@ import CaptureFormat
 public struct ExchangeRenderer: Sendable {
     public var json: Bool
     public var terminal: Terminal
+    /// Coloured in the request on a terminal, as grep colours its matches.
+    public var highlight: TextPattern?
 
-    public init(json: Bool, terminal: Terminal) { self.json = json; self.terminal = terminal }
+    public init(json: Bool, terminal: Terminal, highlight: TextPattern? = nil) {
+        self.json = json; self.terminal = terminal; self.highlight = highlight
+    }
 
     /// `context`: shown around a match (-A/-B), not a match itself.
     func render(_ x: PendingExchange, capture: CaptureFile, context: Bool) -> String {
@@ -20,7 +24,10 @@ public struct ExchangeRenderer: Sendable {
         let where_ = terminal.paint(String(h.sessionID.prefix(8)) + (context ? "-" : ":") + id, .dim)
         let time = String(isoTime(micros: x.time).prefix(23)) + "Z"
         let (outcome, style) = ExchangeRenderer.outcome(events)
-        let text = ExchangeRenderer.request(events, terminal: terminal)
+        var text = ExchangeRenderer.request(events, terminal: terminal)
+        if terminal.colour, let h = highlight, h.searchesRequests, let marker = Highlighter(h) {
+            text = marker.mark(text) { terminal.paint($0, .match) }
+        }
         return "\(where_) \(time) \(h.subject) \(h.target) \(terminal.paint(outcome, style)) \(text)"
     }
 

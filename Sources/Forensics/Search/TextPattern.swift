@@ -258,3 +258,70 @@ func find(_ needle: UnsafeRawBufferPointer, in haystack: UnsafeRawBufferPointer)
     }
     return false
 }
+
+/// Where a pattern matches in a line of output, to colour it on a terminal (not used to decide matches).
+final class Highlighter {
+    private var regexes: [regex_t] = []
+    private let literals: [[UInt8]]
+    private let ignoreCase: Bool
+
+    init?(_ pattern: TextPattern) {
+        guard !pattern.invert else { return nil }
+        ignoreCase = pattern.ignoreCase
+        if pattern.fixed {
+            literals = pattern.patterns.map { Array($0.utf8).map(pattern.ignoreCase ? asciiLower : { $0 }) }
+            return
+        }
+        literals = []
+        for p in pattern.patterns {
+            var r = regex_t()
+            guard regcomp(&r, TextPattern.translated(p), REG_EXTENDED | (pattern.ignoreCase ? REG_ICASE : 0)) == 0 else { return nil }
+            regexes.append(r)
+        }
+    }
+
+    deinit { for i in regexes.indices { regfree(&regexes[i]) } }
+
+    /// `text` with every match wrapped by `paint`, match boundaries moved out to whole UTF-8 characters.
+    func mark(_ text: String, _ paint: (String) -> String) -> String {
+        let bytes = Array(text.utf8)
+        var marks = [Bool](repeating: false, count: bytes.count)
+        let folded = ignoreCase ? bytes.map(asciiLower) : bytes
+        for l in literals where !l.isEmpty && l.count <= folded.count {
+            for i in 0...(folded.count - l.count) where folded[i..<(i + l.count)].elementsEqual(l) {
+                for k in i..<(i + l.count) { marks[k] = true }
+            }
+        }
+        bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress?.assumingMemoryBound(to: CChar.self) else { return }
+            for i in regexes.indices {
+                var at = 0
+                while at < bytes.count {
+                    var m = regmatch_t(rm_so: regoff_t(at), rm_eo: regoff_t(bytes.count))
+                    guard regexec(&regexes[i], base, 1, &m, REG_STARTEND | (at > 0 ? REG_NOTBOL : 0)) == 0 else { break }
+                    let lo = Int(m.rm_so), hi = Int(m.rm_eo)
+                    for k in lo..<hi { marks[k] = true }
+                    at = max(hi, lo + 1)
+                }
+            }
+        }
+        // Whole characters only: a continuation byte takes the mark of its lead byte's character.
+        for k in marks.indices where marks[k] {
+            var a = k
+            while a > 0 && bytes[a] & 0xC0 == 0x80 { a -= 1; marks[a] = true }
+            var b = k + 1
+            while b < bytes.count && bytes[b] & 0xC0 == 0x80 { marks[b] = true; b += 1 }
+        }
+        guard marks.contains(true) else { return text }
+        var out = ""
+        var i = 0
+        while i < bytes.count {
+            var j = i
+            while j < bytes.count && marks[j] == marks[i] { j += 1 }
+            let piece = String(decoding: bytes[i..<j], as: UTF8.self)
+            out += marks[i] ? paint(piece) : piece
+            i = j
+        }
+        return out
+    }
+}
