@@ -88,21 +88,7 @@ public struct EventEnvelope: Sendable, Equatable {
 
     /// The envelopes of a block's raw payload (as `CaptureFile.rawPayload(of:)` returns it), in order.
     public static func all(in buffer: UnsafeRawBufferPointer, expectedCount: Int = 0) throws -> [EventEnvelope] {
-        var r = WireReader(buffer)
-        var out: [EventEnvelope] = []
-        out.reserveCapacity(min(expectedCount, buffer.count))
-        while !r.isAtEnd {
-            let start = r.position
-            let n = try r.length()
-            var sub = WireReader(base: buffer, from: r.position, to: r.position + n)
-            r.position += n
-            do {
-                out.append(try parse(&sub).0)
-            } catch let e as WireError {
-                throw WireError(message: "event \(out.count) (at payload byte \(start)): \(e.message)", offset: e.offset)
-            }
-        }
-        return out
+        try EventStream.messages(buffer, expectedCount: expectedCount) { try parse(&$0).0 }
     }
 
     /// The whole event, with its payload decoded from `buffer` (the same raw payload).
@@ -115,21 +101,26 @@ public struct EventEnvelope: Sendable, Equatable {
 /// Block payloads are a run of events, each prefixed by its varint length.
 enum EventStream {
     static func decode(_ buffer: UnsafeRawBufferPointer, expectedCount: Int) throws -> [Event] {
+        try messages(buffer, expectedCount: expectedCount) { try Event(wire: &$0) }
+    }
+
+    /// Reads each length-prefixed event message with `read`; an error names the event and where it starts.
+    static func messages<T>(_ buffer: UnsafeRawBufferPointer, expectedCount: Int, _ read: (inout WireReader) throws -> T) throws -> [T] {
         var r = WireReader(buffer)
-        var events: [Event] = []
+        var out: [T] = []
         // The count comes from the block header: every event takes at least one byte, so never reserve more.
-        events.reserveCapacity(min(expectedCount, buffer.count))
+        out.reserveCapacity(min(expectedCount, buffer.count))
         while !r.isAtEnd {
             let start = r.position
             let n = try r.length()
             var sub = WireReader(base: buffer, from: r.position, to: r.position + n)
             r.position += n
             do {
-                events.append(try Event(wire: &sub))
+                out.append(try read(&sub))
             } catch let e as WireError {
-                throw WireError(message: "event \(events.count) (at payload byte \(start)): \(e.message)", offset: e.offset)
+                throw WireError(message: "event \(out.count) (at payload byte \(start)): \(e.message)", offset: e.offset)
             }
         }
-        return events
+        return out
     }
 }
