@@ -14,7 +14,8 @@
 #
 # Usage: benchmarks/sessgrep.sh
 # Environment: SESSIONS (1000), EVENTS_PER_SESSION (1800), SEED (7), RUNS (3), JOBS (nproc),
-#   WORK (scratch directory; default a new one under /tmp, removed at the end), KEEP=1 to keep it.
+#   WORK (scratch directory; default a new one under /tmp, removed at the end), KEEP=1 to keep it,
+#   REUSE=1 to search a corpus left in WORK by an earlier run (KEEP=1) instead of generating it.
 # Builds with its own scratch path (.build-bench) so it does not disturb other builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,14 +51,20 @@ BIN=.build-bench/release
 echo
 
 echo "== corpus: $SESSIONS sessions x $EVENTS_PER_SESSION events (seed $SEED), captures and JSON Lines"
-t0=$(now)
-"$BIN/capgen" corpus --out "$WORK/captures" --jsonl-dir "$WORK/jsonl" --sessions "$SESSIONS" \
-    --events-per-session "$EVENTS_PER_SESSION" --seed "$SEED" --key "$WORK/signing.pem" --durability none 2>/dev/null
-echo "generated in $(elapsed "$t0" "$(now)") s"
-JSONL_BYTES=$(find "$WORK/jsonl" -name '*.jsonl' -print0 | du -cb --files0-from=- | tail -1 | cut -f1)
-t0=$(now)
-find "$WORK/jsonl" -name '*.jsonl' -print0 | xargs -0 -P "$JOBS" -n 25 gzip -6
-echo "gzip -6 of the JSON Lines ($JOBS in parallel): $(elapsed "$t0" "$(now)") s"
+if [[ "${REUSE:-0}" == 1 && -f "$WORK/jsonl.bytes" ]]; then
+    echo "reusing the corpus in $WORK"
+    JSONL_BYTES=$(cat "$WORK/jsonl.bytes")
+else
+    t0=$(now)
+    "$BIN/capgen" corpus --out "$WORK/captures" --jsonl-dir "$WORK/jsonl" --sessions "$SESSIONS" \
+        --events-per-session "$EVENTS_PER_SESSION" --seed "$SEED" --key "$WORK/signing.pem" --durability none 2>/dev/null
+    echo "generated in $(elapsed "$t0" "$(now)") s"
+    JSONL_BYTES=$(find "$WORK/jsonl" -name '*.jsonl' -print0 | du -cb --files0-from=- | tail -1 | cut -f1)
+    echo "$JSONL_BYTES" > "$WORK/jsonl.bytes"
+    t0=$(now)
+    find "$WORK/jsonl" -name '*.jsonl' -print0 | xargs -0 -P "$JOBS" -n 25 gzip -6
+    echo "gzip -6 of the JSON Lines ($JOBS in parallel): $(elapsed "$t0" "$(now)") s"
+fi
 CAPTURE_BYTES=$(find "$WORK/captures" -name '*.sesscap' -print0 | du -cb --files0-from=- | tail -1 | cut -f1)
 GZ_BYTES=$(find "$WORK/jsonl" -name '*.jsonl.gz' -print0 | du -cb --files0-from=- | tail -1 | cut -f1)
 FILES=$(find "$WORK/captures" -name '*.sesscap' | wc -l)

@@ -52,7 +52,8 @@ public struct SearchOptions: Sendable {
     /// Exchanges of context before and after each match (`-B`, `-A`).
     public var before: Int
     public var after: Int
-    /// Worker tasks for decompression; files are searched this many (times two) at a time.
+    /// Workers: blocks of a file are decompressed by this many tasks, and files are searched this many
+    /// (times two, so that no core waits while one file's exchanges are judged) at a time.
     public var parallelism: Int
 
     public init(mode: Mode = .exchanges, renderer: ExchangeRenderer = ExchangeRenderer(json: false, terminal: Terminal(environment: ["NO_COLOR": "1"])),
@@ -86,7 +87,9 @@ public enum CaptureSearch {
     /// `onFile` returns false to stop the search (the remaining files are not searched).
     public static func run(paths: [String], query: CaptureQuery, options: SearchOptions,
                            onFile: (FileOutcome) -> Bool) async {
-        let window = options.parallelism * 2
+        // Twice the workers, so a core never waits while one file's blocks are judged in order;
+        // one worker means one file at a time.
+        let window = options.parallelism == 1 ? 1 : options.parallelism * 2
         await withTaskGroup(of: (Int, FileOutcome).self) { group in
             var next = 0, deliver = 0
             var done: [Int: FileOutcome] = [:]
