@@ -271,6 +271,18 @@ struct SessGrepTests {
         let early = try sessgrep(["-l", "--prompt", "p-1", "-e", "", f.dir.path])
         #expect(early.stdout.contains("d-truncated.sesscap"))
 
+        // A file without its footer (as a crash leaves it) and with a damaged block in the middle: the walk
+        // stops there, which is damage, not a cut-off end.
+        var unsealed = Array(bytes.prefix(Int(capture.trailer!.footerOffset)))
+        unsealed[capture.blocks[2].payloadOffset + 3] ^= 0x01
+        try Data(unsealed).write(to: URL(fileURLWithPath: f.path("g-unsealed-damaged.sesscap")))
+        let walk = try sessgrep(["-l", "--kind", "session-start", "-e", "", f.path("g-unsealed-damaged.sesscap")])
+        #expect(walk.status == 2)
+        #expect(walk.stderr.contains("g-unsealed-damaged.sesscap: damaged: searched its 2 blocks before the damage"), "\(walk.stderr)")
+        #expect(walk.stderr.contains("block 2 at byte \(capture.blocks[2].offset)") && walk.stderr.contains("CRC mismatch"))
+        #expect(walk.stdout.contains("g-unsealed-damaged.sesscap"), "what lies before the damage is still found")
+        try FileManager.default.removeItem(atPath: f.path("g-unsealed-damaged.sesscap"))
+
         // Only a truncated file among good ones: a note, not an error (a live session's file looks the same).
         try FileManager.default.removeItem(atPath: corrupt)
         try FileManager.default.removeItem(atPath: f.path("f-junk.sesscap"))
