@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "sessinfo", targets: ["sessinfo"]),
         .executable(name: "sessgrep", targets: ["sessgrep"]),
         .executable(name: "capture-proxy", targets: ["capture-proxy"]),
+        .executable(name: "sessexport", targets: ["sessexport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.1.0"),
@@ -27,8 +28,9 @@ let package = Package(
             name: "CaptureFormat",
             dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        // What the investigator's tools share: reports, terminal output.
-        .target(name: "Forensics", dependencies: ["CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // What the investigator's tools share: reports, terminal output; and the engines (export).
+        .target(name: "Forensics", dependencies: ["CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                                  .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "sessinfo",
             dependencies: ["Forensics", "CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -37,6 +39,11 @@ let package = Package(
         .executableTarget(
             name: "sessgrep",
             dependencies: ["Forensics", "CaptureFormat", "ProxyCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Evidence bundles: export and verify (engine in Forensics/Export).
+        .executableTarget(
+            name: "sessexport",
+            dependencies: ["Forensics", "CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Deterministic, realistic synthetic sessions: samples, benchmark corpora, test data.
         .target(
@@ -87,6 +94,8 @@ let package = Package(
                                                                .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        // The export engine's parts: formats, manifest, integrity classes, tar, custody log.
+        .testTarget(name: "ExportTests", dependencies: ["Forensics", "CaptureFormat", "SyntheticSessions"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
         // The built capture-proxy between real clients (psql, pgbench, psycopg) and a real PostgreSQL,
         // with identities from a real OIDC provider (scripts/test starts the database).

@@ -59,6 +59,12 @@ public struct JSONWriter {
         text += value ? "true" : "false"
     }
 
+    /// A value that is already JSON text, such as a number with a fraction; the caller vouches for it.
+    public mutating func raw(_ key: String?, _ json: String) {
+        keyed(key)
+        text += json
+    }
+
     public mutating func null(_ key: String?) {
         keyed(key)
         text += "null"

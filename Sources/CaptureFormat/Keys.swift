@@ -73,6 +73,11 @@ public struct SigningKey: Sendable {
         return try parsePEM(text, path: path, label: "PUBLIC KEY", prefix: spkiPrefix)
     }
 
+    /// A public key from PEM text (SubjectPublicKeyInfo), such as one quoted in a manifest.
+    public static func publicKey(pem text: String) throws(CaptureError) -> [UInt8] {
+        try parsePEM(text, path: "public key", label: "PUBLIC KEY", prefix: spkiPrefix)
+    }
+
     /// Reads a key file; also a pipe, such as `--key <(capture-proxy public-key …)`.
     static func readText(_ path: String) throws(CaptureError) -> String {
         guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd(),
