@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         // The export engine's parts: formats, manifest, integrity classes, tar, custody log.
-        .testTarget(name: "ExportTests", dependencies: ["Forensics", "CaptureFormat", "SyntheticSessions"]),
+        .testTarget(name: "ExportTests", dependencies: ["Forensics", "CaptureFormat", "TestSupport"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
         // The built capture-proxy between real clients (psql, pgbench, psycopg) and a real PostgreSQL,
         // with identities from a real OIDC provider (scripts/test starts the database).
@@ -103,7 +103,7 @@ let package = Package(
         // Running built executables and other programs from tests.
         .target(name: "TestSupport", dependencies: ["CaptureFormat"], path: "Tests/TestSupport"),
         // Runs the built executables as a user would (scripts/test builds them first).
-        .testTarget(name: "ToolTests", dependencies: ["CaptureFormat", "SyntheticSessions", "TestSupport"]),
+        .testTarget(name: "ToolTests", dependencies: ["CaptureFormat", "SyntheticSessions", "TestSupport"], exclude: ["Fixtures"]),
         // The search engine against a slow, obvious oracle; globs, times, patterns, filter options.
         .testTarget(name: "ForensicsTests", dependencies: ["Forensics", "CaptureFormat", "SyntheticSessions", "TestSupport",
                                                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
