@@ -151,7 +151,7 @@ public enum Tar {
             }
             let text = String(decoding: f.prefix { $0 != 0 }, as: UTF8.self).trimmingCharacters(in: .whitespaces)
             if text.isEmpty { return 0 }
-            guard let v = UInt64(text, radix: 8) else { throw ExportError.unreadable("tar header at byte \(offset): bad number field") }
+            guard let v = UInt64(text, radix: 8) else { throw ExportError.unreadable("tar header at byte \(offset): bad number field (not a tar archive, or damaged)") }
             return v
         }
         while offset + block <= bytes.count {
