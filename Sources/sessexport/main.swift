@@ -142,7 +142,9 @@ struct Export: ParsableCommand {
             print(w.text)
         } else {
             for s in result.manifest.sessions {
-                print("\(s.capture)  \(s.session)  \(s.subject) on \(s.target)  \(s.integrity.summaryText)")
+                let i = s.integrity
+                print("\(s.capture)  \(s.session)  \(s.subject) on \(s.target)  \(i.stateText), \(i.blocks) blocks, \(i.events) events, signer \(i.signerKeyId)"
+                      + (i.keyPinned ? " (pinned)" : ""))
             }
             let files = result.manifest.files.count + 2
             print("wrote \(result.output): \(result.manifest.sessions.count) session\(result.manifest.sessions.count == 1 ? "" : "s"), \(files) files"

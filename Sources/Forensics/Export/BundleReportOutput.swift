@@ -26,7 +26,10 @@ extension BundleReport {
         if !captureKeysPinned && sessions.contains(where: \.ok) {
             lines.append("          captures are checked against the keys they name; pass --capture-key PROXY.pem to prove they come from the gate")
         }
-        if derivedChecked == true { lines.append("\(ok)        open formats: rendered again from the captures, identical") }
+        if derivedChecked == true, let m = manifest {
+            let done = m.sessions.count - derivedSkipped.count
+            lines.append("\(ok)        open formats: rendered again from " + (derivedSkipped.isEmpty ? "the captures" : "\(done) of \(m.sessions.count) captures (the others failed)") + ", identical")
+        }
         for n in notes { lines.append("note      \(n)") }
         for f in failures { lines.append("\(failed)    \(f.file): \(f.message)") }
         lines.append(isValid ? terminal.paint("VERIFIED", .ok) + ": every check holds"
@@ -72,6 +75,7 @@ extension BundleReport {
                 }
             }
             if let d = derivedChecked { o.bool("derived_identical", d) } else { o.null("derived_identical") }
+            o.array("derived_skipped") { a in for s in derivedSkipped { a.string(nil, s) } }
             o.array("notes") { a in for n in notes { a.string(nil, n) } }
             o.array("failures") { a in
                 for f in failures { a.object { $0.string("file", f.file); $0.string("check", f.check); $0.string("message", f.message) } }

@@ -116,6 +116,8 @@ public struct BundleReport: Sendable {
     public var sessions: [SessionResult] = []
     /// nil: not re-rendered (made by another renderer version); true: identical.
     public var derivedChecked: Bool?
+    /// Sessions whose open formats could not be rendered again, because their capture failed.
+    public var derivedSkipped: [String] = []
     public var notes: [String] = []
     public var failures: [BundleFailure] = []
 
@@ -268,7 +270,7 @@ public enum BundleVerifier {
             report.derivedChecked = true
             let listedByPath = Dictionary(manifest.files.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
             for s in manifest.sessions {
-                guard let capture = readable[s.capture] else { continue }
+                guard let capture = readable[s.capture] else { report.derivedSkipped.append(s.session); continue }
                 progress("rendering \(s.session)")
                 guard let dir = s.files.first.map({ ($0 as NSString).deletingLastPathComponent }) else {
                     fail(s.capture, "derived", "session \(s.session) lists no rendered files")

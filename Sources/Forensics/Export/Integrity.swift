@@ -50,14 +50,18 @@ public enum IntegrityCheck: Sendable, Equatable {
 }
 
 extension Integrity {
+    /// The state in a few words: clean close, recovered copy, truncated at byte N of M.
+    public var stateText: String {
+        switch state {
+        case .clean: "clean close"
+        case .recovered: "recovered copy (sealed by key \(sealerKeyId ?? "?"))"
+        case .truncated: "truncated at byte \(completeLength ?? 0) of \(fileLength)"
+        }
+    }
+
     /// One line for people: what state, how much verified, which key.
     public var summaryText: String {
-        var s: String
-        switch state {
-        case .clean: s = "clean close"
-        case .recovered: s = "recovered copy (sealed by key \(sealerKeyId ?? "?"))"
-        case .truncated: s = "truncated at byte \(completeLength ?? 0) of \(fileLength)"
-        }
+        var s = stateText
         s += "; \(blocks) block\(blocks == 1 ? "" : "s"), \(events) events, sequence 1–\(lastSequence) without gaps"
         s += keyPinned ? "; signed by pinned key \(signerKeyId)" : "; signed by key \(signerKeyId) (named by the file, not pinned)"
         return s
