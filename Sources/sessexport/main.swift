@@ -6,7 +6,7 @@ import Foundation
 // sessexport: evidence bundles of Tollgate captures, and their verification. The engine is in
 // Forensics/Export; this file only parses arguments and prints.
 
-struct SessExport: ParsableCommand {
+struct SessExport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sessexport",
         abstract: "Bundle Tollgate sessions as signed, verifiable evidence, and verify such bundles offline.",
@@ -38,13 +38,16 @@ func fail(_ error: ExportError) -> ExitCode {
     return ExitCode(error.exitStatus)
 }
 
-struct Export: ParsableCommand {
+struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write an evidence bundle of the selected sessions (the default subcommand).",
         discussion: """
             SELECTION is capture files, directories (every *.sesscap under them) and session ids (a unique prefix of at \
             least 8 characters will do), looked up under the directories given or $TOLLGATE_CAPTURES. When ids are given, \
             directories only say where to look.
+
+            The filters are sessgrep's (see sessgrep --help): a session is exported when one of its exchanges matches \
+            them all, as sessgrep -l lists it. With filters and no SELECTION, $TOLLGATE_CAPTURES is searched.
 
             Only captures that verify are exported: sealed by their writer, recovered copies, or truncated ones whose \
             every complete block verifies (the manifest declares where they were cut). Anything else is refused with the \
@@ -82,17 +85,23 @@ struct Export: ParsableCommand {
     @Flag(name: .long, help: "Print the result as one JSON object.")
     var json = false
 
+    @OptionGroup(title: "Filters (sessgrep's)")
+    var filters: CaptureFilterOptions
+
     @Argument(help: ArgumentHelp("Capture files, directories and session ids.", valueName: "SELECTION"), completion: .file(extensions: ["sesscap"]))
     var selection: [String] = []
 
     func validate() throws {
         if resolvedKey == nil { throw ValidationError("--key KEY is required (or set $TOLLGATE_EXPORT_KEY): the private key that signs the manifest") }
-        if selection.isEmpty { throw ValidationError("give the captures to export: files, directories or session ids") }
+        let query = try filters.query()
+        if selection.isEmpty && query == CaptureQuery() {
+            throw ValidationError("give the captures to export (files, directories or session ids), or filters to choose them")
+        }
     }
 
     var resolvedKey: String? { key ?? ProcessInfo.processInfo.environment["TOLLGATE_EXPORT_KEY"].flatMap { $0.isEmpty ? nil : $0 } }
 
-    func run() throws {
+    func run() async throws {
         let terminal = Terminal()
         let keyPath = resolvedKey!
         let signing: SigningKey
@@ -112,12 +121,18 @@ struct Export: ParsableCommand {
             throw fail(.usage("\(error)"))
         }
         let caseInfo = caseID == nil && note == nil ? nil : CaseInfo(id: caseID, note: note)
+        let now = nowMicros()
+        let query = try filters.query(now: now)
+        let filter: (any SessionFilter)? = query == CaptureQuery() ? nil : QueryFilter(query)
         let request = ExportRequest(output: out, tar: tar, caseInfo: caseInfo, exporterName: exporter,
-                                    selection: CaptureSelection(arguments: selection), captureKeys: try loadPublicKeys(captureKeys),
-                                    custodyLog: custodyLog ?? CustodyLog.defaultPath())
+                                    selection: CaptureSelection(arguments: selection, filter: filter), captureKeys: try loadPublicKeys(captureKeys),
+                                    custodyLog: custodyLog ?? CustodyLog.defaultPath(), now: now)
         let result: ExportResult
         do throws(ExportError) {
-            result = try Exporter.export(request, key: signing) { terminal.status($0) }
+            result = try await Exporter.export(request, key: signing, progress: { terminal.status($0) }, warn: { w in
+                terminal.clearStatus()
+                printError("sessexport: warning: \(w)")
+            })
         } catch {
             terminal.clearStatus()
             throw fail(error)
@@ -243,4 +258,5 @@ struct PublicKey: ParsableCommand {
     }
 }
 
-SessExport.mainWithGrepExitCodes()
+// `--masked` takes an optional value, as in sessgrep: rewritten before parsing.
+await SessExport.asyncMainWithGrepExitCodes(arguments: CaptureFilterOptions.expandingOptionalValues(Array(CommandLine.arguments.dropFirst())))

@@ -7,7 +7,7 @@ import Testing
 
 @Suite("selection")
 struct SelectionTests {
-    @Test func filesDirectoriesAndSessionIDs() throws {
+    @Test func filesDirectoriesAndSessionIDs() async throws {
         let s = try Scratch()
         defer { s.remove() }
         let key = SigningKey()
@@ -18,27 +18,27 @@ struct SelectionTests {
         }
         try "not a capture".write(toFile: s.path("captures/notes.txt"), atomically: true, encoding: .utf8)
 
-        let all = try CaptureSelection(arguments: [s.path("captures")], captureRoot: nil).resolve()
+        let all = try await CaptureSelection(arguments: [s.path("captures")], captureRoot: nil).resolve()
         #expect(all.count == 3, "every *.sesscap under the directory, and nothing else")
 
-        let byID = try CaptureSelection(arguments: [ids[2]], captureRoot: s.path("captures")).resolve()
+        let byID = try await CaptureSelection(arguments: [ids[2]], captureRoot: s.path("captures")).resolve()
         #expect(byID == [s.path("captures/2026/11/20/\(ids[2]).sesscap")])
-        let byPrefix = try CaptureSelection(arguments: ["c0ffee00"], captureRoot: s.path("captures")).resolve()
+        let byPrefix = try await CaptureSelection(arguments: ["c0ffee00"], captureRoot: s.path("captures")).resolve()
         #expect(byPrefix == byID)
         // With ids, a directory says where to look rather than selecting all of it.
-        let inDir = try CaptureSelection(arguments: [s.path("captures"), ids[0]], captureRoot: nil).resolve()
+        let inDir = try await CaptureSelection(arguments: [s.path("captures"), ids[0]], captureRoot: nil).resolve()
         #expect(inDir == [s.path("captures/2026/11/20/\(ids[0]).sesscap")])
 
-        #expect(throws: ExportError.self) { try CaptureSelection(arguments: ["0bd6"], captureRoot: s.path("captures")).resolve() }  // too short for an id
-        #expect(try CaptureSelection(arguments: ["0bd67723-d5"], captureRoot: s.path("captures")).resolve() == [s.path("captures/2026/11/20/\(ids[0]).sesscap")])
-        let ambiguous = #expect(throws: ExportError.self) { try CaptureSelection(arguments: ["0bd67723"], captureRoot: s.path("captures")).resolve() }
+        await #expect(throws: ExportError.self) { try await CaptureSelection(arguments: ["0bd6"], captureRoot: s.path("captures")).resolve() }  // too short for an id
+        #expect(try await CaptureSelection(arguments: ["0bd67723-d5"], captureRoot: s.path("captures")).resolve() == [s.path("captures/2026/11/20/\(ids[0]).sesscap")])
+        let ambiguous = await #expect(throws: ExportError.self) { try await CaptureSelection(arguments: ["0bd67723"], captureRoot: s.path("captures")).resolve() }
         #expect(ambiguous?.message.contains("ambiguous") == true)
-        #expect(throws: ExportError.self) { try CaptureSelection(arguments: ["ffffffff-ffff"], captureRoot: s.path("captures")).resolve() }
-        #expect(throws: ExportError.self) { try CaptureSelection(arguments: [ids[0]], captureRoot: nil).resolve() }
-        #expect(throws: ExportError.self) { try CaptureSelection(arguments: [s.path("captures/notes.txt")], captureRoot: nil).resolve() }
+        await #expect(throws: ExportError.self) { try await CaptureSelection(arguments: ["ffffffff-ffff"], captureRoot: s.path("captures")).resolve() }
+        await #expect(throws: ExportError.self) { try await CaptureSelection(arguments: [ids[0]], captureRoot: nil).resolve() }
+        await #expect(throws: ExportError.self) { try await CaptureSelection(arguments: [s.path("captures/notes.txt")], captureRoot: nil).resolve() }
     }
 
-    @Test func aFilterSelectsThroughTheSeam() throws {
+    @Test func aFilterSelectsThroughTheSeam() async throws {
         let s = try Scratch()
         defer { s.remove() }
         let key = SigningKey()
@@ -46,10 +46,43 @@ struct SelectionTests {
         try writeCapture(s.path("b.sesscap"), key: key, subject: "bob@example.com", postgresExchanges(3))
         let filter = ClosureFilter("subject bob@example.com") { $0.header.subject == "bob@example.com" }
         let selection = CaptureSelection(arguments: [s.dir.path], filter: filter, captureRoot: nil)
-        #expect(try selection.resolve() == [s.path("b.sesscap")])
+        #expect(try await selection.resolve() == [s.path("b.sesscap")])
         #expect(selection.description == [s.dir.path, "filter: subject bob@example.com"])
         // A filter alone searches the capture root.
-        #expect(try CaptureSelection(arguments: [], filter: filter, captureRoot: s.dir.path).resolve() == [s.path("b.sesscap")])
+        #expect(try await CaptureSelection(arguments: [], filter: filter, captureRoot: s.dir.path).resolve() == [s.path("b.sesscap")])
+    }
+}
+
+@Suite("sessgrep filters")
+struct QueryFilterTests {
+    @Test func queriesSelectSessionsThroughSessgrepsEngine() async throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        let key = SigningKey()
+        // Every tenth exchange of postgresExchanges is denied: 12 exchanges have one denial, 5 have none.
+        try writeCapture(s.path("alice.sesscap"), key: key, subject: "alice@example.com", postgresExchanges(12))
+        try writeCapture(s.path("bob.sesscap"), key: key, subject: "bob@contractors.example.com", postgresExchanges(5))
+        func selected(_ q: CaptureQuery) async throws -> [String] {
+            try await CaptureSelection(arguments: [s.dir.path], filter: QueryFilter(q, parallelism: 1), captureRoot: nil).resolve()
+                .map { ($0 as NSString).lastPathComponent }
+        }
+        var bySubject = CaptureQuery()
+        bySubject.subjects = [Glob("*@contractors.example.com")]
+        #expect(try await selected(bySubject) == ["bob.sesscap"])
+        var denied = CaptureQuery()
+        denied.decisions = [.deny]
+        #expect(try await selected(denied) == ["alice.sesscap"])
+        var table = CaptureQuery()
+        table.request.tables = [Glob("analytics.users")]
+        #expect(Set(try await selected(table)) == ["alice.sesscap", "bob.sesscap"])
+        table.request.tables = [Glob("pii.*")]
+        #expect(try await selected(table).isEmpty)
+
+        var described = CaptureQuery()
+        described.subjects = [Glob("a*")]
+        described.decisions = [.deny, .expired]
+        described.since = 1_790_000_000_000_000
+        #expect(QueryFilter.describe(described) == "--subject a* --since 2026-09-21T14:13:20.000000Z --decision deny --decision expired")
     }
 }
 
@@ -77,7 +110,7 @@ struct BundleTests {
     }
 
     /// Export, verify, and verify again after each kind of damage, all in process.
-    @Test func exportThenVerifyFindsEveryDamage() throws {
+    @Test func exportThenVerifyFindsEveryDamage() async throws {
         let s = try Scratch()
         defer { s.remove() }
         let proxy = SigningKey(), exporter = SigningKey()
@@ -87,7 +120,7 @@ struct BundleTests {
         var request = ExportRequest(output: s.path("bundle"), caseInfo: CaseInfo(id: "INC-9", note: "audit"), exporterName: "ivy@example.com",
                                     selection: CaptureSelection(arguments: [s.path("in")], captureRoot: nil), captureKeys: [proxy.publicKey],
                                     custodyLog: s.path("custody.jsonl"), now: 1_790_000_000_000_000)
-        let result = try Exporter.export(request, key: exporter)
+        let result = try await Exporter.export(request, key: exporter)
         #expect(result.manifest.sessions.map(\.integrity.state) == [.clean, .truncated])
         #expect(result.custodyEntry == 1)
         #expect(result.manifest.custody?.entry == 1)
@@ -99,7 +132,7 @@ struct BundleTests {
         #expect(ok.sessions.allSatisfy { $0.ok })
 
         // The same request again: the output exists, nothing is overwritten.
-        #expect(throws: ExportError.self) { _ = try Exporter.export(request, key: exporter) }
+        await #expect(throws: ExportError.self) { _ = try await Exporter.export(request, key: exporter) }
 
         // An open-format file rewritten and re-hashed into a re-signed manifest: only re-rendering can tell.
         let csvPath = try #require(result.manifest.files.first { $0.kind == "exchanges-csv" }).path
@@ -118,7 +151,7 @@ struct BundleTests {
         // A tar of the same selection verifies too.
         request.output = s.path("bundle.tar")
         request.tar = true
-        let tar = try Exporter.export(request, key: exporter)
+        let tar = try await Exporter.export(request, key: exporter)
         #expect(tar.custodyEntry == 2)
         #expect(tar.manifest.custody?.previousEntrySha256 != CustodyLog.zeroHash)
         let tarReport = try BundleVerifier.verify(path: s.path("bundle.tar"), exporterKeys: [exporter.publicKey], captureKeys: [proxy.publicKey])
@@ -130,7 +163,7 @@ struct BundleTests {
         #expect(custody.entries.last?.bundle.manifestSha256 == tar.manifestSHA256)
     }
 
-    @Test func aDamagedCaptureIsRefusedAndNothingIsWritten() throws {
+    @Test func aDamagedCaptureIsRefusedAndNothingIsWritten() async throws {
         let s = try Scratch()
         defer { s.remove() }
         let proxy = SigningKey()
@@ -142,7 +175,7 @@ struct BundleTests {
         try bytes.write(to: URL(fileURLWithPath: s.path("in/a.sesscap")))
         let request = ExportRequest(output: s.path("bundle"), selection: CaptureSelection(arguments: [s.path("in")], captureRoot: nil),
                                     custodyLog: s.path("custody.jsonl"))
-        let error = #expect(throws: ExportError.self) { _ = try Exporter.export(request, key: SigningKey()) }
+        let error = await #expect(throws: ExportError.self) { _ = try await Exporter.export(request, key: SigningKey()) }
         #expect(error?.kind == .check)
         #expect(error?.message.contains("block 1") == true)
         #expect(!FileManager.default.fileExists(atPath: s.path("bundle")))

@@ -476,6 +476,37 @@ struct SessExportTests {
         #expect(unknown.stderr.contains("no capture of that session"))
     }
 
+    @Test func sessgrepFiltersChooseTheSessions() throws {
+        let w = try ExportWorkspace()
+        defer { w.remove() }
+        func sessions(_ r: Output) throws -> [String] {
+            let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            return ((j["sessions"] as? [[String: Any]]) ?? []).compactMap { $0["capture"] as? String }
+        }
+        let contractor = try w.export("a", [w.samples], extra: ["--json", "--subject", "*@contractors.example.com"])
+        #expect(try sessions(contractor) == ["captures/denied-review.sesscap"])
+        let selection = try #require(try w.manifest("a")["selection"] as? [String])
+        #expect(selection == [w.samples, "filter: --subject *@contractors.example.com"])
+
+        // Exchange filters go through sessgrep's engine; with no SELECTION, $TOLLGATE_CAPTURES is searched.
+        let exec = try w.sessexport(["--out", w.path("b"), "--key", w.keyPath, "--custody-log", w.custody, "--json",
+                                     "--verb", "create", "--subresource", "exec", "--decision", "approved"],
+                                    environment: ["TOLLGATE_CAPTURES": w.samples])
+        #expect(exec.status == 0, "\(exec.stderr)")
+        #expect(try sessions(exec) == ["captures/kubernetes-exec.sesscap"])
+        let tables = try w.export("c", [w.samples], extra: ["--json", "--table", "public.order_items", "--statement", "delete", "--decision", "deny"])
+        #expect(try sessions(tables) == ["captures/postgres-analytics.sesscap"])
+        let masked = try w.export("m", [w.samples], extra: ["--json", "--masked=column:*", "--protocol", "postgres"])
+        #expect(try sessions(masked) == ["captures/truncated.sesscap"])
+
+        let none = try w.sessexport(["--out", w.path("d"), "--key", w.keyPath, "--custody-log", w.custody, "--subject", "nobody", w.samples])
+        #expect(none.status == 1)
+        #expect(none.stderr.contains("no capture matched"))
+        #expect(!FileManager.default.fileExists(atPath: w.path("d")))
+        let bad = try w.sessexport(["--out", w.path("e"), "--key", w.keyPath, "--decision", "maybe", w.samples])
+        #expect(bad.status == 2 && bad.stderr.contains("unknown decision"))
+    }
+
     @Test func exportRefusesADamagedCaptureAndBadArguments() throws {
         let w = try ExportWorkspace()
         defer { w.remove() }

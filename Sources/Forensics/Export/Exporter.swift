@@ -47,15 +47,16 @@ public struct ExportResult: Sendable {
 ///     captures/NAME.sesscap    the captures, byte for byte
 ///     sessions/ID/events.jsonl, exchanges.csv, statements.sql, http.har, exec-xN.cast
 public enum Exporter {
-    public static func export(_ request: ExportRequest, key: SigningKey,
-                              progress: (String) -> Void = { _ in }) throws(ExportError) -> ExportResult {
+    /// `warn` hears what the selection's filter reports about captures it could not fully read.
+    public static func export(_ request: ExportRequest, key: SigningKey, progress: (String) -> Void = { _ in },
+                              warn: (String) -> Void = { _ in }) async throws(ExportError) -> ExportResult {
         let fm = FileManager.default
         guard !fm.fileExists(atPath: request.output) else {
             throw ExportError.usage("\(request.output) exists: an evidence bundle is never overwritten; choose a new --out")
         }
         let parent = (request.output as NSString).deletingLastPathComponent
         if !parent.isEmpty && !fm.fileExists(atPath: parent) { throw ExportError.usage("\(parent): no such directory") }
-        let paths = try request.selection.resolve()
+        let paths = try await request.selection.resolve(warn: warn)
         guard !paths.isEmpty else { throw ExportError.check("no capture matched the selection: nothing exported") }
 
         let custody = try CustodyAppender(path: request.custodyLog)

@@ -1,12 +1,21 @@
 import CaptureFormat
 import Foundation
 
+/// What a filter says about one capture: selected or not, and anything the investigator must
+/// hear (a damaged capture searched only as far as it could be read).
+public struct FilterVerdict: Sendable, Equatable {
+    public var selected: Bool
+    public var warnings: [String]
+    public init(selected: Bool, warnings: [String] = []) { self.selected = selected; self.warnings = warnings }
+}
+
 /// The seam for search filters: anything that can say whether a session is wanted. `sessgrep`'s
-/// filter options plug in here (a session is selected when any of its exchanges matches, as
-/// `sessgrep -l` lists it); the export engine itself knows no filter.
+/// filters plug in through `QueryFilter` (a session is selected when any of its exchanges
+/// matches, as `sessgrep -l` lists it); the export engine itself knows no filter.
 public protocol SessionFilter: Sendable {
-    /// Whether the session in `capture` is selected. It may answer from the header and footer, or read events.
-    func selects(_ capture: CaptureFile) throws -> Bool
+    /// Whether the session in `capture` (read from `path`) is selected. It may answer from the
+    /// header and footer, or read events.
+    func selects(path: String, capture: CaptureFile) async throws -> FilterVerdict
     /// The filter in words, recorded in the manifest's selection.
     var summary: String { get }
 }
@@ -16,7 +25,7 @@ public struct ClosureFilter: SessionFilter {
     public let summary: String
     let body: @Sendable (CaptureFile) throws -> Bool
     public init(_ summary: String, _ body: @escaping @Sendable (CaptureFile) throws -> Bool) { self.summary = summary; self.body = body }
-    public func selects(_ capture: CaptureFile) throws -> Bool { try body(capture) }
+    public func selects(path: String, capture: CaptureFile) async throws -> FilterVerdict { FilterVerdict(selected: try body(capture)) }
 }
 
 /// Which captures to export: files, directories (every `*.sesscap` under them) and session ids.
@@ -45,8 +54,8 @@ public struct CaptureSelection: Sendable {
 
     /// The selected capture files, sorted by session start, then path. Throws `.usage` for an
     /// argument that is neither a file, a directory nor a known session id, `.capture` when a file
-    /// cannot be read as a capture.
-    public func resolve() throws(ExportError) -> [String] {
+    /// cannot be read as a capture. `warn` hears what a filter reports (damage it searched around).
+    public func resolve(warn: (String) -> Void = { _ in }) async throws(ExportError) -> [String] {
         var files: [String] = [], directories: [String] = [], ids: [String] = []
         for a in arguments {
             var isDir: ObjCBool = false
@@ -85,7 +94,10 @@ public struct CaptureSelection: Sendable {
             let capture: CaptureFile
             do { capture = try CaptureFile(path: f) } catch { throw ExportError.capture("\(f): \(error)") }
             if let filter {
-                do { if try !filter.selects(capture) { continue } } catch { throw ExportError.capture("\(f): \(error)") }
+                let verdict: FilterVerdict
+                do { verdict = try await filter.selects(path: f, capture: capture) } catch { throw ExportError.capture("\(f): \(error)") }
+                verdict.warnings.forEach(warn)
+                if !verdict.selected { continue }
             }
             opened.append((f, capture.header.startMicros))
         }
