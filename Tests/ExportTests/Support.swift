@@ -3,16 +3,8 @@ import CaptureFormat
 import Foundation
 import TestSupport
 
-/// A temporary directory, removed by `remove()`.
-struct Scratch {
-    let dir: URL
-    init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-    func remove() { try? FileManager.default.removeItem(at: dir) }
-}
+/// A scratch directory for one test.
+typealias Scratch = ScratchDirectory
 
 /// A PostgreSQL session of `n` simple exchanges (request, decision, response), every tenth denied.
 func postgresExchanges(_ n: Int) -> [(UInt64, Payload)] {

@@ -1,7 +1,20 @@
 import CaptureFormat
 import Foundation
 
-// Small captures written event by event, for tests of the tools that read them.
+// Scratch directories and small captures written event by event, for tests of the tools that read them.
+
+/// A directory under the system temporary directory, removed by `remove()`.
+public struct ScratchDirectory: Sendable {
+    public let dir: URL
+
+    public init(_ prefix: String = "tollgate") throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    public func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+    public func remove() { try? FileManager.default.removeItem(at: dir) }
+}
 
 /// Writes a capture of `payloads` (each with its exchange id), 1.5 ms apart, in small blocks.
 @discardableResult

@@ -5,7 +5,8 @@ import Testing
 
 /// A scratch directory with an exporter key and a custody log, for runs of the built sessexport.
 struct ExportWorkspace {
-    let dir: URL
+    let scratch: ScratchDirectory
+    var dir: URL { scratch.dir }
     let key: SigningKey
     var keyPath: String { path("exporter.pem") }
     var publicKeyPath: String { path("exporter-public.pem") }
@@ -14,14 +15,13 @@ struct ExportWorkspace {
     var proxyKey: String { samples + "/signing-public.pem" }
 
     init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("sessexport-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        key = try SigningKey.loadOrCreate(path: dir.appendingPathComponent("exporter.pem").path)
-        try key.publicKeyPEM.write(toFile: dir.appendingPathComponent("exporter-public.pem").path, atomically: true, encoding: .utf8)
+        scratch = try ScratchDirectory("sessexport")
+        key = try SigningKey.loadOrCreate(path: scratch.path("exporter.pem"))
+        try key.publicKeyPEM.write(toFile: scratch.path("exporter-public.pem"), atomically: true, encoding: .utf8)
     }
 
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-    func remove() { try? FileManager.default.removeItem(at: dir) }
+    func path(_ name: String) -> String { scratch.path(name) }
+    func remove() { scratch.remove() }
 
     func sessexport(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
         try run(tool("sessexport").path, arguments, environment: environment)
