@@ -84,6 +84,30 @@ struct FormatTests {
         #expect(HTML.escape("line\nnext\ttab") == "line\nnext\ttab")
     }
 
+    @Test func reportSectionsKeepToTheirBudget() throws {
+        #expect(ReportLimits.forSessions(1).timeline == 2000)
+        #expect(ReportLimits.forSessions(200).timeline == 100)
+        #expect(ReportLimits.forSessions(200).rows == 50)
+        let s = try Scratch()
+        defer { s.remove() }
+        try writeCapture(s.path("a.sesscap"), key: SigningKey(), postgresExchanges(60))  // 60 exchanges, 6 denied: 176 events
+        let capture = try CaptureFile(path: s.path("a.sesscap"))
+        let rendering = try SessionRenderer.render(capture, capturePath: "captures/a.sesscap", timeline: 20) { (_: String) throws(ExportError) in
+            try DigestWriter(path: nil)
+        }
+        #expect(rendering.timeline.count == 20)
+        #expect(rendering.timelineOmitted == 156)
+        let integrity = Integrity(state: .clean, blocks: 1, events: 182, lastSequence: 182, signerKeyId: "k", sealerKeyId: "k", keyPinned: false, fileLength: 1)
+        let entry = SessionEntry(session: "s", capture: "captures/a.sesscap", sourcePath: "a", captureFormat: "1.1", subject: "a", groups: [], issuer: "",
+                                 target: "t", protocol: "postgres", proxy: "p", writer: "w", start: "x", firstEvent: nil, lastEvent: nil, events: 182,
+                                 exchanges: 60, errors: 0, kinds: [:], decisions: [:], approvals: [:], masked: [:], resources: [], requestBytes: 0,
+                                 responseBytes: 0, endReason: "", integrity: integrity, files: [])
+        let html = ReportSession(entry: entry, directory: "sessions/s", rendering: rendering, limits: ReportLimits(timeline: 20, rows: 4)).section
+        #expect(html.contains("The first 4 of 6; all are in <a href=\"sessions/s/exchanges.csv\">"))
+        #expect(html.contains("The first 20 events; 156 more are in"))
+        #expect(html.components(separatedBy: "<span class=\"bad\">deny</span>").count - 1 == 4)
+    }
+
     // MARK: asciicast
 
     @Test func asciicastDecodesCharactersSplitAcrossChunksAndKeepsTimeMonotonic() throws {

@@ -90,6 +90,7 @@ public enum Exporter {
         var digests: [String: String] = [:]  // sha256 → bundle path, to drop a file selected twice under two names
         var keys: [String: (pem: String, roles: Set<String>, sessions: Set<String>)] = [:]
         var custodyFiles: [CustodyEntry.File] = []
+        let limits = ReportLimits.forSessions(paths.count)
 
         for (i, source) in paths.enumerated() {
             progress("exporting \(i + 1)/\(paths.count): \(source)")
@@ -120,7 +121,7 @@ public enum Exporter {
             do { try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: false) } catch {
                 throw ExportError.io("\(root)/\(dir): cannot create: \(error.localizedDescription)")
             }
-            let rendering = try SessionRenderer.render(capture, capturePath: rel) { (n) throws(ExportError) in
+            let rendering = try SessionRenderer.render(capture, capturePath: rel, timeline: limits.timeline) { (n) throws(ExportError) in
                 try DigestWriter(path: root + "/" + dir + "/" + n)
             }
             let summary: SessionSummary
@@ -132,7 +133,7 @@ public enum Exporter {
             let entry = sessionEntry(capture, summary: summary, integrity: integrity, capturePath: rel,
                                      source: absolute(source), rendering: rendering, directory: dir)
             sessions.append(entry)
-            reportSessions.append(ReportSession(entry: entry, directory: dir, rendering: rendering))
+            reportSessions.append(ReportSession(entry: entry, directory: dir, rendering: rendering, limits: limits))
             custodyFiles.append(CustodyEntry.File(path: rel, source: absolute(source), sha256: sha, size: size, session: h.sessionID))
 
             keys[h.signingKeyID, default: (SigningKey.publicKeyPEM(h.signingPublicKey), [], [])].roles.insert("capture-signer")

@@ -91,10 +91,8 @@ public struct SessionRendering: Sendable {
 /// one exec-xN.cast per terminal stream. The output depends only on the capture's bytes, so
 /// `verify` can render again and compare.
 public enum SessionRenderer {
-    /// Events shown in the report's timeline per session; the rest are in events.jsonl.
-    public static let timelineLimit = 2000
-
-    public static func render(_ capture: CaptureFile, capturePath: String,
+    /// `timeline`: how many events to keep for the report's timeline (0 in `verify`, which renders no report).
+    public static func render(_ capture: CaptureFile, capturePath: String, timeline timelineLimit: Int = 0,
                               open: (String) throws(ExportError) -> DigestWriter) throws(ExportError) -> SessionRendering {
         var result = SessionRendering()
         var assembler = ExchangeAssembler()
