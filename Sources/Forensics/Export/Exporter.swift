@@ -175,8 +175,7 @@ public enum Exporter {
             progress("writing \(request.output)")
             let prefix = sanitize(((request.output as NSString).lastPathComponent as NSString).deletingPathExtension, fallback: "evidence")
             let order = [BundleFormat.manifestName, BundleFormat.signatureName] + files.map(\.path)
-            try Tar.write(root: root, files: order, prefix: prefix, mtime: request.now / 1_000_000, to: staging)
-            archiveSHA = try sha256(file: staging)
+            archiveSHA = try Tar.write(root: root, files: order, prefix: prefix, mtime: request.now / 1_000_000, to: staging)
             try rename(staging, request.output)
             try? FileManager.default.removeItem(atPath: root)
         } else {
@@ -274,11 +273,6 @@ public enum Exporter {
         let w = try DigestWriter(path: path)
         try w.write(bytes: bytes)
         _ = try w.finish()
-    }
-
-    static func sha256(file: String) throws(ExportError) -> String {
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: file), options: .alwaysMapped) else { throw ExportError.io("\(file): cannot read") }
-        return hex(Array(SHA256.hash(data: data)))
     }
 
     static func rename(_ from: String, _ to: String) throws(ExportError) {

@@ -85,7 +85,9 @@ public enum Tar {
 
     /// Writes `root` (a bundle directory) as an archive at `output` (which must not exist), with every
     /// entry under `prefix/`. `files` are paths relative to `root`, in the order to write them.
-    public static func write(root: String, files: [String], prefix: String, mtime: Int64, to output: String) throws(ExportError) {
+    /// Returns the archive's SHA-256 (hex), computed as it is written.
+    @discardableResult
+    public static func write(root: String, files: [String], prefix: String, mtime: Int64, to output: String) throws(ExportError) -> String {
         let w = try DigestWriter(path: output)
         var total: UInt64 = 0
         func emit(_ bytes: [UInt8]) throws(ExportError) { try w.write(bytes: bytes); total += UInt64(bytes.count) }
@@ -121,7 +123,7 @@ public enum Tar {
         try emit([UInt8](repeating: 0, count: 2 * block))
         let rest = Int(total % UInt64(record))
         if rest != 0 { try emit([UInt8](repeating: 0, count: record - rest)) }
-        _ = try w.finish()
+        return try w.finish()
     }
 
     public struct Entry: Sendable {
