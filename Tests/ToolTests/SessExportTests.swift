@@ -260,6 +260,15 @@ struct SessExportTests {
         let broken = try w.verify("bundle")
         #expect(broken.status == 2)
         #expect(broken.stderr.contains("cannot be read as a manifest"))
+
+        // Valid JSON with a member removed: unreadable, and the signature says it was changed.
+        try w.export("bundle2", [w.samples + "/postgres-gate-psql.sesscap"])
+        var m = try w.manifest("bundle2")
+        m.removeValue(forKey: "sessions")
+        try JSONSerialization.data(withJSONObject: m).write(to: URL(fileURLWithPath: w.path("bundle2/manifest.json")))
+        let stripped = try w.verify("bundle2")
+        #expect(stripped.status == 2)
+        #expect(stripped.stderr.contains("its signature does not verify: it was changed after it was signed"), "\(stripped.stderr)")
     }
 
     @Test func tarRoundTripVerifiesAndExtracts() throws {

@@ -126,6 +126,19 @@ public struct BundleReport: Sendable {
     public var originProven: Bool { exporterPinned && signatureValid }
 }
 
+extension BundleVerifier {
+    /// For a manifest that does not decode: whether its signature still holds for the key it names, if any can be found.
+    static func signatureNote(_ manifest: Data, _ source: BundleSource) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: manifest) as? [String: Any],
+              let pem = (object["exporter"] as? [String: Any])?["public_key_pem"] as? String,
+              let key = try? SigningKey.publicKey(pem: pem),
+              let sig = try? source.data(BundleFormat.signatureName) else { return "" }
+        return SigningKey.verify(signature: [UInt8](sig), message: [UInt8](manifest), publicKey: key)
+            ? "; its signature holds for the key it names (\(SigningKey.keyID(of: key))): it was made so, not changed since"
+            : "; its signature does not verify: it was changed after it was signed"
+    }
+}
+
 /// Checks a bundle offline: the manifest's signature, every file against the manifest (hash,
 /// size, nothing missing, nothing added), every capture with CaptureFormat's verifier against
 /// what the manifest declared (clean, recovered, or truncated at the declared byte), and that
@@ -146,7 +159,8 @@ public enum BundleVerifier {
         let manifestData = try source.data(BundleFormat.manifestName)
         let manifest: Manifest
         do { manifest = try Manifest.decode(manifestData) } catch {
-            throw ExportError.unreadable("\(path): \(BundleFormat.manifestName) cannot be read as a manifest (\(error)); nothing in the bundle can be checked without it")
+            throw ExportError.unreadable("\(path): \(BundleFormat.manifestName) cannot be read as a manifest (\(error)); nothing in the bundle can be checked without it"
+                                         + BundleVerifier.signatureNote(manifestData, source))
         }
         guard manifest.format == BundleFormat.name else {
             throw ExportError.unreadable("\(path): \(BundleFormat.manifestName) is not a Tollgate evidence manifest (format \"\(manifest.format)\")")
