@@ -3,8 +3,11 @@
 public struct SummaryBuilder: Sendable {
     public static let maxResources = 10_000
     var summary = SessionSummary()
-    var kinds: [String: UInt64] = [:]
-    var decisions: [String: UInt64] = [:]
+    /// Counted by kind code and action code (no hashing per event), named in `build`.
+    var kindsByCode = [UInt64](repeating: 0, count: 256)
+    var decisionsByCode = [UInt64](repeating: 0, count: 256)
+    /// The previous request's resources: a session repeats its statements, so most requests add nothing new.
+    var lastResources: [Resource] = []
     var masked: [String: UInt64] = [:]
     var resources: Set<String> = []
 
@@ -18,7 +21,7 @@ public struct SummaryBuilder: Sendable {
         summary.eventCount += 1
         summary.lastSequence = event.sequence
         summary.lastMicros = event.wallMicros
-        kinds[event.payload.kind?.name ?? "kind-\(event.kindCode)", default: 0] += 1
+        kindsByCode[Int(event.kindCode)] += 1
         switch event.payload {
         case .request(let r):
             summary.exchanges += 1
@@ -26,7 +29,10 @@ public struct SummaryBuilder: Sendable {
             case .postgres(let p):
                 sat(&summary.requestBytes, UInt64(p.text.utf8.count))
                 for param in p.parameters { sat(&summary.requestBytes, UInt64(param.value?.count ?? 0)) }
-                for res in p.resources { addResource(res.qualifiedName) }
+                if p.resources != lastResources {
+                    for res in p.resources { addResource(res.qualifiedName) }
+                    lastResources = p.resources
+                }
             case .http(let h):
                 sat(&summary.requestBytes, h.body.totalSize)
             case .kubernetes(let k):
@@ -52,7 +58,7 @@ public struct SummaryBuilder: Sendable {
                 if h.status >= 400 { summary.errors += 1 }
             }
         case .decision(let d):
-            decisions[d.action.name, default: 0] += 1
+            decisionsByCode[Int(d.action.rawValue)] += 1
         case .maskSummary(let m):
             for e in m.entries { sat(&masked[e.detector, default: 0], e.count) }
         case .streamChunk(let s):
@@ -75,6 +81,13 @@ public struct SummaryBuilder: Sendable {
     public func build() -> SessionSummary {
         var s = summary
         let tally = { (d: [String: UInt64]) in d.sorted { $0.key < $1.key }.map { NamedCount($0.key, $0.value) } }
+        var kinds: [String: UInt64] = [:], decisions: [String: UInt64] = [:]
+        for (code, n) in kindsByCode.enumerated() where n > 0 {
+            kinds[EventKind(rawValue: UInt8(code))?.name ?? "kind-\(code)", default: 0] += n
+        }
+        for (code, n) in decisionsByCode.enumerated() where n > 0 {
+            decisions[Decision.Action(rawValue: UInt8(code))?.name ?? "action-\(code)", default: 0] += n
+        }
         s.kindCounts = tally(kinds)
         s.decisionCounts = tally(decisions)
         s.maskedCounts = tally(masked)

@@ -97,15 +97,23 @@ public struct WireWriter: Sendable {
         }
     }
 
-    /// A nested message: encoded in place, then its length is inserted before it.
+    /// A nested message: encoded in place after a one-byte length, which is right for most
+    /// nested messages (under 128 bytes); a longer one gets its longer varint put in its place.
+    /// (Encoding into a separate buffer and inserting the length cost an allocation and a move
+    /// per nested message, on the gate's recording path.)
     public mutating func message(_ tag: UInt32, _ encode: (inout WireWriter) -> Void) {
         key(tag, .lengthDelimited)
         let lengthAt = bytes.count
+        bytes.append(0)
         encode(&self)
-        let length = bytes.count - lengthAt
-        var prefix = WireWriter(capacity: 10)
-        prefix.varint(UInt64(length))
-        bytes.insert(contentsOf: prefix.bytes, at: lengthAt)
+        let length = bytes.count - lengthAt - 1
+        if length < 0x80 {
+            bytes[lengthAt] = UInt8(length)
+        } else {
+            var prefix = WireWriter(capacity: 10)
+            prefix.varint(UInt64(length))
+            bytes.replaceSubrange(lengthAt..<lengthAt + 1, with: prefix.bytes)
+        }
     }
 
     public mutating func message<M: WireMessage>(_ tag: UInt32, _ value: M) {
@@ -122,6 +130,11 @@ public struct WireWriter: Sendable {
 
     public mutating func append(raw: [UInt8]) {
         bytes.append(contentsOf: raw)
+    }
+
+    /// Empties the writer, keeping its capacity for the next message.
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
     }
 }
 

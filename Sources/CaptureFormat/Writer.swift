@@ -92,6 +92,11 @@ public final class CaptureWriter {
     var pending = WireWriter(capacity: 128 * 1024)
     var pendingInfo = BlockInfo()
     var pendingTerms: Set<String> = []
+    /// The term-relevant parts of the block's previous request and decision: a session repeats
+    /// its statements, and an event that would add only terms already in the block is skipped.
+    var lastTermRequest: PostgresRequest?
+    var scratch = WireWriter(capacity: 4096)
+    var lastTermDecision: Decision?
     var pendingSince: ContinuousClock.Instant?
     var lastSync: ContinuousClock.Instant
     var closed = false
@@ -143,7 +148,10 @@ public final class CaptureWriter {
         guard !closed else { throw CaptureError(.io, "\(path): append after close") }
         var event = event
         event.sequence = nextSequence
-        let encoded = event.encoded()
+        // Encoded into a buffer kept from event to event: no allocation per event.
+        scratch.reset()
+        event.encode(to: &scratch)
+        let encoded = scratch.bytes
         // A block's raw payload may not exceed the format's limit; callers cap bodies long before this.
         guard encoded.count + 10 <= CaptureLayout.maxBlockLength else {
             throw CaptureError(.io, "\(path): event of \(encoded.count) bytes exceeds the \(CaptureLayout.maxBlockLength)-byte block limit; cap its body")
@@ -159,7 +167,7 @@ public final class CaptureWriter {
         pendingInfo.lastSequence = event.sequence
         pendingInfo.lastMicros = event.wallMicros
         pendingInfo.kinds |= 1 << UInt32(event.kindCode & 31)
-        SearchTerms.of(event, into: &pendingTerms)
+        if addsTerms(event) { SearchTerms.of(event, into: &pendingTerms) }
         spans.add(exchangeID: event.exchangeID, block: blocks.count)
         summary.add(event)
         pending.varint(UInt64(encoded.count))
@@ -170,6 +178,24 @@ public final class CaptureWriter {
             try sealIfDue()
         }
         return event.sequence
+    }
+
+    /// False when the event's terms are certainly in the open block already (same statement facts,
+    /// or the same decision, as the last one added).
+    func addsTerms(_ event: Event) -> Bool {
+        switch event.payload {
+        case .request(.postgres(let p)):
+            if let last = lastTermRequest, last.fingerprint == p.fingerprint, last.resources == p.resources,
+               last.statementKinds == p.statementKinds, last.functions == p.functions { return false }
+            lastTermRequest = p
+            return true
+        case .decision(let d):
+            if let last = lastTermDecision, last.action == d.action, last.policy == d.policy, last.rule == d.rule { return false }
+            lastTermDecision = d
+            return true
+        default:
+            return true
+        }
     }
 
     /// Seals the open block if it is older than `maxBlockAge`. Call from a timer so idle sessions reach disk.
@@ -196,6 +222,8 @@ public final class CaptureWriter {
         pending = WireWriter(capacity: options.blockTargetBytes + options.blockTargetBytes / 4)
         pendingInfo = BlockInfo()
         pendingTerms.removeAll(keepingCapacity: true)
+        lastTermRequest = nil
+        lastTermDecision = nil
         pendingSince = nil
         switch options.durability {
         case .perBlock, .strict: try sync()

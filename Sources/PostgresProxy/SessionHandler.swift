@@ -229,7 +229,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                                    startMicros: nowMicros(), writer: "capture-proxy \(gateVersion)")
         header.attributes = [KeyValue("upstream", target.upstream.description)]
         do {
-            recorder = try SessionRecorder(directory: gate.config.proxy.captureDirectory, header: header, key: gate.signingKey)
+            var options = WriterOptions()
+            options.compressionLevel = Int32(target.recordCompressionLevel)
+            recorder = try SessionRecorder(directory: gate.config.proxy.captureDirectory, header: header, key: gate.signingKey, options: options)
         } catch {
             gate.logger.error("cannot create capture; refusing the session", metadata: ["error": "\(error)"])
             fail(context, code: "58000", "the gate cannot record this session; try again later", reason: "recording-failed")

@@ -7,16 +7,19 @@ import NIOCore
 ///
 /// Frames are slices of the buffered input: use them before the next `append` (which may
 /// otherwise have to copy the buffer).
+///
+/// Inlinable so that it is specialized for its decoder where it is used: generic code called
+/// across modules would look up type metadata at run time for every message.
 public struct FramedDecoding<Decoder: NIOSingleStepByteToMessageDecoder> {
     public var decoder: Decoder
-    var buffer = ByteBuffer()
+    @usableFromInline var buffer = ByteBuffer()
 
-    public init(_ decoder: Decoder) { self.decoder = decoder }
+    @inlinable public init(_ decoder: Decoder) { self.decoder = decoder }
 
     /// Bytes received and not yet decoded (an incomplete message).
-    public var bufferedBytes: Int { buffer.readableBytes }
+    @inlinable public var bufferedBytes: Int { buffer.readableBytes }
 
-    public mutating func append(_ bytes: ByteBuffer) {
+    @inlinable public mutating func append(_ bytes: ByteBuffer) {
         if buffer.readableBytes == 0 {
             buffer = bytes  // the common case: take the read buffer as it is, no copy
         } else {
@@ -27,7 +30,7 @@ public struct FramedDecoding<Decoder: NIOSingleStepByteToMessageDecoder> {
     }
 
     /// The next complete message and its frame, or nil until more bytes arrive.
-    public mutating func next() throws -> (message: Decoder.InboundOut, frame: ByteBuffer)? {
+    @inlinable public mutating func next() throws -> (message: Decoder.InboundOut, frame: ByteBuffer)? {
         // A second reference to the same storage (no copy), still positioned at the frame's start:
         // ByteBuffer only slices readable bytes.
         let before = buffer
@@ -38,7 +41,7 @@ public struct FramedDecoding<Decoder: NIOSingleStepByteToMessageDecoder> {
     }
 
     /// At the end of the input: the last message, or the decoder's error for an incomplete one.
-    public mutating func last() throws -> (message: Decoder.InboundOut, frame: ByteBuffer)? {
+    @inlinable public mutating func last() throws -> (message: Decoder.InboundOut, frame: ByteBuffer)? {
         let before = buffer
         guard let message = try decoder.decodeLast(buffer: &buffer, seenEOF: true) else { return nil }
         return (message, before.getSlice(at: before.readerIndex, length: buffer.readerIndex - before.readerIndex)!)
