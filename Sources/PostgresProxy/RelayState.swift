@@ -19,6 +19,17 @@ struct RelayState {
         /// For an Execute: its result columns, when a Describe of its statement told them
         /// (the server sends no RowDescription with Execute), with the portal's result formats.
         var columns: [PostgresBackendMessage.ColumnDescription]?
+        /// The prepared statement an Execute runs.
+        var statement: String?
+    }
+
+    /// A prepared statement's result columns as recorded and as masking planned them, for the
+    /// policy and catalog generations they were made under.
+    struct ResultPlan {
+        var fields: [PostgresBackendMessage.ColumnDescription]
+        var generation: (policy: Int, catalog: Int)
+        var columns: [Column]
+        var masking: [PostgresResultMasker.ColumnPlan]?
     }
 
     struct Portal {
@@ -40,6 +51,7 @@ struct RelayState {
     var portals: [String: Portal] = [:]
     /// Result columns of prepared statements, from the RowDescription that answered a Describe of the statement.
     var described: [String: [PostgresBackendMessage.ColumnDescription]] = [:]
+    var resultPlans: [String: ResultPlan] = [:]
     var describes: [Describe] = []
     /// A RowDescription (or the statement's described columns) opened the current result.
     var resultStarted = false

@@ -125,10 +125,12 @@ public final class SQLRequestInspector: RequestInspector {
 final class SQLSessionInspector: SessionInspector {
     let inspector: SQLRequestInspector
     let catalog: CatalogCache?
-    var searchPath: SearchPath { didSet { if searchPath != oldValue { resolved = [:] } } }
+    var searchPath: SearchPath { didSet { if searchPath != oldValue { resolved = [:]; stateChanges &+= 1 } } }
+    var stateChanges = 0
+    var generation: Int { stateChanges &+ (catalog?.generation ?? 0) &* 1_000_003 }
     let startupPath: SearchPath
     /// SQL-level prepared statements (`PREPARE name AS …`), by name, with their facts.
-    var prepared: [String: StatementFacts] = [:] { didSet { resolved = [:] } }
+    var prepared: [String: StatementFacts] = [:] { didSet { resolved = [:]; stateChanges &+= 1 } }
     /// Entries and their session-resolved parts by text, valid for one catalog generation and one search path.
     var resolved: [String: (SQLRequestInspector.Entry, SQLRequestInspector.InspectedRequestParts)] = [:]
     var resolvedGeneration = 0

@@ -44,6 +44,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var inspection: (any SessionInspector)?
     /// The policies and masks in force for this session, refreshed when a reload changes them.
     var policy: PostgresGate.PolicyState?
+    /// What admitting each statement text decided (see `admit`).
+    var admissions: [AdmissionKey: Admission] = [:]
     /// The session's masks (nil: none configured for it).
     var masking: PostgresResultMasker?
     /// Secrets never reach a capture: what is recorded gets a secrets pass unless the session's masks already cover them.
@@ -348,6 +350,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                                        projections: admitted.projections, rowStream: admitted.rowStream))
         case .parse(let name, let query, _):
             relay.statements[name] = query
+            // A new statement under the name: its plan (which depends on the statement's select list) no longer applies.
+            relay.resultPlans[name] = nil
             // Decided at Parse too, so a refused statement is never even prepared upstream; an allowed
             // one is recorded (and decided again) at Execute, where its parameters are known.
             if let policy = currentPolicy(), policy.enforcing, let session, let inspection {
@@ -382,12 +386,16 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             }
             relay.pending.append(.init(exchange: exchange, simple: false, sync: relay.syncSequence + 1, started: .now(),
                                        projections: admitted.projections, rowStream: admitted.rowStream,
-                                       columns: relay.resultColumns(portal: portal)))
+                                       columns: relay.resultColumns(portal: portal), statement: bound?.statement))
         case .sync:
             relay.syncSequence += 1
             relay.skippingUntilSync = false
         case .close(let kind, let name):
-            if kind == .statement { relay.statements[name] = nil; relay.described[name] = nil } else { relay.portals[name] = nil }
+            if kind == .statement {
+                relay.statements[name] = nil; relay.described[name] = nil; relay.resultPlans[name] = nil
+            } else {
+                relay.portals[name] = nil
+            }
         case .copyData(let data):
             recordCopy(.stdin, data)
         case .functionCall:
@@ -414,15 +422,27 @@ final class PostgresSessionHandler: ChannelInboundHandler {
 
     /// Inspects, decides and records one request. Nil when it must not be forwarded.
     func admit(_ request: Request, exchange: UInt64, text: String) -> InspectedRequest? {
-        guard let session, let inspection, let policy = currentPolicy() else { return nil }
-        if let annotation = SQLCommenter.annotation(in: text) { recorder?.record(.annotation(annotation), exchange: exchange) }
-        var (inspected, decision) = policy.pipeline.admit(request, in: session, inspection: inspection)
-        if decision.action == .allow, masking != nil, let stream = inspected.rowStream, stream.format == .binary {
-            // Binary COPY rows cannot be rewritten field by field: with masks in force they must not pass unread.
-            decision = Decision(action: .deny, policy: "masking", rule: "binary-copy",
-                                reason: "binary COPY output cannot be masked; use text or csv format")
+        guard let session, let inspection, let policy = currentPolicy(), case .postgres(let sent) = request else { return nil }
+        let inspected = inspection.inspect(request, in: session)
+        // A repeated statement (a prepared statement's every Execute) is decided, masked for the
+        // record and scanned for annotations once per policy and session state, not every time.
+        let key = AdmissionKey(text: text, path: sent.path)
+        var admission = admissions[key]
+        if admission == nil || admission!.policyGeneration != policy.generation || admission!.inspectionGeneration != inspection.generation {
+            var decision = policy.pipeline.policy.decide(inspected, in: session)
+            if decision.action == .allow, masking != nil, let stream = inspected.rowStream, stream.format == .binary {
+                // Binary COPY rows cannot be rewritten field by field: with masks in force they must not pass unread.
+                decision = Decision(action: .deny, policy: "masking", rule: "binary-copy",
+                                    reason: "binary COPY output cannot be masked; use text or csv format")
+            }
+            if admissions.count >= 1024 { admissions.removeAll(keepingCapacity: true) }
+            admission = Admission(decision: decision, recordedText: recordedText(inspected), annotation: SQLCommenter.annotation(in: text),
+                                  policyGeneration: policy.generation, inspectionGeneration: inspection.generation)
+            admissions[key] = admission
         }
-        recorder?.record(.request(recordable(inspected)), exchange: exchange)
+        let decision = admission!.decision
+        if let annotation = admission!.annotation { recorder?.record(.annotation(annotation), exchange: exchange) }
+        recorder?.record(.request(recordable(inspected, text: admission!.recordedText)), exchange: exchange)
         recorder?.record(.decision(decision), exchange: exchange)
         if decision.action == .allow {
             inspection.forwarded(inspected)
@@ -450,18 +470,32 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         return state
     }
 
-    /// The request as it may be recorded: statements that carry a credential keep only their
-    /// normalized text; anything a mask or the secrets detectors find is masked in the text and
-    /// in text-format parameters. What is forwarded upstream is the request as sent.
-    func recordable(_ inspected: InspectedRequest) -> Request {
-        guard case .postgres(var p) = inspected.request else { return inspected.request }
+    /// The statement text as it may be recorded: a statement that carries a credential keeps
+    /// only its normalized text; anything a mask or the secrets detectors find is masked.
+    func recordedText(_ inspected: InspectedRequest) -> String {
+        guard case .postgres(let p) = inspected.request else { return "" }
         if inspected.carriesSecret {
-            p.text = p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized
+            return p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized
+        }
+        var text = p.text
+        for masker in [masking?.masker, recordingSecrets].compactMap({ $0 }) {
+            if let m = masker.maskText(text) { text = m.text }
+        }
+        return text
+    }
+
+    /// The request as it may be recorded: its recorded text, and its parameters masked as the text
+    /// is (withheld entirely for a statement that carries a credential). What is forwarded
+    /// upstream is the request as sent.
+    func recordable(_ inspected: InspectedRequest, text: String) -> Request {
+        guard case .postgres(var p) = inspected.request else { return inspected.request }
+        p.text = text
+        if inspected.carriesSecret {
             p.parameters = p.parameters.map { Parameter(value: $0.value.map { _ in Array("[REDACTED]".utf8) }, format: 0) }
             return .postgres(p)
         }
+        guard !p.parameters.isEmpty else { return .postgres(p) }
         for masker in [masking?.masker, recordingSecrets].compactMap({ $0 }) {
-            if let m = masker.maskText(p.text) { p.text = m.text }
             p.parameters = p.parameters.map { param in
                 guard let v = param.value, let m = masker.mask(v) else { return param }
                 return Parameter(value: param.format == 0 ? m.bytes : Array("[REDACTED]".utf8), format: 0)
@@ -560,8 +594,24 @@ final class PostgresSessionHandler: ChannelInboundHandler {
 
     /// Opens a result: its columns for the capture, and which of them column rules mask.
     func startResult(_ fields: [PostgresBackendMessage.ColumnDescription]) {
+        // A prepared statement's every Execute has the same columns: their plan is made once
+        // (for the same masks and catalog), not per result.
+        let statement = relay.pending.first.flatMap { $0.simple ? nil : $0.statement }
+        let generation = (policy?.generation ?? -1, gate.catalogs[target.name]?.generation ?? 0)
+        if let statement, let cached = relay.resultPlans[statement], cached.fields == fields, cached.generation == generation {
+            relay.beginResult(columns: cached.columns)
+            if let plan = cached.masking { masking?.columns = plan }
+            return
+        }
         relay.beginResult(columns: fields.map { Column(name: $0.name, typeOID: $0.typeOID, tableOID: $0.tableOID,
                                                        attributeNumber: UInt16(bitPattern: $0.columnAttribute), format: UInt8(truncatingIfNeeded: $0.format)) })
+        defer {
+            if let statement {
+                if relay.resultPlans.count >= 256 { relay.resultPlans.removeAll(keepingCapacity: true) }
+                relay.resultPlans[statement] = RelayState.ResultPlan(fields: fields, generation: generation, columns: relay.columns,
+                                                                      masking: masking?.columns)
+            }
+        }
         guard masking != nil else { return }
         let catalog = gate.catalogs[target.name]
         let snapshot = catalog?.snapshot
@@ -724,4 +774,19 @@ extension TLSVersion {
         case .tlsv13: "TLSv1.3"
         }
     }
+}
+
+struct AdmissionKey: Hashable {
+    var text: String
+    var path: PostgresRequest.Path
+}
+
+/// What admitting a statement text decided, valid for one policy generation and one state of
+/// the session's inspection (its search path, its prepared statements, the catalog).
+struct Admission {
+    var decision: Decision
+    var recordedText: String
+    var annotation: Annotation?
+    var policyGeneration: Int
+    var inspectionGeneration: Int
 }

@@ -60,6 +60,9 @@ public protocol RequestInspector: Sendable {
 /// Per-session inspection, confined to the session's event loop.
 public protocol SessionInspector: AnyObject {
     func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest
+    /// Changes whenever what a request would be found to be can change (the search path, the
+    /// prepared statements, the catalog): a decision made under one generation holds for it.
+    var generation: Int { get }
     /// The request was allowed and sent on: remember what it changes for later requests.
     func forwarded(_ request: InspectedRequest)
 }
@@ -75,6 +78,7 @@ public struct NoInspection: RequestInspector {
     public func makeSession(target: String, parameters: [KeyValue]) -> any SessionInspector { Session() }
 
     final class Session: SessionInspector {
+        var generation: Int { 0 }
         func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest {
             InspectedRequest(request: request, statements: [])
         }

@@ -143,6 +143,9 @@ struct MaskingThroughGateTests {
         let prepared = try #require(object["prepared"] as? [Any])
         #expect(prepared[0] as? String == "k****@example.com")
         #expect(prepared[1] as? String == "+*-***-****")
+        let sameShape = try #require(object["same_shape"] as? [Any])
+        #expect(sameShape[0] as? String == "KEN LOVELACE", "\(sameShape)")
+        #expect(sameShape[1] as? String == "+*-***-****", "a plan made for another statement must not apply: \(sameShape)")
         #expect(gate.stop() == 0)
         expectNoClearValue(String(decoding: try gate.everythingWritten(), as: UTF8.self), clear, "capture or log")
     }

@@ -68,6 +68,11 @@ def masking():
         for _ in range(3):
             row = conn.execute("SELECT email, phone FROM customers WHERE id = %s", (7,), prepare=True).fetchone()
         out["prepared"] = list(row)
+        # Two statements with the same result shape, one after the other on the unnamed statement:
+        # the second's column (from a covered one) must not inherit the first's plan.
+        names = conn.execute("SELECT upper(full_name) AS x FROM customers WHERE id = %s", (7,)).fetchone()[0]
+        phones = conn.execute("SELECT upper(phone) AS x FROM customers WHERE id = %s", (7,)).fetchone()[0]
+        out["same_shape"] = [names, phones]
     return out
 
 
