@@ -19,23 +19,31 @@ extension CappedBytes {
 /// The digest is over the cut rows in packed-row encoding, in order (docs/capture-format.md, CutRows).
 public struct RowRecorder: Sendable {
     public let maxRows: Int
-    public private(set) var rows: [Row] = []
+    /// The kept rows, packed (see `PostgresResponse.packedRows`).
+    public private(set) var packedRows: [[UInt8]] = []
     var cutRows: UInt64 = 0
     var cutBytes: UInt64 = 0
     var hasher = SHA256()
 
     public init(maxRows: Int) { self.maxRows = maxRows }
 
+    public var rows: [Row] { packedRows.map(PostgresResponse.unpackRow) }
+    /// True once the cap is reached: further rows are only counted and hashed.
+    public var isFull: Bool { packedRows.count >= maxRows }
+
     public mutating func add(_ row: Row) {
-        if rows.count < maxRows {
-            rows.append(row)
+        add(packed: PostgresResponse.pack(row), valueBytes: row.reduce(0) { $0 + ($1?.count ?? 0) })
+    }
+
+    /// A row already packed; `valueBytes` is the total length of its values.
+    public mutating func add(packed: [UInt8], valueBytes: Int) {
+        if packedRows.count < maxRows {
+            packedRows.append(packed)
             return
         }
-        var w = WireWriter(capacity: 64)
-        PostgresResponse.packRow(row, into: &w)
-        hasher.update(data: w.bytes)
+        hasher.update(data: packed)
         cutRows += 1
-        for v in row { cutBytes += UInt64(v?.count ?? 0) }
+        cutBytes += UInt64(valueBytes)
     }
 
     /// What was cut, or nil when every row was kept.

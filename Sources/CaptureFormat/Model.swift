@@ -641,8 +641,15 @@ public typealias Row = [[UInt8]?]
 
 public struct PostgresResponse: Sendable, Equatable, WireMessage {
     public var columns: [Column]
+    /// Rows as recorded (after masking), up to the cap, each in its packed on-disk form (per
+    /// value varint(length + 1) and the bytes, or 0 for NULL): one buffer a row, written and read
+    /// as it is. `rows` gives them as values.
+    public var packedRows: [[UInt8]]
     /// Rows as recorded (after masking), up to the cap.
-    public var rows: [Row]
+    public var rows: [Row] {
+        get { packedRows.map(PostgresResponse.unpackRow) }
+        set { packedRows = newValue.map(PostgresResponse.pack) }
+    }
     /// True number of rows the statement returned or affected.
     public var rowCount: UInt64
     public var commandTag: String
@@ -653,8 +660,30 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
 
     public init(columns: [Column] = [], rows: [Row] = [], rowCount: UInt64 = 0, commandTag: String = "",
                 error: PostgresNotice? = nil, notices: [PostgresNotice] = [], durationMicros: UInt64 = 0, cut: CutRows? = nil) {
-        self.columns = columns; self.rows = rows; self.rowCount = rowCount; self.commandTag = commandTag
+        self.columns = columns; self.packedRows = rows.map(PostgresResponse.pack); self.rowCount = rowCount; self.commandTag = commandTag
         self.error = error; self.notices = notices; self.durationMicros = durationMicros; self.cut = cut
+    }
+
+    public static func pack(_ row: Row) -> [UInt8] {
+        var w = WireWriter(capacity: row.reduce(0) { $0 + ($1?.count ?? 0) + 2 })
+        packRow(row, into: &w)
+        return w.bytes
+    }
+
+    /// A packed row's values. The layout was checked when the row was read or made.
+    public static func unpackRow(_ packed: [UInt8]) -> Row {
+        packed.withUnsafeBytes { buf in
+            var r = WireReader(buf)
+            var row: Row = []
+            while !r.isAtEnd {
+                let n = (try? r.varint()) ?? 0
+                if n == 0 { row.append(nil); continue }
+                let len = Int(n - 1)
+                row.append([UInt8](UnsafeRawBufferPointer(rebasing: buf[r.position..<r.position + len])))
+                r.position += len
+            }
+            return row
+        }
     }
 
     public static func packRow(_ row: Row, into w: inout WireWriter) {
@@ -670,9 +699,7 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
 
     public func encode(to w: inout WireWriter) {
         w.messages(1, columns)
-        for row in rows {
-            w.message(2) { PostgresResponse.packRow(row, into: &$0) }
-        }
+        for row in packedRows { w.bytes(2, row) }
         w.uint(3, rowCount); w.string(4, commandTag); w.message(5, error)
         w.messages(6, notices); w.uint(7, durationMicros); w.message(8, cut)
     }
@@ -684,19 +711,14 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
             case 1: columns.append(try r.message(t))
             case 2:
                 var sub = try r.subReader(t)
-                var row: Row = []
+                let start = sub.position
                 while !sub.isAtEnd {
                     let n = try sub.varint()
-                    if n == 0 {
-                        row.append(nil)
-                    } else {
-                        guard n - 1 <= UInt64(sub.end - sub.position) else { throw sub.fail("row value runs past the end") }
-                        let len = Int(n - 1)
-                        row.append([UInt8](UnsafeRawBufferPointer(rebasing: sub.base[sub.position..<sub.position + len])))
-                        sub.position += len
-                    }
+                    if n == 0 { continue }
+                    guard n - 1 <= UInt64(sub.end - sub.position) else { throw sub.fail("row value runs past the end") }
+                    sub.position += Int(n - 1)
                 }
-                rows.append(row)
+                packedRows.append([UInt8](UnsafeRawBufferPointer(rebasing: sub.base[start..<sub.end])))
             case 3: rowCount = try r.uint(t)
             case 4: commandTag = try r.string(t)
             case 5: error = try r.message(t)

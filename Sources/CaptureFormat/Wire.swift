@@ -132,6 +132,10 @@ public struct WireWriter: Sendable {
         bytes.append(contentsOf: raw)
     }
 
+    public mutating func append(raw: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: raw)
+    }
+
     /// Empties the writer, keeping its capacity for the next message.
     public mutating func reset() {
         bytes.removeAll(keepingCapacity: true)

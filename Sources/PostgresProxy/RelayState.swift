@@ -99,7 +99,8 @@ struct RelayState {
 
     /// The recorded part of the current result; resets for the next one.
     mutating func takeResult() -> PostgresResponse {
-        let response = PostgresResponse(columns: columns, rows: rows.rows, notices: notices, cut: rows.cut)
+        var response = PostgresResponse(columns: columns, notices: notices, cut: rows.cut)
+        response.packedRows = rows.packedRows
         columns = []
         rows = RowRecorder(maxRows: maxRows)
         notices = []

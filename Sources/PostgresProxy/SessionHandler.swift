@@ -48,6 +48,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var admissions: [AdmissionKey: Admission] = [:]
     /// The session's masks (nil: none configured for it).
     var masking: PostgresResultMasker?
+    var recordingBacklog = false
     /// Secrets never reach a capture: what is recorded gets a secrets pass unless the session's masks already cover them.
     var recordingSecrets: Masker?
     /// Messages for each side, gathered during one read and written in one go: a statement's
@@ -130,12 +131,37 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        // Back-pressure: a slow client stops the gate reading from upstream, so a large
-        // result waits in PostgreSQL, not in the gate's memory.
-        let writable = context.channel.isWritable
-        upstream?.setOption(ChannelOptions.autoRead, value: writable).whenComplete { _ in }
-        if writable { upstream?.read() }
+        updateUpstreamReading()
         context.fireChannelWritabilityChanged()
+    }
+
+    /// Back-pressure: a slow client, or a capture writer that has fallen behind, stops the gate
+    /// reading from upstream, so a large result waits in PostgreSQL, not in the gate's memory.
+    func updateUpstreamReading() {
+        guard let context else { return }
+        let read = context.channel.isWritable && !recordingBacklog
+        upstream?.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
+        if read { upstream?.read() }
+    }
+
+    /// The recorder's queue passed its limit (see `SessionRecorder.record`).
+    func recorded(over: Bool) {
+        guard over, !recordingBacklog else { return }
+        recordingBacklog = true
+        updateUpstreamReading()
+    }
+
+    /// The writer caught up: read again. Set once per session, so a drain cannot be missed; it
+    /// runs on the event loop after whatever paused reading.
+    func resumeWhenRecorderDrains(_ recorder: SessionRecorder, loop: any EventLoop) {
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        recorder.whenDrained {
+            loop.execute {
+                guard handler.value.recordingBacklog else { return }
+                handler.value.recordingBacklog = false
+                handler.value.updateUpstreamReading()
+            }
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -240,6 +266,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             return
         }
         gate.sessionStarted(self, channel: context.channel)
+        if let recorder { resumeWhenRecorderDrains(recorder, loop: context.eventLoop) }
         inspection = gate.inspector.makeSession(target: target.name, parameters: startupParameters.map { KeyValue($0.name, $0.value) })
         _ = currentPolicy()
         if tls != nil, let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
@@ -533,11 +560,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             if !relay.resultStarted { startResult(relay.pending.first?.columns ?? []) }
             var sent = row
             if masking != nil, let masked = masking!.mask(row) { sent = masked; replacement = .dataRow(masked) }
-            if relay.rows.rows.count < relay.maxRows {
-                relay.rows.add(sent.map { v in v.map { recordableValue(capValue(Array($0.readableBytesView))) } })
-            } else {
-                relay.rows.add(sent.map { v in v.map { Array($0.readableBytesView) } })
-            }
+            let (packed, valueBytes) = packForRecording(sent, kept: !relay.rows.isFull)
+            relay.rows.add(packed: packed, valueBytes: valueBytes)
         case .commandComplete(let tag):
             finishResult(tag: tag, error: nil)
         case .emptyQueryResponse:
@@ -654,7 +678,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         response.error = error
         response.rowCount = rowCount(fromTag: tag) ?? UInt64(response.rows.count) + (response.cut?.rows ?? 0)
         response.durationMicros = UInt64(max(0, (NIODeadline.now() - pending.started).nanoseconds / 1000))
-        recorder?.record(.response(.postgres(response)), exchange: pending.exchange)
+        recorded(over: recorder?.record(.response(.postgres(response)), exchange: pending.exchange) ?? false)
         if let tally = masking?.takeTally(), !tally.isEmpty {
             recorder?.record(.maskSummary(MaskSummary(entries: tally.entries.map {
                 MaskCount(detector: $0.detector.rawValue, count: UInt64($0.count), location: $0.location.description)
@@ -668,10 +692,38 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         guard let exchange = relay.pending.first?.exchange else { return }
         relay.copyChunks += 1
         guard relay.copyChunks <= target.recordMaxRows else { return }
-        recorder?.record(.streamChunk(StreamChunk(stream: stream, data: recordableValue(capValue(Array(data.readableBytesView))))), exchange: exchange)
+        recorded(over: recorder?.record(.streamChunk(StreamChunk(stream: stream, data: recordableValue(capValue(Array(data.readableBytesView))))),
+                                        exchange: exchange) ?? false)
     }
 
     /// Values longer than the cap are recorded cut, with a visible marker, never silently.
+    /// A row in the capture's packed form, straight from the DataRow's bytes (one buffer a row).
+    /// A row that is kept gets each value capped and the secrets pass; a row past the cap is only
+    /// hashed, as sent.
+    func packForRecording(_ row: PostgresBackendMessage.DataRow, kept: Bool) -> ([UInt8], Int) {
+        row.bytes.withUnsafeReadableBytes { raw -> ([UInt8], Int) in
+            var w = WireWriter(capacity: raw.count + 8)
+            var offset = 2, valueBytes = 0
+            for _ in 0..<row.columnCount {
+                let length = Int(Int32(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
+                offset += 4
+                guard length >= 0 else { w.varint(0); continue }
+                let value = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + length])
+                offset += length
+                valueBytes += length
+                if kept && (length > target.recordMaxValueBytes || recordingSecrets != nil) {
+                    let recorded = recordableValue(capValue(Array(value)))
+                    w.varint(UInt64(recorded.count) + 1)
+                    w.append(raw: recorded)
+                } else {
+                    w.varint(UInt64(length) + 1)
+                    w.append(raw: value)
+                }
+            }
+            return (w.bytes, valueBytes)
+        }
+    }
+
     func capValue(_ value: [UInt8]) -> [UInt8] {
         guard value.count > target.recordMaxValueBytes else { return value }
         return Array(value.prefix(target.recordMaxValueBytes)) + Array("…[tollgate: \(value.count) bytes, cut]".utf8)

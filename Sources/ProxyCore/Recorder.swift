@@ -20,6 +20,10 @@ public final class SessionRecorder: Sendable {
     struct Batch {
         var events: [Event] = []
         var signalled = false
+        /// About how many bytes the queued events hold.
+        var bytes = 0
+        /// Set when `bytes` passed the limit: the writer calls `onDrained` once it has caught up.
+        var overLimit = false
     }
 
     /// The hand-over buffer, shared by `record` and the writer task.
@@ -36,6 +40,15 @@ public final class SessionRecorder: Sendable {
     let started = ContinuousClock.now
     let batch = SharedBatch()
     static let gatherDelay = Duration.milliseconds(50)
+    /// Queued bytes above which the session should stop reading (see `record`): a writer slower
+    /// than the traffic (compressing large results) must not make the gate's memory grow.
+    public static let backlogLimit = 8 << 20
+    /// Called (on the writer's task) when a backlog over the limit has been written.
+    let onDrained = DrainHandler()
+
+    final class DrainHandler: Sendable {
+        let handler = Mutex<(@Sendable () -> Void)?>(nil)
+    }
 
     /// Creates DIR/YYYY/MM/DD/SESSION-ID.sesscap (directories 0700, file 0600) and writes its header.
     public init(directory: String, header: SessionHeader, key: SigningKey, options: WriterOptions = WriterOptions()) throws(CaptureError) {
@@ -51,6 +64,7 @@ public final class SessionRecorder: Sendable {
         let (stream, continuation) = AsyncStream<Item>.makeStream()
         self.continuation = continuation
         let batch = self.batch
+        let onDrained = self.onDrained
         consumer = Task {
             var failure: CaptureError?
             for await item in stream {
@@ -58,11 +72,12 @@ public final class SessionRecorder: Sendable {
                     switch item {
                     case .wake:
                         try? await Task.sleep(for: SessionRecorder.gatherDelay)
-                        let events = batch.withLock { b in
-                            defer { b.events = []; b.signalled = false }
-                            return b.events
+                        let (events, wasOver) = batch.withLock { b in
+                            defer { b.events = []; b.signalled = false; b.bytes = 0; b.overLimit = false }
+                            return (b.events, b.overLimit)
                         }
                         for e in events where failure == nil { try writer.append(e) }
+                        if wasOver { onDrained.handler.withLock { $0 }?() }
                     case .tick:
                         try writer.sealIfDue()
                     }
@@ -86,16 +101,37 @@ public final class SessionRecorder: Sendable {
         return (base as NSString).appendingPathComponent(day)
     }
 
-    /// Stamps `payload` now and queues it.
-    public func record(_ payload: Payload, exchange: UInt64 = 0) {
+    /// Stamps `payload` now and queues it. Returns true when the queue is over `backlogLimit`:
+    /// the caller should stop reading until `whenDrained`'s handler runs.
+    @discardableResult
+    public func record(_ payload: Payload, exchange: UInt64 = 0) -> Bool {
         let mono = UInt64(max(0, (ContinuousClock.now - started).nanoseconds))
         let event = Event(monotonicNanos: mono, wallMicros: nowMicros(), exchangeID: exchange, payload: payload)
-        let wake = batch.withLock { b in
+        let size = SessionRecorder.approximateSize(payload)
+        let (wake, over) = batch.withLock { b in
             b.events.append(event)
+            b.bytes += size
+            if b.bytes > SessionRecorder.backlogLimit { b.overLimit = true }
             defer { b.signalled = true }
-            return !b.signalled
+            return (!b.signalled, b.overLimit)
         }
         if wake { continuation.yield(.wake) }
+        return over
+    }
+
+    /// Sets what to call when a backlog over the limit has been written.
+    public func whenDrained(_ handler: @escaping @Sendable () -> Void) {
+        onDrained.handler.withLock { $0 = handler }
+    }
+
+    static func approximateSize(_ payload: Payload) -> Int {
+        switch payload {
+        case .response(.postgres(let p)): return 64 + p.packedRows.reduce(0) { $0 + $1.count }
+        case .response(.http(let h)): return 64 + h.body.data.count
+        case .streamChunk(let c): return 32 + c.data.count
+        case .request(.postgres(let p)): return 64 + p.text.utf8.count + p.parameters.reduce(0) { $0 + ($1.value?.count ?? 0) }
+        default: return 64
+        }
     }
 
     /// Records the session end, seals and closes the file. Returns the first write error, if any.

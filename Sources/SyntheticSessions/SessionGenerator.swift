@@ -347,7 +347,7 @@ public struct SessionGenerator: Sequence, IteratorProtocol, Sendable {
             for col in columns { if case .ordered(let keys) = col.value { total = Swift.min(total, keys.count) } }
             let offset = rng.below(16)
             response.columns = columns.map { Column(name: $0.name, typeOID: $0.type, tableOID: $0.table, attributeNumber: $0.attnum) }
-            response.rows.reserveCapacity(Swift.min(total, Self.rowCap))
+            response.packedRows.reserveCapacity(Swift.min(total, Self.rowCap))
             // Rows past the cap: hashed in packed-row encoding, in order; their value bytes counted.
             var rows: [Row] = []
             rows.reserveCapacity(total)
@@ -364,7 +364,7 @@ public struct SessionGenerator: Sequence, IteratorProtocol, Sendable {
             if let sort { rows.sort { SessionGenerator.ordered($0[sort.column], $1[sort.column], sort) } }
             var recorder = RowRecorder(maxRows: Self.rowCap)
             for row in rows { recorder.add(row) }
-            response.rows = recorder.rows
+            response.packedRows = recorder.packedRows
             response.cut = recorder.cut
             response.rowCount = UInt64(total)
             response.commandTag = shape.kinds == ["show"] ? "SHOW" : "SELECT \(total)"
