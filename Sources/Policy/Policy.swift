@@ -81,19 +81,21 @@ public struct Condition: Sendable, Hashable {
     /// The protocol path: simple, extended, function-call.
     public var paths: [String]?
 
+    /// Name lists (schemas, tables, functions) are folded as PostgreSQL folds identifiers (see `NamePattern`).
     public init(statements: [String]? = nil, schemas: [String]? = nil, tables: [String]? = nil, functions: [String]? = nil,
                 anyTables: [String]? = nil, anyFunctions: [String]? = nil, writes: Bool? = nil, paths: [String]? = nil) {
-        self.statements = statements; self.schemas = schemas; self.tables = tables; self.functions = functions
-        self.anyTables = anyTables; self.anyFunctions = anyFunctions; self.writes = writes; self.paths = paths
+        let fold = { (list: [String]?) in list?.map(NamePattern.fold) }
+        self.statements = statements; self.schemas = fold(schemas); self.tables = fold(tables); self.functions = fold(functions)
+        self.anyTables = fold(anyTables); self.anyFunctions = fold(anyFunctions); self.writes = writes; self.paths = paths
     }
 
     func matches(_ s: StatementInfo, path: String) -> Bool {
         if let statements, !statements.contains(where: { p in glob(p, s.kind) || s.innerKind.map { glob(p, $0) } == true }) { return false }
-        if let schemas, !s.resources.allSatisfy({ r in schemas.contains { glob($0, r.schema) } }) { return false }
+        if let schemas, !s.resources.allSatisfy({ r in schemas.contains { nameGlob($0, r.schema) } }) { return false }
         if let tables, !s.resources.allSatisfy({ r in tables.contains { tableGlob($0, r) } }) { return false }
-        if let functions, !s.functions.allSatisfy({ f in functions.contains { glob($0, f) } }) { return false }
+        if let functions, !s.functions.allSatisfy({ f in functions.contains { nameGlob($0, f) } }) { return false }
         if let anyTables, !s.resources.contains(where: { r in anyTables.contains { tableGlob($0, r) } }) { return false }
-        if let anyFunctions, !s.functions.contains(where: { f in anyFunctions.contains { glob($0, f) } }) { return false }
+        if let anyFunctions, !s.functions.contains(where: { f in anyFunctions.contains { nameGlob($0, f) } }) { return false }
         if let writes, s.writes != writes { return false }
         if let paths, !paths.contains(path) { return false }
         return true
@@ -248,7 +250,7 @@ public struct PolicySet: Sendable, Hashable {
     }
 }
 
-/// Glob with `*` (any run) and `?` (one character), case-insensitive (SQL names fold to lower case).
+/// Glob with `*` (any run) and `?` (one character), case-insensitive: for statement kinds and subjects.
 func glob(_ pattern: String, _ text: String) -> Bool {
     let p = Array(pattern.lowercased().unicodeScalars), t = Array(text.lowercased().unicodeScalars)
     var pi = 0, ti = 0, star = -1, mark = 0
@@ -264,7 +266,36 @@ func glob(_ pattern: String, _ text: String) -> Bool {
 
 /// `schema.table` patterns match the qualified name; a pattern without a dot matches the table name.
 func tableGlob(_ pattern: String, _ r: Resource) -> Bool {
-    pattern.contains(".") ? glob(pattern, r.qualifiedName) : glob(pattern, r.name)
+    pattern.contains(".") ? nameGlob(pattern, r.qualifiedName) : nameGlob(pattern, r.name)
+}
+
+/// Object names compare as PostgreSQL compares them. The parser reports unquoted identifiers
+/// folded to lower case and quoted ones as written, so `"ANALYTICS".events` is not
+/// `analytics.events`: a pattern is folded like an unquoted identifier, except the parts in
+/// double quotes, which keep their case (`'"Sales".*'`), and the comparison is exact.
+public enum NamePattern {
+    public static func fold(_ pattern: String) -> String {
+        var out = "", quoted = false
+        for c in pattern {
+            if c == "\"" { quoted.toggle(); continue }
+            out.append(quoted ? c : Character(c.lowercased()))
+        }
+        return out
+    }
+}
+
+/// Glob with `*` and `?`, case-sensitive: for folded name patterns.
+func nameGlob(_ pattern: String, _ text: String) -> Bool {
+    let p = Array(pattern.unicodeScalars), t = Array(text.unicodeScalars)
+    var pi = 0, ti = 0, star = -1, mark = 0
+    while ti < t.count {
+        if pi < p.count && (p[pi] == "?" || p[pi] == t[ti]) { pi += 1; ti += 1 }
+        else if pi < p.count && p[pi] == "*" { star = pi; mark = ti; pi += 1 }
+        else if star >= 0 { pi = star + 1; mark += 1; ti = mark }
+        else { return false }
+    }
+    while pi < p.count && p[pi] == "*" { pi += 1 }
+    return pi == p.count
 }
 
 /// `Resource` under a name that does not collide with other modules' (and with this module's name).

@@ -57,11 +57,11 @@ enum PolicyConfig {
         if let when = f["when"] {
             let w = try when.fields(["statement", "schemas", "tables", "functions", "any_tables", "any_functions", "writes", "path"])
             condition.statements = try w["statement"]?.strings().map { $0.lowercased() }
-            condition.schemas = try w["schemas"]?.strings()
-            condition.tables = try w["tables"]?.strings()
-            condition.functions = try w["functions"]?.strings()
-            condition.anyTables = try w["any_tables"]?.strings()
-            condition.anyFunctions = try w["any_functions"]?.strings()
+            condition.schemas = try w["schemas"]?.strings().map(NamePattern.fold)
+            condition.tables = try w["tables"]?.strings().map(NamePattern.fold)
+            condition.functions = try w["functions"]?.strings().map(NamePattern.fold)
+            condition.anyTables = try w["any_tables"]?.strings().map(NamePattern.fold)
+            condition.anyFunctions = try w["any_functions"]?.strings().map(NamePattern.fold)
             condition.writes = try w["writes"]?.bool()
             if let p = w["path"] {
                 let paths = try p.strings()

@@ -438,7 +438,8 @@ struct Walker {
     mutating func addFunction(_ call: JSONObject) {
         let parts = (call["funcname"]?.array ?? []).compactMap { Walker.node($0)?.1["sval"]?.string }
         guard !parts.isEmpty else { return }
-        let name = parts.joined(separator: ".").lowercased()
+        // As the parser gives them: unquoted names folded to lower case, quoted ones as written.
+        let name = parts.joined(separator: ".")
         if !functions.contains(name) { functions.append(name) }
         let base = parts.last!.lowercased()
         let foreignSchema = parts.count > 1 && parts[parts.count - 2].lowercased() != "pg_catalog"

@@ -88,12 +88,22 @@ struct SessGrep: AsyncParsableCommand {
         try pattern?.validate()
     }
 
+    /// The first operand is PATTERN, as in grep, unless -e is given or it names an existing
+    /// directory or capture file: `sessgrep --subject alice captures/` searches captures/ with the
+    /// filter alone (a pattern that is also such a path is given with -e).
+    var firstOperandIsPattern: Bool {
+        guard regexps.isEmpty, let first = operands.first else { return false }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: first, isDirectory: &isDirectory) else { return true }
+        return !(isDirectory.boolValue || first.hasSuffix(".sesscap"))
+    }
+
     var patterns: [String] {
-        let given = regexps.isEmpty ? Array(operands.prefix(1)) : regexps
+        let given = regexps.isEmpty ? (firstOperandIsPattern ? Array(operands.prefix(1)) : []) : regexps
         return given.filter { !$0.isEmpty }  // an empty pattern selects everything: no text condition
     }
 
-    var paths: [String] { regexps.isEmpty ? Array(operands.dropFirst()) : operands }
+    var paths: [String] { firstOperandIsPattern ? Array(operands.dropFirst()) : operands }
 
     var pattern: TextPattern? {
         patterns.isEmpty ? nil : TextPattern(patterns: patterns, fixed: fixedStrings, ignoreCase: ignoreCase, invert: invert,
@@ -112,7 +122,7 @@ struct SessGrep: AsyncParsableCommand {
         }
         if let env = ProcessInfo.processInfo.environment["TOLLGATE_CAPTURES"], !env.isEmpty { return [env] }
         var hint = ""
-        if regexps.isEmpty, let first = operands.first, FileManager.default.fileExists(atPath: first) {
+        if firstOperandIsPattern, let first = operands.first, FileManager.default.fileExists(atPath: first) {
             hint = " ('\(first)' was taken as PATTERN; to search it with filters only: sessgrep -e '' [FILTERS] \(first))"
         }
         throw ValidationError("no captures to search: give PATH, --config FILE, or set TOLLGATE_CAPTURES\(hint)")

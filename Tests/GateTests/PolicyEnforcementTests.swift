@@ -144,4 +144,73 @@ struct PolicyEnforcementTests {
         }.map { $0.resources.map(\.qualifiedName) }
         #expect(resources.contains(["public.events"]) && resources.contains(["analytics.events"]), "\(resources)")
     }
+
+    /// The read-only corpus: each statement decided the same through psql (simple protocol) and
+    /// psycopg (extended protocol, decided at Parse), with the rule that decides it.
+    static let corpus: [(sql: String, rule: String)] = [
+        ("SELECT count(*) FROM analytics.events", "read-analytics"),
+        ("SELECT event_type, count(*) FROM analytics.events GROUP BY 1 /* ; DROP TABLE analytics.events */", "read-analytics"),
+        ("SELECT $$it's; DROP TABLE analytics.events$$ AS s FROM analytics.events LIMIT 1", "read-analytics"),
+        (#"SELECT U&"d\0061y" FROM analytics.daily_revenue LIMIT 1"#, "read-analytics"),
+        (#"SELECT count(*) FROM "analytics"."events""#, "read-analytics"),
+        ("EXPLAIN SELECT * FROM analytics.events", "read-analytics"),
+        ("WITH d AS (DELETE FROM analytics.events WHERE id < 0 RETURNING *) SELECT count(*) FROM d", "default-deny"),
+        ("SELECT * INTO analytics.events_copy FROM analytics.events", "default-deny"),
+        ("EXPLAIN ANALYZE DELETE FROM analytics.events WHERE id < 0", "no-destruction"),
+        ("DO $$ BEGIN PERFORM 1; END $$", "default-deny"),
+        ("CALL analytics.refresh()", "default-deny"),
+        ("PREPARE wipe AS DELETE FROM analytics.events", "no-destruction"),
+        ("SELECT set_config('role', 'postgres', false) FROM analytics.events LIMIT 1", "default-deny"),
+        ("SET ROLE postgres", "default-deny"),
+        ("SET search_path = analytics, public", "default-deny"),
+        ("COPY analytics.events TO PROGRAM 'cat > /tmp/tollgate-leak'", "default-deny"),
+        ("SELECT * FROM analytics.events FOR UPDATE", "default-deny"),
+        ("SELECT 1 FROM analytics.events LIMIT 1; DELETE FROM analytics.events WHERE id < 0", "no-destruction"),
+        ("SELECT count(*) FROM public.customers", "default-deny"),
+        ("SELECT count(*) FROM customers", "default-deny"),
+        (#"SELECT count(*) FROM "ANALYTICS".events"#, "default-deny"),
+        ("SELECT pg_terminate_backend(pg_backend_pid()) FROM analytics.events LIMIT 1", "default-deny"),
+        ("SELECT analytics.risky(id) FROM analytics.events LIMIT 1", "default-deny"),
+        ("INSERT INTO analytics.events VALUES (9999999, 'x', 'DE', now())", "writes-need-review"),
+    ]
+
+    @Test func corpusIsDecidedTheSameThroughPsqlAndPsycopg() throws {
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: Self.policy)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        func denial(_ rule: String) -> String {
+            rule == "writes-need-review" ? "approval required by policy \"copilot-analytics\" rule \"\(rule)\""
+                : "denied by policy \"copilot-analytics\" rule \"\(rule)\""
+        }
+        for (sql, rule) in Self.corpus {
+            let r = try gate.psql("demo", token: token, ["-c", sql])
+            if rule == "read-analytics" {
+                #expect(r.status == 0, "psql: \(sql): \(r.stderr)")
+            } else {
+                #expect(r.status != 0 && r.stderr.contains(denial(rule)), "psql: \(sql): \(r.stderr)")
+            }
+        }
+        let statements = String(decoding: try JSONSerialization.data(withJSONObject: Self.corpus.map(\.sql)), as: UTF8.self)
+        let script = repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/psycopg_corpus.py").path
+        let py = try run("python3", [script], environment: gate.libpqEnvironment("demo", token: token), stdin: statements, timeout: .seconds(60))
+        #expect(py.status == 0, "\(py.stderr)")
+        let results = try #require(try JSONSerialization.jsonObject(with: Data(py.stdout.utf8)) as? [[String: Any]])
+        #expect(results.count == Self.corpus.count)
+        for (result, (sql, rule)) in zip(results, Self.corpus) {
+            if rule == "read-analytics" {
+                #expect(result["ok"] as? Bool == true, "psycopg: \(sql): \(result)")
+            } else {
+                #expect(result["sqlstate"] as? String == "42501", "psycopg: \(sql): \(result)")
+                #expect((result["message"] as? String)?.contains(denial(rule)) == true, "psycopg: \(sql): \(result)")
+            }
+        }
+        // Nothing destructive reached the database, and the capture names each rule.
+        let still = try gate.psql("demo", token: token, ["-c", "SELECT count(*) FROM analytics.events"])
+        #expect(still.stdout.contains("5000"))
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
+        let rules = Set(try gate.captures().flatMap { try allEvents($0) }.compactMap { e -> String? in
+            if case .decision(let d) = e.payload { return d.rule } else { return nil }
+        })
+        #expect(rules.isSuperset(of: Set(Self.corpus.map(\.rule))), "\(rules)")
+    }
 }

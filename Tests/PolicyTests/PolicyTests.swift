@@ -123,4 +123,20 @@ struct PolicyTests {
         let explainDelete = StatementInfo(kind: "explain", innerKind: "delete", writes: true)
         #expect(set.decide([explainDelete], who: who, target: "t", path: "simple").rule == "no-delete")
     }
+
+    @Test func namesCompareAsPostgreSQLFoldsThem() {
+        let set = PolicySet(policies: [Policy(name: "p", groups: ["g"], rules: [
+            Rule(name: "read", when: Condition(statements: ["select"], schemas: ["Analytics"], writes: false), then: .allow),
+            Rule(name: "sales", when: Condition(tables: [#""Sales".*"#]), then: .allow),
+        ])])
+        let who = Principal(subject: "s", groups: ["g"])
+        func select(_ schema: String) -> StatementInfo { StatementInfo(kind: "select", resources: [Resource(schema: schema, name: "t", access: .read)]) }
+        // An unquoted pattern is folded: it means analytics, and not the quoted "ANALYTICS" schema.
+        #expect(set.decide([select("analytics")], who: who, target: "x", path: "simple").rule == "read")
+        #expect(set.decide([select("ANALYTICS")], who: who, target: "x", path: "simple").action == .deny)
+        // A quoted part keeps its case.
+        #expect(set.decide([select("Sales")], who: who, target: "x", path: "simple").rule == "sales")
+        #expect(set.decide([select("sales")], who: who, target: "x", path: "simple").action == .deny)
+        #expect(NamePattern.fold(#"Public."Orders_*""#) == "public.Orders_*")
+    }
 }

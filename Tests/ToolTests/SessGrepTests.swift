@@ -197,8 +197,10 @@ struct SessGrepTests {
         let nothing = try sessgrep(["--decision", "deny"])
         #expect(nothing.status == 2)
         #expect(nothing.stderr.contains("no captures to search"))
-        let hinted = try sessgrep(["--decision", "deny", f.dir.path])
-        #expect(hinted.status == 2 && hinted.stderr.contains("was taken as PATTERN"))
+        // An existing file that is no capture is still the PATTERN (as in grep), with a hint.
+        let readme = repositoryRoot.appendingPathComponent("README.md").path
+        let hinted = try sessgrep(["--decision", "deny", readme])
+        #expect(hinted.status == 2 && hinted.stderr.contains("was taken as PATTERN"), "\(hinted.stderr)")
         let env = try sessgrep(["-c", "--decision", "deny"], environment: ["TOLLGATE_CAPTURES": f.dir.path])
         #expect(env.status == 0 && env.stdout.split(separator: "\n").count == 3)
         let config = f.path("gate.yaml")
@@ -342,5 +344,19 @@ struct SessGrepTests {
         let marked = try run("/usr/bin/script", ["-qec", "\(tool("sessgrep").path) -i 'delete from [a-z.]+' \(f.dir.path)", "/dev/null"],
                              environment: ["NO_COLOR": "", "TERM": "xterm"])
         #expect(marked.stdout.contains("\u{1B}[1;35mDELETE FROM pii.users\u{1B}[0m WHERE id = 7"), "\(marked.stdout)")
+    }
+
+    /// A first operand that names a capture directory or file is a PATH, not a PATTERN.
+    @Test func filtersAloneOverAPathOperand() throws {
+        let samples = repositoryRoot.appendingPathComponent("samples").path
+        let withE = try sessgrep(["-c", "--decision", "deny", "-e", "", samples])
+        let without = try sessgrep(["-c", "--decision", "deny", samples])
+        #expect(without.status == 0, "\(without.stderr)")
+        #expect(without.stdout == withE.stdout && !without.stdout.isEmpty)
+        let file = try sessgrep(["-l", "--decision", "deny", samples + "/denied-review.sesscap"])
+        #expect(file.stdout.contains("denied-review.sesscap"), "\(file.stdout)\(file.stderr)")
+        // Not a path: still the pattern, as in grep.
+        let pattern = try sessgrep(["-c", "no-such-statement-text", samples])
+        #expect(pattern.status == 1)
     }
 }
