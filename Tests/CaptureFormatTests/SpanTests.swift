@@ -110,11 +110,11 @@ import Testing
         }
     }
 
-    /// Files written before 1.1 (the committed samples) have no spans; they read and verify as before.
+    /// Files written before 1.1 have no spans; they read and verify as before. The fixture is the
+    /// analytics sample as capgen wrote it with format 1.0.
     @Test func formatOneZeroFilesHaveNoSpans() throws {
-        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("samples")
-        let capture = try CaptureFile(path: samples.appendingPathComponent("postgres-analytics.sesscap").path)
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/format-1.0.sesscap")
+        let capture = try CaptureFile(path: fixture.path)
         #expect(capture.minorVersion == 0)
         #expect(capture.blocks.allSatisfy { $0.exchangeSpan == nil })
         #expect(capture.verify().isValid)

@@ -315,20 +315,21 @@ struct SessGrepTests {
         let samples = repositoryRoot.appendingPathComponent("samples").path
         let gate = samples + "/postgres-gate-psql.sesscap"
         let prompt = try sessgrep(["--prompt", "prm_revenue_by_country", "-e", "", gate])
-        #expect(prompt.status == 0 && ids(prompt) == ["beb0a5de:x1"])
+        #expect(prompt.status == 0 && ids(prompt) == ["4d73a599:x1"])
         let error = try sessgrep(["--in", "responses", "division by zero", gate])
-        #expect(ids(error) == ["beb0a5de:x4"])
+        #expect(ids(error) == ["4d73a599:x4"])
         let copy = try sessgrep(["--in", "responses", "-c", "^2026-02-01,", gate])
         #expect(copy.stdout == "1\n")
         let deny = try sessgrep(["-c", "--decision", "deny", "-e", "", samples])
         #expect(deny.status == 0, "\(deny.stderr)")
         #expect(deny.stderr.contains("truncated.sesscap: not sealed"))
         let perFile = deny.stdout.split(separator: "\n").map { $0.split(separator: "/").last! }
-        #expect(perFile == ["denied-review.sesscap:8", "kubernetes-exec.sesscap:1", "postgres-analytics.sesscap:1", "truncated.sesscap:1"])
+        #expect(perFile == ["denied-review.sesscap:8", "kubernetes-exec.sesscap:1", "postgres-analytics.sesscap:1", "postgres-gate-psql.sesscap:1",
+                            "truncated.sesscap:1"])
         let secrets = try sessgrep(["--resource", "secrets", "--namespace", "payments", "-e", "", samples])
         #expect(ids(secrets) == ["a2c6263a:x9"])
         let masked = try sessgrep(["-l", "--masked=credit_card", "-e", "", samples])
-        #expect(masked.stdout.split(separator: "\n").map { $0.split(separator: "/").last! } == ["postgres-analytics.sesscap"])
+        #expect(masked.stdout.split(separator: "\n").map { $0.split(separator: "/").last! } == ["postgres-analytics.sesscap", "postgres-gate-psql.sesscap"])
     }
 
     @Test func colourOnlyOnATerminalAndNeverWithNoColor() throws {
