@@ -252,16 +252,7 @@ public struct PolicySet: Sendable, Hashable {
 
 /// Glob with `*` (any run) and `?` (one character), case-insensitive: for statement kinds and subjects.
 func glob(_ pattern: String, _ text: String) -> Bool {
-    let p = Array(pattern.lowercased().unicodeScalars), t = Array(text.lowercased().unicodeScalars)
-    var pi = 0, ti = 0, star = -1, mark = 0
-    while ti < t.count {
-        if pi < p.count && (p[pi] == "?" || p[pi] == t[ti]) { pi += 1; ti += 1 }
-        else if pi < p.count && p[pi] == "*" { star = pi; mark = ti; pi += 1 }
-        else if star >= 0 { pi = star + 1; mark += 1; ti = mark }
-        else { return false }
-    }
-    while pi < p.count && p[pi] == "*" { pi += 1 }
-    return pi == p.count
+    nameGlob(pattern.lowercased(), text.lowercased())
 }
 
 /// `schema.table` patterns match the qualified name; a pattern without a dot matches the table name.
