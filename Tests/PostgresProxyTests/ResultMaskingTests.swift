@@ -201,3 +201,15 @@ import Testing
         #expect(m.mask(PostgresBackendMessage.Diagnostics(severity: "NOTICE", sqlState: "00000", message: "all fine"), at: .notice) == nil)
     }
 }
+
+@Suite struct CommandTagTests {
+    @Test func rowCountsComeFromTheTagsLastWord() {
+        #expect(rowCount(fromTag: "SELECT 5") == 5)
+        #expect(rowCount(fromTag: "INSERT 0 1") == 1)
+        #expect(rowCount(fromTag: "COPY 10") == 10)
+        #expect(rowCount(fromTag: "BEGIN") == nil)
+        #expect(rowCount(fromTag: "SELECT ") == nil)
+        #expect(rowCount(fromTag: "FETCH x") == nil)
+        #expect(rowCount(fromTag: "SELECT 99999999999999999999999") == nil)
+    }
+}
