@@ -142,6 +142,9 @@ struct Verifier {
                 spansKnown = checkEvents(info, name: name, next: &nextSequence, summary: &summary, spans: &spans, block: scanned.count) && spansKnown
             } else {
                 spansKnown = false
+                // The damage is reported; the next block is checked against where this one says it
+                // ends, so one changed byte is not also reported as missing events after it.
+                nextSequence = info.lastSequence &+ 1
             }
             var indexed = info
             indexed.offset = UInt64(offset)
