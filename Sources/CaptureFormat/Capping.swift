@@ -19,17 +19,21 @@ extension CappedBytes {
 /// The digest is over the cut rows in packed-row encoding, in order (docs/capture-format.md, CutRows).
 public struct RowRecorder: Sendable {
     public let maxRows: Int
+    /// Rows are kept while their packed bytes stay under this: one response must fit a block
+    /// (and a writer's memory), however large its values.
+    public let maxBytes: Int
+    var keptBytes = 0
     /// The kept rows, packed (see `PostgresResponse.packedRows`).
     public private(set) var packedRows: [[UInt8]] = []
     var cutRows: UInt64 = 0
     var cutBytes: UInt64 = 0
     var hasher = SHA256()
 
-    public init(maxRows: Int) { self.maxRows = maxRows }
+    public init(maxRows: Int, maxBytes: Int = 16 << 20) { self.maxRows = maxRows; self.maxBytes = maxBytes }
 
     public var rows: [Row] { packedRows.map(PostgresResponse.unpackRow) }
     /// True once the cap is reached: further rows are only counted and hashed.
-    public var isFull: Bool { packedRows.count >= maxRows }
+    public var isFull: Bool { packedRows.count >= maxRows || keptBytes >= maxBytes }
 
     public mutating func add(_ row: Row) {
         add(packed: PostgresResponse.pack(row), valueBytes: row.reduce(0) { $0 + ($1?.count ?? 0) })
@@ -37,10 +41,12 @@ public struct RowRecorder: Sendable {
 
     /// A row already packed; `valueBytes` is the total length of its values.
     public mutating func add(packed: [UInt8], valueBytes: Int) {
-        if packedRows.count < maxRows {
+        if !isFull && keptBytes + packed.count <= maxBytes {
             packedRows.append(packed)
+            keptBytes += packed.count
             return
         }
+        keptBytes = maxBytes  // once one row is cut, the rest are too: the kept rows stay a prefix
         hasher.update(data: packed)
         cutRows += 1
         cutBytes += UInt64(valueBytes)

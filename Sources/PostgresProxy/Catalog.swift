@@ -14,6 +14,7 @@ import Synchronization
 final class CatalogCache: Sendable {
     struct Relation: Sendable {
         var table: TableName
+        var isView = false
         /// Column names by attribute number.
         var columns: [Int16: String]
         /// In attribute order (the order `COPY table TO STDOUT` writes them).
@@ -30,10 +31,17 @@ final class CatalogCache: Sendable {
         /// For each view's column, what its definition computes it from (a view reports its own
         /// columns as a result's origin, so a rule on the base table must see through it).
         var views: [UInt32: [String: Projection]] = [:]
+        /// Views (and materialized views) whose definitions were not read or did not parse.
+        var untracedViews: Set<UInt32> = []
 
-        var lookup: CatalogLookup {
-            CatalogLookup(columns: { self.columns(of: $0) },
-                          viewColumn: { table, column in self.byName[table].flatMap { self.views[$0]?[column] } })
+        /// `stale`: DDL went through the gate since this was read, so a view may not be what its
+        /// definition here says: every view column counts as untraceable until the next read.
+        func lookup(stale: Bool) -> CatalogLookup {
+            CatalogLookup(columns: { self.columns(of: $0) }, viewColumn: { table, column in
+                guard let oid = self.byName[table], let relation = self.relations[oid], relation.isView else { return nil }
+                if stale || self.untracedViews.contains(oid) { return .unknown }
+                return self.views[oid]?[column] ?? .unknown
+            })
         }
 
         func column(tableOID: UInt32, attribute: Int16) -> (TableName, String)? {
@@ -51,10 +59,13 @@ final class CatalogCache: Sendable {
     /// Every schema but TOAST's: pg_catalog and information_schema too, so that psql's `\d` and
     /// similar tools keep working under column rules.
     static let viewLimit = 20_000
-    /// Two result sets: every column (five fields a row), then the definitions of the views
-    /// outside the system schemas (two fields a row).
+    /// Two result sets: every column (six fields a row), then the definitions of the views
+    /// outside the system schemas (two fields a row). Read with pg_catalog alone on the search
+    /// path (for this implicit transaction only), so that pg_get_viewdef qualifies every other
+    /// name whatever path the client asked for.
     static let query = """
-        SELECT c.oid, n.nspname, c.relname, a.attnum, a.attname FROM pg_catalog.pg_class c \
+        SET LOCAL search_path = pg_catalog; \
+        SELECT c.oid, n.nspname, c.relname, a.attnum, a.attname, c.relkind FROM pg_catalog.pg_class c \
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
         WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
@@ -71,6 +82,8 @@ final class CatalogCache: Sendable {
 
     var snapshot: Snapshot? { state.withLockedValue { $0.snapshot } }
     var generation: Int { generationCounter.load(ordering: .acquiring) }
+
+    var isStale: Bool { state.withLockedValue { $0.stale } }
 
     var needsLoad: Bool {
         state.withLockedValue { $0.stale || $0.snapshot == nil || NIODeadline.now() - $0.loadedAt > CatalogCache.maxAge }
@@ -97,13 +110,14 @@ final class CatalogCache: Sendable {
             }
             rows += 1
             guard rows <= CatalogCache.rowLimit else { snapshot.complete = false; return }
-            guard row.count == 5, let oid = row[0].flatMap({ UInt32(String(buffer: $0)) }),
+            guard row.count == 6, let oid = row[0].flatMap({ UInt32(String(buffer: $0)) }),
                   let schema = row[1].map({ String(buffer: $0) }), let table = row[2].map({ String(buffer: $0) }),
                   let attnum = row[3].flatMap({ Int16(String(buffer: $0)) }), let column = row[4].map({ String(buffer: $0) })
             else { return }
             let name = TableName(schema: schema, name: table)
             if snapshot.relations[oid] == nil {
-                snapshot.relations[oid] = Relation(table: name, columns: [:], ordered: [])
+                let kind = row[5].map { String(buffer: $0) }
+                snapshot.relations[oid] = Relation(table: name, isView: kind == "v" || kind == "m", columns: [:], ordered: [])
                 snapshot.byName[name] = oid
                 snapshot.schemasOf[table, default: []].insert(schema)
             }
@@ -115,29 +129,27 @@ final class CatalogCache: Sendable {
         /// PostgreSQL's own parser). A view whose definition does not parse counts every column
         /// it selects for each of its columns.
         mutating func finish() -> Snapshot {
+            for (oid, relation) in snapshot.relations where relation.isView { snapshot.untracedViews.insert(oid) }
             for (oid, definition) in definitions {
                 guard let view = snapshot.relations[oid],
-                      let facts = (try? SQLInspector.statementFacts(definition))?.first else { continue }
+                      let facts = (try? SQLInspector.statementFacts(definition, searchPath: ["pg_catalog"]))?.first else { continue }
+                snapshot.untracedViews.remove(oid)
                 let relations = facts.relations.map { TableName(schema: resolve($0), name: $0.name) }
                 var aliases: [String: TableName] = [:]
                 for (alias, r) in facts.aliases { aliases[alias] = TableName(schema: resolve(r), name: r.name) }
                 var columns: [String: Projection] = [:]
                 for (i, column) in view.ordered.enumerated() {
                     let refs = facts.outputs.flatMap { $0.count == view.ordered.count ? $0[i] : nil } ?? facts.projections
-                    columns[column] = Projection(references: refs, aliases: aliases, relations: relations)
+                    columns[column] = Projection(references: refs, aliases: aliases, relations: relations, opaque: facts.opaqueResult)
                 }
                 snapshot.views[oid] = columns
             }
             return snapshot
         }
 
-        /// pg_get_viewdef leaves a name unqualified when the reading session would find it: in
-        /// `public`, or in the one schema that has a relation of that name.
+        /// With only pg_catalog on the path, pg_get_viewdef qualifies every name outside it.
         func resolve(_ r: RelationAccess) -> String {
-            guard !r.schemaWasWritten else { return r.schema }
-            let holders = snapshot.schemasOf[r.name] ?? []
-            if holders.contains("public") || holders.count != 1 { return "public" }
-            return holders.first!
+            r.schemaWasWritten ? r.schema : "pg_catalog"
         }
     }
 }

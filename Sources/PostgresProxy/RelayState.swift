@@ -15,11 +15,10 @@ struct RelayState {
         var started: NIODeadline
         /// What masking needs to place computed and COPY columns.
         var projections: [Projection] = []
-        var rowStream: RowStreamLayout?
-        /// For an Execute: its result columns, when a Describe of its statement told them
-        /// (the server sends no RowDescription with Execute), with the portal's result formats.
-        var columns: [PostgresBackendMessage.ColumnDescription]?
-        /// The prepared statement an Execute runs.
+        /// One layout per COPY TO STDOUT of the request, consumed in order.
+        var rowStreams: [RowStreamLayout] = []
+        /// For an Execute: the portal it runs and the prepared statement behind it.
+        var portal: String?
         var statement: String?
     }
 
@@ -27,7 +26,7 @@ struct RelayState {
     /// policy and catalog generations they were made under.
     struct ResultPlan {
         var fields: [PostgresBackendMessage.ColumnDescription]
-        var generation: (policy: Int, catalog: Int)
+        var generation: (policy: Int, catalog: Int, inspection: Int)
         var columns: [Column]
         var masking: [PostgresResultMasker.ColumnPlan]?
     }
@@ -37,13 +36,31 @@ struct RelayState {
         var text: String
         var parameters: [Parameter]
         var resultFormats: [Int16]
+        /// The Sync of the batch it was bound in: portals end with their transaction.
+        var sync: Int
     }
 
     /// A Describe waiting for its answer (RowDescription or NoData), and the Sync it belongs to:
-    /// after an error the server skips it, and ReadyForQuery clears it.
+    /// after an error the server skips it, and ReadyForQuery clears it. `injected`: the gate
+    /// asked (to know an Execute's columns for masking); the answer is not the client's.
     struct Describe {
-        var statement: String?
+        enum Target { case statement(String), portal(String) }
+        var target: Target
+        var injected: Bool
         var sync: Int
+    }
+
+    /// What the server still owes for what the gate sent it, in order, and the errors the gate
+    /// raised for refused requests in between: a refusal is answered when everything sent
+    /// before it has been, so the client gets responses in the order it asked.
+    enum Expectation {
+        case parse, bind, close, describe, execute, sync
+        /// A simple Query or FunctionCall: answered by ReadyForQuery.
+        case query
+        /// The gate's 42501 for a refused request; `ownReady`: followed by the gate's own ReadyForQuery.
+        case refusal(String, ownReady: Bool)
+
+        var isRefusal: Bool { if case .refusal = self { true } else { false } }
     }
 
     var exchangeCounter: UInt64 = 0
@@ -51,6 +68,10 @@ struct RelayState {
     var portals: [String: Portal] = [:]
     /// Result columns of prepared statements, from the RowDescription that answered a Describe of the statement.
     var described: [String: [PostgresBackendMessage.ColumnDescription]] = [:]
+    /// Result columns of portals, from the RowDescription that answered a Describe of the portal
+    /// (the client's or the gate's own): what an Execute of the portal returns, formats included.
+    var portalDescribed: [String: [PostgresBackendMessage.ColumnDescription]] = [:]
+    var expected: [Expectation] = []
     var resultPlans: [String: ResultPlan] = [:]
     var describes: [Describe] = []
     /// A RowDescription (or the statement's described columns) opened the current result.
@@ -87,8 +108,10 @@ struct RelayState {
         resultStarted = true
     }
 
-    /// The columns an Execute of `portal` returns, from its statement's Describe and the portal's formats.
+    /// The columns an Execute of `portal` returns: from a Describe of the portal, else from its
+    /// statement's Describe with the portal's formats (for recording; masking describes portals itself).
     func resultColumns(portal: String) -> [PostgresBackendMessage.ColumnDescription]? {
+        if let described = portalDescribed[portal] { return described }
         guard let p = portals[portal], var fields = described[p.statement] else { return nil }
         for i in fields.indices {
             fields[i].format = p.resultFormats.isEmpty ? 0 : p.resultFormats.count == 1 ? p.resultFormats[0]

@@ -40,8 +40,12 @@ struct PostgresResultMasker {
         case number(ValueDecoding)
         /// A binary array of text-like elements: each element masked as text, the array rebuilt.
         case binaryTextArray
-        /// Anything else: scanned as is, NULL when masked.
+        /// Anything else in text format: scanned as is, NULL when masked.
         case opaque
+        /// Any other type in binary format: read as far as its layout can be known (arrays and
+        /// records by their headers, integers and numeric decoded, anything else also tried as
+        /// an integer or a numeric), NULL when anything in it is flagged.
+        case binary(typeOID: UInt32)
     }
 
     enum ValueDecoding: Equatable { case text, binaryInteger, binaryNumeric }
@@ -83,9 +87,10 @@ struct PostgresResultMasker {
         case 1009, 1015, 1014, 1003, 143, 199:                            // text[], varchar[], bpchar[], name[], xml[], json[]
             return binary ? .binaryTextArray : .container
         case 3807, 2249:                                                  // jsonb[], record
-            return binary ? .opaque : .container
+            return binary ? .binary(typeOID: typeOID) : .container
         default:
-            return typeOID >= 16384 ? (binary ? .opaque : .text) : .opaque
+            if binary { return .binary(typeOID: typeOID) }
+            return typeOID >= 16384 ? .text : .opaque
         }
     }
 
@@ -187,6 +192,13 @@ struct PostgresResultMasker {
         case .opaque:
             if plan.mode == .whole { return wholeToNull(plan, column: column) }
             return flagToNull(value, plan, column: column)
+        case .binary(let typeOID):
+            if plan.mode == .whole { return wholeToNull(plan, column: column) }
+            var counts = DetectorCounts()
+            BinaryValues.inspect(Array(value), typeOID: typeOID, masker: masker, into: &counts, depth: 0)
+            guard counts.total > 0 else { return nil }
+            count(counts, column: column, plan)
+            return .null
         }
     }
 
@@ -374,6 +386,70 @@ enum CopyRow {
 
 /// Binary-format values the detectors need to read.
 enum BinaryValues {
+    static let textTypes: Set<UInt32> = [25, 1043, 1042, 19, 18, 142, 705, 114]
+    static let integerTypes: Set<UInt32> = [20, 21, 23, 26]
+
+    /// Adds what the detectors find anywhere in a binary value of `typeOID`: text as text,
+    /// integers and numeric as digits, arrays and records element by element (their headers
+    /// say the element types), and a value of a type the gate does not know both as its bytes
+    /// and, where its length allows, as an integer or a numeric (a domain over bigint holding a
+    /// card number is still found).
+    static func inspect(_ value: [UInt8], typeOID: UInt32, masker: Masker, into counts: inout DetectorCounts, depth: Int) {
+        func scan(_ bytes: [UInt8]) { if let r = masker.mask(bytes) { for (d, n) in r.counts { counts.add(d, n) } } }
+        let buffer = ByteBuffer(bytes: value)
+        if textTypes.contains(typeOID) { scan(value); return }
+        if typeOID == 3802 { scan(Array(value.dropFirst())); return }
+        if integerTypes.contains(typeOID) { integerDigits(buffer).map(scan); return }
+        if typeOID == 1700 { numericDigits(buffer).map(scan); return }
+        guard depth < 4 else { scan(value); return }
+        if let (elementType, elements) = arrayElements(buffer) {
+            for e in elements { if let e { inspect(e, typeOID: elementType, masker: masker, into: &counts, depth: depth + 1) } }
+            return
+        }
+        if let fields = recordFields(buffer) {
+            for (oid, f) in fields { if let f { inspect(f, typeOID: oid, masker: masker, into: &counts, depth: depth + 1) } }
+            return
+        }
+        scan(value)
+        if [2, 4, 8].contains(value.count) { integerDigits(buffer).map(scan) }
+        numericDigits(buffer).map(scan)
+    }
+
+    /// A binary array's element type and elements, when the value has an array's layout.
+    static func arrayElements(_ value: ByteBuffer) -> (UInt32, [[UInt8]?])? {
+        var b = value
+        guard let ndim = b.readInteger(as: Int32.self), (0...6).contains(ndim), let flags = b.readInteger(as: Int32.self),
+              flags == 0 || flags == 1, let elementType = b.readInteger(as: UInt32.self) else { return nil }
+        var count = ndim == 0 ? 0 : 1
+        for _ in 0..<Int(ndim) {
+            guard let size = b.readInteger(as: Int32.self), size >= 0, b.readInteger(as: Int32.self) != nil else { return nil }
+            count = count.multipliedReportingOverflow(by: Int(size)).partialValue
+            guard count <= b.readableBytes / 4 else { return nil }
+        }
+        var elements: [[UInt8]?] = []
+        for _ in 0..<count {
+            guard let length = b.readInteger(as: Int32.self) else { return nil }
+            if length == -1 { elements.append(nil); continue }
+            guard length >= 0, let bytes = b.readBytes(length: Int(length)) else { return nil }
+            elements.append(bytes)
+        }
+        return b.readableBytes == 0 ? (elementType, elements) : nil
+    }
+
+    /// A binary record's fields (type and value), when the value has a record's layout.
+    static func recordFields(_ value: ByteBuffer) -> [(UInt32, [UInt8]?)]? {
+        var b = value
+        guard let n = b.readInteger(as: Int32.self), n >= 0, Int(n) <= b.readableBytes / 8 else { return nil }
+        var fields: [(UInt32, [UInt8]?)] = []
+        for _ in 0..<Int(n) {
+            guard let oid = b.readInteger(as: UInt32.self), let length = b.readInteger(as: Int32.self) else { return nil }
+            if length == -1 { fields.append((oid, nil)); continue }
+            guard length >= 0, let bytes = b.readBytes(length: Int(length)) else { return nil }
+            fields.append((oid, bytes))
+        }
+        return b.readableBytes == 0 && n > 0 ? fields : nil
+    }
+
     /// PostgreSQL's binary array: ndim, has-null flag, element type, (size, lower bound) per
     /// dimension, then each element as Int32 length (-1: NULL) and bytes.
     struct TextArray {

@@ -29,7 +29,7 @@ public final class SQLRequestInspector: RequestInspector {
     struct InspectedRequestParts {
         var statements: [StatementInfo]
         var projections: [Projection]
-        var rowStream: RowStreamLayout?
+        var rowStreams: [RowStreamLayout]
         var carriesSecret: Bool
         var kinds: [String]
         var resources: [CaptureFormat.Resource]
@@ -68,10 +68,10 @@ public final class SQLRequestInspector: RequestInspector {
         do {
             let inspection = try SQLInspector.inspect(text, searchPath: [defaultSchema])
             let dependent = inspection.statements.contains { s in
-                s.kind == "execute" || s.relations.contains { !$0.schemaWasWritten }
+                s.kind == "execute" || s.kind == "fetch" || s.relations.contains { !$0.schemaWasWritten }
             }
             let changes = inspection.statements.contains { s in
-                ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty
+                ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty || (s.cursorName != nil && s.kind != "fetch")
                     || (StatementKind.writingKinds.contains(s.kind) && !["insert", "update", "delete", "merge", "lock"].contains(s.kind))
             }
             return Entry(facts: inspection.statements, fingerprint: inspection.fingerprint, normalized: inspection.normalized,
@@ -79,7 +79,7 @@ public final class SQLRequestInspector: RequestInspector {
         } catch {
             // Fail closed: what cannot be parsed is denied, with the parser's message.
             return Entry(facts: [], fingerprint: "", normalized: "", parseError: "\(error)",
-                         inspected: InspectedRequestParts(statements: [.unparseable("\(error)")], projections: [], rowStream: nil,
+                         inspected: InspectedRequestParts(statements: [.unparseable("\(error)")], projections: [.unknown], rowStreams: [],
                                                           carriesSecret: false, kinds: ["unparseable"], resources: [], functions: []),
                          dependsOnSession: false, changesSession: false)
         }
@@ -88,7 +88,7 @@ public final class SQLRequestInspector: RequestInspector {
     /// Everything the pipeline needs from a list of statement facts.
     static func parts(_ facts: [StatementFacts]) -> InspectedRequestParts {
         var kinds: [String] = [], resources: [CaptureFormat.Resource] = [], functions: [String] = []
-        var projections: [Projection] = [], rowStream: RowStreamLayout?
+        var projections: [Projection] = [], rowStreams: [RowStreamLayout] = []
         for s in facts {
             if !kinds.contains(s.kind) { kinds.append(s.kind) }
             for r in s.relations {
@@ -98,14 +98,15 @@ public final class SQLRequestInspector: RequestInspector {
             for f in s.functions where !functions.contains(f) { functions.append(f) }
             projections.append(Projection(references: s.projections, outputs: s.outputs,
                                           aliases: s.aliases.mapValues { TableName(schema: $0.schema, name: $0.name) },
-                                          relations: s.relations.map { TableName(schema: $0.schema, name: $0.name) }))
+                                          relations: s.relations.map { TableName(schema: $0.schema, name: $0.name) },
+                                          opaque: s.opaqueResult))
             if let copy = s.copy, copy.toClient {
                 let table = copy.fromQuery ? nil : s.relations.first.map { TableName(schema: $0.schema, name: $0.name) }
                 let format: RowStreamLayout.Format = copy.format == .csv ? .csv : copy.format == .text ? .text : .binary
-                rowStream = RowStreamLayout(format: format, delimiter: copy.delimiter, header: copy.header, table: table, columns: copy.columns)
+                rowStreams.append(RowStreamLayout(format: format, delimiter: copy.delimiter, header: copy.header, table: table, columns: copy.columns))
             }
         }
-        return InspectedRequestParts(statements: facts.map(\.policyInfo), projections: projections, rowStream: rowStream,
+        return InspectedRequestParts(statements: facts.map(\.policyInfo), projections: projections, rowStreams: rowStreams,
                                      carriesSecret: facts.contains(where: \.carriesSecret),
                                      kinds: kinds, resources: resources, functions: functions)
     }
@@ -126,6 +127,11 @@ final class SQLSessionInspector: SessionInspector {
     let inspector: SQLRequestInspector
     let catalog: CatalogCache?
     var searchPath: SearchPath { didSet { if searchPath != oldValue { resolved = [:]; stateChanges &+= 1 } } }
+    /// Cursors DECLAREd in this session, so a FETCH is inspected as the cursor's query.
+    var cursors: [String: StatementFacts] = [:] { didSet { resolved = [:]; stateChanges &+= 1 } }
+    /// Temporary tables this session created: PostgreSQL looks in pg_temp first, so an
+    /// unqualified name of one of them means the temporary table, whatever the search path.
+    var tempTables: Set<String> = [] { didSet { if tempTables != oldValue { resolved = [:]; stateChanges &+= 1 } } }
     var stateChanges = 0
     var generation: Int { stateChanges &+ (catalog?.generation ?? 0) &* 1_000_003 }
     let startupPath: SearchPath
@@ -168,7 +174,7 @@ final class SQLSessionInspector: SessionInspector {
         p.resources = parts.resources
         p.functions = parts.functions
         return InspectedRequest(request: .postgres(p), statements: parts.statements, projections: parts.projections,
-                                rowStream: parts.rowStream, carriesSecret: parts.carriesSecret)
+                                rowStreams: parts.rowStreams, carriesSecret: parts.carriesSecret)
     }
 
     /// The entry's facts with unqualified names resolved on this session's search path and
@@ -176,13 +182,15 @@ final class SQLSessionInspector: SessionInspector {
     func resolve(_ entry: SQLRequestInspector.Entry) -> [StatementFacts] {
         let snapshot = catalog?.snapshot
         // A PREPARE earlier in the same query string counts for the EXECUTEs after it.
-        var known = prepared
+        var known = prepared, knownCursors = cursors
         return entry.facts.map { s in
             var s = s
             s.relations = s.relations.map(requalify(snapshot))
             s.aliases = s.aliases.mapValues(requalify(snapshot))
             if s.kind == "execute", let name = s.preparedName, let p = known[name] { s = s.resolvingExecute(with: p) }
             if s.kind == "prepare", let name = s.preparedName { known[name] = s }
+            if s.kind == "fetch", let name = s.cursorName, let c = knownCursors[name] { s = s.resolvingFetch(with: c) }
+            if s.isCursorDeclaration, let name = s.cursorName { knownCursors[name] = s }
             return s
         }
     }
@@ -190,8 +198,8 @@ final class SQLSessionInspector: SessionInspector {
     func requalify(_ snapshot: CatalogCache.Snapshot?) -> (RelationAccess) -> RelationAccess {
         { r in
             guard !r.schemaWasWritten, r.schema == SQLRequestInspector.defaultSchema else { return r }
-            return RelationAccess(schema: self.searchPath.resolve(r.name, in: snapshot), name: r.name, access: r.access,
-                                  schemaWasWritten: false)
+            let schema = self.tempTables.contains(r.name) ? "pg_temp" : self.searchPath.resolve(r.name, in: snapshot)
+            return RelationAccess(schema: schema, name: r.name, access: r.access, schemaWasWritten: false)
         }
     }
 
@@ -206,7 +214,11 @@ final class SQLSessionInspector: SessionInspector {
             case "deallocate":
                 if let name = s.preparedName { prepared[name] = nil } else { prepared = [:] }  // DEALLOCATE ALL
             default:
-                break
+                if s.isCursorDeclaration, let name = s.cursorName { cursors[name] = s }
+                if s.isCursorClose, let name = s.cursorName { if name == "*" { cursors = [:] } else { cursors[name] = nil } }
+            }
+            for r in s.relations where r.schema == "pg_temp" && r.access == .write && ["create_table", "other_ddl"].contains(s.kind) {
+                tempTables.insert(r.name)
             }
             for setting in s.settings {
                 switch setting.name {
@@ -215,7 +227,7 @@ final class SQLSessionInspector: SessionInspector {
                 case "*":
                     // RESET ALL, DISCARD ALL
                     searchPath = startupPath
-                    if s.kind != "reset" { prepared = [:] }
+                    if s.kind != "reset" { prepared = [:]; cursors = [:]; tempTables = [] }
                 default:
                     break
                 }
@@ -248,23 +260,20 @@ struct SearchPath: Sendable, Equatable {
         })
     }
 
+    /// From the startup packet, read as PostgreSQL reads it (`StartupSettings`). The session
+    /// handler has refused packets that cannot be read, so a failure here only means "default".
     static func fromStartup(_ parameters: [KeyValue]) -> SearchPath {
-        var value = parameters.first { $0.key == "search_path" }?.value
-        if let options = parameters.first(where: { $0.key == "options" })?.value {
-            // libpq's PGOPTIONS: "-c search_path=a,b" or "--search_path=a,b", space-separated.
-            let words = options.split(separator: " ").map(String.init)
-            for (i, w) in words.enumerated() {
-                if w.hasPrefix("--search_path=") { value = String(w.dropFirst("--search_path=".count)) }
-                if w == "-c", i + 1 < words.count, words[i + 1].hasPrefix("search_path=") { value = String(words[i + 1].dropFirst("search_path=".count)) }
-                if w.hasPrefix("-csearch_path=") { value = String(w.dropFirst("-csearch_path=".count)) }
-            }
-        }
+        let value = (try? StartupSettings.read(parameters))?["search_path"]
         return value.map(SearchPath.init(setting:)) ?? SearchPath(schemas: [SQLRequestInspector.defaultSchema])
     }
 
+    /// With the catalog: the first schema on the path that has the relation, or "" when none
+    /// has (no schema rule matches "", so such a statement is not allowed by schema: the name
+    /// means nothing the gate knows). Without it: the first schema on the path.
     func resolve(_ table: String, in snapshot: CatalogCache.Snapshot?) -> String {
-        if let holders = snapshot?.schemasOf[table], let first = schemas.first(where: holders.contains) { return first }
-        return schemas[0]
+        guard let snapshot else { return schemas[0] }
+        if let holders = snapshot.schemasOf[table], let first = schemas.first(where: holders.contains) { return first }
+        return ""
     }
 }
 
@@ -275,4 +284,11 @@ extension StatementFacts {
                       resources: relations.map { PolicyResource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
                       functions: functions, unknownFunctions: unknownFunctions, writes: writes, sideEffects: sideEffects)
     }
+}
+
+extension StatementFacts {
+    /// DECLARE name CURSOR FOR query (the inner query's kind is known).
+    var isCursorDeclaration: Bool { kind == "other_utility" && cursorName != nil && innerKind != nil }
+    /// CLOSE name, or CLOSE ALL (name "*").
+    var isCursorClose: Bool { kind == "other_utility" && cursorName != nil && innerKind == nil }
 }

@@ -8,6 +8,7 @@ import NIOSSL
 import PostgresWire
 import Masking
 import ProxyCore
+import SQLInspection
 
 /// One client connection, from SSLRequest to Terminate: TLS termination, OIDC login
 /// (the token is the password), the brokered upstream login, then relaying every
@@ -162,6 +163,15 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                 handler.value.updateUpstreamReading()
             }
         }
+        // Evidence or nothing: a session whose capture cannot be written is ended (fail closed).
+        recorder.whenFailed { error in
+            loop.execute {
+                let session = handler.value
+                session.gate.logger.error("capture write failed; ending the session", metadata: ["error": "\(error)"])
+                guard let context = session.context else { return }
+                session.fail(context, code: "58000", "the gate cannot record this session; it was ended", reason: "recording-failed")
+            }
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -213,6 +223,14 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             if let encoding = startup.parameter("client_encoding"),
                !["UTF8", "UTF-8", "UNICODE"].contains(encoding.uppercased().trimmingCharacters(in: CharacterSet(charactersIn: "'\""))) {
                 fail(context, code: "0A000", "the gate requires client_encoding UTF8, not \(encoding)", reason: "protocol-error")
+                return
+            }
+            // Settings in the startup packet are read as PostgreSQL reads them (the gate must know
+            // the session's search path), and none may change who the session is.
+            do throws(StartupSettings.Refusal) {
+                _ = try StartupSettings.read(startup.parameters.map { KeyValue($0.name, $0.value) })
+            } catch {
+                fail(context, code: "0A000", "\(error)", reason: "protocol-error")
                 return
             }
             state = .awaitingToken
@@ -368,17 +386,21 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             let exchange = relay.nextExchange()
             let request = Request.postgres(PostgresRequest(text: text, path: .simple))
             guard let admitted = admit(request, exchange: exchange, text: text) else {
-                writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)), flush: false)
-                writeBackend(context, .readyForQuery(relay.transactionStatus), flush: true)
                 relay.syncSequence -= 1
+                refuse(context, ownReady: true)
                 return
             }
             relay.pending.append(.init(exchange: exchange, simple: true, sync: relay.syncSequence, started: .now(),
-                                       projections: admitted.projections, rowStream: admitted.rowStream))
+                                       projections: admitted.projections, rowStreams: admitted.rowStreams))
         case .parse(let name, let query, _):
-            relay.statements[name] = query
-            // A new statement under the name: its plan (which depends on the statement's select list) no longer applies.
-            relay.resultPlans[name] = nil
+            // A named statement that exists cannot be parsed again (the server refuses it and keeps
+            // the one it has), so the gate keeps it too; the unnamed one is replaced.
+            if name.isEmpty || (relay.statements[name] == nil && sqlInspection?.prepared[name] == nil) {
+                relay.statements[name] = query
+                relay.described[name] = nil
+                // A new statement under the name: its plan (which depends on the statement's select list) no longer applies.
+                relay.resultPlans[name] = nil
+            }
             // Decided at Parse too, so a refused statement is never even prepared upstream; an allowed
             // one is recorded (and decided again) at Execute, where its parameters are known.
             if let policy = currentPolicy(), policy.enforcing, let session, let inspection {
@@ -387,49 +409,69 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                     let exchange = relay.nextExchange()
                     _ = admit(request, exchange: exchange, text: query)
                     relay.skippingUntilSync = true
-                    writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)), flush: true)
+                    refuse(context, ownReady: false)
                     return
                 }
             }
         case .bind(let bind):
-            relay.portals[bind.portal] = .init(statement: bind.statement, text: relay.statements[bind.statement] ?? "",
-                                               parameters: bind.parameters.enumerated().map { i, p in
-                                                   Parameter(value: p.map { Array($0.readableBytesView) },
-                                                             format: UInt8(truncatingIfNeeded: bind.format(ofParameter: i)))
-                                               }, resultFormats: bind.resultFormats)
+            // As with statements: a named portal that still exists cannot be bound again.
+            if bind.portal.isEmpty || relay.portals[bind.portal] == nil {
+                relay.portals[bind.portal] = .init(statement: bind.statement, text: statementText(bind.statement),
+                                                   parameters: bind.parameters.enumerated().map { i, p in
+                                                       Parameter(value: p.map { Array($0.readableBytesView) },
+                                                                 format: UInt8(truncatingIfNeeded: bind.format(ofParameter: i)))
+                                                   }, resultFormats: bind.resultFormats, sync: relay.syncSequence + 1)
+                relay.portalDescribed[bind.portal] = nil
+            }
         case .describe(let kind, let name):
-            relay.describes.append(.init(statement: kind == .statement ? name : nil, sync: relay.syncSequence + 1))
+            relay.describes.append(.init(target: kind == .statement ? .statement(name) : .portal(name), injected: false,
+                                         sync: relay.syncSequence + 1))
         case .execute(let portal, _):
             let exchange = relay.nextExchange()
             let bound = relay.portals[portal]
-            let request = Request.postgres(PostgresRequest(text: bound?.text ?? "", path: .extended, statementName: bound?.statement ?? "",
+            let text = bound?.text ?? statementText(nil)
+            let request = Request.postgres(PostgresRequest(text: text, path: .extended, statementName: bound?.statement ?? "",
                                                            portalName: portal, parameters: bound?.parameters ?? []))
-            guard let admitted = admit(request, exchange: exchange, text: bound?.text ?? "") else {
+            guard let admitted = admit(request, exchange: exchange, text: text) else {
                 // Denied: the server never sees it; the client gets the error as if the server raised it,
                 // and the rest of the batch up to Sync is skipped, as PostgreSQL itself would do.
                 relay.skippingUntilSync = true
-                writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)), flush: true)
+                refuse(context, ownReady: false)
                 return
             }
+            // Masking needs the portal's real columns (a statement's Describe may be stale: the server
+            // re-plans after DDL or a search_path change): ask the server, and keep the answer to itself.
+            if masking != nil, relay.portalDescribed[portal] == nil,
+               !relay.describes.contains(where: { if case .portal(let p) = $0.target { return p == portal } else { return false } }) {
+                do {
+                    try PostgresFrontendMessage.describe(.portal, name: portal).encode(into: &upstreamOut)
+                    relay.describes.append(.init(target: .portal(portal), injected: true, sync: relay.syncSequence + 1))
+                    relay.expected.append(.describe)
+                } catch {
+                    fail(context, code: "08P01", "cannot describe portal: \(error)", reason: "protocol-error")
+                    return
+                }
+            }
             relay.pending.append(.init(exchange: exchange, simple: false, sync: relay.syncSequence + 1, started: .now(),
-                                       projections: admitted.projections, rowStream: admitted.rowStream,
-                                       columns: relay.resultColumns(portal: portal), statement: bound?.statement))
+                                       projections: admitted.projections, rowStreams: admitted.rowStreams,
+                                       portal: portal, statement: bound?.statement))
         case .sync:
             relay.syncSequence += 1
             relay.skippingUntilSync = false
         case .close(let kind, let name):
             if kind == .statement {
                 relay.statements[name] = nil; relay.described[name] = nil; relay.resultPlans[name] = nil
+                sqlInspection?.prepared[name] = nil  // SQL PREPARE and protocol statements share one namespace
             } else {
                 relay.portals[name] = nil
+                relay.portalDescribed[name] = nil
             }
         case .copyData(let data):
             recordCopy(.stdin, data)
         case .functionCall:
             let exchange = relay.nextExchange()
             guard admit(.postgres(PostgresRequest(text: "", path: .functionCall)), exchange: exchange, text: "") != nil else {
-                writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)), flush: false)
-                writeBackend(context, .readyForQuery(relay.transactionStatus), flush: true)
+                refuse(context, ownReady: true)
                 return
             }
             relay.syncSequence += 1
@@ -444,7 +486,75 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         }
         // Requests go upstream exactly as the client sent them.
         upstreamOut.writeImmutableBuffer(frame)
+        if let expectation = Self.expectation(for: message) { relay.expected.append(expectation) }
         if case .terminate = message { flushUpstream() }
+    }
+
+    /// The session's SQL inspection, for what protocol messages share with SQL (prepared statement names).
+    var sqlInspection: SQLSessionInspector? { inspection as? SQLSessionInspector }
+
+    /// The SQL an Execute of `statement` runs: its Parse text, or for a statement PREPAREd in SQL
+    /// (or one the gate never saw parsed) an EXECUTE of it, which inspection resolves or treats as
+    /// unknown (a write, with results masked as untraceable).
+    func statementText(_ statement: String?) -> String {
+        if let statement, let text = relay.statements[statement] { return text }
+        return "EXECUTE \"" + (statement ?? "").replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Answers a refused request with 42501 in its place: now, if the server owes nothing for
+    /// what was sent before it, else as soon as it has answered that. `ownReady`: a simple Query
+    /// or FunctionCall, which the gate answers with its own ReadyForQuery (nothing went upstream).
+    func refuse(_ context: ChannelHandlerContext, ownReady: Bool) {
+        relay.expected.append(.refusal(relay.lastDenial, ownReady: ownReady))
+        emitReadyRefusals(context)
+        flushClient()
+    }
+
+    /// The refusals at the head of what the server owes: their turn has come.
+    func emitReadyRefusals(_ context: ChannelHandlerContext) {
+        while case .refusal(let message, let ownReady)? = relay.expected.first {
+            relay.expected.removeFirst()
+            writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: message)), flush: false)
+            if ownReady { writeBackend(context, .readyForQuery(relay.transactionStatus), flush: false) }
+        }
+    }
+
+    /// What the server will answer for a message the gate forwards.
+    static func expectation(for message: PostgresFrontendMessage) -> RelayState.Expectation? {
+        switch message {
+        case .query, .functionCall: .query
+        case .parse: .parse
+        case .bind: .bind
+        case .close: .close
+        case .describe: .describe
+        case .execute: .execute
+        case .sync: .sync
+        default: nil
+        }
+    }
+
+    /// Moves past what an upstream message answers. After an error the server skips the rest
+    /// of an extended batch until Sync, so those answers (and the gate's refusals among them,
+    /// which the server's error supersedes) are not owed any more.
+    func upstreamAnswered(_ message: PostgresBackendMessage) {
+        guard let head = relay.expected.first else { return }
+        switch (head, message) {
+        case (.parse, .parseComplete), (.bind, .bindComplete), (.close, .closeComplete),
+             (.describe, .rowDescription), (.describe, .noData),
+             (.execute, .commandComplete), (.execute, .emptyQueryResponse), (.execute, .portalSuspended),
+             (.sync, .readyForQuery), (.query, .readyForQuery):
+            relay.expected.removeFirst()
+        case (.query, _):
+            break
+        case (_, .errorResponse):
+            if case .sync = head { return }
+            while let first = relay.expected.first {
+                if case .sync = first { break }
+                relay.expected.removeFirst()
+            }
+        default:
+            break
+        }
     }
 
     /// Inspects, decides and records one request. Nil when it must not be forwarded.
@@ -457,7 +567,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         var admission = admissions[key]
         if admission == nil || admission!.policyGeneration != policy.generation || admission!.inspectionGeneration != inspection.generation {
             var decision = policy.pipeline.policy.decide(inspected, in: session)
-            if decision.action == .allow, masking != nil, let stream = inspected.rowStream, stream.format == .binary {
+            if decision.action == .allow, masking != nil, inspected.rowStreams.contains(where: { $0.format == .binary }) {
                 // Binary COPY rows cannot be rewritten field by field: with masks in force they must not pass unread.
                 decision = Decision(action: .deny, policy: "masking", rule: "binary-copy",
                                     reason: "binary COPY output cannot be masked; use text or csv format")
@@ -490,9 +600,16 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         let state = gate.currentPolicy
         policy = state
         let masker = state.pipeline.masking.masker(for: session)
-        let tally = masking?.takeTally()
+        // A result or COPY in flight keeps the plan it was opened with; the new masks apply from
+        // the next one. (A plan dropped in the middle would let the rest of a COPY through.)
+        let previous = masking
         masking = masker.map { PostgresResultMasker(masker: $0) }
-        if let tally { masking?.tally = tally }
+        if let previous, masking != nil {
+            masking!.tally = previous.tally
+            masking!.columns = previous.columns
+            masking!.columnCounts = previous.columnCounts
+            masking!.copy = previous.copy
+        }
         recordingSecrets = masker.map { BuiltinDetector.secrets.isSubset(of: $0.detectors) } == true ? nil : PostgresGate.secretsMasker
         return state
     }
@@ -504,7 +621,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         if inspected.carriesSecret {
             return p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized
         }
-        var text = p.text
+        // Text the parser rejected cannot be known to carry no credential: its literals are withheld.
+        var text = inspected.statements.contains { $0.parseError != nil } ? SQLLiterals.withheld(p.text) : p.text
         for masker in [masking?.masker, recordingSecrets].compactMap({ $0 }) {
             if let m = masker.maskText(text) { text = m.text }
         }
@@ -544,20 +662,17 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         var replacement: PostgresBackendMessage?
         switch message {
         case .rowDescription(let fields):
-            // In the extended protocol a RowDescription answers a Describe: a statement's is kept for
-            // its later Executes (it has no formats yet); a portal's opens the result that follows.
-            if relay.pending.first?.simple == false || relay.pending.isEmpty, !relay.describes.isEmpty {
-                let describe = relay.describes.removeFirst()
-                if let statement = describe.statement {
-                    relay.described[statement] = fields
-                    break
-                }
+            // In the extended protocol a RowDescription answers a Describe; the result of an Execute
+            // opens with its first row, from its portal's description. In a simple Query it opens the result.
+            if relay.pending.first?.simple != true, !relay.describes.isEmpty {
+                if answerDescribe(fields) { return finishUpstreamMessage(message) }
+            } else {
+                startResult(fields)
             }
-            startResult(fields)
         case .noData:
-            if !relay.describes.isEmpty { relay.describes.removeFirst() }
+            if !relay.describes.isEmpty, answerDescribe([]) { return finishUpstreamMessage(message) }
         case .dataRow(let row):
-            if !relay.resultStarted { startResult(relay.pending.first?.columns ?? []) }
+            if !relay.resultStarted { startResult(pendingColumns()) }
             var sent = row
             if masking != nil, let masked = masking!.mask(row) { sent = masked; replacement = .dataRow(masked) }
             let (packed, valueBytes) = packForRecording(sent, kept: !relay.rows.isFull)
@@ -580,12 +695,18 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             if masking != nil, let masked = masking!.mask(text: payload, at: .notice) {
                 replacement = .notificationResponse(processID: pid, channel: channel, payload: masked)
             }
-        case .copyOutResponse:
+        case .copyOutResponse(let response):
             if masking != nil {
-                let pending = relay.pending.first
-                let snapshot = gate.catalogs[target.name]?.snapshot
-                masking!.beginCopy(pending?.rowStream ?? RowStreamLayout(format: .text, delimiter: 0x09, header: false, table: nil, columns: []),
-                                   projections: pending?.projections ?? [], catalog: snapshot?.lookup ?? .none)
+                // One layout per COPY of the request, in order; one the gate cannot place is masked whole.
+                let layout = relay.pending.isEmpty || relay.pending[0].rowStreams.isEmpty ? nil : relay.pending[0].rowStreams.removeFirst()
+                if response.format != 0 || layout?.format == .binary {
+                    // Refused at admission; should the server still send binary COPY rows, they must not pass.
+                    fail(context, code: "42501", "tollgate: binary COPY output cannot be masked", reason: "protocol-error")
+                    return
+                }
+                masking!.beginCopy(layout ?? RowStreamLayout(format: .text, delimiter: 0x09, header: false, table: nil, columns: []),
+                                   projections: layout == nil ? [.unknown] : relay.pending.first?.projections ?? [],
+                                   catalog: catalogLookup())
             }
         case .copyData(let data):
             var data = data
@@ -606,6 +727,16 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             let answered = relay.readyForQueryCount
             relay.pending.removeAll { $0.sync <= answered }
             relay.describes.removeAll { $0.sync <= answered }
+            // No result stays open across ReadyForQuery (a portal described but not executed).
+            if relay.resultStarted { _ = relay.takeResult() }
+            masking?.columns = []
+            // Portals end with their transaction; outside one, those of the answered batches are gone.
+            if status == .idle {
+                for (name, portal) in relay.portals where portal.sync <= answered {
+                    relay.portals[name] = nil
+                    relay.portalDescribed[name] = nil
+                }
+            }
         case .backendKeyData:
             // Never let the upstream's key reach the client.
             return
@@ -614,6 +745,36 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         }
         // What masking left alone goes to the client as the database sent it.
         if let replacement { writeBackend(context, replacement, flush: false) } else { clientOut.writeImmutableBuffer(frame) }
+        finishUpstreamMessage(message)
+    }
+
+    /// After a message is handled (forwarded or kept back): what it answered, and the refusals now due.
+    func finishUpstreamMessage(_ message: PostgresBackendMessage) {
+        upstreamAnswered(message)
+        if let context { emitReadyRefusals(context) }
+    }
+
+    /// Stores a Describe's answer. True when it was the gate's own Describe: not forwarded.
+    func answerDescribe(_ fields: [PostgresBackendMessage.ColumnDescription]) -> Bool {
+        let describe = relay.describes.removeFirst()
+        switch describe.target {
+        case .statement(let name): relay.described[name] = fields
+        case .portal(let name): relay.portalDescribed[name] = fields
+        }
+        return describe.injected
+    }
+
+    /// The columns of the result of the Execute being answered: its portal's, as described.
+    func pendingColumns() -> [PostgresBackendMessage.ColumnDescription] {
+        guard let pending = relay.pending.first, !pending.simple, let portal = pending.portal else { return [] }
+        return relay.resultColumns(portal: portal) ?? []
+    }
+
+    /// The target's catalog as masking sees it; while it is stale (DDL went through the gate),
+    /// views cannot be traced and count as untraceable.
+    func catalogLookup() -> CatalogLookup {
+        guard let catalog = gate.catalogs[target.name], let snapshot = catalog.snapshot else { return .none }
+        return snapshot.lookup(stale: catalog.isStale)
     }
 
     /// Opens a result: its columns for the capture, and which of them column rules mask.
@@ -621,7 +782,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         // A prepared statement's every Execute has the same columns: their plan is made once
         // (for the same masks and catalog), not per result.
         let statement = relay.pending.first.flatMap { $0.simple ? nil : $0.statement }
-        let generation = (policy?.generation ?? -1, gate.catalogs[target.name]?.generation ?? 0)
+        let generation = (policy?.generation ?? -1, gate.catalogs[target.name]?.generation ?? 0, inspection?.generation ?? 0)
         if let statement, let cached = relay.resultPlans[statement], cached.fields == fields, cached.generation == generation {
             relay.beginResult(columns: cached.columns)
             if let plan = cached.masking { masking?.columns = plan }
@@ -649,8 +810,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             return ResultColumn(name: f.name, source: .table(table, column: column))
         }
         if stale && masking!.masker.hasColumnRules { catalog?.markStale() }
-        masking!.beginResult(fields, sources: sources, projections: relay.pending.first?.projections ?? [],
-                             catalog: snapshot?.lookup ?? .none)
+        masking!.beginResult(fields, sources: sources, projections: relay.pending.first?.projections ?? [.unknown],
+                             catalog: catalogLookup())
     }
 
     /// A notice or error as recorded: after the client's masks, then the secrets pass.
@@ -692,7 +853,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         guard let exchange = relay.pending.first?.exchange else { return }
         relay.copyChunks += 1
         guard relay.copyChunks <= target.recordMaxRows else { return }
-        recorded(over: recorder?.record(.streamChunk(StreamChunk(stream: stream, data: recordableValue(capValue(Array(data.readableBytesView))))),
+        var bytes = Array(data.readableBytesView)
+        // Data sent to the database is recorded as masked as results are: the client's masks apply to the record.
+        if stream == .stdin, let masker = masking?.masker, let m = masker.mask(bytes) { bytes = m.bytes }
+        recorded(over: recorder?.record(.streamChunk(StreamChunk(stream: stream, data: capValue(recordableValue(bytes)))),
                                         exchange: exchange) ?? false)
     }
 
@@ -712,7 +876,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                 offset += length
                 valueBytes += length
                 if kept && (length > target.recordMaxValueBytes || recordingSecrets != nil) {
-                    let recorded = recordableValue(capValue(Array(value)))
+                    // Secrets first, then the cap: a token across the cut would no longer be recognised.
+                    let recorded = capValue(recordableValue(Array(value)))
                     w.varint(UInt64(recorded.count) + 1)
                     w.append(raw: recorded)
                 } else {

@@ -38,15 +38,15 @@ public struct InspectedRequest: Sendable {
     public var request: Request
     public var statements: [StatementInfo]
     public var projections: [Projection]
-    /// Set when the request streams rows to the client (COPY TO STDOUT).
-    public var rowStream: RowStreamLayout?
+    /// One per statement that streams rows to the client (COPY TO STDOUT), in order.
+    public var rowStreams: [RowStreamLayout]
     /// The text holds a credential (CREATE ROLE … PASSWORD): it is recorded normalized, never as sent.
     public var carriesSecret: Bool
 
-    public init(request: Request, statements: [StatementInfo], projections: [Projection] = [], rowStream: RowStreamLayout? = nil,
+    public init(request: Request, statements: [StatementInfo], projections: [Projection] = [], rowStreams: [RowStreamLayout] = [],
                 carriesSecret: Bool = false) {
         self.request = request; self.statements = statements; self.projections = projections
-        self.rowStream = rowStream; self.carriesSecret = carriesSecret
+        self.rowStreams = rowStreams; self.carriesSecret = carriesSecret
     }
 }
 

@@ -48,6 +48,7 @@ public final class SessionRecorder: Sendable {
 
     final class DrainHandler: Sendable {
         let handler = Mutex<(@Sendable () -> Void)?>(nil)
+        let failed = Mutex<(@Sendable (CaptureError) -> Void)?>(nil)
     }
 
     /// Creates DIR/YYYY/MM/DD/SESSION-ID.sesscap (directories 0700, file 0600) and writes its header.
@@ -76,12 +77,15 @@ public final class SessionRecorder: Sendable {
                             defer { b.events = []; b.signalled = false; b.bytes = 0; b.overLimit = false }
                             return (b.events, b.overLimit)
                         }
+                        // Whatever happens to the writing, a session paused for the backlog must go on
+                        // (and a failed one is told so and ended by its owner).
+                        defer { if wasOver { onDrained.handler.withLock { $0 }?() } }
                         for e in events where failure == nil { try writer.append(e) }
-                        if wasOver { onDrained.handler.withLock { $0 }?() }
                     case .tick:
                         try writer.sealIfDue()
                     }
                 } catch {
+                    if failure == nil { onDrained.failed.withLock { $0 }?(error) }
                     failure = failure ?? error
                 }
             }
@@ -122,6 +126,12 @@ public final class SessionRecorder: Sendable {
     /// Sets what to call when a backlog over the limit has been written.
     public func whenDrained(_ handler: @escaping @Sendable () -> Void) {
         onDrained.handler.withLock { $0 = handler }
+    }
+
+    /// Sets what to call (once) when writing the capture fails: nothing after it is recorded, so
+    /// the session must not go on.
+    public func whenFailed(_ handler: @escaping @Sendable (CaptureError) -> Void) {
+        onDrained.failed.withLock { $0 = handler }
     }
 
     static func approximateSize(_ payload: Payload) -> Int {

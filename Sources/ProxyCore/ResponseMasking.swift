@@ -71,9 +71,18 @@ public struct Projection: Sendable, Hashable {
     public var outputs: [[[String]]]?
     public var aliases: [String: TableName]
     public var relations: [TableName]
-    public init(references: [[String]], outputs: [[[String]]]? = nil, aliases: [String: TableName], relations: [TableName]) {
+    /// The statement's rows come from something inspection cannot see (an unresolved cursor or
+    /// prepared statement, a procedure, a function PostgreSQL does not ship, SQL run from text):
+    /// every computed column may hold anything.
+    public var opaque: Bool
+    public init(references: [[String]], outputs: [[[String]]]? = nil, aliases: [String: TableName], relations: [TableName],
+                opaque: Bool = false) {
         self.references = references; self.outputs = outputs; self.aliases = aliases; self.relations = relations
+        self.opaque = opaque
     }
+
+    /// What a request's statements are not known to be: fail closed.
+    public static let unknown = Projection(references: [], aliases: [:], relations: [], opaque: true)
 }
 
 /// One column of a result, as far as the protocol and the database catalog identify it.
@@ -106,7 +115,8 @@ public enum ColumnMaskPlanner {
         guard masker.hasColumnRules else { return Array(repeating: false, count: columns.count) }
         let planner = Planner(masker: masker, catalog: catalog)
         var lineage: Bool?
-        let perOutput = projections.count == 1 ? projections[0].outputs.flatMap { $0.count == columns.count ? $0 : nil } : nil
+        let perOutput = projections.count == 1 && !projections[0].opaque
+            ? projections[0].outputs.flatMap { $0.count == columns.count ? $0 : nil } : nil
         return columns.enumerated().map { index, column in
             switch column.source {
             case .table(let table, let name):
@@ -147,6 +157,7 @@ public enum ColumnMaskPlanner {
 
         func derives(_ projections: [Projection], depth: Int) -> Bool {
             for p in projections {
+                if p.opaque { return true }
                 func named(_ qualifier: String) -> [TableName] {
                     if let t = p.aliases[qualifier] { return [t] }
                     return p.relations.filter { $0.name == qualifier }

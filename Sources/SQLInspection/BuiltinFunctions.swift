@@ -5,7 +5,7 @@
 public enum BuiltinFunctions {
     public static let postgresVersion = "15.18 (Debian 15.18-0+deb12u1)"
     /// One string split once at first use: a set literal of this size is slow to type-check.
-    public static let names: Set<String> = Set(list.split(separator: " ").map { String($0).lowercased() })
+    public static let names: Set<String> = Set(list.split(separator: " ").map(String.init))
     static let list = """
         RI_FKey_cascade_del RI_FKey_cascade_upd RI_FKey_check_ins RI_FKey_check_upd RI_FKey_noaction_del RI_FKey_noaction_upd RI_FKey_restrict_del RI_FKey_restrict_upd RI_FKey_setdefault_del RI_FKey_setdefault_upd \
         RI_FKey_setnull_del RI_FKey_setnull_upd abbrev abs aclcontains acldefault aclexplode aclinsert aclitemeq aclitemin \

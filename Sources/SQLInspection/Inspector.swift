@@ -99,11 +99,11 @@ struct Walker {
     var preparedName: String?
     var projections: [[String]] = []
     var outputs: [[[String]]]?
+    var opaqueResult = false
+    var cursorName: String?
     var aliases: [String: RelationAccess] = [:]
     var carriesSecret = false
     var copy: CopyFacts?
-    /// Depth of select lists / RETURNING lists around the node being walked.
-    var projecting = 0
 
     /// `{"NodeName": {...}}` → (name, body).
     static func node(_ value: JSON?) -> (String, JSONObject)? {
@@ -146,6 +146,8 @@ struct Walker {
             }
             w.projections = inner.projections
             w.outputs = inner.outputs
+            w.opaqueResult = inner.opaqueResult
+            if node == "DeclareCursorStmt" { w.cursorName = body["portalname"]?.string }
             w.aliases = inner.aliases
             w.carriesSecret = inner.carriesSecret
             w.copy = inner.copy
@@ -164,6 +166,9 @@ struct Walker {
                                    settings: w.settings, preparedName: w.preparedName, text: "")
         facts.projections = w.projections
         facts.unknownFunctions = w.unknownFunctions
+        facts.cursorName = w.cursorName
+        facts.opaqueResult = w.opaqueResult || kind == "unknown" || !w.unknownFunctions.isEmpty
+            || w.functions.contains { SideEffectFunctions.runsQueries.contains($0.split(separator: ".").last.map(String.init) ?? $0) }
         // A prepared or cursor SELECT returns its SELECT's columns; EXPLAIN returns plan text.
         switch node {
         case "SelectStmt": facts.outputs = Walker.outputs(body)
@@ -180,7 +185,9 @@ struct Walker {
     /// Per output column of a plain SELECT, the column references in its expression; nil for set
     /// operations (UNION…) and lists with `*`, whose columns cannot be told apart by position.
     static func outputs(_ select: JSONObject) -> [[[String]]]? {
-        guard let list = select["targetList"]?.array, !list.isEmpty else { return nil }
+        guard let list = select["targetList"]?.array, !list.isEmpty, select["withClause"] == nil,
+              (select["op"]?.string ?? "SETOP_NONE") == "SETOP_NONE",
+              (select["fromClause"]?.array ?? []).allSatisfy(isPlainTables) else { return nil }
         var out: [[[String]]] = []
         for entry in list {
             var refs: [[String]] = []
@@ -189,6 +196,16 @@ struct Walker {
             out.append(refs)
         }
         return out
+    }
+
+    /// A FROM item that is tables only: a RangeVar, or joins of RangeVars.
+    static func isPlainTables(_ item: JSON) -> Bool {
+        guard let (name, body) = node(item) else { return false }
+        switch name {
+        case "RangeVar": return true
+        case "JoinExpr": return body["larg"].map(isPlainTables) == true && body["rarg"].map(isPlainTables) == true
+        default: return false
+        }
     }
 
     static func collectReferences(_ value: JSON, into refs: inout [[String]]) {
@@ -304,10 +321,7 @@ struct Walker {
         for (key, value) in dict.pairs where key != "withClause" && key != "intoClause" {
             switch value {
             case .obj, .arr:
-                let projection = key == "targetList" || key == "returningList"
-                if projection { projecting += 1 }
                 walk(value, override?.field == key ? override!.access : access, scope)
-                if projection { projecting -= 1 }
             default:
                 break
             }
@@ -345,13 +359,13 @@ struct Walker {
             if top { copy = Walker.copyFacts(body) }
             walkFields(body, .read, ctes, override: ("relation", from ? .write : .read))
         case "ColumnRef":
-            if projecting > 0 {
-                let fields = (body["fields"]?.array ?? []).map { f -> String in
-                    guard let (name, b) = Walker.node(f) else { return "?" }
-                    return name == "A_Star" ? "*" : (b["sval"]?.string ?? "?")
-                }
-                if !fields.isEmpty && !projections.contains(fields) { projections.append(fields) }
+            // Every reference, wherever it is: a value can reach a result through FROM-clause
+            // functions, VALUES, subqueries and CTEs, not only through select lists.
+            let fields = (body["fields"]?.array ?? []).map { f -> String in
+                guard let (name, b) = Walker.node(f) else { return "?" }
+                return name == "A_Star" ? "*" : (b["sval"]?.string ?? "?")
             }
+            if !fields.isEmpty && !projections.contains(fields) { projections.append(fields) }
         case "RangeVar":
             addRangeVar(body, access, ctes)
         case "FuncCall":
@@ -360,13 +374,20 @@ struct Walker {
             addSideEffect(SideEffect.doBlock)
         case "CallStmt":
             addSideEffect(SideEffect.call)
+            opaqueResult = true  // a procedure's OUT parameters come back as a row
             walkFields(body, access, ctes)
         case "NotifyStmt":
             addSideEffect("NOTIFY")
         case "ExecuteStmt":
             preparedName = body["name"]?.string
+            opaqueResult = true  // until resolved to what was prepared
             addSideEffect(SideEffect.unresolvedExecute)
             walkFields(body, .read, ctes)
+        case "FetchStmt":
+            cursorName = body["portalname"]?.string
+            opaqueResult = true  // until resolved to the cursor's query
+        case "ClosePortalStmt":
+            cursorName = body["portalname"]?.string ?? "*"  // CLOSE ALL
         case "DeallocateStmt":
             preparedName = body["name"]?.string
         case "VariableSetStmt":
@@ -442,8 +463,9 @@ struct Walker {
         let name = parts.joined(separator: ".")
         if !functions.contains(name) { functions.append(name) }
         let base = parts.last!.lowercased()
-        let foreignSchema = parts.count > 1 && parts[parts.count - 2].lowercased() != "pg_catalog"
-        if (foreignSchema || !BuiltinFunctions.names.contains(base)) && !unknownFunctions.contains(name) { unknownFunctions.append(name) }
+        // Exact names: the parser folds unquoted ones, and a quoted "LOWER" is not lower().
+        let foreignSchema = parts.count > 1 && parts[parts.count - 2] != "pg_catalog"
+        if (foreignSchema || !BuiltinFunctions.names.contains(parts.last!)) && !unknownFunctions.contains(name) { unknownFunctions.append(name) }
         if base.hasPrefix("dblink") { carriesSecret = true }  // connection strings may hold passwords
         if base == "set_config" {
             let args = call["args"]?.array ?? []

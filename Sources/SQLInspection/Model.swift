@@ -78,13 +78,21 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     public var preparedName: String?
     /// This statement's text, cut out of the query string.
     public var text: String
-    /// Column references in the parts that produce result values (select lists at any depth,
-    /// RETURNING), as their name parts (`["c", "ssn"]`, `["ssn"]`, `["c", "*"]`). Masking uses
-    /// them to tell which computed result columns derive from a covered column (`upper(ssn)`).
+    /// Every column reference in the statement (select lists, FROM-clause functions and VALUES,
+    /// subqueries, CTEs, conditions), as name parts (`["c", "ssn"]`, `["ssn"]`, `["c", "*"]`).
+    /// Masking uses them to tell whether computed result columns may derive from a covered column.
     public var projections: [[String]] = []
-    /// For a plain top-level SELECT whose list has no `*`: the column references of each output
-    /// column, in order, so masking can tell which result column derives from which columns.
+    /// For a plain top-level SELECT over tables only (no subquery, CTE, function or VALUES in
+    /// FROM, no set operation) whose list has no `*`: the column references of each output column,
+    /// in order, so masking can tell which result column derives from which columns.
     public var outputs: [[[String]]]?
+    /// The rows this statement returns come from something the text does not show: a cursor or
+    /// prepared statement the inspector has not resolved, a procedure, a function PostgreSQL
+    /// does not ship, or a built-in that runs SQL given as text. Masking then covers every
+    /// computed column.
+    public var opaqueResult = false
+    /// DECLARE, FETCH, MOVE and CLOSE: the cursor's name (nil for CLOSE ALL).
+    public var cursorName: String?
     /// Table aliases (`FROM customers c`) to the relation they name.
     public var aliases: [String: RelationAccess] = [:]
     /// The text carries a credential (a password in CREATE/ALTER ROLE or a user mapping, a
@@ -123,10 +131,30 @@ public struct StatementFacts: Sendable, Hashable, Codable {
         out.settings = prepared.settings + settings
         out.projections = prepared.projections
         out.outputs = prepared.outputs
+        out.opaqueResult = prepared.opaqueResult
         out.aliases = prepared.aliases
         out.copy = prepared.copy
         out.carriesSecret = prepared.carriesSecret || carriesSecret
         out.writes = prepared.writes || !out.sideEffects.isEmpty
+        return out
+    }
+}
+
+extension StatementFacts {
+    /// A FETCH from a cursor whose DECLARE the caller saw: the rows are the cursor's query's, so
+    /// are its relations, functions and column references (kind stays `fetch`, `innerKind`
+    /// becomes the query's kind).
+    public func resolvingFetch(with cursor: StatementFacts) -> StatementFacts {
+        guard kind == "fetch" else { return self }
+        var out = self
+        out.innerKind = cursor.innerKind ?? cursor.kind
+        out.relations = cursor.relations
+        out.functions = cursor.functions
+        out.unknownFunctions = cursor.unknownFunctions
+        out.projections = cursor.projections
+        out.outputs = cursor.outputs
+        out.aliases = cursor.aliases
+        out.opaqueResult = cursor.opaqueResult
         return out
     }
 }

@@ -45,10 +45,23 @@ public enum SideEffectFunctions {
         "pg_stat_reset", "pg_stat_reset_shared", "pg_stat_reset_single_table_counters",
         "pg_stat_reset_single_function_counters", "pg_stat_reset_slru",
         "pg_stat_reset_replication_slot", "pg_stat_statements_reset",
-        // Dynamic SQL helpers that run arbitrary text.
-        "query_to_xml", "query_to_xml_and_xmlschema", "cursor_to_xml", "table_to_xml",
+        // Dynamic SQL helpers that run arbitrary text or read whole tables (see `runsQueries`).
+        "query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "cursor_to_xml", "cursor_to_xmlschema",
+        "table_to_xml", "table_to_xml_and_xmlschema", "table_to_xmlschema",
+        "schema_to_xml", "schema_to_xml_and_xmlschema", "schema_to_xmlschema",
+        "database_to_xml", "database_to_xml_and_xmlschema", "database_to_xmlschema", "ts_stat",
         // Import/ownership helpers.
         "pg_import_system_collations",
+    ]
+
+    /// Built-ins that run SQL given as text, or read whole tables or schemas, inside another
+    /// statement: what they return cannot be traced to columns, so masking treats their results
+    /// as it treats results it cannot trace (every computed column covered).
+    public static let runsQueries: Set<String> = [
+        "query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "cursor_to_xml", "cursor_to_xmlschema",
+        "table_to_xml", "table_to_xml_and_xmlschema", "table_to_xmlschema",
+        "schema_to_xml", "schema_to_xml_and_xmlschema", "schema_to_xmlschema",
+        "database_to_xml", "database_to_xml_and_xmlschema", "database_to_xmlschema", "ts_stat",
     ]
 
     /// True when `name` (possibly `schema.name`, any case) is a known side-effect function.

@@ -38,7 +38,7 @@ public enum StatementKind {
         "VariableShowStmt": "show", "ExplainStmt": "explain", "ListenStmt": "listen",
         "UnlistenStmt": "listen", "NotifyStmt": "notify", "CreateFunctionStmt": "create_function",
         "IndexStmt": "create_index", "CommentStmt": "comment", "LockStmt": "lock",
-        "DeclareCursorStmt": "other_utility",
+        "DeclareCursorStmt": "other_utility", "FetchStmt": "fetch",
     ]
 
     /// DDL nodes without a kind of their own.
@@ -67,7 +67,7 @@ public enum StatementKind {
 
     /// Utility nodes without a kind of their own.
     public static let otherUtility: Set<String> = [
-        "CheckPointStmt", "DiscardStmt", "LoadStmt", "FetchStmt", "ClosePortalStmt",
+        "CheckPointStmt", "DiscardStmt", "LoadStmt", "ClosePortalStmt",
         "ConstraintsSetStmt",
     ]
 

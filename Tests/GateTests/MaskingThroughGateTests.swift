@@ -82,6 +82,11 @@ struct MaskingThroughGateTests {
             #expect(r.stdout.contains("****@example.com"), "\(copy)")
             expectNoClearValue(r.stdout, clear, copy)
         }
+        // What the client sends with COPY FROM STDIN is recorded masked too (the database gets it as sent).
+        let upload = try gate.psql("demo", token: token, ["-c", "CREATE TEMP TABLE upload (v text)", "-c", "\\copy upload FROM STDIN",
+                                                          "-c", "SELECT count(*) FROM upload"],
+                                   stdin: "card 4000056655665556 for hedy@example.com\n\\.\n")
+        #expect(upload.status == 0 && upload.stdout.contains("1"), "\(upload.stderr)")
         // Binary COPY cannot be rewritten field by field: refused while masks apply.
         let binary = try gate.psql("demo", token: token, ["-c", "COPY customers TO STDOUT (FORMAT binary)"])
         #expect(binary.status != 0)
@@ -94,7 +99,7 @@ struct MaskingThroughGateTests {
         #expect(gate.stop() == 0)
         try gate.expectNoSecrets([token])
         let written = String(decoding: try gate.everythingWritten(), as: UTF8.self)
-        expectNoClearValue(written, clear, "capture or log")
+        expectNoClearValue(written, clear + ["4000056655665556", "hedy@example.com"], "capture or log")
         // The capture says what was masked, where.
         var summaries: [MaskCount] = []
         var recordedEmails = 0
@@ -184,12 +189,15 @@ struct MaskingThroughGateTests {
         let token = try provider.token("dba@example.com", groups: ["dba"])
         // The gate's account may not create roles: the statement fails upstream, but it was sent and recorded.
         _ = try gate.psql("demo", token: token, ["-c", "CREATE ROLE someone LOGIN PASSWORD 'pw-7c1e-do-not-record'"])
+        // Text the parser rejects may carry one too: its literals are withheld.
+        _ = try gate.psql("demo", token: token, ["-c", "ALTER ROLE bob PASSWORD 'pw-9d2f-unparseable' x"])
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
         let r = try gate.psql("demo", token: token, ["-c", "SELECT '\(jwt)' AS t"])
         #expect(r.stdout.contains(jwt), "no masks configured: the client gets what it asked for")
         #expect(gate.stop() == 0)
         let written = try gate.everythingWritten()
         #expect(!written.contains(bytes: "pw-7c1e-do-not-record"))
+        #expect(!written.contains(bytes: "pw-9d2f-unparseable"))
         #expect(!written.contains(bytes: jwt), "secrets are never recorded, masks or not")
         let requests = try gate.captures().flatMap { try allEvents($0) }.compactMap { e -> PostgresRequest? in
             if case .request(.postgres(let p)) = e.payload { return p } else { return nil }

@@ -1,6 +1,7 @@
 import Masking
 import NIOCore
 import PostgresWire
+import CaptureFormat
 import ProxyCore
 import Testing
 @testable import PostgresProxy
@@ -199,6 +200,45 @@ import Testing
         #expect(masked.detail == "row of b****@example.com")
         #expect(masked.sqlState == "22003")
         #expect(m.mask(PostgresBackendMessage.Diagnostics(severity: "NOTICE", sqlState: "00000", message: "all fine"), at: .notice) == nil)
+    }
+}
+
+@Suite struct StartupAndBinaryTests {
+    @Test func startupSettingsAreReadAsPostgreSQLReadsThem() throws {
+        func read(_ p: [(String, String)]) throws -> [String: String] { try StartupSettings.read(p.map { KeyValue($0.0, $0.1) }) }
+        #expect(try read([("options", "-c search_path=analytics -c SEARCH_PATH=public")])["search_path"] == "public")
+        #expect(try read([("options", "--search-path=public")])["search_path"] == "public")
+        #expect(try read([("options", "-c search_path=analytics"), ("search_path", "public")])["search_path"] == "public",
+                "the packet's own keys come after options")
+        #expect(try read([("options", #"-c application_name=a\ b"#)])["application_name"] == "a b")
+        #expect(throws: StartupSettings.Refusal.self) { try read([("options", "-c role=postgres")]) }
+        #expect(throws: StartupSettings.Refusal.self) { try read([("ROLE", "postgres")]) }
+        #expect(throws: StartupSettings.Refusal.self) { try read([("options", "-B 100")]) }
+        #expect(SearchPath.fromStartup([KeyValue("options", "-c search_path=analytics -c SEARCH_PATH=public")]).schemas == ["public"])
+    }
+
+    @Test func binaryNumbersInArraysRecordsAndUnknownTypesAreFound() {
+        let masker = try! Masker(detectorNames: ["credit_card"])
+        func int8(_ v: Int64) -> [UInt8] { var b = ByteBuffer(); b.writeInteger(v); return Array(b.readableBytesView) }
+        var array = ByteBuffer()
+        for v: Int32 in [1, 0] { array.writeInteger(v) }
+        array.writeInteger(UInt32(20))                      // int8[]
+        for v: Int32 in [2, 1] { array.writeInteger(v) }
+        for v in [Int64(42), Int64(4111111111111111)] { array.writeInteger(Int32(8)); array.writeInteger(v) }
+        var counts = DetectorCounts()
+        BinaryValues.inspect(Array(array.readableBytesView), typeOID: 1016, masker: masker, into: &counts, depth: 0)
+        #expect(counts["credit_card"] == 1)
+        var record = ByteBuffer()
+        record.writeInteger(Int32(1)); record.writeInteger(UInt32(20)); record.writeInteger(Int32(8)); record.writeInteger(Int64(4111111111111111))
+        counts = DetectorCounts()
+        BinaryValues.inspect(Array(record.readableBytesView), typeOID: 2249, masker: masker, into: &counts, depth: 0)
+        #expect(counts["credit_card"] == 1)
+        counts = DetectorCounts()
+        BinaryValues.inspect(int8(4111111111111111), typeOID: 70001, masker: masker, into: &counts, depth: 0)  // a domain over bigint
+        #expect(counts["credit_card"] == 1)
+        counts = DetectorCounts()
+        BinaryValues.inspect(int8(42), typeOID: 70001, masker: masker, into: &counts, depth: 0)
+        #expect(counts.total == 0)
     }
 }
 

@@ -1,0 +1,109 @@
+"""A client that speaks the PostgreSQL protocol by hand, for the sequences that ordinary drivers
+do not send but a hostile client can: Describe without Execute, re-Parse without Describe, a
+duplicate Parse, Bind of a statement PREPAREd in SQL, portals resumed with a row limit, pipelined
+refusals. usage: raw_protocol.py SCENARIO (connection from PGHOST/PGPORT/PGPASSWORD/PGDATABASE).
+Prints one JSON object: {"rows": [[text values]], "types": "message type letters in order", "errors": [...]}"""
+import json
+import os
+import socket
+import struct
+import sys
+
+
+class PG:
+    def __init__(self):
+        self.s = socket.create_connection((os.environ["PGHOST"], int(os.environ["PGPORT"])))
+        params = {"user": "agent", "database": os.environ["PGDATABASE"]}
+        body = struct.pack("!i", 196608) + b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in params.items()) + b"\0"
+        self.s.sendall(struct.pack("!i", len(body) + 4) + body)
+        self.buf = b""
+        t, _ = self.read()
+        assert t == b"R"
+        self.send(b"p", os.environ["PGPASSWORD"].encode() + b"\0")
+        while True:
+            t, b = self.read()
+            if t == b"E":
+                raise SystemExit("login failed: %r" % b)
+            if t == b"Z":
+                break
+        self.rows, self.types, self.errors = [], "", []
+
+    def send(self, t, body):
+        self.s.sendall(t + struct.pack("!i", len(body) + 4) + body)
+
+    def read(self):
+        while len(self.buf) < 5 or len(self.buf) < 1 + struct.unpack("!i", self.buf[1:5])[0]:
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError
+            self.buf += d
+        n = struct.unpack("!i", self.buf[1:5])[0]
+        t, b = self.buf[0:1], self.buf[5:1 + n]
+        self.buf = self.buf[1 + n:]
+        return t, b
+
+    def parse(self, name, q): self.send(b"P", name.encode() + b"\0" + q.encode() + b"\0" + struct.pack("!h", 0))
+    def bind(self, portal, stmt): self.send(b"B", portal.encode() + b"\0" + stmt.encode() + b"\0" + struct.pack("!hhh", 0, 0, 0))
+    def describe(self, kind, name): self.send(b"D", kind + name.encode() + b"\0")
+    def execute(self, portal, n=0): self.send(b"E", portal.encode() + b"\0" + struct.pack("!i", n))
+    def sync(self): self.send(b"S", b"")
+    def query(self, q): self.send(b"Q", q.encode() + b"\0")
+
+    def until_ready(self):
+        while True:
+            t, b = self.read()
+            self.types += t.decode()
+            if t == b"D":
+                n = struct.unpack("!h", b[:2])[0]
+                off, vals = 2, []
+                for _ in range(n):
+                    ln = struct.unpack("!i", b[off:off + 4])[0]
+                    off += 4
+                    if ln < 0:
+                        vals.append(None)
+                    else:
+                        vals.append(b[off:off + ln].decode("utf-8", "replace"))
+                        off += ln
+                self.rows.append(vals)
+            elif t == b"E":
+                fields = dict((f[:1].decode(), f[1:].decode("utf-8", "replace")) for f in b.split(b"\0") if f)
+                self.errors.append({"code": fields.get("C"), "message": fields.get("M")})
+            elif t == b"Z":
+                return
+
+
+SSN = "SELECT replace(ssn, '-', '') AS v FROM customers ORDER BY id LIMIT 3"
+
+
+def scenario(pg, name):
+    if name == "describe-then-execute-another":
+        pg.parse("", "SELECT full_name AS v FROM customers ORDER BY id LIMIT 3"); pg.bind("", ""); pg.describe(b"P", ""); pg.sync(); pg.until_ready()
+        pg.parse("", SSN); pg.bind("", ""); pg.execute(""); pg.sync(); pg.until_ready()
+    elif name == "reparse-without-describe":
+        pg.parse("", "SELECT full_name AS v FROM customers ORDER BY id LIMIT 3"); pg.describe(b"S", ""); pg.sync(); pg.until_ready()
+        pg.parse("", SSN); pg.bind("", ""); pg.execute(""); pg.sync(); pg.until_ready()
+    elif name == "temp-table-shadow":
+        pg.parse("s1", "SELECT full_name FROM customers ORDER BY id LIMIT 3"); pg.describe(b"S", "s1"); pg.sync(); pg.until_ready()
+        pg.query("CREATE TEMP TABLE customers AS SELECT id, replace(ssn, '-', '') AS full_name FROM public.customers"); pg.until_ready()
+        pg.bind("p", "s1"); pg.execute("p"); pg.sync(); pg.until_ready()
+    elif name == "duplicate-parse":
+        pg.parse("s1", SSN); pg.sync(); pg.until_ready()
+        pg.parse("s1", "SELECT 'x'::text AS v"); pg.sync(); pg.until_ready()
+        pg.bind("p", "s1"); pg.describe(b"P", "p"); pg.execute("p"); pg.sync(); pg.until_ready()
+    elif name == "bind-sql-prepared":
+        pg.query("PREPARE q AS " + SSN); pg.until_ready()
+        pg.bind("p", "q"); pg.describe(b"P", "p"); pg.execute("p"); pg.sync(); pg.until_ready()
+    elif name == "portal-resumed":
+        pg.parse("", "SELECT id, email FROM customers ORDER BY id LIMIT 3"); pg.bind("", ""); pg.describe(b"P", "")
+        pg.execute("", 1); pg.execute("", 1); pg.execute("", 1); pg.sync(); pg.until_ready()
+    elif name == "pipelined-refusal":
+        pg.parse("", "SELECT count(*) FROM analytics.events"); pg.bind("", ""); pg.describe(b"P", ""); pg.execute("")
+        pg.parse("", "SELECT count(*) FROM public.customers"); pg.bind("", ""); pg.execute(""); pg.sync(); pg.until_ready()
+        pg.query("SELECT count(*) FROM analytics.events"); pg.query("SELECT count(*) FROM public.customers"); pg.until_ready(); pg.until_ready()
+    else:
+        raise SystemExit("unknown scenario " + name)
+
+
+pg = PG()
+scenario(pg, sys.argv[1])
+print(json.dumps({"rows": pg.rows, "types": pg.types, "errors": pg.errors}))
