@@ -457,25 +457,11 @@ enum BinaryValues {
         var elements: [[UInt8]?]
 
         init?(_ value: ByteBuffer) {
-            var b = value
-            guard let ndim = b.readInteger(as: Int32.self), (0...6).contains(ndim), b.readInteger(as: Int32.self) != nil,
-                  b.readInteger(as: UInt32.self) != nil else { return nil }
-            var count = ndim == 0 ? 0 : 1
-            for _ in 0..<Int(ndim) {
-                guard let size = b.readInteger(as: Int32.self), size >= 0, b.readInteger(as: Int32.self) != nil else { return nil }
-                count *= Int(size)
-            }
-            guard count <= b.readableBytes / 4 else { return nil }
-            header = value.getSlice(at: value.readerIndex, length: b.readerIndex - value.readerIndex)!
-            elements = []
-            elements.reserveCapacity(count)
-            for _ in 0..<count {
-                guard let length = b.readInteger(as: Int32.self) else { return nil }
-                if length == -1 { elements.append(nil); continue }
-                guard length >= 0, let bytes = b.readBytes(length: Int(length)) else { return nil }
-                elements.append(bytes)
-            }
-            guard b.readableBytes == 0 else { return nil }
+            guard let (_, elements) = BinaryValues.arrayElements(value),
+                  let ndim = value.getInteger(at: value.readerIndex, as: Int32.self) else { return nil }
+            // ndim, flags, element type, then (size, lower bound) per dimension.
+            header = value.getSlice(at: value.readerIndex, length: 12 + 8 * Int(ndim))!
+            self.elements = elements
         }
 
         var encoded: ByteBuffer {

@@ -117,44 +117,40 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     /// `innerKind` becomes the prepared statement's inner kind.
     public func resolvingExecute(with prepared: StatementFacts) -> StatementFacts {
         guard kind == "execute" else { return self }
-        var out = self
-        out.innerKind = prepared.innerKind ?? prepared.kind
-        out.relations = prepared.relations
-        out.functions = prepared.functions
+        var out = adopting(prepared)
         for f in functions where !out.functions.contains(f) { out.functions.append(f) }
-        out.unknownFunctions = prepared.unknownFunctions
         for f in unknownFunctions where !out.unknownFunctions.contains(f) { out.unknownFunctions.append(f) }
         out.sideEffects = prepared.sideEffects
         for s in sideEffects where s != SideEffect.unresolvedExecute && !out.sideEffects.contains(s) {
             out.sideEffects.append(s)
         }
         out.settings = prepared.settings + settings
-        out.projections = prepared.projections
-        out.outputs = prepared.outputs
-        out.opaqueResult = prepared.opaqueResult
-        out.aliases = prepared.aliases
         out.copy = prepared.copy
         out.carriesSecret = prepared.carriesSecret || carriesSecret
         out.writes = prepared.writes || !out.sideEffects.isEmpty
         return out
     }
-}
 
-extension StatementFacts {
     /// A FETCH from a cursor whose DECLARE the caller saw: the rows are the cursor's query's, so
     /// are its relations, functions and column references (kind stays `fetch`, `innerKind`
     /// becomes the query's kind).
     public func resolvingFetch(with cursor: StatementFacts) -> StatementFacts {
         guard kind == "fetch" else { return self }
+        return adopting(cursor)
+    }
+
+    /// This statement (kept as its kind) running `inner`'s query: its inner kind, relations,
+    /// functions and everything masking traces results by.
+    func adopting(_ inner: StatementFacts) -> StatementFacts {
         var out = self
-        out.innerKind = cursor.innerKind ?? cursor.kind
-        out.relations = cursor.relations
-        out.functions = cursor.functions
-        out.unknownFunctions = cursor.unknownFunctions
-        out.projections = cursor.projections
-        out.outputs = cursor.outputs
-        out.aliases = cursor.aliases
-        out.opaqueResult = cursor.opaqueResult
+        out.innerKind = inner.innerKind ?? inner.kind
+        out.relations = inner.relations
+        out.functions = inner.functions
+        out.unknownFunctions = inner.unknownFunctions
+        out.projections = inner.projections
+        out.outputs = inner.outputs
+        out.aliases = inner.aliases
+        out.opaqueResult = inner.opaqueResult
         return out
     }
 }
