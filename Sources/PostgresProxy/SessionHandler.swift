@@ -405,7 +405,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             // one is recorded (and decided again) at Execute, where its parameters are known.
             if let policy = currentPolicy(), policy.enforcing, let session, let inspection {
                 let request = Request.postgres(PostgresRequest(text: query, path: .extended, statementName: name))
-                if policy.pipeline.admit(request, in: session, inspection: inspection).1.action != .allow {
+                let inspected = inspection.inspect(request, in: session)
+                if admission(inspected, text: query, path: .extended, policy: policy, session: session, inspection: inspection).decision.action != .allow {
                     let exchange = relay.nextExchange()
                     _ = admit(request, exchange: exchange, text: query)
                     relay.skippingUntilSync = true
@@ -561,25 +562,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func admit(_ request: Request, exchange: UInt64, text: String) -> InspectedRequest? {
         guard let session, let inspection, let policy = currentPolicy(), case .postgres(let sent) = request else { return nil }
         let inspected = inspection.inspect(request, in: session)
-        // A repeated statement (a prepared statement's every Execute) is decided, masked for the
-        // record and scanned for annotations once per policy and session state, not every time.
-        let key = AdmissionKey(text: text, path: sent.path)
-        var admission = admissions[key]
-        if admission == nil || admission!.policyGeneration != policy.generation || admission!.inspectionGeneration != inspection.generation {
-            var decision = policy.pipeline.policy.decide(inspected, in: session)
-            if decision.action == .allow, masking != nil, inspected.rowStreams.contains(where: { $0.format == .binary }) {
-                // Binary COPY rows cannot be rewritten field by field: with masks in force they must not pass unread.
-                decision = Decision(action: .deny, policy: "masking", rule: "binary-copy",
-                                    reason: "binary COPY output cannot be masked; use text or csv format")
-            }
-            if admissions.count >= 1024 { admissions.removeAll(keepingCapacity: true) }
-            admission = Admission(decision: decision, recordedText: recordedText(inspected), annotation: SQLCommenter.annotation(in: text),
-                                  policyGeneration: policy.generation, inspectionGeneration: inspection.generation)
-            admissions[key] = admission
-        }
-        let decision = admission!.decision
-        if let annotation = admission!.annotation { recorder?.record(.annotation(annotation), exchange: exchange) }
-        recorder?.record(.request(recordable(inspected, text: admission!.recordedText)), exchange: exchange)
+        let admission = admission(inspected, text: text, path: sent.path, policy: policy, session: session, inspection: inspection)
+        let decision = admission.decision
+        if let annotation = admission.annotation { recorder?.record(.annotation(annotation), exchange: exchange) }
+        recorder?.record(.request(recordable(inspected, text: admission.recordedText)), exchange: exchange)
         recorder?.record(.decision(decision), exchange: exchange)
         if decision.action == .allow {
             inspection.forwarded(inspected)
@@ -591,6 +577,28 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         recorder?.record(.response(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)))),
                          exchange: exchange)
         return nil
+    }
+
+    /// What admitting a statement text decides. A repeated statement (a prepared statement's every
+    /// Parse and Execute) is decided, masked for the record and scanned for annotations once per
+    /// policy and session state, not every time.
+    func admission(_ inspected: InspectedRequest, text: String, path: PostgresRequest.Path, policy: PostgresGate.PolicyState,
+                   session: SessionContext, inspection: any SessionInspector) -> Admission {
+        let key = AdmissionKey(text: text, path: path)
+        if let cached = admissions[key], cached.policyGeneration == policy.generation, cached.inspectionGeneration == inspection.generation {
+            return cached
+        }
+        var decision = policy.pipeline.policy.decide(inspected, in: session)
+        if decision.action == .allow, masking != nil, inspected.rowStreams.contains(where: { $0.format == .binary }) {
+            // Binary COPY rows cannot be rewritten field by field: with masks in force they must not pass unread.
+            decision = Decision(action: .deny, policy: "masking", rule: "binary-copy",
+                                reason: "binary COPY output cannot be masked; use text or csv format")
+        }
+        if admissions.count >= 1024 { admissions.removeAll(keepingCapacity: true) }
+        let admission = Admission(decision: decision, recordedText: recordedText(inspected), annotation: SQLCommenter.annotation(in: text),
+                                  policyGeneration: policy.generation, inspectionGeneration: inspection.generation)
+        admissions[key] = admission
+        return admission
     }
 
     /// The policies and masks in force; after a reload, the new ones (what was tallied so far is kept).

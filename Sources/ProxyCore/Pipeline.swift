@@ -113,7 +113,8 @@ public struct PolicyEnforcement: RequestPolicy {
 }
 
 /// The steps every exchange takes: identify (done at session start) → inspect → decide →
-/// forward → mask → record. Protocol adapters call it; they never decide themselves.
+/// forward → mask → record. Protocol adapters take its parts (a session inspector, the policy,
+/// the masks); they never decide themselves.
 public struct ExchangePipeline: Sendable {
     public var inspector: any RequestInspector
     public var policy: any RequestPolicy
@@ -124,11 +125,6 @@ public struct ExchangePipeline: Sendable {
         self.inspector = inspector; self.policy = policy; self.masking = masking
     }
 
-    /// Inspects and decides one request; returns the inspected request and the decision, both to be recorded.
-    public func admit(_ request: Request, in session: SessionContext, inspection: any SessionInspector) -> (InspectedRequest, Decision) {
-        let inspected = inspection.inspect(request, in: session)
-        return (inspected, policy.decide(inspected, in: session))
-    }
 }
 
 /// sqlcommenter-style comments (`/*traceparent='00-…',prompt_id='…'*/`) that tie a

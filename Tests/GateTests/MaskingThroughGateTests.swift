@@ -86,7 +86,7 @@ struct MaskingThroughGateTests {
         let upload = try gate.psql("demo", token: token, ["-c", "CREATE TEMP TABLE upload (v text)", "-c", "\\copy upload FROM STDIN",
                                                           "-c", "SELECT count(*) FROM upload"],
                                    stdin: "card 4000056655665556 for hedy@example.com\n\\.\n")
-        #expect(upload.status == 0 && upload.stdout.contains("1"), "\(upload.stderr)")
+        #expect(upload.status == 0 && upload.stdout.split(separator: "\n").last == "1", "\(upload.stdout)\(upload.stderr)")
         // Binary COPY cannot be rewritten field by field: refused while masks apply.
         let binary = try gate.psql("demo", token: token, ["-c", "COPY customers TO STDOUT (FORMAT binary)"])
         #expect(binary.status != 0)
