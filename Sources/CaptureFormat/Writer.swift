@@ -144,9 +144,8 @@ public final class CaptureWriter {
 
     /// Appends an event with the caller's timestamps; the writer assigns its sequence number.
     @discardableResult
-    public func append(_ event: Event) throws(CaptureError) -> UInt64 {
+    public func append(_ event: consuming Event) throws(CaptureError) -> UInt64 {
         guard !closed else { throw CaptureError(.io, "\(path): append after close") }
-        var event = event
         event.sequence = nextSequence
         // Encoded into a buffer kept from event to event: no allocation per event.
         scratch.reset()

@@ -120,7 +120,7 @@ func glob(_ p: [UInt8], _ s: UnsafeBufferPointer<UInt8>) -> Bool {
 ///   the union becomes `[REDACTED:<first detector>]`, so no fragment of either stays clear.
 /// - Input is bytes; invalid UTF-8 is fine (built-in scanners are ASCII-driven, custom regexes
 ///   see invalid input as Latin-1 so offsets still map 1:1 to bytes).
-public struct Masker: Sendable {
+public final class Masker: Sendable {
     public let detectors: Set<BuiltinDetector>
     public let customPatterns: [CustomPattern]
     public let columnRules: [String]
@@ -161,7 +161,7 @@ public struct Masker: Sendable {
     }
 
     /// Builds a masker from policy-file names (`credit_card`, `secrets`, …).
-    public init(detectorNames: [String], customPatterns: [CustomPattern] = [], columnRules: [String] = []) throws {
+    public convenience init(detectorNames: [String], customPatterns: [CustomPattern] = [], columnRules: [String] = []) throws {
         var set: Set<BuiltinDetector> = []
         for name in detectorNames {
             guard let d = BuiltinDetector.named(name) else { throw MaskingError.unknownDetector(name) }

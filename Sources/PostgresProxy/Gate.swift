@@ -24,11 +24,19 @@ public final class PostgresGate: Sendable {
     /// The pipeline, whether policies are configured, and a generation number, swapped whole by
     /// a reload (SIGHUP): requests decided after the swap use the new policies and masks,
     /// sessions stay open.
-    struct PolicyState: Sendable {
-        var pipeline: ExchangePipeline
+    /// A class: sessions take it for every request, and a reference is one retain where the
+    /// pipeline's parts are several.
+    final class PolicyState: Sendable {
+        let pipeline: ExchangePipeline
         /// Policies are configured: statements are decided at Parse too, not only at Execute.
-        var enforcing: Bool
-        var generation: Int
+        let enforcing: Bool
+        let generation: Int
+
+        init(pipeline: ExchangePipeline, enforcing: Bool, generation: Int) {
+            self.pipeline = pipeline
+            self.enforcing = enforcing
+            self.generation = generation
+        }
     }
     let policyState: NIOLockedValueBox<PolicyState>
     /// The current generation, readable without the lock: sessions keep their copy of the state

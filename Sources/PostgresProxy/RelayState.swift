@@ -108,16 +108,20 @@ struct RelayState {
         resultStarted = true
     }
 
-    /// The columns an Execute of `portal` returns: from a Describe of the portal, else from its
-    /// statement's Describe with the portal's formats (for recording; masking describes portals itself).
-    func resultColumns(portal: String) -> [PostgresBackendMessage.ColumnDescription]? {
-        if let described = portalDescribed[portal] { return described }
-        guard let p = portals[portal], var fields = described[p.statement] else { return nil }
-        for i in fields.indices {
-            fields[i].format = p.resultFormats.isEmpty ? 0 : p.resultFormats.count == 1 ? p.resultFormats[0]
-                : (i < p.resultFormats.count ? p.resultFormats[i] : 0)
+    /// Outside a transaction, the portals of the batches answered so far are gone.
+    mutating func endPortals(answeredSyncs answered: Int) {
+        if portals.values.allSatisfy({ $0.sync <= answered }) {
+            // The usual case (nothing pipelined behind): no list of names to build.
+            portals.removeAll(keepingCapacity: true)
+            portalDescribed.removeAll(keepingCapacity: true)
+            return
         }
-        return fields
+        // Names first: removing while iterating would copy the dictionary.
+        let ended = portals.compactMap { $0.value.sync <= answered ? $0.key : nil }
+        for name in ended {
+            portals[name] = nil
+            portalDescribed[name] = nil
+        }
     }
 
     /// The recorded part of the current result; resets for the next one.

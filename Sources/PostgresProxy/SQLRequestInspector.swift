@@ -13,17 +13,31 @@ import SQLInspection
 public final class SQLRequestInspector: RequestInspector {
     /// The facts of one query string, parsed once. Unqualified names are resolved to `public`
     /// here; sessions with another search path re-resolve them.
-    struct Entry {
-        var facts: [StatementFacts]
-        var fingerprint: String
-        var normalized: String
-        var parseError: String?
+    /// Immutable and shared: a class, so a cache hit is one retain, not one per field.
+    final class Entry: Sendable {
+        let facts: [StatementFacts]
+        let fingerprint: String
+        let normalized: String
+        let parseError: String?
         /// The request as it is when no session state changes it (the common case, kept ready).
-        var inspected: InspectedRequestParts
+        let inspected: InspectedRequestParts
         /// Some relation is unqualified, or a statement EXECUTEs a prepared statement.
-        var dependsOnSession: Bool
+        let dependsOnSession: Bool
         /// Some statement changes what later ones mean: PREPARE, DEALLOCATE, a setting, DDL.
-        var changesSession: Bool
+        let changesSession: Bool
+
+        init(facts: [StatementFacts], fingerprint: String, normalized: String, parseError: String?, inspected: InspectedRequestParts,
+             dependsOnSession: Bool, changesSession: Bool) {
+            self.facts = facts; self.fingerprint = fingerprint; self.normalized = normalized; self.parseError = parseError
+            self.inspected = inspected; self.dependsOnSession = dependsOnSession; self.changesSession = changesSession
+        }
+    }
+
+    /// An entry with its parts resolved for one session's state.
+    final class Resolved {
+        let entry: Entry
+        let parts: InspectedRequestParts
+        init(entry: Entry, parts: InspectedRequestParts) { self.entry = entry; self.parts = parts }
     }
 
     struct InspectedRequestParts {
@@ -138,7 +152,7 @@ final class SQLSessionInspector: SessionInspector {
     /// SQL-level prepared statements (`PREPARE name AS …`), by name, with their facts.
     var prepared: [String: StatementFacts] = [:] { didSet { resolved = [:]; stateChanges &+= 1 } }
     /// Entries and their session-resolved parts by text, valid for one catalog generation and one search path.
-    var resolved: [String: (SQLRequestInspector.Entry, SQLRequestInspector.InspectedRequestParts)] = [:]
+    var resolved: [String: SQLRequestInspector.Resolved] = [:]
     var resolvedGeneration = 0
 
     init(inspector: SQLRequestInspector, catalog: CatalogCache?, searchPath: SearchPath) {
@@ -158,10 +172,10 @@ final class SQLSessionInspector: SessionInspector {
         // The session's own cache first: no lock on the path of a repeated statement.
         let generation = catalog?.generation ?? 0
         if generation != resolvedGeneration || resolved.count >= 1024 { resolved = [:]; resolvedGeneration = generation }
-        if let (entry, parts) = resolved[p.text] { return inspected(request, entry: entry, parts: parts) }
+        if let hit = resolved[p.text] { return inspected(request, entry: hit.entry, parts: hit.parts) }
         let entry = inspector.lookup(p.text)
         let parts = entry.dependsOnSession ? SQLRequestInspector.parts(resolve(entry)) : entry.inspected
-        resolved[p.text] = (entry, parts)
+        resolved[p.text] = SQLRequestInspector.Resolved(entry: entry, parts: parts)
         return inspected(request, entry: entry, parts: parts)
     }
 
@@ -205,7 +219,7 @@ final class SQLSessionInspector: SessionInspector {
 
     func forwarded(_ request: InspectedRequest) {
         guard case .postgres(let p) = request.request, p.path != .functionCall else { return }
-        let entry = resolved[p.text]?.0 ?? inspector.lookup(p.text)
+        let entry = resolved[p.text]?.entry ?? inspector.lookup(p.text)
         guard entry.changesSession else { return }
         for s in resolve(entry) {
             switch s.kind {

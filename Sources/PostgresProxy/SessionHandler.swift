@@ -29,6 +29,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
 
     let gate: PostgresGate
     let target: TargetConfig
+    /// The target's catalog cache (looked up once, not per result).
+    let catalog: CatalogCache?
     var state = State.startup
     var context: ChannelHandlerContext?
     var clientAddress = ""
@@ -50,8 +52,12 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// The session's masks (nil: none configured for it).
     var masking: PostgresResultMasker?
     var recordingBacklog = false
+    /// Events stamped during the current read, not yet handed to the recorder.
+    var staged: [Event] = []
     /// Secrets never reach a capture: what is recorded gets a secrets pass unless the session's masks already cover them.
     var recordingSecrets: Masker?
+    /// What recorded statement text and parameters pass through: the session's masks, then the secrets pass.
+    var recordingMaskers: [Masker] = []
     /// Messages for each side, gathered during one read and written in one go: a statement's
     /// Bind/Execute/Sync (or a result's rows) become one write, not one per message.
     var clientOut = ByteBuffer()
@@ -62,6 +68,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     init(gate: PostgresGate, target: TargetConfig) {
         self.gate = gate
         self.target = target
+        catalog = gate.catalogs[target.name]
         relay = RelayState(maxRows: target.recordMaxRows)
         frames = FramedDecoding(PostgresFrontendDecoder(maxMessageSize: target.maxMessageBytes))
     }
@@ -102,10 +109,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func flushUpstream() {
+        submitRecorded()
         guard let upstream, upstreamOut.readableBytes > 0 else { return }
-        let out = upstreamOut
-        upstreamOut = ByteBuffer()
-        upstream.writeAndFlush(out, promise: nil)
+        upstream.writeAndFlush(upstreamOut, promise: nil)
+        Self.recycle(&upstreamOut)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -143,6 +150,19 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         let read = context.channel.isWritable && !recordingBacklog
         upstream?.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
         if read { upstream?.read() }
+    }
+
+    /// Stamps an event now; it reaches the recorder with the rest of this read's (`submitRecorded`).
+    func record(_ payload: Payload, exchange: UInt64) {
+        guard let recorder else { return }
+        staged.append(recorder.stamp(payload, exchange: exchange))
+    }
+
+    /// Hands this read's events to the recorder. Called where the handlers flush their output,
+    /// and before the session ends, so nothing stamped is left behind.
+    func submitRecorded() {
+        guard let recorder, !staged.isEmpty else { return }
+        recorded(over: recorder.submit(&staged))
     }
 
     /// The recorder's queue passed its limit (see `SessionRecorder.record`).
@@ -564,9 +584,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         let inspected = inspection.inspect(request, in: session)
         let admission = admission(inspected, text: text, path: sent.path, policy: policy, session: session, inspection: inspection)
         let decision = admission.decision
-        if let annotation = admission.annotation { recorder?.record(.annotation(annotation), exchange: exchange) }
-        recorder?.record(.request(recordable(inspected, text: admission.recordedText)), exchange: exchange)
-        recorder?.record(.decision(decision), exchange: exchange)
+        if let annotation = admission.annotation { record(.annotation(annotation), exchange: exchange) }
+        record(.request(recordable(inspected, text: admission.recordedText)), exchange: exchange)
+        record(.decision(decision), exchange: exchange)
         if decision.action == .allow {
             inspection.forwarded(inspected)
             return inspected
@@ -574,8 +594,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         relay.lastDenial = decision.action == .review
             ? "tollgate: approval required by policy \"\(decision.policy)\" rule \"\(decision.rule)\"; approvals are not available on this gate"
             : "tollgate: denied by policy \"\(decision.policy)\" rule \"\(decision.rule)\"" + (decision.reason.isEmpty ? "" : ": \(decision.reason)")
-        recorder?.record(.response(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)))),
-                         exchange: exchange)
+        record(.response(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)))),
+               exchange: exchange)
         return nil
     }
 
@@ -619,6 +639,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             masking!.copy = previous.copy
         }
         recordingSecrets = masker.map { BuiltinDetector.secrets.isSubset(of: $0.detectors) } == true ? nil : PostgresGate.secretsMasker
+        recordingMaskers = [masking?.masker, recordingSecrets].compactMap { $0 }
         return state
     }
 
@@ -631,7 +652,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         }
         // Text the parser rejected cannot be known to carry no credential: its literals are withheld.
         var text = inspected.statements.contains { $0.parseError != nil } ? SQLLiterals.withheld(p.text) : p.text
-        for masker in [masking?.masker, recordingSecrets].compactMap({ $0 }) {
+        for masker in recordingMaskers {
             if let m = masker.maskText(text) { text = m.text }
         }
         return text
@@ -648,10 +669,11 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             return .postgres(p)
         }
         guard !p.parameters.isEmpty else { return .postgres(p) }
-        for masker in [masking?.masker, recordingSecrets].compactMap({ $0 }) {
-            p.parameters = p.parameters.map { param in
-                guard let v = param.value, let m = masker.mask(v) else { return param }
-                return Parameter(value: param.format == 0 ? m.bytes : Array("[REDACTED]".utf8), format: 0)
+        for masker in recordingMaskers {
+            // In place: a parameter nothing matched is not copied.
+            for i in p.parameters.indices {
+                guard let v = p.parameters[i].value, let m = masker.mask(v) else { continue }
+                p.parameters[i] = Parameter(value: p.parameters[i].format == 0 ? m.bytes : Array("[REDACTED]".utf8), format: 0)
             }
         }
         return .postgres(p)
@@ -739,12 +761,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             if relay.resultStarted { _ = relay.takeResult() }
             masking?.columns = []
             // Portals end with their transaction; outside one, those of the answered batches are gone.
-            if status == .idle {
-                for (name, portal) in relay.portals where portal.sync <= answered {
-                    relay.portals[name] = nil
-                    relay.portalDescribed[name] = nil
-                }
-            }
+            if status == .idle { relay.endPortals(answeredSyncs: answered) }
         case .backendKeyData:
             // Never let the upstream's key reach the client.
             return
@@ -772,16 +789,24 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         return describe.injected
     }
 
-    /// The columns of the result of the Execute being answered: its portal's, as described.
+    /// The columns of the result of the Execute being answered: its portal's, from a Describe of
+    /// the portal, else from its statement's Describe with the portal's formats (for recording;
+    /// masking describes portals itself). Read field by field: a method on `relay` would copy it whole.
     func pendingColumns() -> [PostgresBackendMessage.ColumnDescription] {
         guard let pending = relay.pending.first, !pending.simple, let portal = pending.portal else { return [] }
-        return relay.resultColumns(portal: portal) ?? []
+        if let described = relay.portalDescribed[portal] { return described }
+        guard let p = relay.portals[portal], var fields = relay.described[p.statement] else { return [] }
+        for i in fields.indices {
+            fields[i].format = p.resultFormats.isEmpty ? 0 : p.resultFormats.count == 1 ? p.resultFormats[0]
+                : (i < p.resultFormats.count ? p.resultFormats[i] : 0)
+        }
+        return fields
     }
 
     /// The target's catalog as masking sees it; while it is stale (DDL went through the gate),
     /// views cannot be traced and count as untraceable.
     func catalogLookup() -> CatalogLookup {
-        guard let catalog = gate.catalogs[target.name], let snapshot = catalog.snapshot else { return .none }
+        guard let catalog, let snapshot = catalog.snapshot else { return .none }
         return snapshot.lookup(stale: catalog.isStale)
     }
 
@@ -790,7 +815,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         // A prepared statement's every Execute has the same columns: their plan is made once
         // (for the same masks and catalog), not per result.
         let statement = relay.pending.first.flatMap { $0.simple ? nil : $0.statement }
-        let generation = (policy?.generation ?? -1, gate.catalogs[target.name]?.generation ?? 0, inspection?.generation ?? 0)
+        let generation = (policy?.generation ?? -1, catalog?.generation ?? 0, inspection?.generation ?? 0)
         if let statement, let cached = relay.resultPlans[statement], cached.fields == fields, cached.generation == generation {
             relay.beginResult(columns: cached.columns)
             if let plan = cached.masking { masking?.columns = plan }
@@ -806,7 +831,6 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             }
         }
         guard masking != nil else { return }
-        let catalog = gate.catalogs[target.name]
         let snapshot = catalog?.snapshot
         var stale = false
         let sources = fields.map { f -> ResultColumn in
@@ -833,10 +857,18 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func flushClient() {
+        submitRecorded()
         guard let context, clientOut.readableBytes > 0 else { return }
-        let out = clientOut
-        clientOut = ByteBuffer()
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(clientOut), promise: nil)
+        Self.recycle(&clientOut)
+    }
+
+    /// Empties an output buffer after its bytes were handed to a write. When the write went out
+    /// at once the storage is the handler's alone again, so the next read's output needs no
+    /// allocation; a write still pending keeps its bytes (`clear` then allocates). A buffer a
+    /// large result grew is let go, not kept for the rest of the session.
+    static func recycle(_ buffer: inout ByteBuffer) {
+        if buffer.capacity > 64 << 10 { buffer = ByteBuffer() } else { buffer.clear() }
     }
 
     func finishResult(tag: String, error: CaptureFormat.PostgresNotice?) {
@@ -847,9 +879,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         response.error = error
         response.rowCount = rowCount(fromTag: tag) ?? UInt64(response.rows.count) + (response.cut?.rows ?? 0)
         response.durationMicros = UInt64(max(0, (NIODeadline.now() - pending.started).nanoseconds / 1000))
-        recorded(over: recorder?.record(.response(.postgres(response)), exchange: pending.exchange) ?? false)
+        record(.response(.postgres(response)), exchange: pending.exchange)
         if let tally = masking?.takeTally(), !tally.isEmpty {
-            recorder?.record(.maskSummary(MaskSummary(entries: tally.entries.map {
+            record(.maskSummary(MaskSummary(entries: tally.entries.map {
                 MaskCount(detector: $0.detector.rawValue, count: UInt64($0.count), location: $0.location.description)
             })), exchange: pending.exchange)
         }
@@ -864,8 +896,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         var bytes = Array(data.readableBytesView)
         // Data sent to the database is recorded as masked as results are: the client's masks apply to the record.
         if stream == .stdin, let masker = masking?.masker, let m = masker.mask(bytes) { bytes = m.bytes }
-        recorded(over: recorder?.record(.streamChunk(StreamChunk(stream: stream, data: capValue(recordableValue(bytes)))),
-                                        exchange: exchange) ?? false)
+        record(.streamChunk(StreamChunk(stream: stream, data: capValue(recordableValue(bytes)))), exchange: exchange)
     }
 
     /// Values longer than the cap are recorded cut, with a visible marker, never silently.
@@ -924,8 +955,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func fail(_ context: ChannelHandlerContext, code: String, _ message: String, reason: String) {
         guard state != .closed else { return }
         endReason = reason
-        recorder?.record(.response(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "FATAL", sqlState: code, message: message)))),
-                         exchange: relay.pending.first?.exchange ?? 0)
+        record(.response(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "FATAL", sqlState: code, message: message)))),
+               exchange: relay.pending.first?.exchange ?? 0)
+        submitRecorded()
         writeBackend(context, .errorResponse(.init(severity: "FATAL", sqlState: code, message: message)), flush: true)
         state = .closed
         context.close(promise: nil)
@@ -937,6 +969,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         upstream = nil
         if let (pid, key) = gateKey { gate.cancels.remove(processID: pid, secretKey: key) }
         gateKey = nil
+        submitRecorded()
         if let recorder {
             self.recorder = nil
             let gate = self.gate

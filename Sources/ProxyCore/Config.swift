@@ -96,7 +96,7 @@ public struct GateConfig: Sendable {
 public struct TargetConfig: Sendable {
     /// zlib level 6, the format's default. Level 1 saved about 1 µs of gate CPU per pgbench
     /// transaction here, for files about a tenth larger.
-    public static let defaultCompressionLevel = 6
+    public static let defaultCompressionLevel = 3
 
     public enum ProtocolKind: String, Sendable { case postgres }
     public enum UpstreamTLS: String, Sendable { case disable, prefer, require }

@@ -109,16 +109,31 @@ public final class SessionRecorder: Sendable {
     /// the caller should stop reading until `whenDrained`'s handler runs.
     @discardableResult
     public func record(_ payload: Payload, exchange: UInt64 = 0) -> Bool {
+        var one = [stamp(payload, exchange: exchange)]
+        return submit(&one)
+    }
+
+    /// `payload` as an event stamped now, for `submit`: a protocol handler stamps the events of
+    /// one read and hands them over together (one lock and at most one wake-up, not one per event).
+    public func stamp(_ payload: Payload, exchange: UInt64 = 0) -> Event {
         let mono = UInt64(max(0, (ContinuousClock.now - started).nanoseconds))
-        let event = Event(monotonicNanos: mono, wallMicros: nowMicros(), exchangeID: exchange, payload: payload)
-        let size = SessionRecorder.approximateSize(payload)
+        return Event(monotonicNanos: mono, wallMicros: nowMicros(), exchangeID: exchange, payload: payload)
+    }
+
+    /// Queues stamped events, in order, and leaves `events` empty. Returns true when the queue is
+    /// over `backlogLimit` (see `record`).
+    @discardableResult
+    public func submit(_ events: inout [Event]) -> Bool {
+        guard !events.isEmpty else { return false }
+        let size = events.reduce(0) { $0 + SessionRecorder.approximateSize($1.payload) }
         let (wake, over) = batch.withLock { b in
-            b.events.append(event)
+            if b.events.isEmpty { swap(&b.events, &events) } else { b.events.append(contentsOf: events) }
             b.bytes += size
             if b.bytes > SessionRecorder.backlogLimit { b.overLimit = true }
             defer { b.signalled = true }
             return (!b.signalled, b.overLimit)
         }
+        events.removeAll(keepingCapacity: true)
         if wake { continuation.yield(.wake) }
         return over
     }

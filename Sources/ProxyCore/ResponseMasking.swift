@@ -4,7 +4,7 @@ import Synchronization
 
 extension Masker {
     /// Compiles policy-file mask specs. Throws `MaskingError` naming the bad entry.
-    public init(specs: [MaskSpec]) throws {
+    public convenience init(specs: [MaskSpec]) throws {
         var detectors: [String] = [], patterns: [CustomPattern] = [], columns: [String] = []
         for spec in specs {
             switch spec {

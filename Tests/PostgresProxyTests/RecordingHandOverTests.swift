@@ -1,0 +1,67 @@
+import CaptureFormat
+import Foundation
+import ProxyCore
+import Testing
+@testable import PostgresProxy
+
+/// What the data path's hand-overs must keep: events stamped during a read and submitted
+/// together reach the capture in order and none is lost; the backlog limit still pauses; a
+/// portal of a batch the server has not answered outlives the ReadyForQuery of an earlier one.
+@Suite struct RecordingHandOverTests {
+    func header(_ id: String) -> SessionHeader {
+        SessionHeader(sessionID: id, target: "t", protocolName: "postgres", subject: "alice@example.com", groups: [], issuer: "https://idp.example.com",
+                      proxyID: "p", startMicros: 1_790_000_000_000_000, attributes: [])
+    }
+
+    func request(_ n: Int) -> Payload { .request(.postgres(PostgresRequest(text: "SELECT \(n)", path: .simple))) }
+
+    @Test func eventsSubmittedInBatchesReachTheCaptureInOrder() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("handover-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let recorder = try SessionRecorder(directory: dir, header: header("order"), key: SigningKey())
+        var staged: [Event] = []
+        var n = 0
+        for batch in [1, 5, 0, 3, 200] {
+            for _ in 0..<batch { staged.append(recorder.stamp(request(n), exchange: UInt64(n))); n += 1 }
+            #expect(recorder.submit(&staged) == false)
+            #expect(staged.isEmpty)
+        }
+        recorder.record(request(n), exchange: UInt64(n))
+        #expect(await recorder.finish(reason: "test") == nil)
+        var seen: [UInt64] = []
+        try CaptureFile(path: recorder.path).forEachEvent { e in
+            if case .request = e.payload { seen.append(e.exchangeID) }
+            return true
+        }
+        #expect(seen == (0...UInt64(n)).map { $0 })
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aSubmissionOverTheBacklogLimitAsksToPauseAndTheDrainSaysGoOn() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("handover-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let recorder = try SessionRecorder(directory: dir, header: header("backlog"), key: SigningKey())
+        let drained = AsyncStream<Void>.makeStream()
+        recorder.whenDrained { drained.continuation.yield() }
+        // Nine responses of 1 MiB of rows each: more than the 8 MiB the writer may have queued.
+        var response = PostgresResponse(columns: [Column(name: "v", typeOID: 25)])
+        response.packedRows = Array(repeating: PostgresResponse.pack([Array(repeating: 0x61, count: 1 << 10)]), count: 1024)
+        var staged = (1...9).map { recorder.stamp(.response(.postgres(response)), exchange: UInt64($0)) }
+        #expect(recorder.submit(&staged) == true)
+        var it = drained.stream.makeAsyncIterator()
+        _ = await it.next()
+        #expect(await recorder.finish(reason: "test") == nil)
+    }
+
+    @Test func readyForQueryEndsOnlyThePortalsOfAnsweredBatches() {
+        var relay = RelayState(maxRows: 10)
+        relay.portals["a"] = .init(statement: "s", text: "SELECT 1", parameters: [], resultFormats: [], sync: 1)
+        relay.portals["b"] = .init(statement: "s", text: "SELECT 1", parameters: [], resultFormats: [], sync: 2)
+        relay.portalDescribed["a"] = []
+        relay.portalDescribed["b"] = []
+        relay.endPortals(answeredSyncs: 1)
+        #expect(relay.portals.keys.sorted() == ["b"])
+        #expect(relay.portalDescribed.keys.sorted() == ["b"])
+        relay.endPortals(answeredSyncs: 2)
+        #expect(relay.portals.isEmpty && relay.portalDescribed.isEmpty)
+    }
+}
