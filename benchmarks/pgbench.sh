@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PostgreSQL gate benchmark: pgbench select-only, tpcb-like and a masking-heavy query at
-# -c 1 and -c 8, against PostgreSQL directly, through pgbouncer (session pooling), through
-# capture-proxy with recording on ("gate"), and through capture-proxy with its full path:
+# -c 1 and -c 8, against PostgreSQL directly, through pgbouncer (session pooling), through a
+# bare SwiftNIO relay that decodes nothing ("relay", benchmarks/relay: the floor of any proxy
+# built like the gate), through capture-proxy with recording on ("gate"), and through capture-proxy with its full path:
 # policies, masks and recording ("full"), interleaved round by round in one run. Prints TPS,
 # mean latency and each ratio to direct, then inspections per second with and without the
 # gate's statement cache. Asserts nothing.
@@ -16,7 +17,7 @@ ROUNDS=${ROUNDS:-3}
 SCALE=${SCALE:-10}
 CLIENTS=${CLIENTS:-"1 8"}
 SCRIPTS=${SCRIPTS:-"select-only tpcb-like masking"}
-PATHS=${PATHS:-"direct pgbouncer gate full"}
+PATHS=${PATHS:-"direct pgbouncer relay gate full"}
 work=$(mktemp -d /tmp/tollgate-pgbench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -34,6 +35,9 @@ echo "runs: ${SECONDS_PER_RUN}s each, $ROUNDS rounds, scale $SCALE, clients: $CL
 echo "building capture-proxy (release, --scratch-path .build-release)"
 swift build -c release --scratch-path .build-release --product capture-proxy 2>&1 | tail -1
 gate_bin=.build-release/release/capture-proxy
+echo "building bench-relay (release, benchmarks/relay)"
+swift build -c release --package-path benchmarks/relay 2>&1 | tail -1
+relay_bin=benchmarks/relay/.build/release/bench-relay
 
 PGPASSWORD=$pw pgbench -h 127.0.0.1 -p "$TOLLGATE_PG_PORT" -U tollgate_bench -i -s "$SCALE" -q "$TOLLGATE_PG_BENCH_DATABASE" >/dev/null 2>&1
 # The masking workload: 10,000 fake people; each query returns 50 rows of e-mail, SSN, card and phone.
@@ -75,6 +79,11 @@ INI
 chmod 755 "$work"
 # pgbouncer refuses to run as root.
 if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$bdir"; runuser -u postgres -- pgbouncer -q "$bdir/pgbouncer.ini" & else pgbouncer -q "$bdir/pgbouncer.ini" & fi
+pids+=($!)
+
+# The bare relay, with as many event-loop threads as the gate.
+relay_port=56435
+"$relay_bin" $relay_port "$TOLLGATE_PG_PORT" &
 pids+=($!)
 
 # The OIDC provider and the gate (recording to $work/captures).
@@ -121,6 +130,7 @@ BENCH_PW=$pw "$gate_bin" run --config "$work/full.yaml" --log-level warning > "$
 pids+=($!)
 for _ in $(seq 1 100); do
   pg_isready -q -h 127.0.0.1 -p $gate_port && pg_isready -q -h 127.0.0.1 -p $full_port && pg_isready -q -h 127.0.0.1 -p $bouncer_port \
+    && pg_isready -q -h 127.0.0.1 -p $relay_port \
     && curl -fsS "http://127.0.0.1:$issuer_port/.well-known/openid-configuration" >/dev/null 2>&1 && break
   sleep 0.2
 done
@@ -131,6 +141,7 @@ run() { # path script clients -> "tps latency_ms"
   case $1 in
     direct) port=$TOLLGATE_PG_PORT; pass=$pw ;;
     pgbouncer) port=$bouncer_port; pass=$pw ;;
+    relay) port=$relay_port; pass=$pw ;;
     gate) port=$gate_port; pass=$token ;;
     full) port=$full_port; pass=$token ;;
   esac

@@ -686,6 +686,21 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
         }
     }
 
+    /// The total length of a packed row's values, read from its lengths without unpacking it.
+    public static func valueBytes(ofPacked packed: [UInt8]) -> UInt64 {
+        packed.withUnsafeBytes { buf in
+            var r = WireReader(buf)
+            var total: UInt64 = 0
+            while !r.isAtEnd {
+                guard let n = try? r.varint() else { break }
+                if n == 0 { continue }
+                total &+= n - 1
+                r.position += Int(n - 1)
+            }
+            return total
+        }
+    }
+
     public static func packRow(_ row: Row, into w: inout WireWriter) {
         for value in row {
             if let value {

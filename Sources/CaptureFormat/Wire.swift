@@ -133,7 +133,8 @@ public struct WireWriter: Sendable {
     }
 
     public mutating func append(raw: UnsafeRawBufferPointer) {
-        bytes.append(contentsOf: raw)
+        // As typed bytes: Array copies a contiguous buffer at once, a raw one byte by byte.
+        bytes.append(contentsOf: raw.assumingMemoryBound(to: UInt8.self))
     }
 
     /// Empties the writer, keeping its capacity for the next message.

@@ -904,7 +904,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// A row that is kept gets each value capped and the secrets pass; a row past the cap is only
     /// hashed, as sent.
     func packForRecording(_ row: PostgresBackendMessage.DataRow, kept: Bool) -> ([UInt8], Int) {
-        row.bytes.withUnsafeReadableBytes { raw -> ([UInt8], Int) in
+        // Read once, not per value inside the closure (each read of a property is a retain).
+        let secrets = kept ? recordingSecrets : nil, maxValue = target.recordMaxValueBytes
+        return row.bytes.withUnsafeReadableBytes { raw -> ([UInt8], Int) in
             var w = WireWriter(capacity: raw.count + 8)
             var offset = 2, valueBytes = 0
             for _ in 0..<row.columnCount {
@@ -914,9 +916,11 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                 let value = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + length])
                 offset += length
                 valueBytes += length
-                if kept && (length > target.recordMaxValueBytes || recordingSecrets != nil) {
-                    // Secrets first, then the cap: a token across the cut would no longer be recognised.
-                    let recorded = capValue(recordableValue(Array(value)))
+                // Secrets first, then the cap: a token across the cut would no longer be recognised.
+                // Scanned in place; only a value the pass or the cap changes is copied.
+                let secret = secrets?.mask(value.assumingMemoryBound(to: UInt8.self))
+                if kept && (secret != nil || length > maxValue) {
+                    let recorded = capValue(secret?.bytes ?? Array(value))
                     w.varint(UInt64(recorded.count) + 1)
                     w.append(raw: recorded)
                 } else {

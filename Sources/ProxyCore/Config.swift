@@ -94,8 +94,9 @@ public struct GateConfig: Sendable {
 }
 
 public struct TargetConfig: Sendable {
-    /// zlib level 6, the format's default. Level 1 saved about 1 µs of gate CPU per pgbench
-    /// transaction here, for files about a tenth larger.
+    /// zlib level 3. Measured on pgbench captures (`benchmarks/pgbench.sh`): against level 6 it
+    /// halves the writer's compression time, for files 3–8 % larger; level 1 saved little more
+    /// and was 9–10 % larger. Compression is the gate's largest cost on results of many rows.
     public static let defaultCompressionLevel = 3
 
     public enum ProtocolKind: String, Sendable { case postgres }
