@@ -27,7 +27,8 @@ public struct RowRecorder: Sendable {
     public private(set) var packedRows: [[UInt8]] = []
     var cutRows: UInt64 = 0
     var cutBytes: UInt64 = 0
-    var hasher = SHA256()
+    /// Made at the first cut row: most results are never cut, and a hasher is not free to set up.
+    var hasher: SHA256?
 
     public init(maxRows: Int, maxBytes: Int = 16 << 20) { self.maxRows = maxRows; self.maxBytes = maxBytes }
 
@@ -47,13 +48,15 @@ public struct RowRecorder: Sendable {
             return
         }
         keptBytes = maxBytes  // once one row is cut, the rest are too: the kept rows stay a prefix
-        hasher.update(data: packed)
+        if hasher == nil { hasher = SHA256() }
+        hasher!.update(data: packed)
         cutRows += 1
         cutBytes += UInt64(valueBytes)
     }
 
     /// What was cut, or nil when every row was kept.
     public var cut: CutRows? {
-        cutRows == 0 ? nil : CutRows(rows: cutRows, bytes: cutBytes, sha256: Array(hasher.finalize()))
+        guard cutRows > 0, let hasher else { return nil }
+        return CutRows(rows: cutRows, bytes: cutBytes, sha256: Array(hasher.finalize()))
     }
 }

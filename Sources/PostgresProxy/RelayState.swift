@@ -24,11 +24,17 @@ struct RelayState {
 
     /// A prepared statement's result columns as recorded and as masking planned them, for the
     /// policy and catalog generations they were made under.
-    struct ResultPlan {
-        var fields: [PostgresBackendMessage.ColumnDescription]
-        var generation: (policy: Int, catalog: Int, inspection: Int)
-        var columns: [Column]
-        var masking: [PostgresResultMasker.ColumnPlan]?
+    /// A class: looked up for every result of the statement, where one retain beats four.
+    final class ResultPlan {
+        let fields: [PostgresBackendMessage.ColumnDescription]
+        let generation: (policy: Int, catalog: Int, inspection: Int)
+        let columns: [Column]
+        let masking: [PostgresResultMasker.ColumnPlan]?
+
+        init(fields: [PostgresBackendMessage.ColumnDescription], generation: (policy: Int, catalog: Int, inspection: Int),
+             columns: [Column], masking: [PostgresResultMasker.ColumnPlan]?) {
+            self.fields = fields; self.generation = generation; self.columns = columns; self.masking = masking
+        }
     }
 
     struct Portal {

@@ -814,7 +814,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func startResult(_ fields: [PostgresBackendMessage.ColumnDescription]) {
         // A prepared statement's every Execute has the same columns: their plan is made once
         // (for the same masks and catalog), not per result.
-        let statement = relay.pending.first.flatMap { $0.simple ? nil : $0.statement }
+        let statement = relay.pending.isEmpty || relay.pending[0].simple ? nil : relay.pending[0].statement
         let generation = (policy?.generation ?? -1, catalog?.generation ?? 0, inspection?.generation ?? 0)
         if let statement, let cached = relay.resultPlans[statement], cached.fields == fields, cached.generation == generation {
             relay.beginResult(columns: cached.columns)

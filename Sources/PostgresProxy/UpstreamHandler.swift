@@ -32,6 +32,9 @@ final class UpstreamHandler: ChannelInboundHandler {
     var catalogLoader: CatalogCache.Loader?
     var catalogFailed = false
     var loginReady: PostgresBackendMessage?
+    /// Closed (by either side): no further message is handled. Kept here rather than asked of the
+    /// channel for every message.
+    var open = true
     /// The database's messages, decoded here as they arrive, each with the bytes it came in.
     var frames: FramedDecoding<PostgresBackendDecoder>
 
@@ -88,7 +91,7 @@ final class UpstreamHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         frames.append(unwrapInboundIn(data))
         do {
-            while context.channel.isActive, let (message, frame) = try frames.next() {
+            while open, let (message, frame) = try frames.next() {
                 switch phase {
                 case .relaying: session.upstreamMessage(message, frame: frame)
                 case .catalog: catalogMessage(message)
@@ -98,6 +101,7 @@ final class UpstreamHandler: ChannelInboundHandler {
         } catch {
             session.gate.logger.error("invalid message from the database", metadata: ["error": "\(error)"])
             if phase == .relaying { session.upstreamClosed() } else { loginFailed("invalid message from the database: \(error)") }
+            open = false
             context.close(promise: nil)
         }
     }
@@ -197,6 +201,7 @@ final class UpstreamHandler: ChannelInboundHandler {
 
     func loginFailed(_ detail: String) {
         session.upstreamLoginFailed(detail)
+        open = false
         context?.close(promise: nil)
     }
 
@@ -205,6 +210,7 @@ final class UpstreamHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        open = false
         session.upstreamClosed()
     }
 
@@ -214,6 +220,7 @@ final class UpstreamHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         session.gate.logger.error("upstream connection error", metadata: ["error": "\(error)"])
+        open = false
         context.close(promise: nil)
     }
 }

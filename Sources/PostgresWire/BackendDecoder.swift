@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 
 /// Decodes what a PostgreSQL server sends: typed messages, and optionally the single-byte
@@ -17,6 +22,12 @@ public struct PostgresBackendDecoder: NIOSingleStepByteToMessageDecoder, Sendabl
     /// Refuse bytes arriving together with an 'S': they came before the TLS handshake, so a
     /// man in the middle could have injected them (CVE-2021-23222).
     public var rejectDataAfterSSLResponse: Bool
+
+    /// The last RowDescription and command tag, by their bytes: a prepared statement is described
+    /// and completed with the same bytes every time, so they are decoded once (copies, so the
+    /// read buffer they came in can be reused).
+    var lastRowDescription: (body: [UInt8], columns: [PostgresBackendMessage.ColumnDescription])?
+    var lastCommandTag: (body: [UInt8], tag: String)?
 
     public init(expectingSSLResponse: Bool = false, maxMessageSize: Int = 64 << 20, rejectDataAfterSSLResponse: Bool = true) {
         precondition(maxMessageSize >= 5, "limit below the smallest message")
@@ -50,7 +61,26 @@ public struct PostgresBackendDecoder: NIOSingleStepByteToMessageDecoder, Sendabl
         }
         guard let (type, body) = try readTypedFrame(from: &buffer, maxMessageSize: maxMessageSize,
                                                     name: PostgresBackendMessage.messageName(type:)) else { return nil }
-        return try Self.parseTyped(type: type, body: body)
+        switch type {
+        case UInt8(ascii: "T"):
+            if let last = lastRowDescription, Self.same(body, last.body) { return .rowDescription(last.columns) }
+            let message = try Self.parseTyped(type: type, body: body)
+            if case .rowDescription(let columns) = message { lastRowDescription = (Array(body.readableBytesView), columns) }
+            return message
+        case UInt8(ascii: "C"):
+            if let last = lastCommandTag, Self.same(body, last.body) { return .commandComplete(tag: last.tag) }
+            let message = try Self.parseTyped(type: type, body: body)
+            if case .commandComplete(let tag) = message { lastCommandTag = (Array(body.readableBytesView), tag) }
+            return message
+        default:
+            return try Self.parseTyped(type: type, body: body)
+        }
+    }
+
+    static func same(_ body: ByteBuffer, _ bytes: [UInt8]) -> Bool {
+        body.readableBytes == bytes.count && (bytes.isEmpty || body.withUnsafeReadableBytes { raw in
+            bytes.withUnsafeBytes { memcmp(raw.baseAddress!, $0.baseAddress!, bytes.count) == 0 }
+        })
     }
 
     /// Decodes what it can; bytes of an incomplete message left at the end are an error

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 
 /// Reads the fields of one message body, turning every shortfall into a `PostgresWireError`
@@ -52,14 +57,15 @@ struct MessageBodyReader {
     /// Reads a null-terminated UTF-8 string. Invalid UTF-8 is an error rather than repaired:
     /// the gate must inspect exactly the text it forwards.
     mutating func readCString(_ field: @autoclosure () -> String) throws -> String {
-        let view = buffer.readableBytesView
-        guard let nul = view.firstIndex(of: 0) else {
-            throw malformed("\(field()) has no null terminator")
+        // memchr and the standard library's C-string reader: every statement, portal, column
+        // name and command tag passes here.
+        let found: (length: Int, string: String?)? = buffer.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress, let nul = memchr(base, 0, raw.count) else { return nil }
+            return (base.distance(to: UnsafeRawPointer(nul)), String(validatingCString: base.assumingMemoryBound(to: CChar.self)))
         }
-        let length = nul - view.startIndex
-        let string = buffer.withUnsafeReadableBytes { String(validating: $0[..<length], as: UTF8.self) }
-        guard let string else { throw malformed("\(field()) is not valid UTF-8") }
-        buffer.moveReaderIndex(forwardBy: length + 1)
+        guard let found else { throw malformed("\(field()) has no null terminator") }
+        guard let string = found.string else { throw malformed("\(field()) is not valid UTF-8") }
+        buffer.moveReaderIndex(forwardBy: found.length + 1)
         return string
     }
 

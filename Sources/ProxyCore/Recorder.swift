@@ -73,14 +73,16 @@ public final class SessionRecorder: Sendable {
                     switch item {
                     case .wake:
                         try? await Task.sleep(for: SessionRecorder.gatherDelay)
-                        let (events, wasOver) = batch.withLock { b in
+                        var (events, wasOver) = batch.withLock { b in
                             defer { b.events = []; b.signalled = false; b.bytes = 0; b.overLimit = false }
                             return (b.events, b.overLimit)
                         }
                         // Whatever happens to the writing, a session paused for the backlog must go on
                         // (and a failed one is told so and ended by its owner).
                         defer { if wasOver { onDrained.handler.withLock { $0 }?() } }
-                        for e in events where failure == nil { try writer.append(e) }
+                        // Moved out one by one, oldest first (reversed, then popped): no copy of any event.
+                        events.reverse()
+                        while failure == nil, let e = events.popLast() { try writer.append(e) }
                     case .tick:
                         try writer.sealIfDue()
                     }

@@ -40,6 +40,22 @@ struct BackendDecoderTests {
               .cstr("email"), .i32(16384), .i16(2), .i32(25), .i16(-1), .i32(-1), .i16(0))
     }
 
+    /// The decoder keeps the last RowDescription and command tag by their bytes: a repeat is the
+    /// same message, anything else is decoded afresh (a change of one byte, a different column).
+    @Test func repeatedDescriptionsAndTagsDecodeAsTheirOwnBytes() throws {
+        let other = typed("T", .i16(1), .cstr("iD"), .i32(16384), .i16(1), .i32(23), .i16(4), .i32(-1), .i16(1))
+        let bytes = concat(Self.rowDescriptionBytes(), typed("C", .cstr("SELECT 1")), Self.rowDescriptionBytes(), typed("C", .cstr("SELECT 1")),
+                           other, typed("C", .cstr("SELECT 2")), Self.rowDescriptionBytes(), typed("C", .cstr("UPDATE 1")),
+                           typed("C", .cstr("")), typed("C", .cstr("SELECT 2")))
+        let otherColumn = B.ColumnDescription(name: "iD", tableOID: 16384, columnAttribute: 1, typeOID: 23, typeSize: 4, format: 1)
+        let both = B.rowDescription([Self.idColumn, Self.emailColumn])
+        #expect(try decodeAll(PostgresBackendDecoder(), bytes) == [
+            both, .commandComplete(tag: "SELECT 1"), both, .commandComplete(tag: "SELECT 1"),
+            .rowDescription([otherColumn]), .commandComplete(tag: "SELECT 2"), both, .commandComplete(tag: "UPDATE 1"),
+            .commandComplete(tag: ""), .commandComplete(tag: "SELECT 2"),
+        ])
+    }
+
     @Test func realisticServerTraffic() throws {
         let error = B.Diagnostics(fields: [
             (UInt8(ascii: "S"), "ERROR"), (UInt8(ascii: "V"), "ERROR"), (UInt8(ascii: "C"), "22012"),
