@@ -127,6 +127,10 @@ public final class Masker: Sendable {
 
     private let enabled: (card: Bool, ssn: Bool, email: Bool, phone: Bool, iban: Bool, awsKey: Bool,
                           awsSecret: Bool, github: Bool, slack: Bool, jwt: Bool, pem: Bool)
+    /// The shortest value any enabled built-in detector can match (each detector's own length
+    /// guard in `scan`): shorter values skip the byte statistics. For the secrets pass that
+    /// every recorded value gets, most short values (ids, dates, names) cost one comparison.
+    private let scanFrom: Int
     private let regexes: [(name: DetectorName, box: RegexBox, prefix: [UInt8]?)]
     private let globs: [ColumnGlob]
 
@@ -137,10 +141,14 @@ public final class Masker: Sendable {
         self.detectors = detectors
         self.customPatterns = customPatterns
         self.columnRules = columnRules
-        enabled = (detectors.contains(.creditCard), detectors.contains(.usSSN), detectors.contains(.email),
-                   detectors.contains(.phone), detectors.contains(.iban), detectors.contains(.awsAccessKey),
-                   detectors.contains(.awsSecretKey), detectors.contains(.githubToken), detectors.contains(.slackToken),
-                   detectors.contains(.jwt), detectors.contains(.privateKey))
+        let e = (card: detectors.contains(.creditCard), ssn: detectors.contains(.usSSN), email: detectors.contains(.email),
+                 phone: detectors.contains(.phone), iban: detectors.contains(.iban), awsKey: detectors.contains(.awsAccessKey),
+                 awsSecret: detectors.contains(.awsSecretKey), github: detectors.contains(.githubToken), slack: detectors.contains(.slackToken),
+                 jwt: detectors.contains(.jwt), pem: detectors.contains(.privateKey))
+        enabled = e
+        let shortest = [(e.pem, 30), (e.jwt, 16), (e.github, 33), (e.slack, 15), (e.awsKey, 20), (e.awsSecret, 55),
+                        (e.email, 6), (e.card, 13), (e.ssn, 11), (e.phone, 8), (e.iban, 15)].filter(\.0).map(\.1).min()
+        scanFrom = shortest.map { Swift.max(6, $0) } ?? Int.max
         var regexes: [(DetectorName, RegexBox, [UInt8]?)] = []
         for p in customPatterns {
             guard !p.name.isEmpty else { throw MaskingError.emptyPatternName(pattern: p.pattern) }
@@ -227,7 +235,7 @@ public final class Masker: Sendable {
     private func scan(_ b: Bytes) -> MaskResult? {
         let n = b.count
         var matches: [Match] = [] // empty arrays do not allocate
-        if n >= 6 {
+        if n >= scanFrom {
             let st = ByteStats(b)
             let e = enabled
             if e.pem && st.dashes >= 10 && n >= 30 { scanPrivateKeys(b, into: &matches) }

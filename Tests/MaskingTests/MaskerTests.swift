@@ -83,6 +83,29 @@ import Masking
         #expect(throws: MaskingError.unknownDetector("credit_cards")) { _ = try Masker(detectorNames: ["credit_cards"]) }
     }
 
+    /// A masker with fewer detectors skips values shorter than any of them can match: it must
+    /// still find everything those detectors find when every detector is on (and values are
+    /// scanned from 6 bytes).
+    @Test func aDetectorAloneFindsWhatItFindsAmongAll() throws {
+        let samples = ["123-45-6789", "ssn 123-45-6789.", "4111111111111111", "a@b.io", "mail: x@example.com", "+1 415 555 0100",
+                       "(415) 555-0100", "GB82WEST12345698765432", "AKIAIOSFODNN7EXAMPLE", "ghp_" + String(repeating: "a1B2", count: 9),
+                       "xoxb-123-456-abcdef", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+                       "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                       "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----", "id 42", "2026-12-01"]
+        let all = try Masker()
+        for detector in BuiltinDetector.allCases {
+            let alone = try Masker(detectors: [detector])
+            var anywhere = 0
+            for v in samples {
+                let found = all.mask(Array(v.utf8))?.counts[DetectorName(detector.rawValue)] ?? 0
+                let foundAlone = alone.mask(Array(v.utf8))?.counts[DetectorName(detector.rawValue)] ?? 0
+                #expect(foundAlone >= found, "\(detector) in \(v)")
+                anywhere += found
+            }
+            #expect(anywhere > 0, "no sample has a \(detector)")
+        }
+    }
+
     @Test func detectorNames() throws {
         let m = try Masker(detectorNames: ["credit_card", "us_ssn", "email"])
         #expect(m.detectors == [.creditCard, .usSSN, .email])
