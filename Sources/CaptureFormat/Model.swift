@@ -670,34 +670,33 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
         return w.bytes
     }
 
-    /// A packed row's values. The layout was checked when the row was read or made.
+    /// A packed row's values.
     public static func unpackRow(_ packed: [UInt8]) -> Row {
-        packed.withUnsafeBytes { buf in
-            var r = WireReader(buf)
-            var row: Row = []
-            while !r.isAtEnd {
-                let n = (try? r.varint()) ?? 0
-                if n == 0 { row.append(nil); continue }
-                let len = Int(n - 1)
-                row.append([UInt8](UnsafeRawBufferPointer(rebasing: buf[r.position..<r.position + len])))
-                r.position += len
-            }
-            return row
-        }
+        var row: Row = []
+        forEachValue(ofPacked: packed) { row.append($0.map { [UInt8]($0) }) }
+        return row
     }
 
-    /// The total length of a packed row's values, read from its lengths without unpacking it.
+    /// The total length of a packed row's values, without unpacking it.
     public static func valueBytes(ofPacked packed: [UInt8]) -> UInt64 {
+        var total: UInt64 = 0
+        forEachValue(ofPacked: packed) { total &+= UInt64($0?.count ?? 0) }
+        return total
+    }
+
+    /// Each value of a packed row in order (nil for NULL), in place. The layout was checked when
+    /// the row was read or made; should it not hold, the walk stops where it breaks.
+    static func forEachValue(ofPacked packed: [UInt8], _ body: (UnsafeRawBufferPointer?) -> Void) {
         packed.withUnsafeBytes { buf in
             var r = WireReader(buf)
-            var total: UInt64 = 0
             while !r.isAtEnd {
-                guard let n = try? r.varint() else { break }
-                if n == 0 { continue }
-                total &+= n - 1
-                r.position += Int(n - 1)
+                guard let n = try? r.varint() else { return }
+                if n == 0 { body(nil); continue }
+                guard n - 1 <= UInt64(buf.count - r.position) else { return }
+                let end = r.position + Int(n - 1)
+                body(UnsafeRawBufferPointer(rebasing: buf[r.position..<end]))
+                r.position = end
             }
-            return total
         }
     }
 

@@ -95,8 +95,9 @@ public final class CaptureWriter {
     /// The term-relevant parts of the block's previous request and decision: a session repeats
     /// its statements, and an event that would add only terms already in the block is skipped.
     var lastTermRequest: PostgresRequest?
-    var scratch = WireWriter(capacity: 4096)
     var lastTermDecision: Decision?
+    /// Each event is encoded here first: a buffer kept from event to event.
+    var scratch = WireWriter(capacity: 4096)
     var pendingSince: ContinuousClock.Instant?
     var lastSync: ContinuousClock.Instant
     var closed = false
@@ -147,7 +148,6 @@ public final class CaptureWriter {
     public func append(_ event: consuming Event) throws(CaptureError) -> UInt64 {
         guard !closed else { throw CaptureError(.io, "\(path): append after close") }
         event.sequence = nextSequence
-        // Encoded into a buffer kept from event to event: no allocation per event.
         scratch.reset()
         event.encode(to: &scratch)
         let encoded = scratch.bytes

@@ -120,6 +120,15 @@ func glob(_ p: [UInt8], _ s: UnsafeBufferPointer<UInt8>) -> Bool {
 ///   the union becomes `[REDACTED:<first detector>]`, so no fragment of either stays clear.
 /// - Input is bytes; invalid UTF-8 is fine (built-in scanners are ASCII-driven, custom regexes
 ///   see invalid input as Latin-1 so offsets still map 1:1 to bytes).
+/// The shortest value each built-in detector can match: the length guards in `Masker.scan`,
+/// and for the detectors guarded by their byte counts, the length those counts imply
+/// (13 digits for a card, 9 digits and 2 dashes for an SSN, `+` and 8 digits for a phone,
+/// `a@b.cd` for an e-mail, which is also the shortest value scanned at all).
+enum ShortestMatch {
+    static let privateKey = 30, jwt = 16, github = 33, slack = 15, awsKey = 20, awsSecret = 55, iban = 15
+    static let email = 6, card = 13, ssn = 11, phone = 9
+}
+
 public final class Masker: Sendable {
     public let detectors: Set<BuiltinDetector>
     public let customPatterns: [CustomPattern]
@@ -146,9 +155,11 @@ public final class Masker: Sendable {
                  awsSecret: detectors.contains(.awsSecretKey), github: detectors.contains(.githubToken), slack: detectors.contains(.slackToken),
                  jwt: detectors.contains(.jwt), pem: detectors.contains(.privateKey))
         enabled = e
-        let shortest = [(e.pem, 30), (e.jwt, 16), (e.github, 33), (e.slack, 15), (e.awsKey, 20), (e.awsSecret, 55),
-                        (e.email, 6), (e.card, 13), (e.ssn, 11), (e.phone, 8), (e.iban, 15)].filter(\.0).map(\.1).min()
-        scanFrom = shortest.map { Swift.max(6, $0) } ?? Int.max
+        typealias L = ShortestMatch
+        let shortest = [(e.pem, L.privateKey), (e.jwt, L.jwt), (e.github, L.github), (e.slack, L.slack), (e.awsKey, L.awsKey),
+                        (e.awsSecret, L.awsSecret), (e.email, L.email), (e.card, L.card), (e.ssn, L.ssn), (e.phone, L.phone),
+                        (e.iban, L.iban)].filter(\.0).map(\.1).min()
+        scanFrom = shortest ?? Int.max
         var regexes: [(DetectorName, RegexBox, [UInt8]?)] = []
         for p in customPatterns {
             guard !p.name.isEmpty else { throw MaskingError.emptyPatternName(pattern: p.pattern) }
@@ -238,17 +249,18 @@ public final class Masker: Sendable {
         if n >= scanFrom {
             let st = ByteStats(b)
             let e = enabled
-            if e.pem && st.dashes >= 10 && n >= 30 { scanPrivateKeys(b, into: &matches) }
-            if e.jwt && st.dots >= 2 && n >= 16 { scanJWTs(b, into: &matches) }
-            if e.github && st.underscore && n >= 33 { scanGitHubTokens(b, into: &matches) }
-            if e.slack && st.dashes >= 1 && n >= 15 { scanSlackTokens(b, into: &matches) }
-            if e.awsKey && st.upper >= 4 && n >= 20 { scanAWSAccessKeys(b, into: &matches) }
-            if e.awsSecret && n >= 55 { scanAWSSecretKeys(b, into: &matches) }
+            typealias L = ShortestMatch
+            if e.pem && st.dashes >= 10 && n >= L.privateKey { scanPrivateKeys(b, into: &matches) }
+            if e.jwt && st.dots >= 2 && n >= L.jwt { scanJWTs(b, into: &matches) }
+            if e.github && st.underscore && n >= L.github { scanGitHubTokens(b, into: &matches) }
+            if e.slack && st.dashes >= 1 && n >= L.slack { scanSlackTokens(b, into: &matches) }
+            if e.awsKey && st.upper >= 4 && n >= L.awsKey { scanAWSAccessKeys(b, into: &matches) }
+            if e.awsSecret && n >= L.awsSecret { scanAWSSecretKeys(b, into: &matches) }
             if e.email && st.at { scanEmails(b, into: &matches) }
             if e.card && st.digits >= 13 { scanCards(b, into: &matches) }
             if e.ssn && st.digits >= 9 && st.dashes >= 2 { scanSSN(b, into: &matches) }
             if e.phone && ((st.plus && st.digits >= 8) || st.digits >= 10) { scanPhones(b, into: &matches) }
-            if e.iban && st.digits >= 2 && st.letters >= 2 && n >= 15 { scanIBANs(b, into: &matches) }
+            if e.iban && st.digits >= 2 && st.letters >= 2 && n >= L.iban { scanIBANs(b, into: &matches) }
         }
         if !regexes.isEmpty && n > 0 { customMatches(b, into: &matches) }
         guard !matches.isEmpty else { return nil }

@@ -77,12 +77,14 @@ struct RelayState {
     /// Result columns of portals, from the RowDescription that answered a Describe of the portal
     /// (the client's or the gate's own): what an Execute of the portal returns, formats included.
     var portalDescribed: [String: [PostgresBackendMessage.ColumnDescription]] = [:]
-    var expected: [Expectation] = []
+    // Queues (appended at the back, answered from the front): ring buffers, so a client that
+    // pipelines thousands of messages does not pay for shifting the rest at every answer.
+    var expected = CircularBuffer<Expectation>()
     var resultPlans: [String: ResultPlan] = [:]
-    var describes: [Describe] = []
+    var describes = CircularBuffer<Describe>()
     /// A RowDescription (or the statement's described columns) opened the current result.
     var resultStarted = false
-    var pending: [Pending] = []
+    var pending = CircularBuffer<Pending>()
     var syncSequence = 0
     var readyForQueryCount = 0
     var skippingUntilSync = false
@@ -112,6 +114,14 @@ struct RelayState {
         self.columns = columns
         rows = RowRecorder(maxRows: maxRows)
         resultStarted = true
+    }
+
+    /// The server has answered every Sync up to `answered`: the exchanges and Describes of
+    /// those batches are done (the server skips what follows an error). Both queues are in
+    /// Sync order, so the done ones are at the front.
+    mutating func batchesAnswered(through answered: Int) {
+        while let first = pending.first, first.sync <= answered { pending.removeFirst() }
+        while let first = describes.first, first.sync <= answered { describes.removeFirst() }
     }
 
     /// Outside a transaction, the portals of the batches answered so far are gone.

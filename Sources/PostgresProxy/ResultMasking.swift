@@ -103,45 +103,38 @@ struct PostgresResultMasker {
     /// The row with its values masked, or nil when nothing changed. Works on the row's bytes in
     /// place: an unchanged row costs no allocation, a changed one a single new buffer.
     mutating func mask(_ row: PostgresBackendMessage.DataRow) -> PostgresBackendMessage.DataRow? {
-        row.bytes.withUnsafeReadableBytes { raw -> PostgresBackendMessage.DataRow? in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            let count = row.columnCount
-            var out: ByteBuffer?
-            var offset = 2
-            for index in 0..<count {
-                let lengthAt = offset
-                let length = Int(Int32(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
-                offset += 4
-                guard length > 0 else {
-                    if out != nil { out!.writeInteger(Int32(length)) }
-                    continue
-                }
-                let value = UnsafeBufferPointer(rebasing: bytes[offset..<offset + length])
-                offset += length
-                // Values of columns no RowDescription described: their type and format are unknown, so a
-                // flagged one becomes NULL rather than risk rewriting a binary value.
-                let plan = index < columns.count ? columns[index]
-                    : ColumnPlan(mode: masker.hasColumnRules ? .whole : .scan, kind: .opaque, location: MaskLocation("column \(index + 1)"))
-                guard let replacement = mask(value, plan, column: index) else {
-                    if out != nil { out!.writeInteger(Int32(length)); out!.writeBytes(value) }
-                    continue
-                }
-                if out == nil {
-                    out = ByteBuffer()
-                    out!.reserveCapacity(raw.count + 64)
-                    out!.writeBytes(UnsafeRawBufferPointer(rebasing: raw[0..<lengthAt]))
-                }
-                switch replacement {
-                case .null:
-                    out!.writeInteger(Int32(-1))
-                case .bytes(let keep, let new):
-                    out!.writeInteger(Int32(keep + new.count))
-                    out!.writeBytes(UnsafeBufferPointer(rebasing: value[0..<keep]))
-                    out!.writeBytes(new)
-                }
+        var out: ByteBuffer?
+        row.forEachValue { index, lengthOffset, value in
+            guard let value, value.count > 0 else {
+                out?.writeInteger(Int32(value == nil ? -1 : 0))
+                return
             }
-            return out.map { PostgresBackendMessage.DataRow(uncheckedBody: $0, columnCount: count) }
+            let bytes = value.assumingMemoryBound(to: UInt8.self)
+            // Values of columns no RowDescription described: their type and format are unknown, so a
+            // flagged one becomes NULL rather than risk rewriting a binary value.
+            let plan = index < columns.count ? columns[index]
+                : ColumnPlan(mode: masker.hasColumnRules ? .whole : .scan, kind: .opaque, location: MaskLocation("column \(index + 1)"))
+            guard let replacement = mask(bytes, plan, column: index) else {
+                if out != nil { out!.writeInteger(Int32(value.count)); out!.writeBytes(value) }
+                return
+            }
+            if out == nil {
+                // The row up to this value, as it came.
+                var start = ByteBuffer()
+                start.reserveCapacity(row.bytes.readableBytes + 64)
+                start.writeImmutableBuffer(row.bytes.getSlice(at: row.bytes.readerIndex, length: lengthOffset)!)
+                out = start
+            }
+            switch replacement {
+            case .null:
+                out!.writeInteger(Int32(-1))
+            case .bytes(let keep, let new):
+                out!.writeInteger(Int32(keep + new.count))
+                out!.writeBytes(UnsafeBufferPointer(rebasing: bytes[0..<keep]))
+                out!.writeBytes(new)
+            }
         }
+        return out.map { PostgresBackendMessage.DataRow(uncheckedBody: $0, columnCount: row.columnCount) }
     }
 
     /// Counts go to the column's own tally (no hashing per value); `takeTally` names the columns.

@@ -728,7 +728,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         case .copyOutResponse(let response):
             if masking != nil {
                 // One layout per COPY of the request, in order; one the gate cannot place is masked whole.
-                let layout = relay.pending.isEmpty || relay.pending[0].rowStreams.isEmpty ? nil : relay.pending[0].rowStreams.removeFirst()
+                let head = relay.pending.startIndex
+                let layout = relay.pending.isEmpty || relay.pending[head].rowStreams.isEmpty ? nil : relay.pending[head].rowStreams.removeFirst()
                 if response.format != 0 || layout?.format == .binary {
                     // Refused at admission; should the server still send binary COPY rows, they must not pass.
                     fail(context, code: "42501", "tollgate: binary COPY output cannot be masked", reason: "protocol-error")
@@ -755,8 +756,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             relay.readyForQueryCount += 1
             // Executes the server skipped after an error in their batch get no result of their own.
             let answered = relay.readyForQueryCount
-            relay.pending.removeAll { $0.sync <= answered }
-            relay.describes.removeAll { $0.sync <= answered }
+            relay.batchesAnswered(through: answered)
             // No result stays open across ReadyForQuery (a portal described but not executed).
             if relay.resultStarted { _ = relay.takeResult() }
             masking?.columns = []
@@ -814,7 +814,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func startResult(_ fields: [PostgresBackendMessage.ColumnDescription]) {
         // A prepared statement's every Execute has the same columns: their plan is made once
         // (for the same masks and catalog), not per result.
-        let statement = relay.pending.isEmpty || relay.pending[0].simple ? nil : relay.pending[0].statement
+        let head = relay.pending.startIndex
+        let statement = relay.pending.isEmpty || relay.pending[head].simple ? nil : relay.pending[head].statement
         let generation = (policy?.generation ?? -1, catalog?.generation ?? 0, inspection?.generation ?? 0)
         if let statement, let cached = relay.resultPlans[statement], cached.fields == fields, cached.generation == generation {
             relay.beginResult(columns: cached.columns)
@@ -872,12 +873,11 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func finishResult(tag: String, error: CaptureFormat.PostgresNotice?) {
-        guard let index = relay.pending.indices.first else { return }
-        let pending = relay.pending[index]
+        guard let pending = relay.pending.first else { return }
         var response = relay.takeResult()
         response.commandTag = tag
         response.error = error
-        response.rowCount = rowCount(fromTag: tag) ?? UInt64(response.rows.count) + (response.cut?.rows ?? 0)
+        response.rowCount = rowCount(fromTag: tag) ?? UInt64(response.packedRows.count) + (response.cut?.rows ?? 0)
         response.durationMicros = UInt64(max(0, (NIODeadline.now() - pending.started).nanoseconds / 1000))
         record(.response(.postgres(response)), exchange: pending.exchange)
         if let tally = masking?.takeTally(), !tally.isEmpty {
@@ -886,7 +886,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             })), exchange: pending.exchange)
         }
         // A simple Query may hold several statements: it stays pending until ReadyForQuery.
-        if !pending.simple { relay.pending.remove(at: index) }
+        if !pending.simple { relay.pending.removeFirst() }
     }
 
     func recordCopy(_ stream: StreamChunk.Stream, _ data: ByteBuffer) {
@@ -899,39 +899,33 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         record(.streamChunk(StreamChunk(stream: stream, data: capValue(recordableValue(bytes)))), exchange: exchange)
     }
 
-    /// Values longer than the cap are recorded cut, with a visible marker, never silently.
     /// A row in the capture's packed form, straight from the DataRow's bytes (one buffer a row).
     /// A row that is kept gets each value capped and the secrets pass; a row past the cap is only
     /// hashed, as sent.
     func packForRecording(_ row: PostgresBackendMessage.DataRow, kept: Bool) -> ([UInt8], Int) {
         // Read once, not per value inside the closure (each read of a property is a retain).
         let secrets = kept ? recordingSecrets : nil, maxValue = target.recordMaxValueBytes
-        return row.bytes.withUnsafeReadableBytes { raw -> ([UInt8], Int) in
-            var w = WireWriter(capacity: raw.count + 8)
-            var offset = 2, valueBytes = 0
-            for _ in 0..<row.columnCount {
-                let length = Int(Int32(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
-                offset += 4
-                guard length >= 0 else { w.varint(0); continue }
-                let value = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + length])
-                offset += length
-                valueBytes += length
-                // Secrets first, then the cap: a token across the cut would no longer be recognised.
-                // Scanned in place; only a value the pass or the cap changes is copied.
-                let secret = secrets?.mask(value.assumingMemoryBound(to: UInt8.self))
-                if kept && (secret != nil || length > maxValue) {
-                    let recorded = capValue(secret?.bytes ?? Array(value))
-                    w.varint(UInt64(recorded.count) + 1)
-                    w.append(raw: recorded)
-                } else {
-                    w.varint(UInt64(length) + 1)
-                    w.append(raw: value)
-                }
+        var w = WireWriter(capacity: row.bytes.readableBytes + 8)
+        var valueBytes = 0
+        row.forEachValue { _, _, value in
+            guard let value else { w.varint(0); return }
+            valueBytes += value.count
+            // Secrets first, then the cap: a token across the cut would no longer be recognised.
+            // Scanned in place; only a value the pass or the cap changes is copied.
+            let secret = secrets?.mask(value.assumingMemoryBound(to: UInt8.self))
+            if kept && (secret != nil || value.count > maxValue) {
+                let recorded = capValue(secret?.bytes ?? Array(value))
+                w.varint(UInt64(recorded.count) + 1)
+                w.append(raw: recorded)
+            } else {
+                w.varint(UInt64(value.count) + 1)
+                w.append(raw: value)
             }
-            return (w.bytes, valueBytes)
         }
+        return (w.bytes, valueBytes)
     }
 
+    /// Values longer than the cap are recorded cut, with a visible marker, never silently.
     func capValue(_ value: [UInt8]) -> [UInt8] {
         guard value.count > target.recordMaxValueBytes else { return value }
         return Array(value.prefix(target.recordMaxValueBytes)) + Array("…[tollgate: \(value.count) bytes, cut]".utf8)
@@ -996,21 +990,10 @@ func describe(_ address: SocketAddress) -> String {
 }
 
 func rowCount(fromTag tag: String) -> UInt64? {
-    // "SELECT 5", "UPDATE 3", "INSERT 0 1", "COPY 10": the count is the last word. Read from the
-    // bytes: this runs for every result (Foundation's string search showed in profiles).
-    let utf8 = tag.utf8
-    guard let space = utf8.lastIndex(of: UInt8(ascii: " ")) else { return nil }
-    var n: UInt64 = 0
-    var any = false
-    for b in utf8[utf8.index(after: space)...] {
-        guard b >= 0x30 && b <= 0x39 else { return nil }
-        let (m, o1) = n.multipliedReportingOverflow(by: 10)
-        let (a, o2) = m.addingReportingOverflow(UInt64(b - 0x30))
-        if o1 || o2 { return nil }
-        n = a
-        any = true
-    }
-    return any ? n : nil
+    // "SELECT 5", "UPDATE 3", "INSERT 0 1", "COPY 10": the count is the last word (read without
+    // Foundation: this runs for every result).
+    guard let space = tag.utf8.lastIndex(of: UInt8(ascii: " ")) else { return nil }
+    return UInt64(Substring(tag.utf8[tag.utf8.index(after: space)...]))
 }
 
 extension PostgresFrontendMessage.Bind {

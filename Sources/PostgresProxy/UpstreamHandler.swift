@@ -100,9 +100,8 @@ final class UpstreamHandler: ChannelInboundHandler {
             }
         } catch {
             session.gate.logger.error("invalid message from the database", metadata: ["error": "\(error)"])
-            if phase == .relaying { session.upstreamClosed() } else { loginFailed("invalid message from the database: \(error)") }
-            open = false
-            context.close(promise: nil)
+            if phase == .relaying { session.upstreamClosed() } else { session.upstreamLoginFailed("invalid message from the database: \(error)") }
+            close()
         }
     }
 
@@ -201,6 +200,11 @@ final class UpstreamHandler: ChannelInboundHandler {
 
     func loginFailed(_ detail: String) {
         session.upstreamLoginFailed(detail)
+        close()
+    }
+
+    /// Closes the upstream connection; no message after this one is handled.
+    func close() {
         open = false
         context?.close(promise: nil)
     }
@@ -220,8 +224,7 @@ final class UpstreamHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         session.gate.logger.error("upstream connection error", metadata: ["error": "\(error)"])
-        open = false
-        context.close(promise: nil)
+        close()
     }
 }
 

@@ -153,6 +153,25 @@ extension PostgresBackendMessage {
             self.columnCount = columns.count
         }
 
+        /// Calls `body` with each column's index, the offset in `bytes` of its length field (where
+        /// a rewritten row starts to differ) and its value in place (`nil` for NULL): no slice or
+        /// copy per value, for the paths that read every value of every row.
+        @inlinable
+        public func forEachValue(_ body: (_ index: Int, _ lengthOffset: Int, _ value: UnsafeRawBufferPointer?) -> Void) {
+            bytes.withUnsafeReadableBytes { raw in
+                var offset = 2
+                for index in 0..<columnCount {
+                    let lengthOffset = offset
+                    // Safe to read unchecked: the layout was validated when the row was made.
+                    let length = Int(Int32(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
+                    offset += 4
+                    guard length >= 0 else { body(index, lengthOffset, nil); continue }
+                    body(index, lengthOffset, UnsafeRawBufferPointer(rebasing: raw[offset..<offset + length]))
+                    offset += length
+                }
+            }
+        }
+
         /// Column values as slices of `bytes` (no copy); `nil` is SQL NULL.
         public struct Iterator: IteratorProtocol {
             var buffer: ByteBuffer

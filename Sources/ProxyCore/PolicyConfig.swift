@@ -56,20 +56,18 @@ enum PolicyConfig {
         var condition = Condition()
         if let when = f["when"] {
             let w = try when.fields(["statement", "schemas", "tables", "functions", "any_tables", "any_functions", "writes", "path"])
-            condition.statements = try w["statement"]?.strings().map { $0.lowercased() }
-            condition.schemas = try w["schemas"]?.strings().map(NamePattern.fold)
-            condition.tables = try w["tables"]?.strings().map(NamePattern.fold)
-            condition.functions = try w["functions"]?.strings().map(NamePattern.fold)
-            condition.anyTables = try w["any_tables"]?.strings().map(NamePattern.fold)
-            condition.anyFunctions = try w["any_functions"]?.strings().map(NamePattern.fold)
-            condition.writes = try w["writes"]?.bool()
+            var paths: [String]?
             if let p = w["path"] {
-                let paths = try p.strings()
-                for path in paths where !["simple", "extended", "function-call"].contains(path) {
+                paths = try p.strings()
+                for path in paths! where !["simple", "extended", "function-call"].contains(path) {
                     throw p.error("unknown path '\(path)' (simple, extended, function-call)")
                 }
-                condition.paths = paths
             }
+            // Through the initializer, which folds the name patterns (one place for that).
+            condition = Condition(statements: try w["statement"]?.strings().map { $0.lowercased() },
+                                  schemas: try w["schemas"]?.strings(), tables: try w["tables"]?.strings(),
+                                  functions: try w["functions"]?.strings(), anyTables: try w["any_tables"]?.strings(),
+                                  anyFunctions: try w["any_functions"]?.strings(), writes: try w["writes"]?.bool(), paths: paths)
         }
         let approvers = try f["approvers"]?.strings() ?? []
         if then == .review && approvers.isEmpty {

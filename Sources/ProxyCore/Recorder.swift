@@ -22,7 +22,7 @@ public final class SessionRecorder: Sendable {
         var signalled = false
         /// About how many bytes the queued events hold.
         var bytes = 0
-        /// Set when `bytes` passed the limit: the writer calls `onDrained` once it has caught up.
+        /// Set when `bytes` passed the limit: the writer calls the drained callback once it has caught up.
         var overLimit = false
     }
 
@@ -43,11 +43,11 @@ public final class SessionRecorder: Sendable {
     /// Queued bytes above which the session should stop reading (see `record`): a writer slower
     /// than the traffic (compressing large results) must not make the gate's memory grow.
     public static let backlogLimit = 8 << 20
-    /// Called (on the writer's task) when a backlog over the limit has been written.
-    let onDrained = DrainHandler()
+    /// What the writer's task calls: when a backlog over the limit has been written, and when writing fails.
+    let callbacks = Callbacks()
 
-    final class DrainHandler: Sendable {
-        let handler = Mutex<(@Sendable () -> Void)?>(nil)
+    final class Callbacks: Sendable {
+        let drained = Mutex<(@Sendable () -> Void)?>(nil)
         let failed = Mutex<(@Sendable (CaptureError) -> Void)?>(nil)
     }
 
@@ -65,7 +65,7 @@ public final class SessionRecorder: Sendable {
         let (stream, continuation) = AsyncStream<Item>.makeStream()
         self.continuation = continuation
         let batch = self.batch
-        let onDrained = self.onDrained
+        let callbacks = self.callbacks
         consumer = Task {
             var failure: CaptureError?
             for await item in stream {
@@ -79,7 +79,7 @@ public final class SessionRecorder: Sendable {
                         }
                         // Whatever happens to the writing, a session paused for the backlog must go on
                         // (and a failed one is told so and ended by its owner).
-                        defer { if wasOver { onDrained.handler.withLock { $0 }?() } }
+                        defer { if wasOver { callbacks.drained.withLock { $0 }?() } }
                         // Moved out one by one, oldest first (reversed, then popped): no copy of any event.
                         events.reverse()
                         while failure == nil, let e = events.popLast() { try writer.append(e) }
@@ -87,7 +87,7 @@ public final class SessionRecorder: Sendable {
                         try writer.sealIfDue()
                     }
                 } catch {
-                    if failure == nil { onDrained.failed.withLock { $0 }?(error) }
+                    if failure == nil { callbacks.failed.withLock { $0 }?(error) }
                     failure = failure ?? error
                 }
             }
@@ -142,13 +142,13 @@ public final class SessionRecorder: Sendable {
 
     /// Sets what to call when a backlog over the limit has been written.
     public func whenDrained(_ handler: @escaping @Sendable () -> Void) {
-        onDrained.handler.withLock { $0 = handler }
+        callbacks.drained.withLock { $0 = handler }
     }
 
     /// Sets what to call (once) when writing the capture fails: nothing after it is recorded, so
     /// the session must not go on.
     public func whenFailed(_ handler: @escaping @Sendable (CaptureError) -> Void) {
-        onDrained.failed.withLock { $0 = handler }
+        callbacks.failed.withLock { $0 = handler }
     }
 
     static func approximateSize(_ payload: Payload) -> Int {

@@ -168,7 +168,7 @@ struct Walker {
         facts.unknownFunctions = w.unknownFunctions
         facts.cursorName = w.cursorName
         facts.opaqueResult = w.opaqueResult || kind == "unknown" || !w.unknownFunctions.isEmpty
-            || w.functions.contains { SideEffectFunctions.runsQueries.contains($0.split(separator: ".").last.map(String.init) ?? $0) }
+            || w.functions.contains(where: SideEffectFunctions.runsQuery)
         // A prepared or cursor SELECT returns its SELECT's columns; EXPLAIN returns plan text.
         switch node {
         case "SelectStmt": facts.outputs = Walker.outputs(body)

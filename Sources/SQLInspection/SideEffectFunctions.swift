@@ -8,7 +8,7 @@
 /// below with the reason in a comment; unknown functions are not flagged here,
 /// and a policy decides about them from `StatementFacts.functions`.
 public enum SideEffectFunctions {
-    public static let known: Set<String> = [
+    public static let known: Set<String> = Set([
         // Other sessions and the server process.
         "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
         "pg_promote", "pg_log_backend_memory_contexts",
@@ -45,14 +45,9 @@ public enum SideEffectFunctions {
         "pg_stat_reset", "pg_stat_reset_shared", "pg_stat_reset_single_table_counters",
         "pg_stat_reset_single_function_counters", "pg_stat_reset_slru",
         "pg_stat_reset_replication_slot", "pg_stat_statements_reset",
-        // Dynamic SQL helpers that run arbitrary text or read whole tables (see `runsQueries`).
-        "query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "cursor_to_xml", "cursor_to_xmlschema",
-        "table_to_xml", "table_to_xml_and_xmlschema", "table_to_xmlschema",
-        "schema_to_xml", "schema_to_xml_and_xmlschema", "schema_to_xmlschema",
-        "database_to_xml", "database_to_xml_and_xmlschema", "database_to_xmlschema", "ts_stat",
         // Import/ownership helpers.
         "pg_import_system_collations",
-    ]
+    ]).union(runsQueries)  // and the dynamic SQL helpers, which run arbitrary text or read whole tables
 
     /// Built-ins that run SQL given as text, or read whole tables or schemas, inside another
     /// statement: what they return cannot be traced to columns, so masking treats their results
@@ -66,7 +61,15 @@ public enum SideEffectFunctions {
 
     /// True when `name` (possibly `schema.name`, any case) is a known side-effect function.
     public static func isKnown(_ name: String) -> Bool {
-        let base = name.split(separator: ".").last.map(String.init) ?? name
-        return known.contains(base.lowercased())
+        known.contains(baseName(name).lowercased())
+    }
+
+    /// True when `name` (possibly `schema.name`, as the parser gives it) runs SQL from text.
+    public static func runsQuery(_ name: String) -> Bool {
+        runsQueries.contains(baseName(name))
+    }
+
+    static func baseName(_ name: String) -> String {
+        name.split(separator: ".").last.map(String.init) ?? name
     }
 }

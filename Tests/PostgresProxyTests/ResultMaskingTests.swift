@@ -96,6 +96,11 @@ import Testing
         #expect(tally.count(detector: "credit_card") == 1 && tally.count(detector: "us_ssn") == 1)
         // Nothing to mask: the row is forwarded as it came (nil), with no copy.
         #expect(m.mask(PostgresBackendMessage.DataRow(columns: [buffer("x"), nil, buffer("1"), buffer("{}"), buffer("7")])) == nil)
+        // NULLs and empty values before and after a rewritten one keep their place and kind.
+        let rewritten = m.mask(PostgresBackendMessage.DataRow(columns: [nil, buffer(""), buffer("4111111111111111"), nil, buffer("")]))
+        let mixed = try #require(rewritten)
+        #expect(mixed.columnCount == 5)
+        #expect(mixed.columns.map { $0.map { String(decoding: $0.readableBytesView, as: UTF8.self) } } == [nil, "", nil, nil, ""])
     }
 
     @Test func binaryFormatValues() throws {
