@@ -63,7 +63,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CaptureFormatTests",
-            dependencies: ["CaptureFormat", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["CaptureFormat", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["Fixtures"]
         ),
         // PostgreSQL frontend/backend protocol v3: message framing both ways, SCRAM-SHA-256 and md5.

@@ -23,30 +23,48 @@ public struct RowRecorder: Sendable {
     /// (and a writer's memory), however large its values.
     public let maxBytes: Int
     var keptBytes = 0
-    /// The kept rows, packed (see `PostgresResponse.packedRows`).
-    public private(set) var packedRows: [[UInt8]] = []
+    /// The kept rows, packed (see `PackedRows`).
+    public private(set) var packedRows = PackedRows()
     var cutRows: UInt64 = 0
     var cutBytes: UInt64 = 0
     /// Made at the first cut row: most results are never cut, and a hasher is not free to set up.
     var hasher: SHA256?
+    /// A cut row's packed values, reused: past the cap rows stream by and are only hashed.
+    var scratch = WireWriter()
 
     public init(maxRows: Int, maxBytes: Int = 16 << 20) { self.maxRows = maxRows; self.maxBytes = maxBytes }
 
-    public var rows: [Row] { packedRows.map(PostgresResponse.unpackRow) }
+    public var rows: [Row] { packedRows.rows }
     /// True once the cap is reached: further rows are only counted and hashed.
     public var isFull: Bool { packedRows.count >= maxRows || keptBytes >= maxBytes }
 
     public mutating func add(_ row: Row) {
-        add(packed: PostgresResponse.pack(row), valueBytes: row.reduce(0) { $0 + ($1?.count ?? 0) })
+        add { w in
+            PostgresResponse.packRow(row, into: &w)
+            return row.reduce(0) { $0 + ($1?.count ?? 0) }
+        }
     }
 
-    /// A row already packed; `valueBytes` is the total length of its values.
-    public mutating func add(packed: [UInt8], valueBytes: Int) {
-        if !isFull && keptBytes + packed.count <= maxBytes {
-            packedRows.append(packed)
-            keptBytes += packed.count
+    /// One row: `pack` writes its packed values (`PostgresResponse.packRow` layout) and returns
+    /// the total length of its values. A kept row is written straight into `packedRows`.
+    public mutating func add(_ pack: (inout WireWriter) -> Int) {
+        if !isFull {
+            let start = packedRows.encoded.count
+            var valueBytes = 0
+            let packedLength = packedRows.append { valueBytes = pack(&$0) }
+            if keptBytes + packedLength <= maxBytes {
+                keptBytes += packedLength
+                return
+            }
+            cut(packedRows.removeLast(from: start, packedLength: packedLength), valueBytes: valueBytes)
             return
         }
+        scratch.reset()
+        let valueBytes = pack(&scratch)
+        cut(scratch.bytes, valueBytes: valueBytes)
+    }
+
+    mutating func cut(_ packed: [UInt8], valueBytes: Int) {
         keptBytes = maxBytes  // once one row is cut, the rest are too: the kept rows stay a prefix
         if hasher == nil { hasher = SHA256() }
         hasher!.update(data: packed)

@@ -641,14 +641,13 @@ public typealias Row = [[UInt8]?]
 
 public struct PostgresResponse: Sendable, Equatable, WireMessage {
     public var columns: [Column]
-    /// Rows as recorded (after masking), up to the cap, each in its packed on-disk form (per
-    /// value varint(length + 1) and the bytes, or 0 for NULL): one buffer a row, written and read
-    /// as it is. `rows` gives them as values.
-    public var packedRows: [[UInt8]]
+    /// Rows as recorded (after masking), up to the cap, in their on-disk form: written and read
+    /// as they are. `rows` gives them as values.
+    public var packedRows: PackedRows
     /// Rows as recorded (after masking), up to the cap.
     public var rows: [Row] {
-        get { packedRows.map(PostgresResponse.unpackRow) }
-        set { packedRows = newValue.map(PostgresResponse.pack) }
+        get { packedRows.rows }
+        set { packedRows = PackedRows(newValue) }
     }
     /// True number of rows the statement returned or affected.
     public var rowCount: UInt64
@@ -660,7 +659,7 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
 
     public init(columns: [Column] = [], rows: [Row] = [], rowCount: UInt64 = 0, commandTag: String = "",
                 error: PostgresNotice? = nil, notices: [PostgresNotice] = [], durationMicros: UInt64 = 0, cut: CutRows? = nil) {
-        self.columns = columns; self.packedRows = rows.map(PostgresResponse.pack); self.rowCount = rowCount; self.commandTag = commandTag
+        self.columns = columns; self.packedRows = PackedRows(rows); self.rowCount = rowCount; self.commandTag = commandTag
         self.error = error; self.notices = notices; self.durationMicros = durationMicros; self.cut = cut
     }
 
@@ -671,14 +670,14 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
     }
 
     /// A packed row's values.
-    public static func unpackRow(_ packed: [UInt8]) -> Row {
+    public static func unpackRow(_ packed: UnsafeRawBufferPointer) -> Row {
         var row: Row = []
         forEachValue(ofPacked: packed) { row.append($0.map { [UInt8]($0) }) }
         return row
     }
 
     /// The total length of a packed row's values, without unpacking it.
-    public static func valueBytes(ofPacked packed: [UInt8]) -> UInt64 {
+    public static func valueBytes(ofPacked packed: UnsafeRawBufferPointer) -> UInt64 {
         var total: UInt64 = 0
         forEachValue(ofPacked: packed) { total &+= UInt64($0?.count ?? 0) }
         return total
@@ -686,17 +685,25 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
 
     /// Each value of a packed row in order (nil for NULL), in place. The layout was checked when
     /// the row was read or made; should it not hold, the walk stops where it breaks.
-    static func forEachValue(ofPacked packed: [UInt8], _ body: (UnsafeRawBufferPointer?) -> Void) {
-        packed.withUnsafeBytes { buf in
-            var r = WireReader(buf)
-            while !r.isAtEnd {
-                guard let n = try? r.varint() else { return }
-                if n == 0 { body(nil); continue }
-                guard n - 1 <= UInt64(buf.count - r.position) else { return }
-                let end = r.position + Int(n - 1)
-                body(UnsafeRawBufferPointer(rebasing: buf[r.position..<end]))
-                r.position = end
-            }
+    static func forEachValue(ofPacked buf: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) -> Void) {
+        var r = WireReader(buf)
+        while !r.isAtEnd {
+            guard let n = try? r.varint() else { return }
+            if n == 0 { body(nil); continue }
+            guard n - 1 <= UInt64(buf.count - r.position) else { return }
+            let end = r.position + Int(n - 1)
+            body(UnsafeRawBufferPointer(rebasing: buf[r.position..<end]))
+            r.position = end
+        }
+    }
+
+    /// Checks a packed row's layout: every value's length stays inside the row.
+    static func validatePacked(_ sub: inout WireReader) throws {
+        while !sub.isAtEnd {
+            let n = try sub.varint()
+            if n == 0 { continue }
+            guard n - 1 <= UInt64(sub.end - sub.position) else { throw sub.fail("row value runs past the end") }
+            sub.position += Int(n - 1)
         }
     }
 
@@ -713,7 +720,7 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
 
     public func encode(to w: inout WireWriter) {
         w.messages(1, columns)
-        for row in packedRows { w.bytes(2, row) }
+        w.append(raw: packedRows.encoded)
         w.uint(3, rowCount); w.string(4, commandTag); w.message(5, error)
         w.messages(6, notices); w.uint(7, durationMicros); w.message(8, cut)
     }
@@ -726,13 +733,8 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
             case 2:
                 var sub = try r.subReader(t)
                 let start = sub.position
-                while !sub.isAtEnd {
-                    let n = try sub.varint()
-                    if n == 0 { continue }
-                    guard n - 1 <= UInt64(sub.end - sub.position) else { throw sub.fail("row value runs past the end") }
-                    sub.position += Int(n - 1)
-                }
-                packedRows.append([UInt8](UnsafeRawBufferPointer(rebasing: sub.base[start..<sub.end])))
+                try Self.validatePacked(&sub)
+                packedRows.append(packed: UnsafeRawBufferPointer(rebasing: sub.base[start..<sub.end]))
             case 3: rowCount = try r.uint(t)
             case 4: commandTag = try r.string(t)
             case 5: error = try r.message(t)
@@ -740,6 +742,75 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
             case 7: durationMicros = try r.uint(t)
             case 8: cut = try r.message(t)
             default: try r.skip(t)
+            }
+        }
+    }
+}
+
+/// A response's recorded rows, back to back in one buffer in their on-disk form: each row is the
+/// response's field 2 (its key, its length, then per value varint(length + 1) and the bytes, or 0
+/// for NULL). Recording a row appends to the buffer and writing the response appends the buffer
+/// whole, so a result of many rows costs one growing allocation instead of one per row.
+public struct PackedRows: Sendable, Equatable {
+    private var writer = WireWriter()
+    public private(set) var count = 0
+
+    public init() {}
+
+    public init(_ rows: [Row]) {
+        for row in rows { append(row) }
+    }
+
+    /// The rows as field 2 of a PostgresResponse, in order.
+    public var encoded: [UInt8] { writer.bytes }
+    public var isEmpty: Bool { count == 0 }
+    public var rows: [Row] {
+        var rows: [Row] = []
+        rows.reserveCapacity(count)
+        forEach { rows.append(PostgresResponse.unpackRow($0)) }
+        return rows
+    }
+
+    public static func == (a: PackedRows, b: PackedRows) -> Bool { a.count == b.count && a.encoded == b.encoded }
+
+
+    public mutating func append(_ row: Row) {
+        append { PostgresResponse.packRow(row, into: &$0) }
+    }
+
+    /// Appends a row whose packed values are checked already.
+    public mutating func append(packed: UnsafeRawBufferPointer) {
+        append { $0.append(raw: packed) }
+    }
+
+    /// Appends one row, whose packed values `pack` writes; returns their length in bytes.
+    @discardableResult
+    public mutating func append(_ pack: (inout WireWriter) -> Void) -> Int {
+        var packedLength = 0
+        writer.message(2) { w in
+            let start = w.bytes.count
+            pack(&w)
+            packedLength = w.bytes.count - start
+        }
+        count += 1
+        return packedLength
+    }
+
+    /// Takes the last row back out (appended at byte `start`), returning its packed values.
+    mutating func removeLast(from start: Int, packedLength: Int) -> [UInt8] {
+        let values = Array(writer.bytes.suffix(packedLength))
+        writer.truncate(to: start)
+        count -= 1
+        return values
+    }
+
+    /// Each row's packed values, in place.
+    public func forEach(_ body: (UnsafeRawBufferPointer) -> Void) {
+        writer.bytes.withUnsafeBytes { buf in
+            var r = WireReader(buf)
+            // Built by `append`, or checked when read: every field is one whole row.
+            while let (_, t) = try? r.nextField(), let sub = try? r.subReader(t) {
+                body(UnsafeRawBufferPointer(rebasing: buf[sub.position..<sub.end]))
             }
         }
     }

@@ -50,7 +50,7 @@ public struct SummaryBuilder: Sendable {
         case .response(let r):
             switch r {
             case .postgres(let p):
-                for row in p.packedRows { sat(&summary.responseBytes, PostgresResponse.valueBytes(ofPacked: row)) }
+                p.packedRows.forEach { sat(&summary.responseBytes, PostgresResponse.valueBytes(ofPacked: $0)) }
                 sat(&summary.responseBytes, p.cut?.bytes ?? 0)
                 if p.error != nil { summary.errors += 1 }
             case .http(let h):

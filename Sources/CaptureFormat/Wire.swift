@@ -141,6 +141,11 @@ public struct WireWriter: Sendable {
     public mutating func reset() {
         bytes.removeAll(keepingCapacity: true)
     }
+
+    /// Drops what was written from byte `count` on.
+    public mutating func truncate(to count: Int) {
+        bytes.removeSubrange(count...)
+    }
 }
 
 @inline(__always) func zigzag(_ v: Int64) -> UInt64 {

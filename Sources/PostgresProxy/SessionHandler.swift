@@ -705,8 +705,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             if !relay.resultStarted { startResult(pendingColumns()) }
             var sent = row
             if masking != nil, let masked = masking!.mask(row) { sent = masked; replacement = .dataRow(masked) }
-            let (packed, valueBytes) = packForRecording(sent, kept: !relay.rows.isFull)
-            relay.rows.add(packed: packed, valueBytes: valueBytes)
+            let kept = !relay.rows.isFull
+            relay.rows.add { packForRecording(sent, kept: kept, into: &$0) }
         case .commandComplete(let tag):
             finishResult(tag: tag, error: nil)
         case .emptyQueryResponse:
@@ -899,13 +899,12 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         record(.streamChunk(StreamChunk(stream: stream, data: capValue(recordableValue(bytes)))), exchange: exchange)
     }
 
-    /// A row in the capture's packed form, straight from the DataRow's bytes (one buffer a row).
-    /// A row that is kept gets each value capped and the secrets pass; a row past the cap is only
-    /// hashed, as sent.
-    func packForRecording(_ row: PostgresBackendMessage.DataRow, kept: Bool) -> ([UInt8], Int) {
+    /// Writes a row in the capture's packed form straight from the DataRow's bytes; returns the
+    /// total length of its values as sent. A row that is kept gets each value capped and the
+    /// secrets pass; a row past the cap is only hashed, as sent.
+    func packForRecording(_ row: PostgresBackendMessage.DataRow, kept: Bool, into w: inout WireWriter) -> Int {
         // Read once, not per value inside the closure (each read of a property is a retain).
         let secrets = kept ? recordingSecrets : nil, maxValue = target.recordMaxValueBytes
-        var w = WireWriter(capacity: row.bytes.readableBytes + 8)
         var valueBytes = 0
         row.forEachValue { _, _, value in
             guard let value else { w.varint(0); return }
@@ -922,7 +921,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                 w.append(raw: value)
             }
         }
-        return (w.bytes, valueBytes)
+        return valueBytes
     }
 
     /// Values longer than the cap are recorded cut, with a visible marker, never silently.

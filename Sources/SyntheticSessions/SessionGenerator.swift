@@ -347,7 +347,6 @@ public struct SessionGenerator: Sequence, IteratorProtocol, Sendable {
             for col in columns { if case .ordered(let keys) = col.value { total = Swift.min(total, keys.count) } }
             let offset = rng.below(16)
             response.columns = columns.map { Column(name: $0.name, typeOID: $0.type, tableOID: $0.table, attributeNumber: $0.attnum) }
-            response.packedRows.reserveCapacity(Swift.min(total, Self.rowCap))
             // Rows past the cap: hashed in packed-row encoding, in order; their value bytes counted.
             var rows: [Row] = []
             rows.reserveCapacity(total)

@@ -44,7 +44,7 @@ import Testing
         recorder.whenDrained { drained.continuation.yield() }
         // Nine responses of 1 MiB of rows each: more than the 8 MiB the writer may have queued.
         var response = PostgresResponse(columns: [Column(name: "v", typeOID: 25)])
-        response.packedRows = Array(repeating: PostgresResponse.pack([Array(repeating: 0x61, count: 1 << 10)]), count: 1024)
+        response.rows = Array(repeating: [Array(repeating: 0x61, count: 1 << 10)], count: 1024)
         var staged = (1...9).map { recorder.stamp(.response(.postgres(response)), exchange: UInt64($0)) }
         #expect(recorder.submit(&staged) == true)
         var it = drained.stream.makeAsyncIterator()
