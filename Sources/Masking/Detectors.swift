@@ -10,7 +10,31 @@ struct Match {
     var start: Int
     var end: Int
     var detector: DetectorName
-    var replacement: [UInt8]
+    var replacement: Replacement
+}
+
+/// How a match is rewritten. Described rather than built: the masked value is written once,
+/// straight into its output, with no buffer per match (a result value often has several).
+enum Replacement {
+    /// The match's digits starred but the last `keep`; other characters kept.
+    case digits(keep: Int)
+    /// The first character, `****`, then the match from byte `from` on (an e-mail's `@domain`).
+    case keepFirst(from: Int)
+    case bytes([UInt8])
+    /// `[REDACTED:detector]`.
+    case redacted
+
+    func write(_ m: Match, of b: Bytes, into out: inout [UInt8]) {
+        switch self {
+        case .digits(let keep): maskDigits(b, m.start, m.end, keep: keep, into: &out)
+        case .keepFirst(let from):
+            out.append(b[m.start])
+            out.append(contentsOf: [star, star, star, star])
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: b[from..<m.end]))
+        case .bytes(let bytes): out.append(contentsOf: bytes)
+        case .redacted: out.append(contentsOf: Masking.redacted(m.detector))
+        }
+    }
 }
 
 // MARK: - byte classes
@@ -71,9 +95,14 @@ struct ByteStats {
 
 /// Replace digits with `*` except the last `keep`, leaving separators: the readable shape.
 func maskDigits(_ b: Bytes, _ s: Int, _ e: Int, keep: Int) -> [UInt8] {
+    var out = [UInt8](); out.reserveCapacity(e - s)
+    maskDigits(b, s, e, keep: keep, into: &out)
+    return out
+}
+
+func maskDigits(_ b: Bytes, _ s: Int, _ e: Int, keep: Int, into out: inout [UInt8]) {
     var total = 0
     for i in s..<e where isDigit(b[i]) { total += 1 }
-    var out = [UInt8](); out.reserveCapacity(e - s)
     var seen = 0
     for i in s..<e {
         let c = b[i]
@@ -84,7 +113,6 @@ func maskDigits(_ b: Bytes, _ s: Int, _ e: Int, keep: Int) -> [UInt8] {
             out.append(c)
         }
     }
-    return out
 }
 
 // MARK: - credit cards
@@ -147,7 +175,7 @@ private func cardCandidates(_ b: Bytes, _ runStart: Int, _ runEnd: Int, into out
         if found >= 0 {
             let st = groups[s].start, en = groups[found].end
             out.append(Match(start: st, end: en, detector: BuiltinDetector.creditCard.name,
-                             replacement: maskDigits(b, st, en, keep: 4)))
+                             replacement: .digits(keep: 4)))
             s = found + 1
         } else {
             s += 1
@@ -200,6 +228,8 @@ func isCardNumber(_ b: Bytes, _ s: Int, _ e: Int) -> Bool {
 /// `AAA-GG-SSSS` only (dashed; bare 9 digits are too common as IDs). SSA rules: area not 000,
 /// 666 or 900–999; group not 00; serial not 0000. Masked entirely as `***-**-****`: the last
 /// four are the part used as a knowledge factor, and area/group are guessable from birth data.
+let ssnMask = Array("***-**-****".utf8)
+
 func scanSSN(_ b: Bytes, into out: inout [Match]) {
     let n = b.count
     guard n >= 11 else { return }
@@ -215,7 +245,7 @@ func scanSSN(_ b: Bytes, into out: inout [Match]) {
                 + Int(b[i + 9] &- 48) * 10 + Int(b[i + 10] &- 48))
             if area != 0 && area != 666 && area < 900 && group != 0 && serial != 0 {
                 out.append(Match(start: i, end: i + 11, detector: BuiltinDetector.usSSN.name,
-                                 replacement: Array("***-**-****".utf8)))
+                                 replacement: .bytes(ssnMask)))
                 i += 11
                 continue
             }
@@ -271,9 +301,7 @@ func scanEmails(_ b: Bytes, into out: inout [Match]) {
         for k in lastLabelStart..<lastLabelEnd where !isAlpha(b[k]) { alphaTLD = false }
         guard alphaTLD, lastLabelEnd - (p + 1) <= 253 else { continue }
         if lastLabelEnd < n && (isAlnum(b[lastLabelEnd]) || b[lastLabelEnd] == dash) { continue }
-        var rep: [UInt8] = [b[s], star, star, star, star]
-        rep.append(contentsOf: UnsafeBufferPointer(rebasing: b[p..<lastLabelEnd]))
-        out.append(Match(start: s, end: lastLabelEnd, detector: BuiltinDetector.email.name, replacement: rep))
+        out.append(Match(start: s, end: lastLabelEnd, detector: BuiltinDetector.email.name, replacement: .keepFirst(from: p)))
         searchFrom = lastLabelEnd
         p = lastLabelEnd - 1
     }
@@ -295,7 +323,7 @@ func scanPhones(_ b: Bytes, into out: inout [Match]) {
     while i < n {
         let c = b[i]
         if c == UInt8(ascii: "+"), let e = parseE164(b, i) {
-            out.append(Match(start: i, end: e, detector: BuiltinDetector.phone.name, replacement: maskDigits(b, i, e, keep: 2)))
+            out.append(Match(start: i, end: e, detector: BuiltinDetector.phone.name, replacement: .digits(keep: 2)))
             i = e
             continue
         }
@@ -309,7 +337,7 @@ func scanPhones(_ b: Bytes, into out: inout [Match]) {
                 e = parseNANP(b, i, prefixed: false)
             }
             if let e {
-                out.append(Match(start: i, end: e, detector: BuiltinDetector.phone.name, replacement: maskDigits(b, i, e, keep: 2)))
+                out.append(Match(start: i, end: e, detector: BuiltinDetector.phone.name, replacement: .digits(keep: 2)))
                 i = e
                 continue
             }
@@ -440,7 +468,7 @@ func scanIBANs(_ b: Bytes, into out: inout [Match]) {
                     rep.append(idx < 2 || idx >= keepFrom ? b[k] : star)
                     idx += 1
                 }
-                out.append(Match(start: i, end: end, detector: BuiltinDetector.iban.name, replacement: rep))
+                out.append(Match(start: i, end: end, detector: BuiltinDetector.iban.name, replacement: .bytes(rep)))
                 i = end
                 continue
             }
@@ -496,7 +524,7 @@ func scanAWSAccessKeys(_ b: Bytes, into out: inout [Match]) {
             for k in (i + 4)..<(i + 20) where !(isUpper(b[k]) || isDigit(b[k])) { ok = false; break }
             if ok {
                 out.append(Match(start: i, end: i + 20, detector: BuiltinDetector.awsAccessKey.name,
-                                 replacement: redacted(BuiltinDetector.awsAccessKey.name)))
+                                 replacement: .redacted))
                 i += 20
                 continue
             }
@@ -529,7 +557,7 @@ func scanAWSSecretKeys(_ b: Bytes, into out: inout [Match]) {
         while k < n && k - j <= 40 && (isAlnum(b[k]) || b[k] == UInt8(ascii: "/") || b[k] == UInt8(ascii: "+")) { k += 1 }
         if seps > 0 && k - j == 40 && (k == n || b[k] != UInt8(ascii: "=")) {
             out.append(Match(start: j, end: k, detector: BuiltinDetector.awsSecretKey.name,
-                             replacement: redacted(BuiltinDetector.awsSecretKey.name)))
+                             replacement: .redacted))
             i = k
             continue
         }
@@ -557,7 +585,7 @@ func scanGitHubTokens(_ b: Bytes, into out: inout [Match]) {
         }
         if j > 0 {
             out.append(Match(start: i, end: j, detector: BuiltinDetector.githubToken.name,
-                             replacement: redacted(BuiltinDetector.githubToken.name)))
+                             replacement: .redacted))
             i = j
         } else {
             i += 1
@@ -576,7 +604,7 @@ func scanSlackTokens(_ b: Bytes, into out: inout [Match]) {
             while k < n && (isAlnum(b[k]) || b[k] == dash) { k += 1 }
             if k - (i + 5) >= 10 {
                 out.append(Match(start: i, end: k, detector: BuiltinDetector.slackToken.name,
-                                 replacement: redacted(BuiltinDetector.slackToken.name)))
+                                 replacement: .redacted))
                 i = k
                 continue
             }
@@ -605,7 +633,7 @@ func scanJWTs(_ b: Bytes, into out: inout [Match]) {
         }
         if segments >= 3 && jwtHeaderOK(b, i, headerEnd) {
             out.append(Match(start: i, end: k, detector: BuiltinDetector.jwt.name,
-                             replacement: redacted(BuiltinDetector.jwt.name)))
+                             replacement: .redacted))
             i = k
             continue
         }
@@ -664,7 +692,7 @@ func scanPrivateKeys(_ b: Bytes, into out: inout [Match]) {
             m += 1
         }
         out.append(Match(start: i, end: end, detector: BuiltinDetector.privateKey.name,
-                         replacement: redacted(BuiltinDetector.privateKey.name)))
+                         replacement: .redacted))
         i = end
     }
 }

@@ -227,6 +227,13 @@ public final class Masker: Sendable {
     /// (card-like: the PCI-accepted shape); anything else becomes a fixed `********`, so the
     /// value's length does not leak. An empty value is left as is (nothing to hide).
     public func maskWholeValue(_ value: [UInt8]) -> MaskResult? {
+        var s = MaskScratch()
+        guard let counts = value.withUnsafeBufferPointer({ maskWholeValue($0, using: &s) }) else { return nil }
+        return MaskResult(bytes: s.out, counts: counts)
+    }
+
+    /// `maskWholeValue` into `scratch.out`; returns the counts, or nil for an empty value.
+    public func maskWholeValue(_ value: UnsafeBufferPointer<UInt8>, using scratch: inout MaskScratch) -> DetectorCounts? {
         guard !value.isEmpty else { return nil }
         var digits = 0, digitShaped = true
         for c in value {
@@ -234,37 +241,50 @@ public final class Masker: Sendable {
             else if !(c == space || c == dash || c == UInt8(ascii: "(") || c == UInt8(ascii: ")")
                       || c == dot || c == UInt8(ascii: "+") || c == UInt8(ascii: "/")) { digitShaped = false; break }
         }
-        let bytes: [UInt8]
+        scratch.out.removeAll(keepingCapacity: true)
         if digitShaped && digits > 0 {
-            bytes = value.withUnsafeBufferPointer { maskDigits($0, 0, $0.count, keep: digits >= 12 ? 4 : 0) }
+            maskDigits(value, 0, value.count, keep: digits >= 12 ? 4 : 0, into: &scratch.out)
         } else {
-            bytes = Array(repeating: star, count: 8)
+            scratch.out.append(contentsOf: [star, star, star, star, star, star, star, star])
         }
-        return MaskResult(bytes: bytes, counts: [.column: 1])
+        return [.column: 1]
+    }
+
+    /// Masks one value by content into `scratch.out`; returns the counts, or nil when nothing
+    /// changed. With one scratch reused across values (a session's results), masking allocates
+    /// nothing once the scratch has grown.
+    public func mask(_ value: UnsafeBufferPointer<UInt8>, using scratch: inout MaskScratch) -> DetectorCounts? {
+        scan(value, using: &scratch)
     }
 
     private func scan(_ b: Bytes) -> MaskResult? {
+        var s = MaskScratch()
+        guard let counts = scan(b, using: &s) else { return nil }
+        return MaskResult(bytes: s.out, counts: counts)
+    }
+
+    private func scan(_ b: Bytes, using s: inout MaskScratch) -> DetectorCounts? {
         let n = b.count
-        var matches: [Match] = [] // empty arrays do not allocate
+        s.matches.removeAll(keepingCapacity: true)
         if n >= scanFrom {
             let st = ByteStats(b)
             let e = enabled
             typealias L = ShortestMatch
-            if e.pem && st.dashes >= 10 && n >= L.privateKey { scanPrivateKeys(b, into: &matches) }
-            if e.jwt && st.dots >= 2 && n >= L.jwt { scanJWTs(b, into: &matches) }
-            if e.github && st.underscore && n >= L.github { scanGitHubTokens(b, into: &matches) }
-            if e.slack && st.dashes >= 1 && n >= L.slack { scanSlackTokens(b, into: &matches) }
-            if e.awsKey && st.upper >= 4 && n >= L.awsKey { scanAWSAccessKeys(b, into: &matches) }
-            if e.awsSecret && n >= L.awsSecret { scanAWSSecretKeys(b, into: &matches) }
-            if e.email && st.at { scanEmails(b, into: &matches) }
-            if e.card && st.digits >= 13 { scanCards(b, into: &matches) }
-            if e.ssn && st.digits >= 9 && st.dashes >= 2 { scanSSN(b, into: &matches) }
-            if e.phone && ((st.plus && st.digits >= 8) || st.digits >= 10) { scanPhones(b, into: &matches) }
-            if e.iban && st.digits >= 2 && st.letters >= 2 && n >= L.iban { scanIBANs(b, into: &matches) }
+            if e.pem && st.dashes >= 10 && n >= L.privateKey { scanPrivateKeys(b, into: &s.matches) }
+            if e.jwt && st.dots >= 2 && n >= L.jwt { scanJWTs(b, into: &s.matches) }
+            if e.github && st.underscore && n >= L.github { scanGitHubTokens(b, into: &s.matches) }
+            if e.slack && st.dashes >= 1 && n >= L.slack { scanSlackTokens(b, into: &s.matches) }
+            if e.awsKey && st.upper >= 4 && n >= L.awsKey { scanAWSAccessKeys(b, into: &s.matches) }
+            if e.awsSecret && n >= L.awsSecret { scanAWSSecretKeys(b, into: &s.matches) }
+            if e.email && st.at { scanEmails(b, into: &s.matches) }
+            if e.card && st.digits >= 13 { scanCards(b, into: &s.matches) }
+            if e.ssn && st.digits >= 9 && st.dashes >= 2 { scanSSN(b, into: &s.matches) }
+            if e.phone && ((st.plus && st.digits >= 8) || st.digits >= 10) { scanPhones(b, into: &s.matches) }
+            if e.iban && st.digits >= 2 && st.letters >= 2 && n >= L.iban { scanIBANs(b, into: &s.matches) }
         }
-        if !regexes.isEmpty && n > 0 { customMatches(b, into: &matches) }
-        guard !matches.isEmpty else { return nil }
-        return apply(matches, to: b)
+        if !regexes.isEmpty && n > 0 { customMatches(b, into: &s.matches) }
+        guard !s.matches.isEmpty else { return nil }
+        return apply(&s, to: b)
     }
 
     private func customMatches(_ b: Bytes, into out: inout [Match]) {
@@ -284,7 +304,7 @@ public final class Masker: Sendable {
                     guard let r = Range(m.range, in: text) else { continue }
                     let s = text.utf8.distance(from: text.utf8.startIndex, to: r.lowerBound)
                     let e = text.utf8.distance(from: text.utf8.startIndex, to: r.upperBound)
-                    out.append(Match(start: s, end: e, detector: name, replacement: redacted(name)))
+                    out.append(Match(start: s, end: e, detector: name, replacement: .redacted))
                 }
             }
         } else {
@@ -296,33 +316,33 @@ public final class Masker: Sendable {
                 for m in box.regex.matches(in: text, options: [], range: NSRange(location: 0, length: ns.length))
                 where m.range.length > 0 {
                     out.append(Match(start: m.range.location, end: m.range.location + m.range.length,
-                                     detector: name, replacement: redacted(name)))
+                                     detector: name, replacement: .redacted))
                 }
             }
         }
     }
 
-    private func apply(_ unsorted: [Match], to b: Bytes) -> MaskResult {
-        var matches = unsorted
-        if matches.count > 1 { matches.sort { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end } }
-        var out = [UInt8]()
-        out.reserveCapacity(b.count + 32)
+    /// Writes `b` with `s.matches` replaced into `s.out`.
+    private func apply(_ s: inout MaskScratch, to b: Bytes) -> DetectorCounts {
+        if s.matches.count > 1 { s.matches.sort { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end } }
+        s.out.removeAll(keepingCapacity: true)
+        s.out.reserveCapacity(b.count + 32)
         var counts = DetectorCounts()
         var pos = 0, idx = 0
-        while idx < matches.count {
-            let m = matches[idx]
+        while idx < s.matches.count {
+            let m = s.matches[idx]
             idx += 1
             var end = m.end, merged = false
-            while idx < matches.count && matches[idx].start < end {
-                if matches[idx].end > end { end = matches[idx].end; merged = true }
+            while idx < s.matches.count && s.matches[idx].start < end {
+                if s.matches[idx].end > end { end = s.matches[idx].end; merged = true }
                 idx += 1
             }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: b[pos..<m.start]))
-            out.append(contentsOf: merged ? redacted(m.detector) : m.replacement)
+            s.out.append(contentsOf: UnsafeBufferPointer(rebasing: b[pos..<m.start]))
+            if merged { s.out.append(contentsOf: redacted(m.detector)) } else { m.replacement.write(m, of: b, into: &s.out) }
             counts.add(m.detector)
             pos = end
         }
-        out.append(contentsOf: UnsafeBufferPointer(rebasing: b[pos..<b.count]))
-        return MaskResult(bytes: out, counts: counts)
+        s.out.append(contentsOf: UnsafeBufferPointer(rebasing: b[pos..<b.count]))
+        return counts
     }
 }

@@ -145,7 +145,23 @@ public struct DetectorCounts: Sendable, Sequence, ExpressibleByDictionaryLiteral
         return more.first { $0.0 == detector }?.1
     }
 
-    public func makeIterator() -> IndexingIterator<[(DetectorName, Int)]> { ((first.map { [$0] } ?? []) + more).makeIterator() }
+    /// Adds every count of `other` (a value's counts into a column's).
+    public mutating func add(_ other: DetectorCounts) {
+        if let f = other.first { add(f.0, f.1) }
+        for (d, n) in other.more { add(d, n) }
+    }
+
+    /// Walks `first` then `more` without building an array: counts are iterated per masked value.
+    public struct Iterator: IteratorProtocol {
+        var first: (DetectorName, Int)?
+        var more: IndexingIterator<[(DetectorName, Int)]>
+        public mutating func next() -> (DetectorName, Int)? {
+            if let f = first { first = nil; return f }
+            return more.next()
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(first: first, more: more.makeIterator()) }
     public var total: Int { (first?.1 ?? 0) + more.reduce(0) { $0 + $1.1 } }
     public var description: String { "[" + map { "\($0.0): \($0.1)" }.joined(separator: ", ") + "]" }
 }
@@ -167,6 +183,15 @@ public struct MaskResult: Sendable, Equatable {
         self.counts = counts
     }
     public var total: Int { counts.total }
+}
+
+/// Storage reused across values masked one after another (a session's results), so that
+/// masking allocates nothing once it has grown. Owned by one session, never shared.
+public struct MaskScratch: Sendable {
+    var matches: [Match] = []
+    /// The last masked value.
+    public internal(set) var out: [UInt8] = []
+    public init() {}
 }
 
 /// `maskText` result, for notices and error fields.

@@ -21,6 +21,7 @@ import ProxyCore
 struct PostgresResultMasker {
     let masker: Masker
     var tally = MaskTally()
+    var scratch = MaskScratch()
 
     enum Mode: Equatable {
         /// Content detectors only.
@@ -50,13 +51,15 @@ struct PostgresResultMasker {
 
     enum ValueDecoding: Equatable { case text, binaryInteger, binaryNumeric }
 
+    /// Plain values only (no references): a plan is copied for every value of its column.
     struct ColumnPlan {
         var mode: Mode
         var kind: ValueKind
-        var location: MaskLocation
     }
 
     var columns: [ColumnPlan] = [] { didSet { columnCounts = Array(repeating: DetectorCounts(), count: columns.count) } }
+    /// Where each column's masks are reported (the tally's locations).
+    var locations: [MaskLocation] = []
     /// What was masked in each column of the current result, folded into `tally` by `takeTally`.
     var columnCounts: [DetectorCounts] = []
     var copy: CopyPlan?
@@ -68,11 +71,12 @@ struct PostgresResultMasker {
     mutating func beginResult(_ fields: [PostgresBackendMessage.ColumnDescription], sources: [ResultColumn], projections: [Projection],
                               catalog: CatalogLookup) {
         let whole = ColumnMaskPlanner.plan(sources, masker: masker, projections: projections, catalog: catalog)
+        locations = fields.enumerated().map { i, f in
+            if case .table(let t, let c) = sources[i].source { return .column(ColumnRef(schema: t.schema, table: t.name, column: c)) }
+            return .column(ColumnRef(column: f.name))
+        }
         columns = fields.enumerated().map { i, f in
-            let location: MaskLocation
-            if case .table(let t, let c) = sources[i].source { location = .column(ColumnRef(schema: t.schema, table: t.name, column: c)) }
-            else { location = .column(ColumnRef(column: f.name)) }
-            return ColumnPlan(mode: whole[i] ? .whole : .scan, kind: Self.kind(typeOID: f.typeOID, binary: f.format != 0), location: location)
+            ColumnPlan(mode: whole[i] ? .whole : .scan, kind: Self.kind(typeOID: f.typeOID, binary: f.format != 0))
         }
     }
 
@@ -113,7 +117,7 @@ struct PostgresResultMasker {
             // Values of columns no RowDescription described: their type and format are unknown, so a
             // flagged one becomes NULL rather than risk rewriting a binary value.
             let plan = index < columns.count ? columns[index]
-                : ColumnPlan(mode: masker.hasColumnRules ? .whole : .scan, kind: .opaque, location: MaskLocation("column \(index + 1)"))
+                : ColumnPlan(mode: masker.hasColumnRules ? .whole : .scan, kind: .opaque)
             guard let replacement = mask(bytes, plan, column: index) else {
                 if out != nil { out!.writeInteger(Int32(value.count)); out!.writeBytes(value) }
                 return
@@ -138,11 +142,11 @@ struct PostgresResultMasker {
     }
 
     /// Counts go to the column's own tally (no hashing per value); `takeTally` names the columns.
-    mutating func count(_ counts: DetectorCounts, column: Int, _ plan: ColumnPlan) {
+    mutating func count(_ counts: DetectorCounts, column: Int) {
         if column < columnCounts.count {
-            for (d, n) in counts { columnCounts[column].add(d, n) }
+            columnCounts[column].add(counts)
         } else {
-            tally.record(counts, at: plan.location)
+            tally.record(counts, at: MaskLocation("column \(column + 1)"))
         }
     }
 
@@ -154,7 +158,7 @@ struct PostgresResultMasker {
         case .json(let prefix):
             guard value.count >= prefix else { return .null }
             if plan.mode == .whole {
-                count([.column: 1], column: column, plan)
+                count([.column: 1], column: column)
                 return .bytes(keep: prefix, Array(#""********""#.utf8))
             }
             return maskText(value, plan, column: column, keep: prefix)
@@ -167,7 +171,7 @@ struct PostgresResultMasker {
             var changed = false
             for i in array.elements.indices {
                 guard let element = array.elements[i], let r = masker.mask(element) else { continue }
-                count(r.counts, column: column, plan)
+                count(r.counts, column: column)
                 array.elements[i] = r.bytes
                 changed = true
             }
@@ -190,27 +194,29 @@ struct PostgresResultMasker {
             var counts = DetectorCounts()
             BinaryValues.inspect(Array(value), typeOID: typeOID, masker: masker, into: &counts, depth: 0)
             guard counts.total > 0 else { return nil }
-            count(counts, column: column, plan)
+            count(counts, column: column)
             return .null
         }
     }
 
     mutating func wholeToNull(_ plan: ColumnPlan, column: Int) -> Replacement {
-        count([.column: 1], column: column, plan)
+        count([.column: 1], column: column)
         return .null
     }
 
     mutating func flagToNull(_ bytes: UnsafeBufferPointer<UInt8>, _ plan: ColumnPlan, column: Int) -> Replacement? {
-        guard let result = masker.mask(bytes) else { return nil }
-        count(result.counts, column: column, plan)
+        guard let counts = masker.mask(bytes, using: &scratch) else { return nil }
+        count(counts, column: column)
         return .null
     }
 
     mutating func maskText(_ value: UnsafeBufferPointer<UInt8>, _ plan: ColumnPlan, column: Int, keep: Int) -> Replacement? {
         let body = UnsafeBufferPointer(rebasing: value[keep...])
-        guard let result = plan.mode == .whole ? masker.maskWholeValue(Array(body)) : masker.mask(body) else { return nil }
-        count(result.counts, column: column, plan)
-        return .bytes(keep: keep, result.bytes)
+        let counts = plan.mode == .whole ? masker.maskWholeValue(body, using: &scratch) : masker.mask(body, using: &scratch)
+        guard let counts else { return nil }
+        count(counts, column: column)
+        // Shares the scratch's buffer until the value is written out, before the next is masked.
+        return .bytes(keep: keep, scratch.out)
     }
 
     // MARK: notices, errors, notifications
@@ -236,7 +242,7 @@ struct PostgresResultMasker {
 
     mutating func takeTally() -> MaskTally {
         for (i, counts) in columnCounts.enumerated() where counts.total > 0 {
-            tally.record(counts, at: columns[i].location)
+            tally.record(counts, at: locations[i])
             columnCounts[i] = DetectorCounts()
         }
         defer { tally = MaskTally() }
@@ -388,7 +394,7 @@ enum BinaryValues {
     /// and, where its length allows, as an integer or a numeric (a domain over bigint holding a
     /// card number is still found).
     static func inspect(_ value: [UInt8], typeOID: UInt32, masker: Masker, into counts: inout DetectorCounts, depth: Int) {
-        func scan(_ bytes: [UInt8]) { if let r = masker.mask(bytes) { for (d, n) in r.counts { counts.add(d, n) } } }
+        func scan(_ bytes: [UInt8]) { if let r = masker.mask(bytes) { counts.add(r.counts) } }
         let buffer = ByteBuffer(bytes: value)
         if textTypes.contains(typeOID) { scan(value); return }
         if typeOID == 3802 { scan(Array(value.dropFirst())); return }

@@ -197,4 +197,24 @@ import Masking
         let r = v.withUnsafeBufferPointer { fullMasker.mask($0) }
         #expect(r.map { String(decoding: $0.bytes, as: UTF8.self) } == "card ************1111")
     }
+
+    /// One scratch reused across values, as a session masks its results: each value comes out as
+    /// it does alone, whatever was masked before it (longer or shorter, with or without matches).
+    @Test func aReusedScratchMasksEachValueAsAlone() {
+        let values = ["card 4111 1111 1111 1111 and mail person7@example.com", "42", "123-45-6789", "",
+                      "x@example.org; 078-05-1120; +1 415 555 0100", "no secrets here at all", "5555555555554444",
+                      "ghp_" + String(repeating: "a1B2", count: 9), "(415) 555-0100 / 219-09-9999"]
+        var scratch = MaskScratch()
+        for v in values + values.reversed() {
+            let bytes = Array(v.utf8)
+            let alone = fullMasker.mask(bytes)
+            let counts = bytes.withUnsafeBufferPointer { fullMasker.mask($0, using: &scratch) }
+            #expect(counts == alone?.counts, "\(v)")
+            if alone != nil { #expect(scratch.out == alone?.bytes, "\(v)") }
+            let whole = fullMasker.maskWholeValue(bytes)
+            let wholeCounts = bytes.withUnsafeBufferPointer { fullMasker.maskWholeValue($0, using: &scratch) }
+            #expect(wholeCounts == whole?.counts, "\(v)")
+            if whole != nil { #expect(scratch.out == whole?.bytes, "\(v)") }
+        }
+    }
 }
