@@ -7,9 +7,15 @@
 # mean latency and each ratio to direct, then inspections per second with and without the
 # gate's statement cache. Asserts nothing.
 #
+# Two CPU layouts, interleaved too: "shared", every process on every core (pgbench, PostgreSQL
+# and the proxy compete for the same CPUs, so a proxy's ratio is mostly its CPU per transaction),
+# and "pinned", PostgreSQL and pgbench on CPU 0 and the proxy alone on CPU 1: a model of a gate
+# on its own host or pod, where its ratio is the latency and wake-ups it adds.
+#
 # Usage: benchmarks/pgbench.sh
 # Environment: SECONDS_PER_RUN (10), ROUNDS (3), SCALE (10), CLIENTS ("1 8"),
-#   SCRIPTS ("select-only tpcb-like masking"), PATHS ("direct pgbouncer gate full")
+#   SCRIPTS ("select-only tpcb-like masking"), PATHS ("direct pgbouncer relay gate full"),
+#   LAYOUTS ("shared pinned"; pinned needs 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
@@ -18,10 +24,23 @@ SCALE=${SCALE:-10}
 CLIENTS=${CLIENTS:-"1 8"}
 SCRIPTS=${SCRIPTS:-"select-only tpcb-like masking"}
 PATHS=${PATHS:-"direct pgbouncer relay gate full"}
+LAYOUTS=${LAYOUTS:-"shared pinned"}
+if [ "$(nproc)" -lt 2 ]; then LAYOUTS=shared; fi
+all_cpus="0-$(( $(nproc) - 1 ))"
 work=$(mktemp -d /tmp/tollgate-pgbench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+pg_pid=
+cleanup() {
+  [ -z "$pg_pid" ] || pin "$pg_pid" "$all_cpus"
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
+}
 trap cleanup EXIT
+# Every thread of a process and of its children (PostgreSQL's backends fork from the postmaster
+# and inherit its CPUs; pgbouncer runs under runuser).
+pin() {
+  taskset -a -c -p "$2" "$1" >/dev/null 2>&1 || true
+  local c; for c in $(pgrep -P "$1" || true); do taskset -a -c -p "$2" "$c" >/dev/null 2>&1 || true; done
+}
 
 scripts/bootstrap --no-build >/dev/null
 scripts/pg-test-cluster start >/dev/null
@@ -39,6 +58,12 @@ echo "building bench-relay (release, benchmarks/relay)"
 swift build -c release --package-path benchmarks/relay 2>&1 | tail -1
 relay_bin=benchmarks/relay/.build/release/bench-relay
 
+pg_pid=$(ss -ltnpH "sport = :$TOLLGATE_PG_PORT" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+if [ -z "$pg_pid" ] && [[ " $LAYOUTS " == *" pinned "* ]]; then
+  echo "cannot find PostgreSQL's process on port $TOLLGATE_PG_PORT: running the shared layout only" >&2
+  LAYOUTS=shared
+fi
+echo "layouts: $LAYOUTS"
 PGPASSWORD=$pw pgbench -h 127.0.0.1 -p "$TOLLGATE_PG_PORT" -U tollgate_bench -i -s "$SCALE" -q "$TOLLGATE_PG_BENCH_DATABASE" >/dev/null 2>&1
 # The masking workload: 10,000 fake people; each query returns 50 rows of e-mail, SSN, card and phone.
 PGPASSWORD=$pw psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$TOLLGATE_PG_PORT" -U tollgate_bench "$TOLLGATE_PG_BENCH_DATABASE" <<'SQL'
@@ -54,64 +79,72 @@ cat > "$work/masking.sql" <<'SQL'
 \set a random(1, 9950)
 SELECT id, email, ssn, card_number, phone, note FROM people WHERE id BETWEEN :a AND :a + 49;
 SQL
-# pgbouncer, session pooling, SCRAM to clients and upstream.
-bouncer_port=56432
-bdir=$work/bouncer
-mkdir -p "$bdir"
-cat > "$bdir/userlist.txt" <<U
-"tollgate_bench" "$pw"
-U
-cat > "$bdir/pgbouncer.ini" <<INI
-[databases]
-$TOLLGATE_PG_BENCH_DATABASE = host=127.0.0.1 port=$TOLLGATE_PG_PORT dbname=$TOLLGATE_PG_BENCH_DATABASE
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $bouncer_port
-auth_type = scram-sha-256
-auth_file = $bdir/userlist.txt
-pool_mode = session
-max_client_conn = 100
-default_pool_size = 20
-logfile = $bdir/pgbouncer.log
-pidfile = $bdir/pgbouncer.pid
-unix_socket_dir =
-INI
 chmod 755 "$work"
-# pgbouncer refuses to run as root.
-if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$bdir"; runuser -u postgres -- pgbouncer -q "$bdir/pgbouncer.ini" & else pgbouncer -q "$bdir/pgbouncer.ini" & fi
-pids+=($!)
-
-# The bare relay, with as many event-loop threads as the gate.
-relay_port=56435
-"$relay_bin" $relay_port "$TOLLGATE_PG_PORT" &
-pids+=($!)
-
-# The OIDC provider and the gate (recording to $work/captures).
+# The OIDC provider for the gates.
 issuer_port=59400
 python3 -m oidc_provider_mock --port $issuer_port > "$work/oidc.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$issuer_port/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.2; done
-gate_port=56433
-full_port=56434
-cat > "$work/gate.yaml" <<YAML
+cat > "$work/userlist.txt" <<U
+"tollgate_bench" "$pw"
+U
+
+# One set of proxies per layout, started on that layout's CPUs, so that each sizes itself (event
+# loops) for the CPUs it has, as it would on a host or pod of that size.
+# Ports: base+2 pgbouncer, +3 gate, +4 full, +5 relay.
+declare -A port
+start_proxies() { # layout cpus base_port
+  local layout=$1 cpus=$2 base=$3 dir=$work/$1
+  mkdir -p "$dir"
+  port[$layout,pgbouncer]=$((base + 2)); port[$layout,gate]=$((base + 3))
+  port[$layout,full]=$((base + 4)); port[$layout,relay]=$((base + 5))
+  # pgbouncer, session pooling, SCRAM to clients and upstream.
+  cp "$work/userlist.txt" "$dir/userlist.txt"
+  cat > "$dir/pgbouncer.ini" <<INI
+[databases]
+$TOLLGATE_PG_BENCH_DATABASE = host=127.0.0.1 port=$TOLLGATE_PG_PORT dbname=$TOLLGATE_PG_BENCH_DATABASE
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${port[$layout,pgbouncer]}
+auth_type = scram-sha-256
+auth_file = $dir/userlist.txt
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 20
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+unix_socket_dir =
+INI
+  # pgbouncer refuses to run as root.
+  if [ "$(id -u)" -eq 0 ]; then
+    chown -R postgres "$dir"; taskset -c "$cpus" runuser -u postgres -- pgbouncer -q "$dir/pgbouncer.ini" &
+  else
+    taskset -c "$cpus" pgbouncer -q "$dir/pgbouncer.ini" &
+  fi
+  pids+=($!)
+  # The bare relay, with one event loop per CPU it has, as the gate.
+  taskset -c "$cpus" "$relay_bin" "${port[$layout,relay]}" "$TOLLGATE_PG_PORT" "$(taskset -c "$cpus" nproc)" &
+  pids+=($!)
+  # The gate, recording; and the full path: a least-privilege policy decided per statement,
+  # masks by content and by column, recording.
+  cat > "$dir/gate.yaml" <<YAML
 proxy: {id: bench-gate, captures: $work/captures, signing_key: $work/signing.key}
 identity: {issuer: "http://127.0.0.1:$issuer_port", audiences: [tollgate]}
 targets:
   bench:
     protocol: postgres
-    listen: 127.0.0.1:$gate_port
+    listen: 127.0.0.1:${port[$layout,gate]}
     upstream: 127.0.0.1:$TOLLGATE_PG_PORT
     upstream_tls: disable
     credentials: {user: tollgate_bench, password_env: BENCH_PW}
 YAML
-# The full path: a least-privilege policy decided per statement, masks by content and by column, recording.
-cat > "$work/full.yaml" <<YAML
+  cat > "$dir/full.yaml" <<YAML
 proxy: {id: bench-full, captures: $work/captures-full, signing_key: $work/signing.key}
 identity: {issuer: "http://127.0.0.1:$issuer_port", audiences: [tollgate]}
 targets:
   bench:
     protocol: postgres
-    listen: 127.0.0.1:$full_port
+    listen: 127.0.0.1:${port[$layout,full]}
     upstream: 127.0.0.1:$TOLLGATE_PG_PORT
     upstream_tls: disable
     credentials: {user: tollgate_bench, password_env: BENCH_PW}
@@ -124,69 +157,95 @@ policies:
       - {name: transactions, when: {statement: [begin, commit, rollback]}, then: allow}
       - {name: no-ddl, when: {statement: [drop, truncate, alter_table, create_table]}, then: deny}
 YAML
-BENCH_PW=$pw "$gate_bin" run --config "$work/gate.yaml" --log-level warning > "$work/gate.log" 2>&1 &
-pids+=($!)
-BENCH_PW=$pw "$gate_bin" run --config "$work/full.yaml" --log-level warning > "$work/full.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do
-  pg_isready -q -h 127.0.0.1 -p $gate_port && pg_isready -q -h 127.0.0.1 -p $full_port && pg_isready -q -h 127.0.0.1 -p $bouncer_port \
-    && pg_isready -q -h 127.0.0.1 -p $relay_port \
-    && curl -fsS "http://127.0.0.1:$issuer_port/.well-known/openid-configuration" >/dev/null 2>&1 && break
-  sleep 0.2
+  BENCH_PW=$pw taskset -c "$cpus" "$gate_bin" run --config "$dir/gate.yaml" --log-level warning > "$dir/gate.log" 2>&1 &
+  pids+=($!)
+  BENCH_PW=$pw taskset -c "$cpus" "$gate_bin" run --config "$dir/full.yaml" --log-level warning > "$dir/full.log" 2>&1 &
+  pids+=($!)
+  local path
+  for _ in $(seq 1 100); do
+    sleep 0.2
+    for path in pgbouncer relay gate full; do pg_isready -q -h 127.0.0.1 -p "${port[$layout,$path]}" || continue 2; done
+    return 0
+  done
+  echo "proxies of layout $layout did not start" >&2; exit 2
+}
+for layout in $LAYOUTS; do
+  case $layout in
+    shared) start_proxies shared "$all_cpus" 56430 ;;
+    pinned) start_proxies pinned 1 56530 ;;
+  esac
 done
 token=$(scripts/oidc-token "http://127.0.0.1:$issuer_port" bench@example.com --groups dba)
 
-run() { # path script clients -> "tps latency_ms"
-  local port user pass
+# PostgreSQL (and its backends, forked later) and pgbench on the layout's CPUs.
+client_cpus=$all_cpus
+use_layout() {
   case $1 in
-    direct) port=$TOLLGATE_PG_PORT; pass=$pw ;;
-    pgbouncer) port=$bouncer_port; pass=$pw ;;
-    relay) port=$relay_port; pass=$pw ;;
-    gate) port=$gate_port; pass=$token ;;
-    full) port=$full_port; pass=$token ;;
+    shared) client_cpus=$all_cpus ;;
+    pinned) client_cpus=0 ;;
   esac
-  local script=$2 c=$3 out workload
+  pin "$pg_pid" "$client_cpus"
+}
+
+run() { # layout path script clients -> "tps latency_ms"
+  local p pass
+  case $2 in
+    direct) p=$TOLLGATE_PG_PORT; pass=$pw ;;
+    pgbouncer|relay) p=${port[$1,$2]}; pass=$pw ;;
+    gate|full) p=${port[$1,$2]}; pass=$token ;;
+  esac
+  local script=$3 c=$4 out workload
   if [ "$script" = masking ]; then workload=(-f "$work/masking.sql"); else workload=(-b "$script"); fi
-  out=$(PGPASSWORD=$pass pgbench -h 127.0.0.1 -p "$port" -U tollgate_bench -n "${workload[@]}" -c "$c" -j "$c" -T "$SECONDS_PER_RUN" \
+  out=$(PGPASSWORD=$pass taskset -c "$client_cpus" pgbench -h 127.0.0.1 -p "$p" -U tollgate_bench -n "${workload[@]}" -c "$c" -j "$c" -T "$SECONDS_PER_RUN" \
         -M prepared "$TOLLGATE_PG_BENCH_DATABASE" 2>&1)
   local t l
   t=$(echo "$out" | awk '/^tps = / {print $3}'); l=$(echo "$out" | awk '/latency average/ {print $4}')
-  if [ -z "$t" ]; then echo "pgbench failed on $1 $script -c $c:" >&2; echo "$out" | tail -5 >&2; t=0; l=0; fi
+  if [ -z "$t" ]; then echo "pgbench failed on $1 $2 $script -c $c:" >&2; echo "$out" | tail -5 >&2; t=0; l=0; fi
   echo "$t $l"
 }
 
 declare -A tps lat
 for round in $(seq 1 "$ROUNDS"); do
-  for script in $SCRIPTS; do
-    for c in $CLIENTS; do
-      for path in $PATHS; do
-        read -r t l < <(run $path $script "$c")
-        tps[$path,$script,$c]+="$t "; lat[$path,$script,$c]+="$l "
-        printf 'round %d  %-11s -c %-2s %-9s  tps %10.1f  latency %6.3f ms\n' "$round" "$script" "$c" "$path" "$t" "$l"
+  for layout in $LAYOUTS; do
+    use_layout "$layout"
+    for script in $SCRIPTS; do
+      for c in $CLIENTS; do
+        for path in $PATHS; do
+          read -r t l < <(run "$layout" $path $script "$c")
+          tps[$layout,$path,$script,$c]+="$t "; lat[$layout,$path,$script,$c]+="$l "
+          printf 'round %d  %-6s %-11s -c %-2s %-9s  tps %10.1f  latency %6.3f ms\n' "$round" "$layout" "$script" "$c" "$path" "$t" "$l"
+        done
       done
     done
   done
 done
+use_layout shared
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-echo
-echo "median of $ROUNDS rounds (pgbench -M prepared, ${SECONDS_PER_RUN}s per run; ratio = tps / direct tps)"
-echo "gate: recording; full: policy + masks + recording; masking: 50 rows x (email, ssn, card, phone) per query"
-header=$(printf '%-12s %-3s' script c); for path in $PATHS; do header+=$(printf ' %11s' "${path}_tps"); done
-for path in $PATHS; do [ "$path" = direct ] || header+=$(printf ' %9s' "${path:0:6}/d"); done
-for path in $PATHS; do header+=$(printf ' %9s' "${path:0:6}_ms"); done
-echo "$header"
-for script in $SCRIPTS; do
-  for c in $CLIENTS; do
-    line=$(printf '%-12s %-3s' "$script" "$c")
-    d=$(echo "${tps[direct,$script,$c]:-0}" | median)
-    for path in $PATHS; do line+=$(printf ' %11.1f' "$(echo "${tps[$path,$script,$c]}" | median)"); done
-    for path in $PATHS; do
-      [ "$path" = direct ] && continue
-      line+=$(printf ' %9.2f' "$(awk -v a="$(echo "${tps[$path,$script,$c]}" | median)" -v d="$d" 'BEGIN{print (d > 0 ? a/d : 0)}')")
+for layout in $LAYOUTS; do
+  echo
+  case $layout in
+    shared) echo "layout shared: pgbench, PostgreSQL and the proxy on all $(nproc) cores" ;;
+    pinned) echo "layout pinned: pgbench and PostgreSQL on CPU 0, the proxy alone on CPU 1" ;;
+  esac
+  echo "median of $ROUNDS rounds (pgbench -M prepared, ${SECONDS_PER_RUN}s per run; ratio = tps / direct tps)"
+  echo "gate: recording; full: policy + masks + recording; masking: 50 rows x (email, ssn, card, phone) per query"
+  header=$(printf '%-12s %-3s' script c); for path in $PATHS; do header+=$(printf ' %11s' "${path}_tps"); done
+  for path in $PATHS; do [ "$path" = direct ] || header+=$(printf ' %9s' "${path:0:6}/d"); done
+  for path in $PATHS; do header+=$(printf ' %9s' "${path:0:6}_ms"); done
+  echo "$header"
+  for script in $SCRIPTS; do
+    for c in $CLIENTS; do
+      line=$(printf '%-12s %-3s' "$script" "$c")
+      d=$(echo "${tps[$layout,direct,$script,$c]:-0}" | median)
+      for path in $PATHS; do line+=$(printf ' %11.1f' "$(echo "${tps[$layout,$path,$script,$c]}" | median)"); done
+      for path in $PATHS; do
+        [ "$path" = direct ] && continue
+        line+=$(printf ' %9.2f' "$(awk -v a="$(echo "${tps[$layout,$path,$script,$c]}" | median)" -v d="$d" 'BEGIN{print (d > 0 ? a/d : 0)}')")
+      done
+      for path in $PATHS; do line+=$(printf ' %9.3f' "$(echo "${lat[$layout,$path,$script,$c]}" | median)"); done
+      echo "$line"
     done
-    for path in $PATHS; do line+=$(printf ' %9.3f' "$(echo "${lat[$path,$script,$c]}" | median)"); done
-    echo "$line"
   done
 done
 echo
@@ -199,6 +258,6 @@ echo
 echo "inspection per statement (capture-proxy explain --repeat, release build; the gate caches by exact text):"
 for sql in "SELECT abalance FROM pgbench_accounts WHERE aid = \$1" \
   "SELECT o.id, o.created_at, c.name, c.email, sum(l.amount) AS total FROM sales.orders o JOIN sales.customers c ON c.id = o.customer_id JOIN sales.lines l ON l.order_id = o.id WHERE o.created_at > now() - interval '7 days' GROUP BY 1, 2, 3, 4"; do
-  BENCH_PW=x "$gate_bin" explain --config "$work/full.yaml" --subject bench@example.com --groups dba --target bench \
+  BENCH_PW=x "$gate_bin" explain --config "$work/${LAYOUTS%% *}/full.yaml" --subject bench@example.com --groups dba --target bench \
     --repeat 20000 "$sql" 2>&1 >/dev/null | sed 's/^/  /'
 done

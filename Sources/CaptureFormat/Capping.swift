@@ -30,7 +30,7 @@ public struct RowRecorder: Sendable {
     /// Made at the first cut row: most results are never cut, and a hasher is not free to set up.
     var hasher: SHA256?
     /// A cut row's packed values, reused: past the cap rows stream by and are only hashed.
-    var scratch = WireWriter()
+    var scratch = WireWriter(capacity: 0)
 
     public init(maxRows: Int, maxBytes: Int = 16 << 20) { self.maxRows = maxRows; self.maxBytes = maxBytes }
 

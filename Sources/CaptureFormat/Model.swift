@@ -752,7 +752,7 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
 /// for NULL). Recording a row appends to the buffer and writing the response appends the buffer
 /// whole, so a result of many rows costs one growing allocation instead of one per row.
 public struct PackedRows: Sendable, Equatable {
-    private var writer = WireWriter()
+    private var writer = WireWriter(capacity: 0)  // a result without rows allocates nothing
     public private(set) var count = 0
 
     public init() {}

@@ -90,7 +90,28 @@ public final class PostgresGate: Sendable {
         var client = TLSConfiguration.makeClientConfiguration()
         client.certificateVerification = .none
         upstreamTLSContext = try? NIOSSLContext(configuration: client)
-        group = MultiThreadedEventLoopGroup(numberOfThreads: config.proxy.threads)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: config.proxy.threads ?? Self.usableCores())
+    }
+
+    /// Cores this process may run on: a container's CPU limit or cpuset (NIO's `System.coreCount`)
+    /// and its CPU affinity (taskset, systemd's CPUAffinity=), not the host's core count.
+    /// More event loops than cores only adds context switches.
+    static func usableCores() -> Int {
+        var cores = System.coreCount
+        #if os(Linux)
+        // Glibc's sched_getaffinity is not visible to Swift without _GNU_SOURCE; the kernel shows the mask here.
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8), let allowed = cpusAllowed(status: status) {
+            cores = min(cores, allowed)
+        }
+        #endif
+        return max(1, cores)
+    }
+
+    /// The number of CPUs in a `/proc/PID/status` affinity mask ("Cpus_allowed:\tff,ffffffff").
+    static func cpusAllowed(status: String) -> Int? {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
+        let allowed = line.dropFirst("Cpus_allowed:".count).reduce(0) { n, c in n + (c.hexDigitValue?.nonzeroBitCount ?? 0) }
+        return allowed > 0 ? allowed : nil
     }
 
     static func policyState(_ config: GateConfig, inspector: SQLRequestInspector, generation: Int) -> PolicyState {

@@ -18,8 +18,9 @@ public struct GateConfig: Sendable {
         public var signingKey: String
         /// On SIGTERM, how long running sessions may go on before they are closed.
         public var shutdownGrace: Duration
-        /// Event-loop threads; default one per core.
-        public var threads: Int
+        /// Event-loop threads; nil: one per core the process may run on (its CPU affinity, a
+        /// container's CPU limit or cpuset; not the host's core count).
+        public var threads: Int?
     }
 
     public struct IdentitySettings: Sendable {
@@ -59,7 +60,7 @@ public struct GateConfig: Sendable {
         guard let key = try p["signing_key"]?.string() else { throw proxyNode.error("missing 'signing_key' (Ed25519 key file; created if missing)") }
         let proxy = ProxySettings(id: id, captureDirectory: resolve(captures), signingKey: resolve(key),
                                   shutdownGrace: try p["shutdown_grace"]?.duration() ?? .seconds(30),
-                                  threads: try p["threads"]?.int(in: 1...256) ?? ProcessInfo.processInfo.activeProcessorCount)
+                                  threads: try p["threads"]?.int(in: 1...256))
 
         guard let identityNode = top["identity"] else { throw root.error("missing 'identity' section (OIDC issuer and audiences)") }
         let i = try identityNode.fields(["issuer", "audiences", "groups_claim", "subject_claim", "jwks_file", "clock_skew"])

@@ -115,7 +115,7 @@ final class GateProcess {
         configPath = config
         try yaml.write(to: config, atomically: true, encoding: .utf8)
         log = directory.appendingPathComponent("gate.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = Process()
         p.executableURL = tool("capture-proxy")
         p.arguments = ["run", "--config", config.path, "--log-level", "debug"]
