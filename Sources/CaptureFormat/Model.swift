@@ -773,7 +773,6 @@ public struct PackedRows: Sendable, Equatable {
 
     public static func == (a: PackedRows, b: PackedRows) -> Bool { a.count == b.count && a.encoded == b.encoded }
 
-
     public mutating func append(_ row: Row) {
         append { PostgresResponse.packRow(row, into: &$0) }
     }

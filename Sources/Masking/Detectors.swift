@@ -225,11 +225,11 @@ func isCardNumber(_ b: Bytes, _ s: Int, _ e: Int) -> Bool {
 
 // MARK: - US SSN
 
+let ssnMask = Array("***-**-****".utf8)
+
 /// `AAA-GG-SSSS` only (dashed; bare 9 digits are too common as IDs). SSA rules: area not 000,
 /// 666 or 900–999; group not 00; serial not 0000. Masked entirely as `***-**-****`: the last
 /// four are the part used as a knowledge factor, and area/group are guessable from birth data.
-let ssnMask = Array("***-**-****".utf8)
-
 func scanSSN(_ b: Bytes, into out: inout [Match]) {
     let n = b.count
     guard n >= 11 else { return }
