@@ -59,9 +59,15 @@ swift build -c release --package-path benchmarks/relay 2>&1 | tail -1
 relay_bin=benchmarks/relay/.build/release/bench-relay
 
 pg_pid=$(ss -ltnpH "sport = :$TOLLGATE_PG_PORT" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
-if [ -z "$pg_pid" ] && [[ " $LAYOUTS " == *" pinned "* ]]; then
-  echo "cannot find PostgreSQL's process on port $TOLLGATE_PG_PORT: running the shared layout only" >&2
-  LAYOUTS=shared
+if [[ " $LAYOUTS " == *" pinned "* ]]; then
+  # Moving PostgreSQL's processes needs their owner or root: without it there is no pinned layout.
+  if [ -z "$pg_pid" ]; then
+    echo "cannot find PostgreSQL's process on port $TOLLGATE_PG_PORT: running the shared layout only" >&2
+    LAYOUTS=shared
+  elif ! taskset -a -c -p "$all_cpus" "$pg_pid" >/dev/null 2>&1; then
+    echo "cannot set the CPUs of PostgreSQL (pid $pg_pid; run as root or as its owner): running the shared layout only" >&2
+    LAYOUTS=shared
+  fi
 fi
 echo "layouts: $LAYOUTS"
 PGPASSWORD=$pw pgbench -h 127.0.0.1 -p "$TOLLGATE_PG_PORT" -U tollgate_bench -i -s "$SCALE" -q "$TOLLGATE_PG_BENCH_DATABASE" >/dev/null 2>&1
