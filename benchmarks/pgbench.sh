@@ -25,19 +25,29 @@ CLIENTS=${CLIENTS:-"1 8"}
 SCRIPTS=${SCRIPTS:-"select-only tpcb-like masking"}
 PATHS=${PATHS:-"direct pgbouncer relay gate full"}
 LAYOUTS=${LAYOUTS:-"shared pinned"}
-if [ "$(nproc)" -lt 2 ]; then LAYOUTS=shared; fi
-all_cpus="0-$(( $(nproc) - 1 ))"
+for layout in $LAYOUTS; do
+  case $layout in shared|pinned) ;; *) echo "unknown layout '$layout' (shared, pinned)" >&2; exit 2 ;; esac
+done
+# The CPUs this script may use (a cpuset need not start at 0); pinned takes the first two.
+all_cpus=$(taskset -c -p $$ | sed 's/.*: //')
+cpu_list=()
+for part in ${all_cpus//,/ }; do
+  if [[ $part == *-* ]]; then for ((i = ${part%-*}; i <= ${part#*-}; i++)); do cpu_list+=("$i"); done; else cpu_list+=("$part"); fi
+done
+if [ "${#cpu_list[@]}" -lt 2 ]; then LAYOUTS=shared; fi
 work=$(mktemp -d /tmp/tollgate-pgbench.XXXXXX)
 pids=()
 pg_pid=
+pg_cpus=
 cleanup() {
-  [ -z "$pg_pid" ] || pin "$pg_pid" "$all_cpus"
+  [ -z "$pg_cpus" ] || pin "$pg_pid" "$pg_cpus"
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
 }
 trap cleanup EXIT
 # Every thread of a process and of its children (PostgreSQL's backends fork from the postmaster
 # and inherit its CPUs; pgbouncer runs under runuser).
 pin() {
+  [ -n "$1" ] || return 0
   taskset -a -c -p "$2" "$1" >/dev/null 2>&1 || true
   local c; for c in $(pgrep -P "$1" || true); do taskset -a -c -p "$2" "$c" >/dev/null 2>&1 || true; done
 }
@@ -59,6 +69,7 @@ swift build -c release --package-path benchmarks/relay 2>&1 | tail -1
 relay_bin=benchmarks/relay/.build/release/bench-relay
 
 pg_pid=$(ss -ltnpH "sport = :$TOLLGATE_PG_PORT" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+[ -z "$pg_pid" ] || pg_cpus=$(taskset -c -p "$pg_pid" 2>/dev/null | sed 's/.*: //')
 if [[ " $LAYOUTS " == *" pinned "* ]]; then
   # Moving PostgreSQL's processes needs their owner or root: without it there is no pinned layout.
   if [ -z "$pg_pid" ]; then
@@ -178,7 +189,7 @@ YAML
 for layout in $LAYOUTS; do
   case $layout in
     shared) start_proxies shared "$all_cpus" 56430 ;;
-    pinned) start_proxies pinned 1 56530 ;;
+    pinned) start_proxies pinned "${cpu_list[1]}" 56530 ;;
   esac
 done
 token=$(scripts/oidc-token "http://127.0.0.1:$issuer_port" bench@example.com --groups dba)
@@ -188,7 +199,7 @@ client_cpus=$all_cpus
 use_layout() {
   case $1 in
     shared) client_cpus=$all_cpus ;;
-    pinned) client_cpus=0 ;;
+    pinned) client_cpus=${cpu_list[0]} ;;
   esac
   pin "$pg_pid" "$client_cpus"
 }
@@ -203,7 +214,7 @@ run() { # layout path script clients -> "tps latency_ms"
   local script=$3 c=$4 out workload
   if [ "$script" = masking ]; then workload=(-f "$work/masking.sql"); else workload=(-b "$script"); fi
   out=$(PGPASSWORD=$pass taskset -c "$client_cpus" pgbench -h 127.0.0.1 -p "$p" -U tollgate_bench -n "${workload[@]}" -c "$c" -j "$c" -T "$SECONDS_PER_RUN" \
-        -M prepared "$TOLLGATE_PG_BENCH_DATABASE" 2>&1)
+        -M prepared "$TOLLGATE_PG_BENCH_DATABASE" 2>&1) || true  # a failed run is reported below, not fatal
   local t l
   t=$(echo "$out" | awk '/^tps = / {print $3}'); l=$(echo "$out" | awk '/latency average/ {print $4}')
   if [ -z "$t" ]; then echo "pgbench failed on $1 $2 $script -c $c:" >&2; echo "$out" | tail -5 >&2; t=0; l=0; fi
@@ -231,8 +242,8 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR
 for layout in $LAYOUTS; do
   echo
   case $layout in
-    shared) echo "layout shared: pgbench, PostgreSQL and the proxy on all $(nproc) cores" ;;
-    pinned) echo "layout pinned: pgbench and PostgreSQL on CPU 0, the proxy alone on CPU 1" ;;
+    shared) echo "layout shared: pgbench, PostgreSQL and the proxy on CPUs $all_cpus" ;;
+    pinned) echo "layout pinned: pgbench and PostgreSQL on CPU ${cpu_list[0]}, the proxy alone on CPU ${cpu_list[1]}" ;;
   esac
   echo "median of $ROUNDS rounds (pgbench -M prepared, ${SECONDS_PER_RUN}s per run; ratio = tps / direct tps)"
   echo "gate: recording; full: policy + masks + recording; masking: 50 rows x (email, ssn, card, phone) per query"

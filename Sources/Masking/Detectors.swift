@@ -14,7 +14,8 @@ struct Match {
 }
 
 /// How a match is rewritten. Described rather than built: the masked value is written once,
-/// straight into its output, with no buffer per match (a result value often has several).
+/// straight into its output, so the common masks (digits, e-mails, fixed text) need no buffer per
+/// match; an IBAN's or a token's replacement is still made for its match (both are rare in results).
 enum Replacement {
     /// The match's digits starred but the last `keep`; other characters kept.
     case digits(keep: Int)

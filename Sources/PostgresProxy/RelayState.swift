@@ -29,10 +29,10 @@ struct RelayState {
         let fields: [PostgresBackendMessage.ColumnDescription]
         let generation: (policy: Int, catalog: Int, inspection: Int)
         let columns: [Column]
-        let masking: [PostgresResultMasker.ColumnPlan]?
+        let masking: PostgresResultMasker.ResultColumns?
 
         init(fields: [PostgresBackendMessage.ColumnDescription], generation: (policy: Int, catalog: Int, inspection: Int),
-             columns: [Column], masking: [PostgresResultMasker.ColumnPlan]?) {
+             columns: [Column], masking: PostgresResultMasker.ResultColumns?) {
             self.fields = fields; self.generation = generation; self.columns = columns; self.masking = masking
         }
     }

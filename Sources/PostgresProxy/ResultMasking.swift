@@ -57,9 +57,14 @@ struct PostgresResultMasker {
         var kind: ValueKind
     }
 
-    var columns: [ColumnPlan] = [] { didSet { columnCounts = Array(repeating: DetectorCounts(), count: columns.count) } }
-    /// Where each column's masks are reported (the tally's locations).
-    var locations: [MaskLocation] = []
+    /// A result's column plans and where each column's masks are reported, set together: a cached
+    /// plan or a plan carried over a policy reload never pairs one result's plans with another's names.
+    struct ResultColumns {
+        var plans: [ColumnPlan] = []
+        var locations: [MaskLocation] = []
+    }
+
+    var columns = ResultColumns() { didSet { columnCounts = Array(repeating: DetectorCounts(), count: columns.plans.count) } }
     /// What was masked in each column of the current result, folded into `tally` by `takeTally`.
     var columnCounts: [DetectorCounts] = []
     var copy: CopyPlan?
@@ -71,13 +76,14 @@ struct PostgresResultMasker {
     mutating func beginResult(_ fields: [PostgresBackendMessage.ColumnDescription], sources: [ResultColumn], projections: [Projection],
                               catalog: CatalogLookup) {
         let whole = ColumnMaskPlanner.plan(sources, masker: masker, projections: projections, catalog: catalog)
-        locations = fields.enumerated().map { i, f in
-            if case .table(let t, let c) = sources[i].source { return .column(ColumnRef(schema: t.schema, table: t.name, column: c)) }
-            return .column(ColumnRef(column: f.name))
-        }
-        columns = fields.enumerated().map { i, f in
-            ColumnPlan(mode: whole[i] ? .whole : .scan, kind: Self.kind(typeOID: f.typeOID, binary: f.format != 0))
-        }
+        columns = ResultColumns(
+            plans: fields.enumerated().map { i, f in
+                ColumnPlan(mode: whole[i] ? .whole : .scan, kind: Self.kind(typeOID: f.typeOID, binary: f.format != 0))
+            },
+            locations: fields.enumerated().map { i, f in
+                if case .table(let t, let c) = sources[i].source { return .column(ColumnRef(schema: t.schema, table: t.name, column: c)) }
+                return .column(ColumnRef(column: f.name))
+            })
     }
 
     /// Built-in type OIDs (pg_type.dat); OIDs from 16384 up are the database's own types.
@@ -116,7 +122,7 @@ struct PostgresResultMasker {
             let bytes = value.assumingMemoryBound(to: UInt8.self)
             // Values of columns no RowDescription described: their type and format are unknown, so a
             // flagged one becomes NULL rather than risk rewriting a binary value.
-            let plan = index < columns.count ? columns[index]
+            let plan = index < columns.plans.count ? columns.plans[index]
                 : ColumnPlan(mode: masker.hasColumnRules ? .whole : .scan, kind: .opaque)
             guard let replacement = mask(bytes, plan, column: index) else {
                 if out != nil { out!.writeInteger(Int32(value.count)); out!.writeBytes(value) }
@@ -242,7 +248,7 @@ struct PostgresResultMasker {
 
     mutating func takeTally() -> MaskTally {
         for (i, counts) in columnCounts.enumerated() where counts.total > 0 {
-            tally.record(counts, at: locations[i])
+            tally.record(counts, at: columns.locations[i])
             columnCounts[i] = DetectorCounts()
         }
         defer { tally = MaskTally() }

@@ -759,7 +759,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             relay.batchesAnswered(through: answered)
             // No result stays open across ReadyForQuery (a portal described but not executed).
             if relay.resultStarted { _ = relay.takeResult() }
-            masking?.columns = []
+            masking?.columns = PostgresResultMasker.ResultColumns()
             // Portals end with their transaction; outside one, those of the answered batches are gone.
             if status == .idle { relay.endPortals(answeredSyncs: answered) }
         case .backendKeyData:

@@ -153,7 +153,7 @@ public final class SessionRecorder: Sendable {
 
     static func approximateSize(_ payload: Payload) -> Int {
         switch payload {
-        case .response(.postgres(let p)): return 64 + p.packedRows.encoded.count
+        case .response(.postgres(let p)): return 64 + p.packedRows.encoded.capacity  // what the rows hold in memory
         case .response(.http(let h)): return 64 + h.body.data.count
         case .streamChunk(let c): return 32 + c.data.count
         case .request(.postgres(let p)): return 64 + p.text.utf8.count + p.parameters.reduce(0) { $0 + ($1.value?.count ?? 0) }

@@ -7,10 +7,10 @@ import Testing
 @Suite struct PackedRowsTests {
     /// Rows around the one-byte length boundary (127/128 bytes packed), NULLs and empty values.
     let rows: [Row] = [
-        [Array("a".utf8), nil, []],
-        [Array(repeating: 0x62, count: 125)],  // packs to 126 bytes: one-byte field length
-        [Array(repeating: 0x63, count: 126)],  // 127
-        [Array(repeating: 0x64, count: 127)],  // 128: two-byte field length
+        [Array("a".utf8), nil, []],             // packs to 4 bytes
+        [Array(repeating: 0x62, count: 125)],  // 126: one-byte field length
+        [Array(repeating: 0x63, count: 126)],  // 127: the longest with a one-byte field length
+        [Array(repeating: 0x64, count: 127)],  // 129: two-byte value and field lengths
         [nil, nil],
         [Array(repeating: 0x65, count: 70_000)],
     ]
@@ -54,7 +54,7 @@ import Testing
     @Test func capByBytesCutsAtTheRowThatDoesNotFit() {
         var recorder = RowRecorder(maxRows: 100, maxBytes: 300)
         for row in rows { recorder.add(row) }
-        // 6 + 126 + 127 = 259 bytes kept; the 128-byte row would pass 300.
+        // 4 + 126 + 127 = 257 bytes kept; the 129-byte row would pass 300.
         #expect(recorder.rows == Array(rows.prefix(3)))
         var hasher = SHA256()
         for row in rows.dropFirst(3) { hasher.update(data: PostgresResponse.pack(row)) }

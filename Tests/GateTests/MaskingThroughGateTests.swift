@@ -151,8 +151,17 @@ struct MaskingThroughGateTests {
         let sameShape = try #require(object["same_shape"] as? [Any])
         #expect(sameShape[0] as? String == "KEN LOVELACE", "\(sameShape)")
         #expect(sameShape[1] as? String == "+*-***-****", "a plan made for another statement must not apply: \(sameShape)")
+        let again = try #require(object["prepared_again"] as? [Any])
+        #expect(again.count == 3 && again[1] as? String == "r****@example.com" && again[2] as? String == "+*-***-****", "\(again)")
         #expect(gate.stop() == 0)
         expectNoClearValue(String(decoding: try gate.everythingWritten(), as: UTF8.self), clear, "capture or log")
+        // Each mask is reported under the column it was found in, also for a statement whose plan came from the cache.
+        var locations: Set<String> = []
+        for c in try gate.captures() {
+            for e in try allEvents(c) { if case .maskSummary(let m) = e.payload { locations.formUnion(m.entries.map(\.location)) } }
+        }
+        #expect(locations.contains("public.customers.phone") && locations.contains("public.customers.email"), "\(locations.sorted())")
+        #expect(locations.isDisjoint(with: ["b1", "b2", "b3"]), "masks counted under another statement's columns: \(locations.sorted())")
     }
 
     @Test func policyMasksAddToTheTargetsForTheirPeopleOnly() throws {

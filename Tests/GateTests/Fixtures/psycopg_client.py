@@ -73,6 +73,12 @@ def masking():
         names = conn.execute("SELECT upper(full_name) AS x FROM customers WHERE id = %s", (7,)).fetchone()[0]
         phones = conn.execute("SELECT upper(phone) AS x FROM customers WHERE id = %s", (7,)).fetchone()[0]
         out["same_shape"] = [names, phones]
+        # A prepared statement run again after another statement's result: its cached plan brings
+        # its own columns' names, so its masks are counted under them.
+        for _ in range(3):
+            again = conn.execute("SELECT id, email, phone FROM customers WHERE id = %s", (8,), prepare=True).fetchone()
+            conn.execute("SELECT upper(full_name) AS b1, country AS b2, 'z' AS b3 FROM customers WHERE id = %s", (8,)).fetchone()
+        out["prepared_again"] = list(again)
     return out
 
 
