@@ -22,6 +22,8 @@ enum Replacement {
     /// The first character, `****`, then the match from byte `from` on (an e-mail's `@domain`).
     case keepFirst(from: Int)
     case bytes([UInt8])
+    /// A constant: no reference counting, which would be shared by every thread masking with it.
+    case fixed(StaticString)
     /// `[REDACTED:detector]`.
     case redacted
 
@@ -33,6 +35,7 @@ enum Replacement {
             out.append(contentsOf: [star, star, star, star])
             out.append(contentsOf: UnsafeBufferPointer(rebasing: b[from..<m.end]))
         case .bytes(let bytes): out.append(contentsOf: bytes)
+        case .fixed(let text): text.withUTF8Buffer { out.append(contentsOf: $0) }
         case .redacted: out.append(contentsOf: Masking.redacted(m.detector))
         }
     }
@@ -226,8 +229,6 @@ func isCardNumber(_ b: Bytes, _ s: Int, _ e: Int) -> Bool {
 
 // MARK: - US SSN
 
-let ssnMask = Array("***-**-****".utf8)
-
 /// `AAA-GG-SSSS` only (dashed; bare 9 digits are too common as IDs). SSA rules: area not 000,
 /// 666 or 900–999; group not 00; serial not 0000. Masked entirely as `***-**-****`: the last
 /// four are the part used as a knowledge factor, and area/group are guessable from birth data.
@@ -246,7 +247,7 @@ func scanSSN(_ b: Bytes, into out: inout [Match]) {
                 + Int(b[i + 9] &- 48) * 10 + Int(b[i + 10] &- 48))
             if area != 0 && area != 666 && area < 900 && group != 0 && serial != 0 {
                 out.append(Match(start: i, end: i + 11, detector: BuiltinDetector.usSSN.name,
-                                 replacement: .bytes(ssnMask)))
+                                 replacement: .fixed("***-**-****")))
                 i += 11
                 continue
             }

@@ -245,7 +245,7 @@ public final class Masker: Sendable {
         if digitShaped && digits > 0 {
             maskDigits(value, 0, value.count, keep: digits >= 12 ? 4 : 0, into: &scratch.out)
         } else {
-            scratch.out.append(contentsOf: [star, star, star, star, star, star, star, star])
+            ("********" as StaticString).withUTF8Buffer { scratch.out.append(contentsOf: $0) }
         }
         return [.column: 1]
     }

@@ -108,12 +108,15 @@ struct PostgresResultMasker {
     enum Replacement {
         case null
         case bytes(keep: Int, [UInt8])
+        /// The new bytes are the masker's output in `scratch.out` (not copied, not retained).
+        case scratch(keep: Int)
     }
 
     /// The row with its values masked, or nil when nothing changed. Works on the row's bytes in
     /// place: an unchanged row costs no allocation, a changed one a single new buffer.
     mutating func mask(_ row: PostgresBackendMessage.DataRow) -> PostgresBackendMessage.DataRow? {
         var out: ByteBuffer?
+        let plans = columns.plans  // one retain a row, not one a value
         row.forEachValue { index, lengthOffset, value in
             guard let value, value.count > 0 else {
                 out?.writeInteger(Int32(value == nil ? -1 : 0))
@@ -122,7 +125,7 @@ struct PostgresResultMasker {
             let bytes = value.assumingMemoryBound(to: UInt8.self)
             // Values of columns no RowDescription described: their type and format are unknown, so a
             // flagged one becomes NULL rather than risk rewriting a binary value.
-            let plan = index < columns.plans.count ? columns.plans[index]
+            let plan = index < plans.count ? plans[index]
                 : ColumnPlan(mode: masker.hasColumnRules ? .whole : .scan, kind: .opaque)
             guard let replacement = mask(bytes, plan, column: index) else {
                 if out != nil { out!.writeInteger(Int32(value.count)); out!.writeBytes(value) }
@@ -142,6 +145,10 @@ struct PostgresResultMasker {
                 out!.writeInteger(Int32(keep + new.count))
                 out!.writeBytes(UnsafeBufferPointer(rebasing: bytes[0..<keep]))
                 out!.writeBytes(new)
+            case .scratch(let keep):
+                out!.writeInteger(Int32(keep + scratch.out.count))
+                out!.writeBytes(UnsafeBufferPointer(rebasing: bytes[0..<keep]))
+                out!.writeBytes(scratch.out)
             }
         }
         return out.map { PostgresBackendMessage.DataRow(uncheckedBody: $0, columnCount: row.columnCount) }
@@ -221,8 +228,7 @@ struct PostgresResultMasker {
         let counts = plan.mode == .whole ? masker.maskWholeValue(body, using: &scratch) : masker.mask(body, using: &scratch)
         guard let counts else { return nil }
         count(counts, column: column)
-        // Shares the scratch's buffer until the value is written out, before the next is masked.
-        return .bytes(keep: keep, scratch.out)
+        return .scratch(keep: keep)  // written out before the next value is masked
     }
 
     // MARK: notices, errors, notifications
