@@ -56,15 +56,16 @@ public struct RowRecorder: Sendable {
                 keptBytes += packedLength
                 return
             }
-            cut(packedRows.removeLast(from: start, packedLength: packedLength), valueBytes: valueBytes)
+            hashCut(packedRows.removeLast(from: start, packedLength: packedLength), valueBytes: valueBytes)
             return
         }
         scratch.reset()
         let valueBytes = pack(&scratch)
-        cut(scratch.bytes, valueBytes: valueBytes)
+        hashCut(scratch.bytes, valueBytes: valueBytes)
     }
 
-    mutating func cut(_ packed: [UInt8], valueBytes: Int) {
+    /// A row past the cap: counted and hashed, not kept.
+    mutating func hashCut(_ packed: [UInt8], valueBytes: Int) {
         keptBytes = maxBytes  // once one row is cut, the rest are too: the kept rows stay a prefix
         if hasher == nil { hasher = SHA256() }
         hasher!.update(data: packed)

@@ -687,23 +687,19 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
     /// the row was read or made; should it not hold, the walk stops where it breaks.
     static func forEachValue(ofPacked buf: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) -> Void) {
         var r = WireReader(buf)
-        while !r.isAtEnd {
-            guard let n = try? r.varint() else { return }
-            if n == 0 { body(nil); continue }
-            guard n - 1 <= UInt64(buf.count - r.position) else { return }
-            let end = r.position + Int(n - 1)
-            body(UnsafeRawBufferPointer(rebasing: buf[r.position..<end]))
-            r.position = end
-        }
+        try? walkPacked(&r) { body($0.map { UnsafeRawBufferPointer(rebasing: buf[$0]) }) }
     }
 
-    /// Checks a packed row's layout: every value's length stays inside the row.
-    static func validatePacked(_ sub: inout WireReader) throws {
-        while !sub.isAtEnd {
-            let n = try sub.varint()
-            if n == 0 { continue }
-            guard n - 1 <= UInt64(sub.end - sub.position) else { throw sub.fail("row value runs past the end") }
-            sub.position += Int(n - 1)
+    /// The one walk over a packed row's layout (per value varint(length + 1) and the bytes, or 0
+    /// for NULL): each value's range in the reader's buffer; throws where a length runs past the row.
+    static func walkPacked(_ r: inout WireReader, _ body: (Range<Int>?) -> Void) throws {
+        while !r.isAtEnd {
+            let n = try r.varint()
+            if n == 0 { body(nil); continue }
+            guard n - 1 <= UInt64(r.end - r.position) else { throw r.fail("row value runs past the end") }
+            let end = r.position + Int(n - 1)
+            body(r.position..<end)
+            r.position = end
         }
     }
 
@@ -733,7 +729,7 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
             case 2:
                 var sub = try r.subReader(t)
                 let start = sub.position
-                try Self.validatePacked(&sub)
+                try Self.walkPacked(&sub) { _ in }
                 packedRows.append(packed: UnsafeRawBufferPointer(rebasing: sub.base[start..<sub.end]))
             case 3: rowCount = try r.uint(t)
             case 4: commandTag = try r.string(t)
@@ -763,7 +759,6 @@ public struct PackedRows: Sendable, Equatable {
 
     /// The rows as field 2 of a PostgresResponse, in order.
     public var encoded: [UInt8] { writer.bytes }
-    public var isEmpty: Bool { count == 0 }
     public var rows: [Row] {
         var rows: [Row] = []
         rows.reserveCapacity(count)

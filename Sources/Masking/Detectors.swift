@@ -32,7 +32,7 @@ enum Replacement {
         case .digits(let keep): maskDigits(b, m.start, m.end, keep: keep, into: &out)
         case .keepFirst(let from):
             out.append(b[m.start])
-            out.append(contentsOf: [star, star, star, star])
+            ("****" as StaticString).withUTF8Buffer { out.append(contentsOf: $0) }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: b[from..<m.end]))
         case .bytes(let bytes): out.append(contentsOf: bytes)
         case .fixed(let text): text.withUTF8Buffer { out.append(contentsOf: $0) }
@@ -98,12 +98,6 @@ struct ByteStats {
 }
 
 /// Replace digits with `*` except the last `keep`, leaving separators: the readable shape.
-func maskDigits(_ b: Bytes, _ s: Int, _ e: Int, keep: Int) -> [UInt8] {
-    var out = [UInt8](); out.reserveCapacity(e - s)
-    maskDigits(b, s, e, keep: keep, into: &out)
-    return out
-}
-
 func maskDigits(_ b: Bytes, _ s: Int, _ e: Int, keep: Int, into out: inout [UInt8]) {
     var total = 0
     for i in s..<e where isDigit(b[i]) { total += 1 }

@@ -227,9 +227,7 @@ public final class Masker: Sendable {
     /// (card-like: the PCI-accepted shape); anything else becomes a fixed `********`, so the
     /// value's length does not leak. An empty value is left as is (nothing to hide).
     public func maskWholeValue(_ value: [UInt8]) -> MaskResult? {
-        var s = MaskScratch()
-        guard let counts = value.withUnsafeBufferPointer({ maskWholeValue($0, using: &s) }) else { return nil }
-        return MaskResult(bytes: s.out, counts: counts)
+        value.withUnsafeBufferPointer { v in Self.once { maskWholeValue(v, using: &$0) } }
     }
 
     /// `maskWholeValue` into `scratch.out`; returns the counts, or nil for an empty value.
@@ -258,8 +256,13 @@ public final class Masker: Sendable {
     }
 
     private func scan(_ b: Bytes) -> MaskResult? {
+        Self.once { scan(b, using: &$0) }
+    }
+
+    /// One value masked with a scratch of its own, as a `MaskResult` (the callers that mask a value now and then).
+    private static func once(_ mask: (inout MaskScratch) -> DetectorCounts?) -> MaskResult? {
         var s = MaskScratch()
-        guard let counts = scan(b, using: &s) else { return nil }
+        guard let counts = mask(&s) else { return nil }
         return MaskResult(bytes: s.out, counts: counts)
     }
 
@@ -338,7 +341,7 @@ public final class Masker: Sendable {
                 idx += 1
             }
             s.out.append(contentsOf: UnsafeBufferPointer(rebasing: b[pos..<m.start]))
-            if merged { s.out.append(contentsOf: redacted(m.detector)) } else { m.replacement.write(m, of: b, into: &s.out) }
+            (merged ? .redacted : m.replacement).write(m, of: b, into: &s.out)
             counts.add(m.detector)
             pos = end
         }

@@ -147,8 +147,7 @@ public struct DetectorCounts: Sendable, Sequence, ExpressibleByDictionaryLiteral
 
     /// Adds every count of `other` (a value's counts into a column's).
     public mutating func add(_ other: DetectorCounts) {
-        if let f = other.first { add(f.0, f.1) }
-        for (d, n) in other.more { add(d, n) }
+        for (d, n) in other { add(d, n) }
     }
 
     /// Walks `first` then `more` without building an array: counts are iterated per masked value.
@@ -192,6 +191,12 @@ public struct MaskScratch: Sendable {
     /// The last masked value.
     public internal(set) var out: [UInt8] = []
     public init() {}
+
+    /// Puts `bytes` as the masked value, for a mask its caller makes itself.
+    public mutating func setOutput(_ bytes: some Sequence<UInt8>) {
+        out.removeAll(keepingCapacity: true)
+        out.append(contentsOf: bytes)
+    }
 }
 
 /// `maskText` result, for notices and error fields.

@@ -90,7 +90,12 @@ public final class PostgresGate: Sendable {
         var client = TLSConfiguration.makeClientConfiguration()
         client.certificateVerification = .none
         upstreamTLSContext = try? NIOSSLContext(configuration: client)
-        group = MultiThreadedEventLoopGroup(numberOfThreads: config.proxy.threads ?? Self.usableCores())
+        group = MultiThreadedEventLoopGroup(numberOfThreads: Self.eventLoops(config))
+    }
+
+    /// How many event loops a gate with `config` runs: `proxy.threads`, else one per usable core.
+    public static func eventLoops(_ config: GateConfig) -> Int {
+        config.proxy.threads ?? usableCores()
     }
 
     /// Cores this process may run on: a container's CPU limit or cpuset (NIO's `System.coreCount`)

@@ -104,12 +104,17 @@ struct PostgresResultMasker {
         }
     }
 
-    /// What to send instead of a value: NULL, or new bytes after the first `keep` bytes of the original.
+    /// What to send instead of a value: NULL, or the first `keep` bytes of the original followed
+    /// by the new bytes, which are in `scratch.out` (written out before the next value is masked).
     enum Replacement {
         case null
-        case bytes(keep: Int, [UInt8])
-        /// The new bytes are the masker's output in `scratch.out` (not copied, not retained).
-        case scratch(keep: Int)
+        case masked(keep: Int)
+    }
+
+    /// `bytes` as the new bytes of a value (for the masks not written by the masker itself).
+    mutating func replaced(keep: Int, with bytes: some Sequence<UInt8>) -> Replacement {
+        scratch.setOutput(bytes)
+        return .masked(keep: keep)
     }
 
     /// The row with its values masked, or nil when nothing changed. Works on the row's bytes in
@@ -141,11 +146,7 @@ struct PostgresResultMasker {
             switch replacement {
             case .null:
                 out!.writeInteger(Int32(-1))
-            case .bytes(let keep, let new):
-                out!.writeInteger(Int32(keep + new.count))
-                out!.writeBytes(UnsafeBufferPointer(rebasing: bytes[0..<keep]))
-                out!.writeBytes(new)
-            case .scratch(let keep):
+            case .masked(let keep):
                 out!.writeInteger(Int32(keep + scratch.out.count))
                 out!.writeBytes(UnsafeBufferPointer(rebasing: bytes[0..<keep]))
                 out!.writeBytes(scratch.out)
@@ -172,7 +173,7 @@ struct PostgresResultMasker {
             guard value.count >= prefix else { return .null }
             if plan.mode == .whole {
                 count([.column: 1], column: column)
-                return .bytes(keep: prefix, Array(#""********""#.utf8))
+                return replaced(keep: prefix, with: #""********""#.utf8)
             }
             return maskText(value, plan, column: column, keep: prefix)
         case .container:
@@ -188,7 +189,7 @@ struct PostgresResultMasker {
                 array.elements[i] = r.bytes
                 changed = true
             }
-            return changed ? .bytes(keep: 0, Array(array.encoded.readableBytesView)) : nil
+            return changed ? replaced(keep: 0, with: array.encoded.readableBytesView) : nil
         case .number(let decoding):
             if plan.mode == .whole { return wholeToNull(plan, column: column) }
             switch decoding {
@@ -228,7 +229,7 @@ struct PostgresResultMasker {
         let counts = plan.mode == .whole ? masker.maskWholeValue(body, using: &scratch) : masker.mask(body, using: &scratch)
         guard let counts else { return nil }
         count(counts, column: column)
-        return .scratch(keep: keep)  // written out before the next value is masked
+        return .masked(keep: keep)
     }
 
     // MARK: notices, errors, notifications

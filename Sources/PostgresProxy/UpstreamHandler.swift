@@ -100,8 +100,12 @@ final class UpstreamHandler: ChannelInboundHandler {
             }
         } catch {
             session.gate.logger.error("invalid message from the database", metadata: ["error": "\(error)"])
-            if phase == .relaying { session.upstreamClosed() } else { session.upstreamLoginFailed("invalid message from the database: \(error)") }
-            close()
+            if phase == .relaying {
+                session.upstreamClosed()
+                close()
+            } else {
+                loginFailed("invalid message from the database: \(error)")
+            }
         }
     }
 

@@ -124,7 +124,6 @@ public struct ExchangePipeline: Sendable {
                 masking: MaskingSetup = MaskingSetup(targetMasks: [:], policies: PolicySet(policies: []))) {
         self.inspector = inspector; self.policy = policy; self.masking = masking
     }
-
 }
 
 /// sqlcommenter-style comments (`/*traceparent='00-…',prompt_id='…'*/`) that tie a

@@ -113,7 +113,9 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let config = try options.load()
-        print("\(options.config): OK: gate \(config.proxy.id), \(config.targets.count) target(s)")
+        let loops = PostgresGate.eventLoops(config)
+        print("\(options.config): OK: gate \(config.proxy.id), \(config.targets.count) target(s), \(loops) event loop\(loops == 1 ? "" : "s")"
+              + (config.proxy.threads == nil ? " (one per usable core)" : ""))
         for t in config.targets {
             let tls = t.tlsCertificate != nil ? "TLS" : (t.listen.isLoopback ? "plaintext (loopback)" : "plaintext (allowed)")
             print("  \(t.name): \(t.protocolKind.rawValue) \(t.listen) -> \(t.upstream) as \(t.credentials.user) (password: \(t.credentials.source)), \(tls)")

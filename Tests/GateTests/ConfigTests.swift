@@ -32,6 +32,24 @@ struct ConfigTests {
               password_env: GATE_PW
         """
 
+    /// The default follows the CPUs the process may use (here: one, by taskset), not the host's.
+    @Test func eventLoopsFollowTheUsableCores() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("gate.yaml").path
+        try valid.write(toFile: path, atomically: true, encoding: .utf8)
+        // The first CPU this test may use (a cpuset need not start at 0).
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let list = try #require(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") })
+        let first = String(list.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces).prefix { $0.isNumber })
+        let one = try run("taskset", ["-c", first, tool("capture-proxy").path, "check", "--config", path], environment: ["GATE_PW": "x"])
+        #expect(one.status == 0, "\(one.stderr)")
+        #expect(one.stdout.contains("1 event loop (one per usable core)"), "\(one.stdout)")
+        let set = try check(valid.replacingOccurrences(of: "  id: g1", with: "  id: g1\n  threads: 3"), environment: ["GATE_PW": "x"])
+        #expect(set.stdout.contains("3 event loops\n"), "\(set.stdout)")
+    }
+
     @Test func validConfigurationIsSummarised() throws {
         let r = try check(valid, environment: ["GATE_PW": "brokered-secret-7f3a"])
         #expect(r.status == 0, "\(r.stderr)")
