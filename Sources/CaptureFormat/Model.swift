@@ -52,6 +52,15 @@ public struct Event: Sendable, Equatable {
         self.payload = payload
     }
 
+    /// Moves `event` out, leaving an empty one (no allocation) in its place. For handing events
+    /// on from an array: a copy retains every string and array an event holds, and the standard
+    /// library's ways to empty an array in order (`reverse`, `append(contentsOf:)`) copy.
+    public static func take(_ event: inout Event) -> Event {
+        var taken = Event(monotonicNanos: 0, wallMicros: 0, payload: .unknown(kind: 0, bytes: []))
+        swap(&taken, &event)
+        return taken
+    }
+
     /// The kind's raw value; for an event of a kind this reader does not know, the stored value.
     public var kindCode: UInt8 {
         if case .unknown(let code, _) = payload { return code }

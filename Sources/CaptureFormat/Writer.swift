@@ -92,10 +92,10 @@ public final class CaptureWriter {
     var pending = WireWriter(capacity: 128 * 1024)
     var pendingInfo = BlockInfo()
     var pendingTerms: Set<String> = []
-    /// The term-relevant parts of the block's previous request and decision: a session repeats
-    /// its statements, and an event that would add only terms already in the block is skipped.
-    var lastTermRequest: PostgresRequest?
-    var lastTermDecision: Decision?
+    /// The term-relevant parts of the requests and decisions already in the open block: a session
+    /// repeats a few statements, and an event that would add only terms the block has is skipped.
+    var termedRequests: Set<RequestTerms> = []
+    var termedDecisions: Set<DecisionTerms> = []
     /// Each event is encoded here first: a buffer kept from event to event.
     var scratch = WireWriter(capacity: 4096)
     var pendingSince: ContinuousClock.Instant?
@@ -148,6 +148,8 @@ public final class CaptureWriter {
     public func append(_ event: consuming Event) throws(CaptureError) -> UInt64 {
         guard !closed else { throw CaptureError(.io, "\(path): append after close") }
         event.sequence = nextSequence
+        // Read from here on: passing the consumed parameter on would copy it (and retain all it holds).
+        let event = event
         scratch.reset()
         event.encode(to: &scratch)
         let encoded = scratch.bytes
@@ -179,21 +181,17 @@ public final class CaptureWriter {
         return event.sequence
     }
 
-    /// False when the event's terms are certainly in the open block already (same statement facts,
-    /// or the same decision, as the last one added).
-    func addsTerms(_ event: Event) -> Bool {
+    /// False when the event's terms are certainly in the open block already (the same statement
+    /// facts, or the same decision, as an earlier event of the block).
+    func addsTerms(_ event: borrowing Event) -> Bool {
         switch event.payload {
         case .request(.postgres(let p)):
-            if let last = lastTermRequest, last.fingerprint == p.fingerprint, last.resources == p.resources,
-               last.statementKinds == p.statementKinds, last.functions == p.functions { return false }
-            lastTermRequest = p
-            return true
+            termedRequests.insert(RequestTerms(fingerprint: p.fingerprint, resources: p.resources,
+                                               statementKinds: p.statementKinds, functions: p.functions)).inserted
         case .decision(let d):
-            if let last = lastTermDecision, last.action == d.action, last.policy == d.policy, last.rule == d.rule { return false }
-            lastTermDecision = d
-            return true
+            termedDecisions.insert(DecisionTerms(action: d.action, policy: d.policy, rule: d.rule)).inserted
         default:
-            return true
+            true
         }
     }
 
@@ -221,8 +219,8 @@ public final class CaptureWriter {
         pending = WireWriter(capacity: options.blockTargetBytes + options.blockTargetBytes / 4)
         pendingInfo = BlockInfo()
         pendingTerms.removeAll(keepingCapacity: true)
-        lastTermRequest = nil
-        lastTermDecision = nil
+        termedRequests.removeAll(keepingCapacity: true)
+        termedDecisions.removeAll(keepingCapacity: true)
         pendingSince = nil
         switch options.durability {
         case .perBlock, .strict: try sync()
@@ -278,4 +276,19 @@ extension Duration {
         if overflow { return s < 0 ? .min : .max }
         return ns.addingReportingOverflow(atto / 1_000_000_000).overflow ? .max : ns + atto / 1_000_000_000
     }
+}
+
+/// What of a PostgreSQL request goes into a block's search terms (see `SearchTerms`).
+struct RequestTerms: Hashable {
+    var fingerprint: String
+    var resources: [Resource]
+    var statementKinds: [String]
+    var functions: [String]
+}
+
+/// What of a decision goes into a block's search terms.
+struct DecisionTerms: Hashable {
+    var action: Decision.Action
+    var policy: String
+    var rule: String
 }

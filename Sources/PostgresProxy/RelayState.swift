@@ -142,11 +142,12 @@ struct RelayState {
 
     /// The recorded part of the current result; resets for the next one.
     mutating func takeResult() -> PostgresResponse {
-        var response = PostgresResponse(columns: columns, notices: notices, cut: rows.cut)
+        // Moved out, not copied: a copy retains every string and array the response holds.
+        var response = PostgresResponse(cut: rows.cut)
+        swap(&response.columns, &columns)
+        swap(&response.notices, &notices)
         response.packedRows = rows.packedRows
-        columns = []
         rows = RowRecorder(maxRows: maxRows)
-        notices = []
         resultStarted = false
         return response
     }

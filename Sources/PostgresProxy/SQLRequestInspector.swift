@@ -162,33 +162,39 @@ final class SQLSessionInspector: SessionInspector {
         startupPath = searchPath
     }
 
-    func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest {
-        guard case .postgres(let p) = request else { return InspectedRequest(request: request, statements: []) }
-        if p.path == .functionCall {
+    /// Consumes the request: its facts are filled in place, with no copy of what it holds.
+    func inspect(_ request: consuming Request, in session: SessionContext) -> InspectedRequest {
+        guard case .postgres(let sent) = request else { return InspectedRequest(request: request, statements: []) }
+        if sent.path == .functionCall {
             // A FunctionCall message carries an OID, not SQL: nothing to inspect, so it counts as a write.
             return InspectedRequest(request: request, statements: [StatementInfo(kind: "function_call", writes: true,
                                                                                 sideEffects: ["FunctionCall message"])])
         }
+        let text = sent.text
         // The session's own cache first: no lock on the path of a repeated statement.
         let generation = catalog?.generation ?? 0
         if generation != resolvedGeneration || resolved.count >= 1024 { resolved = [:]; resolvedGeneration = generation }
-        if let hit = resolved[p.text] { return inspected(request, entry: hit.entry, parts: hit.parts) }
-        let entry = inspector.lookup(p.text)
+        if let hit = resolved[text] { return inspected(request, entry: hit.entry, parts: hit.parts) }
+        let entry = inspector.lookup(text)
         let parts = entry.dependsOnSession ? SQLRequestInspector.parts(resolve(entry)) : entry.inspected
-        resolved[p.text] = SQLRequestInspector.Resolved(entry: entry, parts: parts)
+        resolved[text] = SQLRequestInspector.Resolved(entry: entry, parts: parts)
         return inspected(request, entry: entry, parts: parts)
     }
 
     /// The request with its recorded facts filled in, from the cached parts or from session-resolved facts.
-    func inspected(_ request: Request, entry: SQLRequestInspector.Entry, parts: SQLRequestInspector.InspectedRequestParts) -> InspectedRequest {
-        guard case .postgres(var p) = request else { return InspectedRequest(request: request, statements: []) }
-        p.fingerprint = entry.fingerprint
-        p.normalized = entry.normalized
-        p.statementKinds = parts.kinds
-        p.resources = parts.resources
-        p.functions = parts.functions
-        return InspectedRequest(request: .postgres(p), statements: parts.statements, projections: parts.projections,
-                                rowStreams: parts.rowStreams, carriesSecret: parts.carriesSecret)
+    func inspected(_ request: consuming Request, entry: SQLRequestInspector.Entry, parts: SQLRequestInspector.InspectedRequestParts) -> InspectedRequest {
+        switch consume request {
+        case .postgres(var p):
+            p.fingerprint = entry.fingerprint
+            p.normalized = entry.normalized
+            p.statementKinds = parts.kinds
+            p.resources = parts.resources
+            p.functions = parts.functions
+            return InspectedRequest(request: .postgres(p), statements: parts.statements, projections: parts.projections,
+                                    rowStreams: parts.rowStreams, carriesSecret: parts.carriesSecret)
+        case let other:
+            return InspectedRequest(request: other, statements: [])
+        }
     }
 
     /// The entry's facts with unqualified names resolved on this session's search path and

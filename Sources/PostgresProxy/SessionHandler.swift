@@ -153,7 +153,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     /// Stamps an event now; it reaches the recorder with the rest of this read's (`submitRecorded`).
-    func record(_ payload: Payload, exchange: UInt64) {
+    func record(_ payload: consuming Payload, exchange: UInt64) {
         guard let recorder else { return }
         staged.append(recorder.stamp(payload, exchange: exchange))
     }
@@ -578,19 +578,26 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Inspects, decides and records one request. Nil when it must not be forwarded.
-    func admit(_ request: Request, exchange: UInt64, text: String) -> InspectedRequest? {
+    /// Inspects, decides and records one request. Nil when it must not be forwarded; otherwise what
+    /// masking needs to place the columns of its results.
+    func admit(_ request: consuming Request, exchange: UInt64, text: String) -> Admitted? {
         guard let session, let inspection, let policy = currentPolicy(), case .postgres(let sent) = request else { return nil }
+        let path = sent.path
         let inspected = inspection.inspect(request, in: session)
-        let admission = admission(inspected, text: text, path: sent.path, policy: policy, session: session, inspection: inspection)
-        let decision = admission.decision
+        let admission = admission(inspected, text: text, path: path, policy: policy, session: session, inspection: inspection)
+        let allowed = admission.decision.action == .allow
+        if allowed { inspection.forwarded(inspected) }
+        let admitted = Admitted(projections: inspected.projections, rowStreams: inspected.rowStreams)
         if let annotation = admission.annotation { record(.annotation(annotation), exchange: exchange) }
-        record(.request(recordable(inspected, text: admission.recordedText)), exchange: exchange)
-        record(.decision(decision), exchange: exchange)
-        if decision.action == .allow {
-            inspection.forwarded(inspected)
-            return inspected
-        }
+        // The inspected request's last use: moved into the record (a copy retains all it holds).
+        // (Read as a `let` until here: passing a `var` on borrowed can copy it whole.)
+        var spent = consume inspected
+        var recorded = Request.postgres(PostgresRequest(text: ""))
+        swap(&recorded, &spent.request)
+        record(.request(recordable(recorded, carriesSecret: spent.carriesSecret, text: admission.recordedText)), exchange: exchange)
+        record(.decision(admission.decision), exchange: exchange)
+        if allowed { return admitted }
+        let decision = admission.decision
         relay.lastDenial = decision.action == .review
             ? "tollgate: approval required by policy \"\(decision.policy)\" rule \"\(decision.rule)\"; approvals are not available on this gate"
             : "tollgate: denied by policy \"\(decision.policy)\" rule \"\(decision.rule)\"" + (decision.reason.isEmpty ? "" : ": \(decision.reason)")
@@ -661,10 +668,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// The request as it may be recorded: its recorded text, and its parameters masked as the text
     /// is (withheld entirely for a statement that carries a credential). What is forwarded
     /// upstream is the request as sent.
-    func recordable(_ inspected: InspectedRequest, text: String) -> Request {
-        guard case .postgres(var p) = inspected.request else { return inspected.request }
+    func recordable(_ request: consuming Request, carriesSecret: Bool, text: String) -> Request {
+        guard case .postgres(var p) = request else { return request }
         p.text = text
-        if inspected.carriesSecret {
+        if carriesSecret {
             p.parameters = p.parameters.map { Parameter(value: $0.value.map { _ in Array("[REDACTED]".utf8) }, format: 0) }
             return .postgres(p)
         }
@@ -1039,10 +1046,22 @@ struct AdmissionKey: Hashable {
 
 /// What admitting a statement text decided, valid for one policy generation and one state of
 /// the session's inspection (its search path, its prepared statements, the catalog).
-struct Admission {
-    var decision: Decision
-    var recordedText: String
-    var annotation: Annotation?
-    var policyGeneration: Int
-    var inspectionGeneration: Int
+/// A class: fetched for every request of a repeated statement, where one retain beats a copy of each field.
+final class Admission {
+    let decision: Decision
+    let recordedText: String
+    let annotation: Annotation?
+    let policyGeneration: Int
+    let inspectionGeneration: Int
+
+    init(decision: Decision, recordedText: String, annotation: Annotation?, policyGeneration: Int, inspectionGeneration: Int) {
+        self.decision = decision; self.recordedText = recordedText; self.annotation = annotation
+        self.policyGeneration = policyGeneration; self.inspectionGeneration = inspectionGeneration
+    }
+}
+
+/// What an admitted request's results need: where computed and COPY columns come from.
+struct Admitted {
+    var projections: [Projection]
+    var rowStreams: [RowStreamLayout]
 }

@@ -59,7 +59,8 @@ public protocol RequestInspector: Sendable {
 
 /// Per-session inspection, confined to the session's event loop.
 public protocol SessionInspector: AnyObject {
-    func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest
+    /// Consuming: an inspector fills the request's facts in place, without copying what it holds.
+    func inspect(_ request: consuming Request, in session: SessionContext) -> InspectedRequest
     /// Changes whenever what a request would be found to be can change (the search path, the
     /// prepared statements, the catalog): a decision made under one generation holds for it.
     var generation: Int { get }
@@ -79,7 +80,7 @@ public struct NoInspection: RequestInspector {
 
     final class Session: SessionInspector {
         var generation: Int { 0 }
-        func inspect(_ request: Request, in session: SessionContext) -> InspectedRequest {
+        func inspect(_ request: consuming Request, in session: SessionContext) -> InspectedRequest {
             InspectedRequest(request: request, statements: [])
         }
         func forwarded(_ request: InspectedRequest) {}

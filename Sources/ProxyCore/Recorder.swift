@@ -80,9 +80,8 @@ public final class SessionRecorder: Sendable {
                         // Whatever happens to the writing, a session paused for the backlog must go on
                         // (and a failed one is told so and ended by its owner).
                         defer { if wasOver { callbacks.drained.withLock { $0 }?() } }
-                        // Moved out one by one, oldest first (reversed, then popped): no copy of any event.
-                        events.reverse()
-                        while failure == nil, let e = events.popLast() { try writer.append(e) }
+                        // Moved out one by one: a copy retains all an event holds (and `reverse` copies).
+                        for i in events.indices where failure == nil { try writer.append(Event.take(&events[i])) }
                     case .tick:
                         try writer.sealIfDue()
                     }
@@ -110,14 +109,14 @@ public final class SessionRecorder: Sendable {
     /// Stamps `payload` now and queues it. Returns true when the queue is over `backlogLimit`:
     /// the caller should stop reading until `whenDrained`'s handler runs.
     @discardableResult
-    public func record(_ payload: Payload, exchange: UInt64 = 0) -> Bool {
+    public func record(_ payload: consuming Payload, exchange: UInt64 = 0) -> Bool {
         var one = [stamp(payload, exchange: exchange)]
         return submit(&one)
     }
 
     /// `payload` as an event stamped now, for `submit`: a protocol handler stamps the events of
     /// one read and hands them over together (one lock and at most one wake-up, not one per event).
-    public func stamp(_ payload: Payload, exchange: UInt64 = 0) -> Event {
+    public func stamp(_ payload: consuming Payload, exchange: UInt64 = 0) -> Event {
         let mono = UInt64(max(0, (ContinuousClock.now - started).nanoseconds))
         return Event(monotonicNanos: mono, wallMicros: nowMicros(), exchangeID: exchange, payload: payload)
     }
