@@ -68,33 +68,31 @@ public struct WireWriter: Sendable {
 
     public mutating func string(_ tag: UInt32, _ value: String) {
         guard !value.isEmpty else { return }
-        key(tag, .lengthDelimited)
-        var s = value
-        s.withUTF8 { utf8 in
-            varint(UInt64(utf8.count))
-            bytes.append(contentsOf: utf8)
-        }
+        lengthDelimitedUTF8(tag, value)
     }
 
     public mutating func string(_ tag: UInt32, _ value: String?) {
         guard let value else { return }
-        key(tag, .lengthDelimited)
-        var s = value
-        s.withUTF8 { utf8 in
-            varint(UInt64(utf8.count))
-            bytes.append(contentsOf: utf8)
-        }
+        lengthDelimitedUTF8(tag, value)
     }
 
     public mutating func strings(_ tag: UInt32, _ values: [String]) {
-        for v in values {
-            key(tag, .lengthDelimited)
-            var s = v
-            s.withUTF8 { utf8 in
-                varint(UInt64(utf8.count))
-                bytes.append(contentsOf: utf8)
-            }
+        for v in values { lengthDelimitedUTF8(tag, v) }
+    }
+
+    /// The string's UTF-8 as a length-delimited field. Read in place (no copy of the string, which
+    /// would be a retain and a release per field on the recording path) unless it is not native.
+    mutating func lengthDelimitedUTF8(_ tag: UInt32, _ value: String) {
+        key(tag, .lengthDelimited)
+        if value.utf8.withContiguousStorageIfAvailable({ appendLengthDelimited($0) }) == nil {
+            var s = value
+            s.withUTF8 { appendLengthDelimited($0) }
         }
+    }
+
+    mutating func appendLengthDelimited(_ value: UnsafeBufferPointer<UInt8>) {
+        varint(UInt64(value.count))
+        bytes.append(contentsOf: value)
     }
 
     /// A nested message: encoded in place after a one-byte length, which is right for most

@@ -80,7 +80,7 @@ public final class SessionRecorder: Sendable {
                         // Whatever happens to the writing, a session paused for the backlog must go on
                         // (and a failed one is told so and ended by its owner).
                         defer { if wasOver { callbacks.drained.withLock { $0 }?() } }
-                        // Moved out one by one: a copy retains all an event holds (and `reverse` copies).
+                        // Moved out one by one (see `Event.take`).
                         for i in events.indices where failure == nil { try writer.append(Event.take(&events[i])) }
                     case .tick:
                         try writer.sealIfDue()
@@ -128,7 +128,12 @@ public final class SessionRecorder: Sendable {
         guard !events.isEmpty else { return false }
         let size = events.reduce(0) { $0 + SessionRecorder.approximateSize($1.payload) }
         let (wake, over) = batch.withLock { b in
-            if b.events.isEmpty { swap(&b.events, &events) } else { b.events.append(contentsOf: events) }
+            if b.events.isEmpty {
+                swap(&b.events, &events)
+            } else {
+                // Moved, not copied (see `Event.take`); the caller's array keeps its capacity.
+                for i in events.indices { b.events.append(Event.take(&events[i])) }
+            }
             b.bytes += size
             if b.bytes > SessionRecorder.backlogLimit { b.overLimit = true }
             defer { b.signalled = true }
