@@ -31,7 +31,10 @@ struct DatabaseEnvironment {
 }
 
 /// A real OIDC provider (oidc-provider-mock) in a child process that exits with the tests:
-/// its Python wrapper stops the provider when our end of its stdin closes.
+/// its Python wrapper stops the provider when our end of its stdin closes (the provider is
+/// released) or when the test process is gone (its parent changes). The wrapper first unblocks
+/// signals: a child inherits the signal mask of the test thread that starts it, where SIGTERM
+/// is blocked, and providers that could not be terminated were left running after every run.
 final class OIDCProvider: Sendable {
     let process: Process
     let port: Int
@@ -43,7 +46,16 @@ final class OIDCProvider: Sendable {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var args = ["-m", "oidc_provider_mock", "--port", "\(port)"]
         if let tokenMaxAge { args += ["--token-max-age", "\(tokenMaxAge)"] }
-        let script = "import subprocess, sys; p = subprocess.Popen([sys.executable] + sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); sys.stdin.read(); p.terminate()"
+        let script = """
+            import os, signal, subprocess, sys, threading, time
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            parent = os.getppid()
+            p = subprocess.Popen([sys.executable] + sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            threading.Thread(target=lambda: (sys.stdin.read(), p.terminate()), daemon=True).start()
+            while os.getppid() == parent and p.poll() is None:
+                time.sleep(0.2)
+            p.terminate()
+            """
         p.arguments = ["python3", "-c", script] + args
         p.standardInput = Pipe()
         p.standardOutput = FileHandle.nullDevice
