@@ -582,9 +582,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// masking needs to place the columns of its results.
     func admit(_ request: consuming Request, exchange: UInt64, text: String) -> Admitted? {
         guard let session, let inspection, let policy = currentPolicy(), case .postgres(let sent) = request else { return nil }
-        let path = sent.path
         let inspected = inspection.inspect(request, in: session)
-        let admission = admission(inspected, text: text, path: path, policy: policy, session: session, inspection: inspection)
+        let admission = admission(inspected, text: text, path: sent.path, policy: policy, session: session, inspection: inspection)
         let allowed = admission.decision.action == .allow
         if allowed { inspection.forwarded(inspected) }
         let admitted = Admitted(projections: inspected.projections, rowStreams: inspected.rowStreams)
