@@ -4,8 +4,9 @@
 # bare SwiftNIO relay that decodes nothing ("relay", benchmarks/relay: the floor of any proxy
 # built like the gate), through capture-proxy with recording on ("gate"), and through capture-proxy with its full path:
 # policies, masks and recording ("full"), interleaved round by round in one run. Prints TPS,
-# mean latency and each ratio to direct, then inspections per second with and without the
-# gate's statement cache. Asserts nothing.
+# mean latency and each ratio to direct, each proxy's CPU time per transaction (user and system,
+# all its threads, from /proc), then inspections per second with and without the gate's
+# statement cache. Asserts nothing.
 #
 # Two CPU layouts, interleaved too: "shared", every process on every core (pgbench, PostgreSQL
 # and the proxy compete for the same CPUs, so a proxy's ratio is mostly its CPU per transaction),
@@ -109,7 +110,7 @@ U
 # One set of proxies per layout, started on that layout's CPUs, so that each sizes itself (event
 # loops) for the CPUs it has, as it would on a host or pod of that size.
 # Ports: base+2 pgbouncer, +3 gate, +4 full, +5 relay.
-declare -A port
+declare -A port proc
 start_proxies() { # layout cpus base_port
   local layout=$1 cpus=$2 base=$3 dir=$work/$1
   mkdir -p "$dir"
@@ -141,7 +142,7 @@ INI
   pids+=($!)
   # The bare relay, with one event loop per CPU it has, as the gate.
   taskset -c "$cpus" "$relay_bin" "${port[$layout,relay]}" "$TOLLGATE_PG_PORT" "$(taskset -c "$cpus" nproc)" &
-  pids+=($!)
+  pids+=($!); proc[$layout,relay]=$!
   # The gate, recording; and the full path: a least-privilege policy decided per statement,
   # masks by content and by column, recording.
   cat > "$dir/gate.yaml" <<YAML
@@ -175,13 +176,15 @@ policies:
       - {name: no-ddl, when: {statement: [drop, truncate, alter_table, create_table]}, then: deny}
 YAML
   BENCH_PW=$pw taskset -c "$cpus" "$gate_bin" run --config "$dir/gate.yaml" --log-level warning > "$dir/gate.log" 2>&1 &
-  pids+=($!)
+  pids+=($!); proc[$layout,gate]=$!
   BENCH_PW=$pw taskset -c "$cpus" "$gate_bin" run --config "$dir/full.yaml" --log-level warning > "$dir/full.log" 2>&1 &
-  pids+=($!)
+  pids+=($!); proc[$layout,full]=$!
   local path
   for _ in $(seq 1 100); do
     sleep 0.2
     for path in pgbouncer relay gate full; do pg_isready -q -h 127.0.0.1 -p "${port[$layout,$path]}" || continue 2; done
+    # pgbouncer may run under runuser, which is not pgbouncer's process: its pid file is.
+    proc[$layout,pgbouncer]=$(cat "$dir/pgbouncer.pid")
     return 0
   done
   echo "proxies of layout $layout did not start" >&2; exit 2
@@ -204,7 +207,11 @@ use_layout() {
   pin "$pg_pid" "$client_cpus"
 }
 
-run() { # layout path script clients -> "tps latency_ms"
+# User and system CPU of a process and all its threads, in clock ticks; 0 without a process (direct).
+ticks() { if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
+hz=$(getconf CLK_TCK)
+
+run() { # layout path script clients -> "tps latency_ms proxy_cpu_us_per_transaction"
   local p pass
   case $2 in
     direct) p=$TOLLGATE_PG_PORT; pass=$pw ;;
@@ -213,24 +220,29 @@ run() { # layout path script clients -> "tps latency_ms"
   esac
   local script=$3 c=$4 out workload
   if [ "$script" = masking ]; then workload=(-f "$work/masking.sql"); else workload=(-b "$script"); fi
+  local pid=${proc[$1,$2]:-} before after
+  before=$(ticks "$pid")
   out=$(PGPASSWORD=$pass taskset -c "$client_cpus" pgbench -h 127.0.0.1 -p "$p" -U tollgate_bench -n "${workload[@]}" -c "$c" -j "$c" -T "$SECONDS_PER_RUN" \
         -M prepared "$TOLLGATE_PG_BENCH_DATABASE" 2>&1) || true  # a failed run is reported below, not fatal
-  local t l
+  after=$(ticks "$pid")
+  local t l n cpu
   t=$(echo "$out" | awk '/^tps = / {print $3}'); l=$(echo "$out" | awk '/latency average/ {print $4}')
+  n=$(echo "$out" | awk '/number of transactions actually processed/ {split($NF, a, "/"); print a[1]}')
   if [ -z "$t" ]; then echo "pgbench failed on $1 $2 $script -c $c:" >&2; echo "$out" | tail -5 >&2; t=0; l=0; fi
-  echo "$t $l"
+  cpu=$(awk -v d=$((after - before)) -v hz="$hz" -v n="${n:-0}" 'BEGIN{print (n > 0 ? d * 1e6 / hz / n : 0)}')
+  echo "$t $l $cpu"
 }
 
-declare -A tps lat
+declare -A tps lat cpu
 for round in $(seq 1 "$ROUNDS"); do
   for layout in $LAYOUTS; do
     use_layout "$layout"
     for script in $SCRIPTS; do
       for c in $CLIENTS; do
         for path in $PATHS; do
-          read -r t l < <(run "$layout" $path $script "$c")
-          tps[$layout,$path,$script,$c]+="$t "; lat[$layout,$path,$script,$c]+="$l "
-          printf 'round %d  %-6s %-11s -c %-2s %-9s  tps %10.1f  latency %6.3f ms\n' "$round" "$layout" "$script" "$c" "$path" "$t" "$l"
+          read -r t l u < <(run "$layout" $path $script "$c")
+          tps[$layout,$path,$script,$c]+="$t "; lat[$layout,$path,$script,$c]+="$l "; cpu[$layout,$path,$script,$c]+="$u "
+          printf 'round %d  %-6s %-11s -c %-2s %-9s  tps %10.1f  latency %6.3f ms  proxy CPU %6.1f us/txn\n' "$round" "$layout" "$script" "$c" "$path" "$t" "$l" "$u"
         done
       done
     done
@@ -261,6 +273,27 @@ for layout in $LAYOUTS; do
         line+=$(printf ' %9.2f' "$(awk -v a="$(echo "${tps[$layout,$path,$script,$c]}" | median)" -v d="$d" 'BEGIN{print (d > 0 ? a/d : 0)}')")
       done
       for path in $PATHS; do line+=$(printf ' %9.3f' "$(echo "${lat[$layout,$path,$script,$c]}" | median)"); done
+      echo "$line"
+    done
+  done
+  # What each proxy costs: its CPU per transaction, which on shared cores is taken from PostgreSQL.
+  proxies=(); for path in $PATHS; do [ "$path" = direct ] || proxies+=("$path"); done
+  [ "${#proxies[@]}" -gt 0 ] || continue
+  echo "proxy CPU per transaction, us (user + system, all threads; median of $ROUNDS rounds)$([[ " $PATHS " == *" pgbouncer "* ]] && echo "; ratio = CPU / pgbouncer's")"
+  header=$(printf '%-12s %-3s' script c); for path in "${proxies[@]}"; do header+=$(printf ' %11s' "${path}_us"); done
+  if [[ " $PATHS " == *" pgbouncer "* ]]; then for path in "${proxies[@]}"; do [ "$path" = pgbouncer ] || header+=$(printf ' %9s' "${path:0:6}/pgb"); done; fi
+  echo "$header"
+  for script in $SCRIPTS; do
+    for c in $CLIENTS; do
+      line=$(printf '%-12s %-3s' "$script" "$c")
+      for path in "${proxies[@]}"; do line+=$(printf ' %11.1f' "$(echo "${cpu[$layout,$path,$script,$c]}" | median)"); done
+      if [[ " $PATHS " == *" pgbouncer "* ]]; then
+        b=$(echo "${cpu[$layout,pgbouncer,$script,$c]}" | median)
+        for path in "${proxies[@]}"; do
+          [ "$path" = pgbouncer ] && continue
+          line+=$(printf ' %9.2f' "$(awk -v a="$(echo "${cpu[$layout,$path,$script,$c]}" | median)" -v b="$b" 'BEGIN{print (b > 0 ? a/b : 0)}')")
+        done
+      fi
       echo "$line"
     done
   done
