@@ -4,9 +4,9 @@
 # bare SwiftNIO relay that decodes nothing ("relay", benchmarks/relay: the floor of any proxy
 # built like the gate), through capture-proxy with recording on ("gate"), and through capture-proxy with its full path:
 # policies, masks and recording ("full"), interleaved round by round in one run. Prints TPS,
-# mean latency and each ratio to direct, each proxy's CPU time per transaction (user and system,
-# all its threads, from /proc), then inspections per second with and without the gate's
-# statement cache. Asserts nothing.
+# mean latency, each ratio to direct and how far the rounds are apart, each proxy's CPU time
+# per transaction (user and system, all its threads, from /proc), then inspections per second
+# with and without the gate's statement cache. Asserts nothing.
 #
 # Two CPU layouts, interleaved too: "shared", every process on every core (pgbench, PostgreSQL
 # and the proxy compete for the same CPUs, so a proxy's ratio is mostly its CPU per transaction),
@@ -251,6 +251,8 @@ done
 use_layout shared
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# (max - min) / median of the rounds, in percent: how far one path's rounds are apart.
+spread() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m = (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); print (m > 0 ? 100 * (a[NR] - a[1]) / m : 0)}'; }
 for layout in $LAYOUTS; do
   echo
   case $layout in
@@ -276,6 +278,18 @@ for layout in $LAYOUTS; do
       echo "$line"
     done
   done
+  if [ "$ROUNDS" -gt 1 ]; then
+    echo "tps spread between rounds, % of the median ((max - min) / median): compare ratios against it"
+    header=$(printf '%-12s %-3s' script c); for path in $PATHS; do header+=$(printf ' %11s' "${path}_%"); done
+    echo "$header"
+    for script in $SCRIPTS; do
+      for c in $CLIENTS; do
+        line=$(printf '%-12s %-3s' "$script" "$c")
+        for path in $PATHS; do line+=$(printf ' %11.1f' "$(echo "${tps[$layout,$path,$script,$c]}" | spread)"); done
+        echo "$line"
+      done
+    done
+  fi
   # What each proxy costs: its CPU per transaction, which on shared cores is taken from PostgreSQL.
   proxies=(); for path in $PATHS; do [ "$path" = direct ] || proxies+=("$path"); done
   [ "${#proxies[@]}" -gt 0 ] || continue
