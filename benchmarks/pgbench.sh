@@ -208,7 +208,8 @@ use_layout() {
 }
 
 # User and system CPU of a process and all its threads, in clock ticks; 0 without a process (direct).
-ticks() { if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
+# (Fields counted after the command name, which may hold spaces: utime and stime are the 12th and 13th.)
+ticks() { if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; else echo 0; fi; }
 hz=$(getconf CLK_TCK)
 
 run() { # layout path script clients -> "tps latency_ms proxy_cpu_us_per_transaction"
@@ -250,9 +251,47 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 use_layout shared
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+sorted() { tr ' ' '\n' | grep -v '^$' | sort -g; }
+median() { sorted | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # (max - min) / median of the rounds, in percent: how far one path's rounds are apart.
-spread() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m = (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); print (m > 0 ? 100 * (a[NR] - a[1]) / m : 0)}'; }
+spread() { local v m; v=$(cat); m=$(echo "$v" | median); echo "$v" | sorted | awk -v m="$m" '{a[NR]=$1} END {print (m > 0 ? 100 * (a[NR] - a[1]) / m : 0)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{print (b > 0 ? a/b : 0)}'; }
+# A table with one row per script and client count: `table HEADER ROW_FUNCTION`, where the
+# function prints a row's columns after its script and clients (it sees $layout, $script, $c).
+table() {
+  printf '%-12s %-3s%s\n' script c "$1"
+  for script in $SCRIPTS; do
+    for c in $CLIENTS; do printf '%-12s %-3s%s\n' "$script" "$c" "$($2)"; done
+  done
+}
+proxies=(); for path in $PATHS; do [ "$path" = direct ] || proxies+=("$path"); done
+has_pgbouncer=; [[ " $PATHS " == *" pgbouncer "* ]] && has_pgbouncer=1
+
+throughput_header() {
+  for path in $PATHS; do printf ' %11s' "${path}_tps"; done
+  for path in "${proxies[@]}"; do printf ' %9s' "${path:0:6}/d"; done
+  for path in $PATHS; do printf ' %9s' "${path:0:6}_ms"; done
+}
+throughput_row() {
+  local path d; d=$(echo "${tps[$layout,direct,$script,$c]:-0}" | median)
+  for path in $PATHS; do printf ' %11.1f' "$(echo "${tps[$layout,$path,$script,$c]}" | median)"; done
+  for path in "${proxies[@]}"; do printf ' %9.2f' "$(ratio "$(echo "${tps[$layout,$path,$script,$c]}" | median)" "$d")"; done
+  for path in $PATHS; do printf ' %9.3f' "$(echo "${lat[$layout,$path,$script,$c]}" | median)"; done
+}
+spread_row() { local path; for path in $PATHS; do printf ' %11.1f' "$(echo "${tps[$layout,$path,$script,$c]}" | spread)"; done; }
+cpu_header() {
+  for path in "${proxies[@]}"; do printf ' %11s' "${path}_us"; done
+  if [ -n "$has_pgbouncer" ]; then for path in "${proxies[@]}"; do [ "$path" = pgbouncer ] || printf ' %9s' "${path:0:6}/pgb"; done; fi
+}
+cpu_row() {
+  local path b
+  for path in "${proxies[@]}"; do printf ' %11.1f' "$(echo "${cpu[$layout,$path,$script,$c]}" | median)"; done
+  [ -n "$has_pgbouncer" ] || return 0
+  b=$(echo "${cpu[$layout,pgbouncer,$script,$c]}" | median)
+  for path in "${proxies[@]}"; do
+    [ "$path" = pgbouncer ] || printf ' %9.2f' "$(ratio "$(echo "${cpu[$layout,$path,$script,$c]}" | median)" "$b")"
+  done
+}
 for layout in $LAYOUTS; do
   echo
   case $layout in
@@ -261,56 +300,16 @@ for layout in $LAYOUTS; do
   esac
   echo "median of $ROUNDS rounds (pgbench -M prepared, ${SECONDS_PER_RUN}s per run; ratio = tps / direct tps)"
   echo "gate: recording; full: policy + masks + recording; masking: 50 rows x (email, ssn, card, phone) per query"
-  header=$(printf '%-12s %-3s' script c); for path in $PATHS; do header+=$(printf ' %11s' "${path}_tps"); done
-  for path in $PATHS; do [ "$path" = direct ] || header+=$(printf ' %9s' "${path:0:6}/d"); done
-  for path in $PATHS; do header+=$(printf ' %9s' "${path:0:6}_ms"); done
-  echo "$header"
-  for script in $SCRIPTS; do
-    for c in $CLIENTS; do
-      line=$(printf '%-12s %-3s' "$script" "$c")
-      d=$(echo "${tps[$layout,direct,$script,$c]:-0}" | median)
-      for path in $PATHS; do line+=$(printf ' %11.1f' "$(echo "${tps[$layout,$path,$script,$c]}" | median)"); done
-      for path in $PATHS; do
-        [ "$path" = direct ] && continue
-        line+=$(printf ' %9.2f' "$(awk -v a="$(echo "${tps[$layout,$path,$script,$c]}" | median)" -v d="$d" 'BEGIN{print (d > 0 ? a/d : 0)}')")
-      done
-      for path in $PATHS; do line+=$(printf ' %9.3f' "$(echo "${lat[$layout,$path,$script,$c]}" | median)"); done
-      echo "$line"
-    done
-  done
+  table "$(throughput_header)" throughput_row
   if [ "$ROUNDS" -gt 1 ]; then
     echo "tps spread between rounds, % of the median ((max - min) / median): compare ratios against it"
-    header=$(printf '%-12s %-3s' script c); for path in $PATHS; do header+=$(printf ' %11s' "${path}_%"); done
-    echo "$header"
-    for script in $SCRIPTS; do
-      for c in $CLIENTS; do
-        line=$(printf '%-12s %-3s' "$script" "$c")
-        for path in $PATHS; do line+=$(printf ' %11.1f' "$(echo "${tps[$layout,$path,$script,$c]}" | spread)"); done
-        echo "$line"
-      done
-    done
+    table "$(for path in $PATHS; do printf ' %11s' "${path}_%"; done)" spread_row
   fi
   # What each proxy costs: its CPU per transaction, which on shared cores is taken from PostgreSQL.
-  proxies=(); for path in $PATHS; do [ "$path" = direct ] || proxies+=("$path"); done
   [ "${#proxies[@]}" -gt 0 ] || continue
-  echo "proxy CPU per transaction, us (user + system, all threads; median of $ROUNDS rounds)$([[ " $PATHS " == *" pgbouncer "* ]] && echo "; ratio = CPU / pgbouncer's")"
-  header=$(printf '%-12s %-3s' script c); for path in "${proxies[@]}"; do header+=$(printf ' %11s' "${path}_us"); done
-  if [[ " $PATHS " == *" pgbouncer "* ]]; then for path in "${proxies[@]}"; do [ "$path" = pgbouncer ] || header+=$(printf ' %9s' "${path:0:6}/pgb"); done; fi
-  echo "$header"
-  for script in $SCRIPTS; do
-    for c in $CLIENTS; do
-      line=$(printf '%-12s %-3s' "$script" "$c")
-      for path in "${proxies[@]}"; do line+=$(printf ' %11.1f' "$(echo "${cpu[$layout,$path,$script,$c]}" | median)"); done
-      if [[ " $PATHS " == *" pgbouncer "* ]]; then
-        b=$(echo "${cpu[$layout,pgbouncer,$script,$c]}" | median)
-        for path in "${proxies[@]}"; do
-          [ "$path" = pgbouncer ] && continue
-          line+=$(printf ' %9.2f' "$(awk -v a="$(echo "${cpu[$layout,$path,$script,$c]}" | median)" -v b="$b" 'BEGIN{print (b > 0 ? a/b : 0)}')")
-        done
-      fi
-      echo "$line"
-    done
-  done
+  note=; [ -z "$has_pgbouncer" ] || note="; ratio = CPU / pgbouncer's"
+  echo "proxy CPU per transaction, us (user + system, all threads; median of $ROUNDS rounds)$note"
+  table "$(cpu_header)" cpu_row
 done
 echo
 for dir in captures captures-full; do
