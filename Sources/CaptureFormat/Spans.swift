@@ -40,13 +40,17 @@ public struct ExchangeSpanBuilder: Sendable {
     let maxTracked: Int
     var forgottenMax: UInt64 = 0
     var forgotAny = false
+    /// The previous event's exchange and block: an exchange's events mostly come together, and
+    /// a second event in the same block changes nothing.
+    var previous: (exchangeID: UInt64, block: Int) = (0, -1)
 
     public init(maxTracked: Int = .max) { self.maxTracked = maxTracked }
 
     /// Notes an event of exchange `exchangeID` (0: none) in block `block`; blocks come in order from 0.
     public mutating func add(exchangeID: UInt64, block: Int) {
         if spans.count <= block { open(block) }
-        guard exchangeID != 0 else { return }
+        guard exchangeID != 0, previous != (exchangeID, block) else { return }
+        previous = (exchangeID, block)
         if let r = ranges[exchangeID] {
             if r.last < block {
                 extend(first: r.first, last: r.last, to: block)

@@ -6,8 +6,8 @@ public struct SummaryBuilder: Sendable {
     /// Counted by kind code and action code (no hashing per event), named in `build`.
     var kindsByCode = [UInt64](repeating: 0, count: 256)
     var decisionsByCode = [UInt64](repeating: 0, count: 256)
-    /// The previous request's resources: a session repeats its statements, so most requests add nothing new.
-    var lastResources: [Resource] = []
+    /// Resource lists of recent requests: a session repeats its statements, so most requests add nothing new.
+    var recentResources = RecentValues<[Resource]>()
     var masked: [String: UInt64] = [:]
     var resources: Set<String> = []
 
@@ -29,9 +29,8 @@ public struct SummaryBuilder: Sendable {
             case .postgres(let p):
                 sat(&summary.requestBytes, UInt64(p.text.utf8.count))
                 for param in p.parameters { sat(&summary.requestBytes, UInt64(param.value?.count ?? 0)) }
-                if p.resources != lastResources {
+                if recentResources.insert(p.resources) {
                     for res in p.resources { addResource(res.qualifiedName) }
-                    lastResources = p.resources
                 }
             case .http(let h):
                 sat(&summary.requestBytes, h.body.totalSize)

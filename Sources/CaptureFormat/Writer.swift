@@ -94,8 +94,8 @@ public final class CaptureWriter {
     var pendingTerms: Set<String> = []
     /// The term-relevant parts of the requests and decisions already in the open block: a session
     /// repeats a few statements, and an event that would add only terms the block has is skipped.
-    var termedRequests: Set<RequestTerms> = []
-    var termedDecisions: Set<DecisionTerms> = []
+    var termedRequests = RecentValues<RequestTerms>()
+    var termedDecisions = RecentValues<DecisionTerms>()
     /// Each event is encoded here first: a buffer kept from event to event.
     var scratch = WireWriter(capacity: 4096)
     var pendingSince: ContinuousClock.Instant?
@@ -146,6 +146,23 @@ public final class CaptureWriter {
     /// Appends an event with the caller's timestamps; the writer assigns its sequence number.
     @discardableResult
     public func append(_ event: consuming Event) throws(CaptureError) -> UInt64 {
+        let sequence = try add(event)
+        try sealIfDue()
+        return sequence
+    }
+
+    /// Appends `events` in order, moving each out (the array is left empty), and looks at the open
+    /// block's age once at the end, not once per event (a clock read each): for a recorder that
+    /// hands over what gathered in the last few milliseconds.
+    public func append(moving events: inout [Event]) throws(CaptureError) {
+        defer { events.removeAll(keepingCapacity: true) }
+        // Moved out one by one (see `Event.take`).
+        for i in events.indices { try add(Event.take(&events[i])) }
+        try sealIfDue()
+    }
+
+    /// Appends one event without the age check (see `append`).
+    func add(_ event: consuming Event) throws(CaptureError) -> UInt64 {
         guard !closed else { throw CaptureError(.io, "\(path): append after close") }
         event.sequence = nextSequence
         // Read from here on: passing the consumed parameter on would copy it (and retain all it holds).
@@ -173,11 +190,7 @@ public final class CaptureWriter {
         summary.add(event)
         pending.varint(UInt64(encoded.count))
         pending.append(raw: encoded)
-        if options.durability == .strict || pending.bytes.count >= options.blockTargetBytes {
-            try sealBlock()
-        } else {
-            try sealIfDue()
-        }
+        if options.durability == .strict || pending.bytes.count >= options.blockTargetBytes { try sealBlock() }
         return event.sequence
     }
 
@@ -187,9 +200,9 @@ public final class CaptureWriter {
         switch event.payload {
         case .request(.postgres(let p)):
             termedRequests.insert(RequestTerms(fingerprint: p.fingerprint, resources: p.resources,
-                                               statementKinds: p.statementKinds, functions: p.functions)).inserted
+                                               statementKinds: p.statementKinds, functions: p.functions))
         case .decision(let d):
-            termedDecisions.insert(DecisionTerms(action: d.action, policy: d.policy, rule: d.rule)).inserted
+            termedDecisions.insert(DecisionTerms(action: d.action, policy: d.policy, rule: d.rule))
         default:
             true
         }
@@ -219,8 +232,8 @@ public final class CaptureWriter {
         pending = WireWriter(capacity: options.blockTargetBytes + options.blockTargetBytes / 4)
         pendingInfo = BlockInfo()
         pendingTerms.removeAll(keepingCapacity: true)
-        termedRequests.removeAll(keepingCapacity: true)
-        termedDecisions.removeAll(keepingCapacity: true)
+        termedRequests.removeAll()
+        termedDecisions.removeAll()
         pendingSince = nil
         switch options.durability {
         case .perBlock, .strict: try sync()
@@ -278,8 +291,30 @@ extension Duration {
     }
 }
 
+/// The last few distinct values seen, for skipping work an equal value already did. Compared
+/// with `==`, not hashed: values an event copies from a cache share their storage, so most
+/// comparisons stop at an identity check, where hashing would read every byte every time.
+/// When full it starts over, so `insert` may call a value new again (callers redo the work,
+/// never skip it wrongly).
+struct RecentValues<Value: Equatable> {
+    var values: [Value] = []
+    static var capacity: Int { 32 }
+
+    /// True when `value` is not among the values kept (and keeps it).
+    mutating func insert(_ value: Value) -> Bool {
+        if values.contains(value) { return false }
+        if values.count >= Self.capacity { values.removeAll(keepingCapacity: true) }
+        values.append(value)
+        return true
+    }
+
+    mutating func removeAll() { values.removeAll(keepingCapacity: true) }
+}
+
+extension RecentValues: Sendable where Value: Sendable {}
+
 /// What of a PostgreSQL request goes into a block's search terms (see `SearchTerms`).
-struct RequestTerms: Hashable {
+struct RequestTerms: Equatable {
     var fingerprint: String
     var resources: [Resource]
     var statementKinds: [String]
@@ -287,7 +322,7 @@ struct RequestTerms: Hashable {
 }
 
 /// What of a decision goes into a block's search terms.
-struct DecisionTerms: Hashable {
+struct DecisionTerms: Equatable {
     var action: Decision.Action
     var policy: String
     var rule: String

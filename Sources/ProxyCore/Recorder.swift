@@ -80,8 +80,7 @@ public final class SessionRecorder: Sendable {
                         // Whatever happens to the writing, a session paused for the backlog must go on
                         // (and a failed one is told so and ended by its owner).
                         defer { if wasOver { callbacks.drained.withLock { $0 }?() } }
-                        // Moved out one by one (see `Event.take`).
-                        for i in events.indices where failure == nil { try writer.append(Event.take(&events[i])) }
+                        if failure == nil { try writer.append(moving: &events) }
                     case .tick:
                         try writer.sealIfDue()
                     }

@@ -45,11 +45,13 @@ public struct BenchOptions: Sendable {
     public var configs: [BenchConfig]
     public var verify: Bool
     public var keep: Bool
+    /// Captures whose sessions are the corpus instead of generated ones (a gate's real event stream).
+    public var sources: [String]
 
     public init(events: Int, sessions: Int, seed: UInt64, start: Int64, directory: String, jsonlPath: String?,
-                configs: [BenchConfig], verify: Bool = true, keep: Bool = false) {
+                configs: [BenchConfig], verify: Bool = true, keep: Bool = false, sources: [String] = []) {
         self.events = events; self.sessions = sessions; self.seed = seed; self.start = start; self.directory = directory
-        self.jsonlPath = jsonlPath; self.configs = configs; self.verify = verify; self.keep = keep
+        self.jsonlPath = jsonlPath; self.configs = configs; self.verify = verify; self.keep = keep; self.sources = sources
     }
 }
 
@@ -83,23 +85,32 @@ public enum CaptureBenchmark {
         let fm = FileManager.default
         try fm.createDirectory(atPath: o.directory, withIntermediateDirectories: true)
 
-        // 1. Generate: the events sit in memory so that writing measures the writer alone.
+        // 1. Generate (or read): the events sit in memory so that writing measures the writer alone.
         var t = clock.now
-        let perSession = max(2, o.events / max(1, o.sessions))
-        let gens = Corpus.generators(sessions: o.sessions, eventsPerSession: perSession, seed: o.seed, start: o.start, profile: nil)
         var corpus: [(SessionHeader, [Event])] = []
-        corpus.reserveCapacity(gens.count)
-        for g in gens {
-            var events: [Event] = []
-            events.reserveCapacity(perSession)
-            var it = g
-            while let e = it.next() { events.append(e) }
-            result.events += events.count
-            corpus.append((g.header, events))
+        if o.sources.isEmpty {
+            let perSession = max(2, o.events / max(1, o.sessions))
+            let gens = Corpus.generators(sessions: o.sessions, eventsPerSession: perSession, seed: o.seed, start: o.start, profile: nil)
+            corpus.reserveCapacity(gens.count)
+            for g in gens {
+                var events: [Event] = []
+                events.reserveCapacity(perSession)
+                var it = g
+                while let e = it.next() { events.append(e) }
+                corpus.append((g.header, events))
+            }
+        } else {
+            for path in o.sources {
+                let capture = try CaptureFile(path: path)
+                var events: [Event] = []
+                try capture.forEachEvent { events.append($0); return true }
+                corpus.append((capture.header, events))
+            }
         }
+        result.events = corpus.reduce(0) { $0 + $1.1.count }
         result.sessions = corpus.count
         result.generateSeconds = (clock.now - t).seconds
-        log("generated \(result.events) events in \(corpus.count) sessions in \(fmt(result.generateSeconds)) s")
+        log("\(o.sources.isEmpty ? "generated" : "read") \(result.events) events in \(corpus.count) sessions in \(fmt(result.generateSeconds)) s")
 
         // 2. The same events as JSON Lines (the baseline's input).
         if let path = o.jsonlPath {
@@ -124,8 +135,10 @@ public enum CaptureBenchmark {
             let options = config.writerOptions
 
             t = clock.now
-            for (header, events) in corpus {
-                let path = (dir as NSString).appendingPathComponent(header.sessionID + ".sesscap")
+            for (i, (header, events)) in corpus.enumerated() {
+                // The same capture may be given more than once (--from): its copies need their own files.
+                let name = o.sources.isEmpty ? header.sessionID : "\(i + 1)-\(header.sessionID)"
+                let path = (dir as NSString).appendingPathComponent(name + ".sesscap")
                 let writer = try CaptureWriter(path: path, header: header, key: key, options: options)
                 for e in events { try writer.append(e) }
                 try writer.close()

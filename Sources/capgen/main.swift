@@ -257,6 +257,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Start of the first session: RFC 3339 or Unix seconds.", valueName: "TIME"))
     var start: String = "2026-11-20T08:00:00Z"
 
+    @Option(name: .long, help: ArgumentHelp("Use the sessions of this capture as the corpus instead of generated ones (repeatable; --events, --sessions and --seed are then ignored): measures the writer on a real gate's event stream.", valueName: "CAPTURE"))
+    var from: [String] = []
+
     func validate() throws {
         guard events >= 2, sessions >= 1, events / sessions >= 2 else { throw ValidationError("need --events ≥ 2 × --sessions") }
     }
@@ -276,7 +279,7 @@ struct BenchCommand: ParsableCommand {
         }
         let signing = try key.map(loadKey) ?? SigningKey()
         let options = BenchOptions(events: events, sessions: sessions, seed: seed, start: try parseTimeOption(start), directory: out,
-                                   jsonlPath: jsonl, configs: configs, verify: !noVerify, keep: keep)
+                                   jsonlPath: jsonl, configs: configs, verify: !noVerify, keep: keep, sources: from)
         let result = try CaptureBenchmark.run(options, key: signing) { printError("capgen bench: " + $0) }
         print(CaptureBenchmark.table(result))
         if let tsv { try CaptureBenchmark.tsv(result).write(toFile: tsv, atomically: true, encoding: .utf8) }

@@ -147,6 +147,30 @@ import Testing
         }
     }
 
+    /// A batch is appended in order and the open block's age is looked at once, after the batch:
+    /// with a block age of zero, each batch becomes one block (one event at a time, one block each).
+    @Test func appendMovingABatchChecksTheBlockAgeOnce() throws {
+        try withTempDir { dir in
+            let path = dir.path("batch.sesscap")
+            var options = testOptions()
+            options.maxBlockAge = .zero
+            let events = Array(sampleEvents().prefix(10))
+            let writer = try CaptureWriter(path: path, header: sampleHeader(), key: SigningKey(), options: options)
+            var first = Array(events.prefix(6)), second = Array(events.dropFirst(6))
+            try writer.append(moving: &first)
+            #expect(first.isEmpty)
+            try writer.append(moving: &second)
+            #expect(writer.eventCount == UInt64(events.count))
+            try writer.close()
+            let capture = try CaptureFile(path: path)
+            #expect(capture.blocks.map(\.eventCount) == [6, 4])
+            let read = try allEvents(capture)
+            #expect(read.map(\.payload) == events.map(\.payload))
+            #expect(read.map(\.sequence) == Array(1...UInt64(events.count)))
+            #expect(capture.verify().isValid)
+        }
+    }
+
     @Test func appendStampsSequenceAndTime() throws {
         try withTempDir { dir in
             let path = dir.path("stamp.sesscap")

@@ -32,6 +32,16 @@ import Testing
                           ExchangeSpan(before: 3, after: 0), ExchangeSpan(before: 0, after: 0)])
     }
 
+    /// Events of one exchange come together; the builder skips a repeat in the same block, and
+    /// must still see the exchange reach a later block.
+    @Test func repeatedEventsOfAnExchangeThenALaterBlock() {
+        var b = ExchangeSpanBuilder()
+        for (x, blk) in [(1, 0), (1, 0), (2, 0), (2, 1), (2, 1), (3, 1), (3, 2), (3, 2)] as [(UInt64, Int)] {
+            b.add(exchangeID: x, block: blk)
+        }
+        #expect(b.build(count: 3) == [ExchangeSpan(before: 0, after: 1), ExchangeSpan(before: 1, after: 1), ExchangeSpan(before: 1, after: 0)])
+    }
+
     @Test func forgettingOnlyWidens() {
         var exact = ExchangeSpanBuilder()
         var bounded = ExchangeSpanBuilder(maxTracked: 2)

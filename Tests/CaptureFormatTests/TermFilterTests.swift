@@ -1,4 +1,4 @@
-import CaptureFormat
+@testable import CaptureFormat
 import Foundation
 import Testing
 
@@ -37,5 +37,48 @@ import Testing
                 #expect(block.filter == TermFilter(terms: terms), "block at \(block.offset)")
             }
         }
+    }
+
+    /// More distinct statements in one block than the writer keeps to compare against: it starts
+    /// over and must then add terms again, never drop them. The summary's resources, which skip
+    /// repeated resource lists the same way, must still name every table.
+    @Test func termsAndResourcesPastTheRecentValuesCapacity() throws {
+        try withTempDir { dir in
+            let tables = (0..<(RecentValues<RequestTerms>.capacity * 2 + 5)).map { "table\($0)" }
+            var events: [Event] = []
+            for round in 0..<3 {
+                for (i, table) in tables.enumerated() {
+                    let n = round * tables.count + i
+                    events.append(Event(monotonicNanos: UInt64(n), wallMicros: 1_790_000_000_000_000 + Int64(n), exchangeID: UInt64(n + 1),
+                                        payload: Self.request(table)))
+                    events.append(Event(monotonicNanos: UInt64(n), wallMicros: 1_790_000_000_000_000 + Int64(n), exchangeID: UInt64(n + 1),
+                                        payload: .decision(Decision(action: .allow, policy: "p", rule: "r\(i % 40)"))))
+                }
+            }
+            let path = dir.path("many.sesscap")
+            try writeCapture(events, to: path, key: SigningKey(), options: testOptions(blockTargetBytes: 6000))
+            let capture = try CaptureFile(path: path)
+            #expect(capture.blocks.count >= 3)
+            for block in capture.blocks {
+                var terms: Set<String> = []
+                for e in try capture.events(in: block) { SearchTerms.of(e, into: &terms) }
+                #expect(block.filter == TermFilter(terms: terms), "block at \(block.offset)")
+            }
+            #expect(capture.footer?.summary.resources == tables.map { "public.\($0)" }.sorted())
+        }
+    }
+
+    @Test func recentValuesStartOverWhenFull() {
+        var recent = RecentValues<Int>()
+        let n = RecentValues<Int>.capacity
+        var added: [Bool] = []
+        for i in 0..<n { added.append(recent.insert(i)) }
+        #expect(added.allSatisfy { $0 })
+        added = []
+        for i in 0..<n { added.append(recent.insert(i)) }
+        #expect(added.allSatisfy { !$0 })
+        // Full: a new value starts the list over, so an old one is new again (its work is redone).
+        added = [recent.insert(n), recent.insert(0), recent.insert(n)]
+        #expect(added == [true, true, false])
     }
 }

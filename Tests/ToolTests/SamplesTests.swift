@@ -65,4 +65,27 @@ struct SamplesTests {
             #expect(capture.verify(trustedKey: key.publicKey).isValid)
         }
     }
+
+    /// `capgen bench --from`: the corpus is the events of real captures, each copy in its own file,
+    /// written, read back and verified like a generated one.
+    @Test func benchmarkOverRecordedCaptures() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = SigningKey()
+        var g = SessionGenerator(seed: 9, start: 1_790_000_000_000_000, profile: .ordersOncall, length: .exchanges(40))
+        let source = dir.appendingPathComponent("source.sesscap").path
+        let w = try CaptureWriter(path: source, header: g.header, key: key)
+        var count = 0
+        while let e = g.next() { try w.append(e); count += 1 }
+        try w.close()
+        let configs = [BenchConfig(blockBytes: 4096, level: 1, durability: .none), BenchConfig(blockBytes: 4096, level: 0, durability: .none)]
+        let options = BenchOptions(events: 0, sessions: 0, seed: 0, start: 0, directory: dir.appendingPathComponent("work").path, jsonlPath: nil,
+                                   configs: configs, sources: [source, source])
+        let result = try CaptureBenchmark.run(options, key: key) { _ in }
+        #expect(result.sessions == 2)
+        #expect(result.events == 2 * count)
+        #expect(result.rows.count == 2)
+        #expect(result.rows.allSatisfy { $0.verifyProblems == 0 && $0.verifySeconds != nil && $0.blocks > 2 })
+    }
 }
