@@ -10,6 +10,15 @@ import Testing
                                            statementKinds: [kind], resources: [Resource(schema: schema, name: table, access: .read)])))
     }
 
+    /// Each block's filter is exactly the filter of its events' terms.
+    func expectExactFilters(_ capture: CaptureFile) throws {
+        for block in capture.blocks {
+            var terms: Set<String> = []
+            for e in try capture.events(in: block) { SearchTerms.of(e, into: &terms) }
+            #expect(block.filter == TermFilter(terms: terms), "block at \(block.offset)")
+        }
+    }
+
     @Test func everyBlockHoldsTheTermsOfAllItsEvents() throws {
         try withTempDir { dir in
             // A few statements in turn (as pgbench's tpcb-like runs them), one whose resolved table
@@ -31,11 +40,7 @@ import Testing
             let capture = try CaptureFile(path: path)
             // Blocks that start partway through the cycle: their first requests were in the block before too.
             #expect(capture.blocks.count >= 4)
-            for block in capture.blocks {
-                var terms: Set<String> = []
-                for e in try capture.events(in: block) { SearchTerms.of(e, into: &terms) }
-                #expect(block.filter == TermFilter(terms: terms), "block at \(block.offset)")
-            }
+            try expectExactFilters(capture)
         }
     }
 
@@ -59,11 +64,7 @@ import Testing
             try writeCapture(events, to: path, key: SigningKey(), options: testOptions(blockTargetBytes: 6000))
             let capture = try CaptureFile(path: path)
             #expect(capture.blocks.count >= 3)
-            for block in capture.blocks {
-                var terms: Set<String> = []
-                for e in try capture.events(in: block) { SearchTerms.of(e, into: &terms) }
-                #expect(block.filter == TermFilter(terms: terms), "block at \(block.offset)")
-            }
+            try expectExactFilters(capture)
             #expect(capture.footer?.summary.resources == tables.map { "public.\($0)" }.sorted())
         }
     }
