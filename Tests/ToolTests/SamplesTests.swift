@@ -84,6 +84,8 @@ struct SamplesTests {
                                    configs: configs, sources: [source, source])
         let result = try CaptureBenchmark.run(options, key: key) { _ in }
         #expect(result.sessions == 2)
+        #expect(result.fromCaptures)
+        #expect(CaptureBenchmark.table(result).contains("read from captures:"))
         #expect(result.events == 2 * count)
         #expect(result.rows.count == 2)
         #expect(result.rows.allSatisfy { $0.verifyProblems == 0 && $0.verifySeconds != nil && $0.blocks > 2 })
