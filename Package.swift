@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "SQLInspectionTests", dependencies: ["SQLInspection"]),
         // The gate's protocol-level pieces without a network: result masking, COPY rows, catalog.
         .testTarget(name: "PostgresProxyTests", dependencies: ["PostgresProxy", "ProxyCore", "Masking", "PostgresWire", "CaptureFormat",
-                                                               .product(name: "NIOCore", package: "swift-nio")]),
+                                                               .product(name: "NIOCore", package: "swift-nio"), "TestSupport"]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         // The export engine's parts: formats, manifest, integrity classes, tar, custody log.

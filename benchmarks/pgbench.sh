@@ -5,8 +5,9 @@
 # built like the gate), through capture-proxy with recording on ("gate"), and through capture-proxy with its full path:
 # policies, masks and recording ("full"), interleaved round by round in one run. Prints TPS,
 # mean latency, each ratio to direct and how far the rounds are apart, each proxy's CPU time
-# per transaction (user and system, all its threads, from /proc), then inspections per second
-# with and without the gate's statement cache. Asserts nothing.
+# per transaction (user and system, all its threads, from /proc), in the pinned layout how busy
+# PostgreSQL's CPU stayed behind each path, then inspections per second with and without the
+# gate's statement cache. Asserts nothing.
 #
 # Two CPU layouts, interleaved too: "shared", every process on every core (pgbench, PostgreSQL
 # and the proxy compete for the same CPUs, so a proxy's ratio is mostly its CPU per transaction),
@@ -211,8 +212,13 @@ use_layout() {
 # (Fields counted after the command name, which may hold spaces: utime and stime are the 12th and 13th.)
 ticks() { if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; else echo 0; fi; }
 hz=$(getconf CLK_TCK)
+# Busy and all ticks of one CPU from /proc/stat (busy: user, nice, system, irq, softirq; idle and
+# iowait are idle; steal is neither). Pinned, PostgreSQL's and pgbench's CPU idles only when every
+# client waits on the proxy: its busy share is a steadier measure of a proxy's delay than tps,
+# which drifts between rounds with the machine.
+cpu_ticks() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
 
-run() { # layout path script clients -> "tps latency_ms proxy_cpu_us_per_transaction"
+run() { # layout path script clients -> "tps latency_ms proxy_cpu_us_per_transaction client_cpu_busy_%"
   local p pass
   case $2 in
     direct) p=$TOLLGATE_PG_PORT; pass=$pw ;;
@@ -221,29 +227,32 @@ run() { # layout path script clients -> "tps latency_ms proxy_cpu_us_per_transac
   esac
   local script=$3 c=$4 out workload
   if [ "$script" = masking ]; then workload=(-f "$work/masking.sql"); else workload=(-b "$script"); fi
-  local pid=${proc[$1,$2]:-} before after
-  before=$(ticks "$pid")
+  local pid=${proc[$1,$2]:-} before after busy0 all0 busy1 all1
+  before=$(ticks "$pid"); read -r busy0 all0 < <(cpu_ticks "${cpu_list[0]}")
   out=$(PGPASSWORD=$pass taskset -c "$client_cpus" pgbench -h 127.0.0.1 -p "$p" -U tollgate_bench -n "${workload[@]}" -c "$c" -j "$c" -T "$SECONDS_PER_RUN" \
         -M prepared "$TOLLGATE_PG_BENCH_DATABASE" 2>&1) || true  # a failed run is reported below, not fatal
-  after=$(ticks "$pid")
-  local t l n cpu
+  after=$(ticks "$pid"); read -r busy1 all1 < <(cpu_ticks "${cpu_list[0]}")
+  local t l n cpu busy
   t=$(echo "$out" | awk '/^tps = / {print $3}'); l=$(echo "$out" | awk '/latency average/ {print $4}')
   n=$(echo "$out" | awk '/number of transactions actually processed/ {split($NF, a, "/"); print a[1]}')
   if [ -z "$t" ]; then echo "pgbench failed on $1 $2 $script -c $c:" >&2; echo "$out" | tail -5 >&2; t=0; l=0; fi
   cpu=$(awk -v d=$((after - before)) -v hz="$hz" -v n="${n:-0}" 'BEGIN{print (n > 0 ? d * 1e6 / hz / n : 0)}')
-  echo "$t $l $cpu"
+  busy=$(awk -v b=$((busy1 - busy0)) -v a=$((all1 - all0)) 'BEGIN{print (a > 0 ? 100 * b / a : 0)}')
+  echo "$t $l $cpu $busy"
 }
 
-declare -A tps lat cpu
+declare -A tps lat cpu busy
 for round in $(seq 1 "$ROUNDS"); do
   for layout in $LAYOUTS; do
     use_layout "$layout"
     for script in $SCRIPTS; do
       for c in $CLIENTS; do
         for path in $PATHS; do
-          read -r t l u < <(run "$layout" $path $script "$c")
+          read -r t l u b < <(run "$layout" $path $script "$c")
           tps[$layout,$path,$script,$c]+="$t "; lat[$layout,$path,$script,$c]+="$l "; cpu[$layout,$path,$script,$c]+="$u "
-          printf 'round %d  %-6s %-11s -c %-2s %-9s  tps %10.1f  latency %6.3f ms  proxy CPU %6.1f us/txn\n' "$round" "$layout" "$script" "$c" "$path" "$t" "$l" "$u"
+          busy[$layout,$path,$script,$c]+="$b "
+          printf 'round %d  %-6s %-11s -c %-2s %-9s  tps %10.1f  latency %6.3f ms  proxy CPU %6.1f us/txn  CPU %s busy %5.1f %%\n' \
+            "$round" "$layout" "$script" "$c" "$path" "$t" "$l" "$u" "${cpu_list[0]}" "$b"
         done
       done
     done
@@ -292,6 +301,7 @@ cpu_row() {
     [ "$path" = pgbouncer ] || printf ' %9.2f' "$(ratio "$(echo "${cpu[$layout,$path,$script,$c]}" | median)" "$b")"
   done
 }
+busy_row() { local path; for path in $PATHS; do printf ' %9.1f' "$(echo "${busy[$layout,$path,$script,$c]}" | median)"; done; }
 for layout in $LAYOUTS; do
   echo
   case $layout in
@@ -310,6 +320,10 @@ for layout in $LAYOUTS; do
   note=; [ -z "$has_pgbouncer" ] || note="; ratio = CPU / pgbouncer's"
   echo "proxy CPU per transaction, us (user + system, all threads; median of $ROUNDS rounds)$note"
   table "$(cpu_header)" cpu_row
+  if [ "$layout" = pinned ]; then
+    echo "CPU ${cpu_list[0]} (PostgreSQL and pgbench) busy, % (median of $ROUNDS rounds): below direct's when every client waits on the proxy"
+    table "$(for path in $PATHS; do printf ' %9s' "${path:0:6}_%"; done)" busy_row
+  fi
 done
 echo
 for dir in captures captures-full; do

@@ -1,6 +1,7 @@
 import CaptureFormat
 import Foundation
 import ProxyCore
+import TestSupport
 import Testing
 @testable import PostgresProxy
 
@@ -50,6 +51,34 @@ import Testing
         var it = drained.stream.makeAsyncIterator()
         _ = await it.next()
         #expect(await recorder.finish(reason: "test") == nil)
+    }
+
+    /// A batch of `drainBytes` or more is written at once, not after the gathering; `finish` does
+    /// not wait for it either. (The gathering here is an hour: a test that waited for it would hit its time limit.)
+    @Test(.timeLimit(.minutes(1))) func aFullBatchAndTheEndAreWrittenWithoutWaitingForTheGathering() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("handover-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let recorder = try SessionRecorder(directory: dir, header: header("full"), key: SigningKey(), gatherDelay: .seconds(3600))
+        let headerBytes = try FileManager.default.attributesOfItem(atPath: recorder.path)[.size] as? Int ?? 0
+        var response = PostgresResponse(columns: [Column(name: "v", typeOID: 25)])
+        response.rows = (0..<1024).map { [Array("row \($0) ".utf8) + Array(repeating: 0x61, count: 1 << 10)] }
+        // One event first, so that (after a moment) the writer is waiting when the large batch comes.
+        recorder.record(request(0), exchange: 0)
+        try await Task.sleep(for: .milliseconds(100))
+        var staged = (1...2).map { recorder.stamp(.response(.postgres(response)), exchange: UInt64($0)) }
+        #expect(recorder.submit(&staged) == false)
+        while (try FileManager.default.attributesOfItem(atPath: recorder.path)[.size] as? Int ?? 0) <= headerBytes {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        recorder.record(request(3), exchange: 3)
+        guard let failure = await within(seconds: 30, { await recorder.finish(reason: "test") }) else {
+            Issue.record("finish waited for the gathering")
+            return
+        }
+        #expect(failure == nil)
+        var kinds: [EventKind] = []
+        try CaptureFile(path: recorder.path).forEachEvent { kinds.append(contentsOf: $0.payload.kind.map { [$0] } ?? []); return true }
+        #expect(kinds == [.request, .response, .response, .request, .sessionEnd])
     }
 
     @Test func readyForQueryEndsOnlyThePortalsOfAnsweredBatches() {
