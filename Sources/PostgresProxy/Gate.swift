@@ -54,6 +54,8 @@ public final class PostgresGate: Sendable {
     let upstreamTLSContext: NIOSSLContext?
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
+    /// Where the sessions' captures are written: one idle-priority thread per usable core.
+    let writerThreads = WriterThreads(count: PostgresGate.usableCores())
     let servers = NIOLockedValueBox<[Channel]>([])
     /// Live client channels by session id, and sessions whose capture is still being sealed.
     let live = NIOLockedValueBox<(channels: [String: Channel], sealing: Set<String>)>(([:], []))

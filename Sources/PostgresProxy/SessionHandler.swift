@@ -297,7 +297,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         do {
             var options = WriterOptions()
             options.compressionLevel = Int32(target.recordCompressionLevel)
-            recorder = try SessionRecorder(directory: gate.config.proxy.captureDirectory, header: header, key: gate.signingKey, options: options)
+            recorder = try SessionRecorder(directory: gate.config.proxy.captureDirectory, header: header, key: gate.signingKey, options: options,
+                                           thread: gate.writerThreads.next())
         } catch {
             gate.logger.error("cannot create capture; refusing the session", metadata: ["error": "\(error)"])
             fail(context, code: "58000", "the gate cannot record this session; try again later", reason: "recording-failed")

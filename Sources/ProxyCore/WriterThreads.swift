@@ -16,7 +16,8 @@ import Glibc
 /// Events wait in their session's queue until written: a session whose queue passes
 /// `SessionRecorder.backlogLimit` stops reading until its writer has caught up.
 public final class WriterThreads: Sendable {
-    /// One per core, shared by every recorder in the process.
+    /// One per core, for recorders made without threads of their own (a gate sizes its own by
+    /// the cores it may use).
     public static let shared = WriterThreads(count: ProcessInfo.processInfo.activeProcessorCount)
 
     let threads: [WriterThread]
