@@ -60,9 +60,7 @@ public final class SessionRecorder: Sendable {
                     return b.gatherings
                 }
                 guard let wait else { return c.resume() }
-                let (seconds, attoseconds) = delay.components
-                let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(delay.nanoseconds))) { [self] in
                     withLock { $0.takeGathering(wait) }?.resume()
                 }
             }

@@ -1,3 +1,4 @@
+import CaptureFormat
 import Dispatch
 import Foundation
 import Synchronization
@@ -54,6 +55,9 @@ public final class WriterThread: TaskExecutor {
     let idlePolicy = Atomic<Int>(0)  // 0 not yet, 1 granted, 2 refused
     /// Counts the queued jobs; the idle thread sleeps on it when there are none.
     let queued = DispatchSemaphore(value: 0)
+    /// Signalled when a job is queued behind none: the rescuer sleeps on it while nothing waits
+    /// (so an idle gate's writer threads do not wake at all).
+    let queuedAfterEmpty = DispatchSemaphore(value: 0)
 
     /// The idle thread's name, as `ps -L` and `top -H` show it (at most 15 bytes on Linux); the
     /// rescuer's is the same with an `r`.
@@ -70,8 +74,12 @@ public final class WriterThread: TaskExecutor {
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let now = ContinuousClock.now
-        jobs.withLock { $0.append(Queued(job: job, at: now)) }
+        let wasEmpty = jobs.withLock { q in
+            defer { q.append(Queued(job: job, at: now)) }
+            return q.isEmpty
+        }
         queued.signal()
+        if wasEmpty { queuedAfterEmpty.signal() }
     }
 
     /// Whether the idle thread's scheduling policy is `SCHED_IDLE` (false where that is not available).
@@ -109,10 +117,10 @@ public final class WriterThread: TaskExecutor {
 
     func rescue(after age: Duration) {
         Thread.current.name = name + "r"
-        let (seconds, attoseconds) = age.components
-        let interval = Double(seconds) + Double(attoseconds) / 1e18
         while true {
-            Thread.sleep(forTimeInterval: interval)
+            // (A signal left from an earlier job only costs a look that finds nothing old.)
+            if jobs.withLock({ $0.isEmpty }) { queuedAfterEmpty.wait() }
+            Thread.sleep(forTimeInterval: Double(age.nanoseconds) / 1e9)
             while let job = take(waited: age) {
                 jobsRescued.add(1, ordering: .relaxed)
                 run(job)
