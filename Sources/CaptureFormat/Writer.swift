@@ -100,6 +100,8 @@ public final class CaptureWriter {
     var scratch = WireWriter(capacity: 4096)
     var pendingSince: ContinuousClock.Instant?
     var lastSync: ContinuousClock.Instant
+    /// How much of the file the last `fsync` covered.
+    var syncedOffset: UInt64 = 0
     var closed = false
 
     /// Creates `path` (which must not exist) with mode 0600 and writes the file header.
@@ -157,7 +159,7 @@ public final class CaptureWriter {
     public func append(moving events: inout [Event]) throws(CaptureError) {
         defer { events.removeAll(keepingCapacity: true) }
         // Moved out one by one (see `Event.take`).
-        for i in events.indices { try add(Event.take(&events[i])) }
+        for i in events.indices { _ = try add(Event.take(&events[i])) }
         try sealIfDue()
     }
 
@@ -214,6 +216,14 @@ public final class CaptureWriter {
         if case .interval(let every) = options.durability, clock.now - lastSync >= every { try sync() }
     }
 
+    /// When `sealIfDue` next has something to do: the open block turns `maxBlockAge` old, or an
+    /// interval's sync is due for what was written since the last (nil: nothing waits).
+    public var sealDue: ContinuousClock.Instant? {
+        var due = pendingSince.map { $0 + options.maxBlockAge }
+        if case .interval(let every) = options.durability, offset > syncedOffset { due = min(due ?? lastSync + every, lastSync + every) }
+        return due
+    }
+
     /// Seals the open block now (no-op when empty).
     public func flush() throws(CaptureError) {
         try sealBlock()
@@ -244,6 +254,7 @@ public final class CaptureWriter {
     func sync() throws(CaptureError) {
         guard fsync(fd) == 0 else { throw CaptureError(.io, "\(path): fsync failed: \(String(cString: strerror(errno)))") }
         lastSync = clock.now
+        syncedOffset = offset
     }
 
     /// Seals the last block, writes footer and trailer, and closes the file.

@@ -3,84 +3,90 @@ import Foundation
 import Synchronization
 
 /// Records one session to its capture file off the event loop: protocol handlers
-/// call `record` (cheap, ordered, never blocks on disk); one task per session, on one of
-/// the `WriterThreads` (lowest priority), appends to the writer, seals blocks by age, and
-/// closes the file at the end.
+/// call `record` (cheap, ordered, never blocks on disk); the session's writer thread (one of the
+/// `WriterThreads`, lowest priority) appends to the writer, seals blocks by age, and closes the
+/// file at the end.
 ///
-/// Events are handed over in batches: `record` appends under a lock and wakes the
-/// writer task only when the batch was empty, and the task lets events gather for a quarter
-/// of a second, or until they hold `drainBytes`, before it drains them. At thousands of
-/// statements a second this is one wake-up per batch instead of one per event (measured: the
-/// per-event wake-ups cost the gate a third of its throughput), and on a core shared with the
-/// event loop fewer, longer batches delayed it less than many short ones (PostgreSQL's core
-/// behind the gate, pinned: 95 % busy with 50 ms batches, 96–97 % with 250 ms, 97–98 % with 1 s).
-/// A crash of the gate loses what is queued and the open block, which is sealed within a second
-/// of turning 2 s old: at most about 3 s of events while the writer keeps up.
-public final class SessionRecorder: Sendable {
-    enum Item: Sendable {
-        case wake
-        case tick
+/// Events are handed over in batches: `record` appends under a lock, and the writer thread
+/// drains the batch a quarter of a second after its first event, or as soon as it holds
+/// `drainBytes`. At thousands of statements a second this is one wake-up per batch instead of
+/// one per event (measured: the per-event wake-ups cost the gate a third of its throughput),
+/// and on a core shared with the event loop fewer, longer batches delayed it less than many
+/// short ones (PostgreSQL's core behind the gate, pinned: 95 % busy with 50 ms batches, 96–97 %
+/// with 250 ms, 97–98 % with 1 s). An open block is sealed when it turns 2 s old: a crash of the
+/// gate loses what is queued and the open block, at most about 2.5 s of events while the writer
+/// keeps up.
+public final class SessionRecorder: WriterJob {
+    enum Phase {
+        case idle
+        /// On the writer thread's schedule, for `at`, with the token that entry carries.
+        case scheduled(token: UInt64, at: ContinuousClock.Instant)
+        /// The writer thread is draining (what is submitted meanwhile waits for the next run).
+        case running
+        /// The file is closed, with the first write error, if any.
+        case closed(CaptureError?)
     }
 
-    struct Batch {
+    /// The hand-over state, shared by `record` and the writer thread.
+    struct Queue {
         var events: [Event] = []
-        var signalled = false
         /// About how many bytes the queued events hold.
         var bytes = 0
         /// Set when `bytes` passed the limit: the writer calls the drained callback once it has caught up.
         var overLimit = false
-        /// The writer task, while it waits for the batch to gather; resumed once, by the first of
-        /// its timer, a batch reaching `drainBytes`, and `finish`.
-        var gathering: CheckedContinuation<Void, Never>?
-        /// Counts the waits, so that a timer left over from an earlier one cannot end a later one.
-        var gatherings: UInt64 = 0
-        /// Set by `finish`: what is queued is written without waiting.
+        /// When the queued events are to be written: `gatherDelay` after the first.
+        var writeDue: ContinuousClock.Instant?
+        /// When the open block is to be sealed (the writer's `sealDue`, after each run).
+        var sealDue: ContinuousClock.Instant?
+        var phase = Phase.idle
+        var tokens: UInt64 = 0
+        /// Set by `finish`: what is queued is written without waiting, then the file is closed.
         var finishing = false
+        /// The callers of `finish`, while the file is not closed yet.
+        var waiters: [CheckedContinuation<CaptureError?, Never>] = []
 
-        /// The waiting writer, taken out (so it is resumed once; resume it after the lock is released).
-        mutating func takeGathering(_ wait: UInt64? = nil) -> CheckedContinuation<Void, Never>? {
-            guard wait == nil || wait == gatherings else { return nil }
-            defer { gathering = nil }
-            return gathering
+        /// When the writer thread should run next (nil: nothing to do until more is submitted).
+        var wantedDue: ContinuousClock.Instant? {
+            if finishing || bytes >= SessionRecorder.drainBytes { return .now }
+            guard let write = events.isEmpty ? nil : writeDue else { return sealDue }
+            return min(write, sealDue ?? write)
+        }
+
+        /// Moves the session's entry earlier if it needs to run earlier: the token and time to
+        /// schedule (schedule them after the lock is released).
+        mutating func reschedule() -> (token: UInt64, at: ContinuousClock.Instant)? {
+            guard let due = wantedDue else { return nil }
+            switch phase {
+            case .idle: break
+            case .scheduled(_, let at) where due < at: break
+            default: return nil
+            }
+            tokens += 1
+            phase = .scheduled(token: tokens, at: due)
+            return (tokens, due)
         }
     }
 
-    /// The hand-over buffer, shared by `record` and the writer task.
-    final class SharedBatch: Sendable {
-        let mutex = Mutex(Batch())
-        func withLock<R>(_ body: (inout Batch) -> R) -> R { mutex.withLock { body(&$0) } }
-
-        /// Returns once `delay` has passed or the batch holds `bytes` (or `finish` ends the wait).
-        func gathered(within delay: Duration, orBytes bytes: Int) async {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let wait: UInt64? = withLock { b in
-                    if b.bytes >= bytes || b.finishing { return nil }
-                    b.gatherings += 1
-                    b.gathering = c
-                    return b.gatherings
-                }
-                guard let wait else { return c.resume() }
-                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(delay.nanoseconds))) { [self] in
-                    withLock { $0.takeGathering(wait) }?.resume()
-                }
-            }
-        }
+    /// What only the writer thread touches (the phase makes its runs one at a time).
+    struct Output {
+        let writer: CaptureWriter
+        var failure: CaptureError?
     }
 
     public let path: String
     public let sessionID: String
-    let continuation: AsyncStream<Item>.Continuation
-    let consumer: Task<CaptureError?, Never>
-    let ticker: Task<Void, Never>
+    let thread: WriterThread
+    let gatherDelay: Duration
     let started = ContinuousClock.now
-    let batch = SharedBatch()
+    let queue = Mutex(Queue())
+    let output: Mutex<Output>
     /// Queued bytes that end the gathering at once: a session streaming a large result is
     /// written as it comes, not a quarter of a second at a time.
     public static let drainBytes = 1 << 20
     /// Queued bytes above which the session should stop reading (see `record`): a writer slower
     /// than the traffic (compressing large results) must not make the gate's memory grow.
     public static let backlogLimit = 8 << 20
-    /// What the writer's task calls: when a backlog over the limit has been written, and when writing fails.
+    /// What the writer thread hands off: when a backlog over the limit has been written, and when writing fails.
     let callbacks = Callbacks()
 
     final class Callbacks: Sendable {
@@ -101,43 +107,52 @@ public final class SessionRecorder: Sendable {
         }
         path = (dir as NSString).appendingPathComponent("\(header.sessionID).sesscap")
         sessionID = header.sessionID
-        let writer = try CaptureWriter(path: path, header: header, key: key, options: options)
-        let (stream, continuation) = AsyncStream<Item>.makeStream()
-        self.continuation = continuation
-        let batch = self.batch
-        let callbacks = self.callbacks
-        consumer = Task(executorPreference: thread) {
-            var failure: CaptureError?
-            for await item in stream {
+        self.thread = thread
+        self.gatherDelay = gatherDelay
+        output = Mutex(Output(writer: try CaptureWriter(path: path, header: header, key: key, options: options)))
+    }
+
+    /// One run on the writer thread: writes what is queued, seals the open block if it is due,
+    /// closes the file once `finish` was called, and schedules the next run.
+    func run(token: UInt64, on thread: WriterThread) {
+        let taken: (events: [Event], wasOver: Bool, closing: Bool)? = queue.withLock { q in
+            guard case .scheduled(token, _) = q.phase else { return nil }  // an entry moved earlier since
+            q.phase = .running
+            defer { q.events = []; q.bytes = 0; q.overLimit = false; q.writeDue = nil }
+            return (q.events, q.overLimit, q.finishing)
+        }
+        guard let (queued, wasOver, closing) = taken else { return }
+        var events = queued
+        let (failed, sealDue, closed) = output.withLock { o -> (CaptureError?, ContinuousClock.Instant?, CaptureError??) in
+            var failed: CaptureError?
+            if o.failure == nil {
                 do throws(CaptureError) {
-                    switch item {
-                    case .wake:
-                        await batch.gathered(within: gatherDelay, orBytes: SessionRecorder.drainBytes)
-                        var (events, wasOver) = batch.withLock { b in
-                            defer { b.events = []; b.signalled = false; b.bytes = 0; b.overLimit = false }
-                            return (b.events, b.overLimit)
-                        }
-                        // Whatever happens to the writing, a session paused for the backlog must go on
-                        // (and a failed one is told so and ended by its owner).
-                        defer { if wasOver { callbacks.drained.withLock { $0 }?() } }
-                        if failure == nil { try writer.append(moving: &events) }
-                    case .tick:
-                        try writer.sealIfDue()
-                    }
+                    try o.writer.append(moving: &events)  // (and seals the open block if it is due)
                 } catch {
-                    if failure == nil { callbacks.failed.withLock { $0 }?(error) }
-                    failure = failure ?? error
+                    failed = error
+                    o.failure = error
                 }
             }
-            do throws(CaptureError) { try writer.close() } catch { failure = failure ?? error }
-            return failure
+            guard closing else { return (failed, o.failure == nil ? o.writer.sealDue : nil, nil) }
+            do throws(CaptureError) { try o.writer.close() } catch { o.failure = o.failure ?? error }
+            return (failed, nil, .some(o.failure))
         }
-        ticker = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                continuation.yield(.tick)
+        let (next, waiters) = queue.withLock { q -> ((token: UInt64, at: ContinuousClock.Instant)?, [CheckedContinuation<CaptureError?, Never>]) in
+            if let closed {
+                q.phase = .closed(closed)
+                defer { q.waiters = [] }
+                return (nil, q.waiters)
             }
+            q.phase = .idle
+            q.sealDue = sealDue
+            return (q.reschedule(), [])
         }
+        if let next { thread.schedule(self, token: next.token, at: next.at) }
+        // Whatever happens to the writing, a session paused for the backlog must go on (and a
+        // failed one is told so and ended by its owner).
+        if wasOver, let drained = callbacks.drained.withLock({ $0 }) { thread.handOff(drained) }
+        if let failed, let onFailure = callbacks.failed.withLock({ $0 }) { thread.handOff { onFailure(failed) } }
+        if let closed, !waiters.isEmpty { thread.handOff { for waiter in waiters { waiter.resume(returning: closed) } } }
     }
 
     static func datedDirectory(_ base: String, micros: Int64) -> String {
@@ -161,27 +176,31 @@ public final class SessionRecorder: Sendable {
     }
 
     /// Queues stamped events, in order, and leaves `events` empty. Returns true when the queue is
-    /// over `backlogLimit` (see `record`).
+    /// over `backlogLimit` (see `record`). (After `finish`, events are dropped.)
     @discardableResult
     public func submit(_ events: inout [Event]) -> Bool {
         guard !events.isEmpty else { return false }
         let size = events.reduce(0) { $0 + SessionRecorder.approximateSize($1.payload) }
-        let (wake, over, full) = batch.withLock { b in
-            if b.events.isEmpty {
-                swap(&b.events, &events)
-            } else {
-                // Moved, not copied (see `Event.take`); the caller's array keeps its capacity.
-                for i in events.indices { b.events.append(Event.take(&events[i])) }
-            }
-            b.bytes += size
-            if b.bytes > SessionRecorder.backlogLimit { b.overLimit = true }
-            defer { b.signalled = true }
-            return (!b.signalled, b.overLimit, b.bytes >= SessionRecorder.drainBytes ? b.takeGathering() : nil)
+        let (over, next) = queue.withLock { q -> (Bool, (token: UInt64, at: ContinuousClock.Instant)?) in
+            enqueue(&events, size: size, into: &q)
+            return (q.overLimit, q.reschedule())
         }
         events.removeAll(keepingCapacity: true)
-        if wake { continuation.yield(.wake) }
-        full?.resume()
+        if let next { thread.schedule(self, token: next.token, at: next.at) }
         return over
+    }
+
+    func enqueue(_ events: inout [Event], size: Int, into q: inout Queue) {
+        guard !q.finishing else { return }
+        if q.events.isEmpty {
+            swap(&q.events, &events)
+            q.writeDue = .now + gatherDelay
+        } else {
+            // Moved, not copied (see `Event.take`); the caller's array keeps its capacity.
+            for i in events.indices { q.events.append(Event.take(&events[i])) }
+        }
+        q.bytes += size
+        if q.bytes > SessionRecorder.backlogLimit { q.overLimit = true }
     }
 
     /// Sets what to call when a backlog over the limit has been written.
@@ -205,13 +224,25 @@ public final class SessionRecorder: Sendable {
         }
     }
 
-    /// Records the session end, seals and closes the file. Returns the first write error, if any.
+    /// Records the session end, seals and closes the file (at once, not after the gathering).
+    /// Returns the first write error, if any. (Called again, it records nothing more and returns the same.)
     @discardableResult
     public func finish(reason: String, detail: String = "") async -> CaptureError? {
-        record(.sessionEnd(SessionEnd(reason: reason, detail: detail)))
-        batch.withLock { b in b.finishing = true; return b.takeGathering() }?.resume()  // written now, not after the gathering
-        ticker.cancel()
-        continuation.finish()
-        return await consumer.value
+        var end = [stamp(.sessionEnd(SessionEnd(reason: reason, detail: detail)))]
+        let size = SessionRecorder.approximateSize(end[0].payload)
+        let next = queue.withLock { q -> (token: UInt64, at: ContinuousClock.Instant)? in
+            enqueue(&end, size: size, into: &q)
+            q.finishing = true
+            return q.reschedule()
+        }
+        if let next { thread.schedule(self, token: next.token, at: next.at) }
+        return await withCheckedContinuation { (waiter: CheckedContinuation<CaptureError?, Never>) in
+            let closed: CaptureError?? = queue.withLock { q in
+                if case .closed(let failure) = q.phase { return .some(failure) }
+                q.waiters.append(waiter)
+                return nil
+            }
+            if let closed { waiter.resume(returning: closed) }
+        }
     }
 }

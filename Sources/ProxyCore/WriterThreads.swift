@@ -34,52 +34,87 @@ public final class WriterThreads: Sendable {
     }
 }
 
-/// An executor for the tasks that prefer it: a thread at idle priority runs their jobs, started
-/// in the order queued, whenever its core has nothing else to do; a second thread, at normal priority,
-/// runs any job that has waited longer than `rescueAfter`. On a core with idle time the rescuer
-/// only looks; on a saturated one, where an idle-priority thread would get nearly nothing
-/// (sessions paused by the backlog limit, then everything written at once, from cold caches),
-/// the writing takes its fair share instead.
-public final class WriterThread: TaskExecutor {
-    struct Queued: Sendable {
-        let job: UnownedJob
-        let at: ContinuousClock.Instant
+/// Work for a writer thread: `run` is called on the thread once the time it was scheduled for
+/// has come, with the token it was scheduled with (a job scheduled anew can tell an old entry),
+/// runs to its end without waiting for anything, and reaches other threads only through
+/// `WriterThread.handOff`.
+protocol WriterJob: AnyObject, Sendable {
+    func run(token: UInt64, on thread: WriterThread)
+}
+
+/// Runs scheduled jobs, each once its time has come, earliest first: a thread at idle priority
+/// runs them whenever its core has nothing else to do; a second thread, at normal priority (the
+/// rescuer), runs any job left waiting `rescueAfter` past its time, and everything the jobs hand
+/// off. On a core with idle time the rescuer only looks; on a saturated one, where an
+/// idle-priority thread would get nearly nothing (sessions paused by the backlog limit, then
+/// everything written at once, from cold caches), the writing takes its fair share instead.
+///
+/// The idle thread runs only the jobs' own code: never a task, a continuation or a callback.
+/// A thread inherits its creator's priority, and the cooperative pool starts its threads from
+/// whichever thread hands it work: when the writing ran as tasks on the idle thread, pool
+/// threads started from it ran at idle priority too (measured), and with them the gate's async
+/// work (token checks, approvals), starved whenever the event loops kept the cores busy.
+public final class WriterThread: Sendable {
+    struct Entry {
+        let due: ContinuousClock.Instant
+        /// The order scheduled: entries due at the same instant run in it.
+        let order: UInt64
+        let job: any WriterJob
+        let token: UInt64
+
+        func isBefore(_ other: Entry) -> Bool { (due, order) < (other.due, other.order) }
     }
 
-    let jobs = Mutex<[Queued]>([])
-    /// How many jobs have started (a task runs as one job per stretch between suspensions).
+    struct State {
+        var due = DueQueue()
+        var scheduled: UInt64 = 0
+        var handOffs: [@Sendable () -> Void] = []
+    }
+
+    let state = Mutex(State())
+    /// Signalled when the earliest entry changes: the idle thread sleeps until it is due.
+    let idleWake = DispatchSemaphore(value: 0)
+    /// Signalled when the earliest entry changes or a hand-off is queued.
+    let rescuerWake = DispatchSemaphore(value: 0)
+    /// How many jobs have run (entries a job no longer needed included).
     public let jobsRun = Atomic<Int>(0)
     /// How many of them the rescuer ran.
     public let jobsRescued = Atomic<Int>(0)
     /// Set by the idle thread once it has lowered its priority: whether `SCHED_IDLE` was granted.
     let idlePolicy = Atomic<Int>(0)  // 0 not yet, 1 granted, 2 refused
-    /// Counts the queued jobs; the idle thread sleeps on it when there are none.
-    let queued = DispatchSemaphore(value: 0)
-    /// Signalled when a job is queued behind none: the rescuer sleeps on it while nothing waits
-    /// (so an idle gate's writer threads do not wake at all).
-    let queuedAfterEmpty = DispatchSemaphore(value: 0)
+    let rescueAfter: Duration?
 
     /// The idle thread's name, as `ps -L` and `top -H` show it (at most 15 bytes on Linux); the
     /// rescuer's is the same with an `r`.
     public let name: String
 
-    /// (Tests take either thread away: `idleThread: false` leaves every job to the rescuer,
-    /// `rescueAfter: nil` every job to the idle thread.)
+    /// (Tests take either part away: `idleThread: false` leaves every job to the rescuer,
+    /// `rescueAfter: nil` every job to the idle thread; the rescuer still runs the hand-offs.)
     init(name: String, rescueAfter: Duration? = .milliseconds(20), idleThread: Bool = true) {
         self.name = name
+        self.rescueAfter = rescueAfter
         if idleThread { Thread { [self] in runAtIdlePriority() }.start() } else { idlePolicy.store(2, ordering: .releasing) }
-        if let rescueAfter { Thread { [self] in rescue(after: rescueAfter) }.start() }
+        Thread { [self] in rescue() }.start()
     }
 
-    public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        let now = ContinuousClock.now
-        let wasEmpty = jobs.withLock { q in
-            defer { q.append(Queued(job: job, at: now)) }
-            return q.isEmpty
+    /// Runs `job` (with `token`) once `due` has come.
+    func schedule(_ job: any WriterJob, token: UInt64, at due: ContinuousClock.Instant) {
+        let earliest = state.withLock { s in
+            s.scheduled += 1
+            s.due.insert(Entry(due: due, order: s.scheduled, job: job, token: token))
+            return s.due.first?.order == s.scheduled
         }
-        queued.signal()
-        if wasEmpty { queuedAfterEmpty.signal() }
+        if earliest {
+            idleWake.signal()
+            rescuerWake.signal()
+        }
+    }
+
+    /// Runs `body` on the rescuer, at normal priority, in the order handed off: what a job does
+    /// that wakes or starts other threads (resuming a task, a session's callbacks).
+    func handOff(_ body: @escaping @Sendable () -> Void) {
+        state.withLock { $0.handOffs.append(body) }
+        rescuerWake.signal()
     }
 
     /// Whether the idle thread's scheduling policy is `SCHED_IDLE` (false where that is not available).
@@ -90,42 +125,64 @@ public final class WriterThread: TaskExecutor {
         }
     }
 
-    /// The oldest queued job, if it has waited at least `age`.
-    func take(waited age: Duration = .zero) -> UnownedJob? {
-        let now = ContinuousClock.now
-        return jobs.withLock { q in
-            guard let first = q.first, now - first.at >= age else { return nil }
-            return q.removeFirst().job
-        }
-    }
-
-    func run(_ job: UnownedJob) {
+    func run(_ entry: Entry, rescued: Bool) {
         jobsRun.add(1, ordering: .relaxed)
-        job.runSynchronously(on: asUnownedTaskExecutor())
+        if rescued { jobsRescued.add(1, ordering: .relaxed) }
+        entry.job.run(token: entry.token, on: self)
     }
 
     func runAtIdlePriority() {
-        Thread.current.name = name  // (set from the thread itself: set before `start` it is not applied)
+        WriterThread.nameCurrentThread(name)
         WriterThread.lowerCurrentThreadPriority()
         idlePolicy.store(WriterThread.currentThreadRunsAtIdlePriority() ? 1 : 2, ordering: .releasing)
         while true {
-            queued.wait()
-            // (The rescuer may have run it: the count can be ahead of the queue.)
-            if let job = take() { run(job) }
+            let (entry, wake): (Entry?, ContinuousClock.Instant?) = state.withLock { s in
+                guard let first = s.due.first else { return (nil, nil) }
+                return first.due <= .now ? (s.due.removeFirst(), nil) : (nil, first.due)
+            }
+            if let entry { run(entry, rescued: false) } else { WriterThread.sleep(on: idleWake, until: wake) }
         }
     }
 
-    func rescue(after age: Duration) {
-        Thread.current.name = name + "r"
+    func rescue() {
+        WriterThread.nameCurrentThread(name + "r")
+        enum Next { case handOffs([@Sendable () -> Void]), job(Entry), sleep(until: ContinuousClock.Instant?) }
         while true {
-            // (A signal left from an earlier job only costs a look that finds nothing old.)
-            if jobs.withLock({ $0.isEmpty }) { queuedAfterEmpty.wait() }
-            Thread.sleep(forTimeInterval: Double(age.nanoseconds) / 1e9)
-            while let job = take(waited: age) {
-                jobsRescued.add(1, ordering: .relaxed)
-                run(job)
+            let next: Next = state.withLock { s in
+                if !s.handOffs.isEmpty {
+                    defer { s.handOffs = [] }
+                    return .handOffs(s.handOffs)
+                }
+                guard let rescueAfter, let first = s.due.first else { return .sleep(until: nil) }
+                return first.due + rescueAfter <= .now ? .job(s.due.removeFirst()) : .sleep(until: first.due + rescueAfter)
+            }
+            switch next {
+            case .handOffs(let bodies): for body in bodies { body() }
+            case .job(let entry): run(entry, rescued: true)
+            case .sleep(let until): WriterThread.sleep(on: rescuerWake, until: until)
             }
         }
+    }
+
+    /// Waits for `semaphore` or until `instant` (forever if nil). (A signal left over only costs a look.)
+    static func sleep(on semaphore: DispatchSemaphore, until instant: ContinuousClock.Instant?) {
+        guard let instant else { return semaphore.wait() }
+        let left = instant - .now
+        if left > .zero { _ = semaphore.wait(timeout: .now() + .nanoseconds(Int(left.nanoseconds))) }
+    }
+
+    /// Names the calling thread for `ps -L` and `top -H`. (Foundation's `Thread.name` set from
+    /// the new thread was sometimes not applied: it raced the thread's start, and the thread kept
+    /// its creator's name.)
+    static func nameCurrentThread(_ name: String) {
+        #if os(Linux)
+        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        _ = Array(name.utf8.prefix(15)).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        #else
+        Thread.current.name = name
+        #endif
     }
 
     /// `SCHED_IDLE` for the calling thread; where it is refused, the highest nice value. (For
@@ -150,5 +207,39 @@ public final class WriterThread: TaskExecutor {
         #else
         return false
         #endif
+    }
+}
+
+/// A writer thread's scheduled entries, earliest first: a binary heap (a thread serves many
+/// sessions, each with an entry or two).
+struct DueQueue {
+    var heap: [WriterThread.Entry] = []
+
+    var first: WriterThread.Entry? { heap.first }
+
+    mutating func insert(_ entry: WriterThread.Entry) {
+        heap.append(entry)
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].isBefore(heap[parent]) else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func removeFirst() -> WriterThread.Entry {
+        heap.swapAt(0, heap.count - 1)
+        let first = heap.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var earliest = parent
+            if left < heap.count, heap[left].isBefore(heap[earliest]) { earliest = left }
+            if right < heap.count, heap[right].isBefore(heap[earliest]) { earliest = right }
+            if earliest == parent { return first }
+            heap.swapAt(parent, earliest)
+            parent = earliest
+        }
     }
 }

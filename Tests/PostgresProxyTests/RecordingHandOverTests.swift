@@ -81,6 +81,27 @@ import Testing
         #expect(kinds == [.request, .response, .response, .request, .sessionEnd])
     }
 
+    /// An idle session's open block reaches the disk when it turns `maxBlockAge` old, with no
+    /// more events and no `finish` to push it.
+    @Test(.timeLimit(.minutes(1))) func anIdleSessionsOpenBlockIsSealedWhenItTurnsOld() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("handover-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = WriterOptions()
+        options.maxBlockAge = .milliseconds(200)
+        let recorder = try SessionRecorder(directory: dir, header: header("idle"), key: SigningKey(), options: options,
+                                           gatherDelay: .milliseconds(10))
+        let size = { @Sendable in (try? FileManager.default.attributesOfItem(atPath: recorder.path)[.size] as? Int) ?? 0 }
+        let headerBytes = size()
+        recorder.record(request(0), exchange: 0)
+        let sealed: Void? = await within(seconds: 30) {
+            while size() <= headerBytes { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(sealed != nil, "the open block was not sealed")
+        let sealedBytes = size()
+        #expect(await recorder.finish(reason: "test") == nil)
+        #expect(size() > sealedBytes)  // the end, in a block of its own, then the footer
+    }
+
     @Test func readyForQueryEndsOnlyThePortalsOfAnsweredBatches() {
         var relay = RelayState(maxRows: 10)
         relay.portals["a"] = .init(statement: "s", text: "SELECT 1", parameters: [], resultFormats: [], sync: 1)
