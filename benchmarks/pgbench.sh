@@ -17,7 +17,8 @@
 # Usage: benchmarks/pgbench.sh
 # Environment: SECONDS_PER_RUN (10), ROUNDS (3), SCALE (10), CLIENTS ("1 8"),
 #   SCRIPTS ("select-only tpcb-like masking"), PATHS ("direct pgbouncer relay gate full"),
-#   LAYOUTS ("shared pinned"; pinned needs 2 cores)
+#   LAYOUTS ("shared pinned"; pinned needs 2 cores), GATE_BIN (a capture-proxy binary to use
+#   instead of building one: to compare two builds, run the script once with each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
@@ -63,9 +64,14 @@ pw=$TOLLGATE_PG_SCRAM_PASSWORD
 echo "== pgbench through the gate: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "machine: $(nproc) cores, $(awk -F: '/model name/ { sub(/^ +/, "", $2); print $2; exit }' /proc/cpuinfo); PostgreSQL $(psql --version | awk '{print $3}'), pgbouncer $(pgbouncer --version | head -1 | awk '{print $2}')"
 echo "runs: ${SECONDS_PER_RUN}s each, $ROUNDS rounds, scale $SCALE, clients: $CLIENTS"
-echo "building capture-proxy (release, --scratch-path .build-release)"
-swift build -c release --scratch-path .build-release --product capture-proxy 2>&1 | tail -1
-gate_bin=.build-release/release/capture-proxy
+if [ -n "${GATE_BIN:-}" ]; then
+  gate_bin=$GATE_BIN
+  echo "capture-proxy: $gate_bin (GATE_BIN)"
+else
+  echo "building capture-proxy (release, --scratch-path .build-release)"
+  swift build -c release --scratch-path .build-release --product capture-proxy 2>&1 | tail -1
+  gate_bin=.build-release/release/capture-proxy
+fi
 echo "building bench-relay (release, benchmarks/relay)"
 swift build -c release --package-path benchmarks/relay 2>&1 | tail -1
 relay_bin=benchmarks/relay/.build/release/bench-relay

@@ -41,15 +41,7 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("handover-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let recorder = try SessionRecorder(directory: dir, header: header("backlog"), key: SigningKey())
-        let drained = AsyncStream<Void>.makeStream()
-        recorder.whenDrained { drained.continuation.yield() }
-        // Nine responses of 1 MiB of rows each: more than the 8 MiB the writer may have queued.
-        var response = PostgresResponse(columns: [Column(name: "v", typeOID: 25)])
-        response.rows = Array(repeating: [Array(repeating: 0x61, count: 1 << 10)], count: 1024)
-        var staged = (1...9).map { recorder.stamp(.response(.postgres(response)), exchange: UInt64($0)) }
-        #expect(recorder.submit(&staged) == true)
-        var it = drained.stream.makeAsyncIterator()
-        _ = await it.next()
+        #expect(await recorder.overflowTheBacklogUntilDrained())
         #expect(await recorder.finish(reason: "test") == nil)
     }
 
@@ -113,5 +105,21 @@ import Testing
         #expect(relay.portalDescribed.keys.sorted() == ["b"])
         relay.endPortals(answeredSyncs: 2)
         #expect(relay.portals.isEmpty && relay.portalDescribed.isEmpty)
+    }
+}
+
+extension SessionRecorder {
+    /// Submits nine responses of 1 MiB of rows each (more than the 8 MiB the writer may have
+    /// queued) and waits for the drained callback. Returns whether the submission asked to pause.
+    func overflowTheBacklogUntilDrained() async -> Bool {
+        let drained = AsyncStream<Void>.makeStream()
+        whenDrained { drained.continuation.yield() }
+        var response = PostgresResponse(columns: [Column(name: "v", typeOID: 25)])
+        response.rows = Array(repeating: [Array(repeating: 0x61, count: 1 << 10)], count: 1024)
+        var staged = (1...9).map { stamp(.response(.postgres(response)), exchange: UInt64($0)) }
+        let paused = submit(&staged)
+        var it = drained.stream.makeAsyncIterator()
+        _ = await it.next()
+        return paused
     }
 }
