@@ -219,9 +219,9 @@ public final class CaptureWriter {
     /// When `sealIfDue` next has something to do: the open block turns `maxBlockAge` old, or an
     /// interval's sync is due for what was written since the last (nil: nothing waits).
     public var sealDue: ContinuousClock.Instant? {
-        var due = pendingSince.map { $0 + options.maxBlockAge }
-        if case .interval(let every) = options.durability, offset > syncedOffset { due = min(due ?? lastSync + every, lastSync + every) }
-        return due
+        let seal = pendingSince.map { $0 + options.maxBlockAge }
+        guard case .interval(let every) = options.durability, offset > syncedOffset else { return seal }
+        return min(seal ?? lastSync + every, lastSync + every)
     }
 
     /// Seals the open block now (no-op when empty).

@@ -30,10 +30,9 @@ public final class SessionRecorder: WriterJob {
     /// The hand-over state, shared by `record` and the writer thread.
     struct Queue {
         var events: [Event] = []
-        /// About how many bytes the queued events hold.
+        /// About how many bytes the queued events hold (over `backlogLimit`, the writer calls the
+        /// drained callback once it has written them).
         var bytes = 0
-        /// Set when `bytes` passed the limit: the writer calls the drained callback once it has caught up.
-        var overLimit = false
         /// When the queued events are to be written: `gatherDelay` after the first.
         var writeDue: ContinuousClock.Instant?
         /// When the open block is to be sealed (the writer's `sealDue`, after each run).
@@ -118,12 +117,12 @@ public final class SessionRecorder: WriterJob {
         let taken: (events: [Event], wasOver: Bool, closing: Bool)? = queue.withLock { q in
             guard case .scheduled(token, _) = q.phase else { return nil }  // an entry moved earlier since
             q.phase = .running
-            defer { q.events = []; q.bytes = 0; q.overLimit = false; q.writeDue = nil }
-            return (q.events, q.overLimit, q.finishing)
+            defer { q.events = []; q.bytes = 0; q.writeDue = nil }
+            return (q.events, q.bytes > SessionRecorder.backlogLimit, q.finishing)
         }
         guard let (queued, wasOver, closing) = taken else { return }
         var events = queued
-        let (failed, sealDue, closed) = output.withLock { o -> (CaptureError?, ContinuousClock.Instant?, CaptureError??) in
+        let (failed, failure, sealDue) = output.withLock { o -> (CaptureError?, CaptureError?, ContinuousClock.Instant?) in
             var failed: CaptureError?
             if o.failure == nil {
                 do throws(CaptureError) {
@@ -133,13 +132,14 @@ public final class SessionRecorder: WriterJob {
                     o.failure = error
                 }
             }
-            guard closing else { return (failed, o.failure == nil ? o.writer.sealDue : nil, nil) }
-            do throws(CaptureError) { try o.writer.close() } catch { o.failure = o.failure ?? error }
-            return (failed, nil, .some(o.failure))
+            if closing {
+                do throws(CaptureError) { try o.writer.close() } catch { o.failure = o.failure ?? error }
+            }
+            return (failed, o.failure, closing || o.failure != nil ? nil : o.writer.sealDue)
         }
         let (next, waiters) = queue.withLock { q -> ((token: UInt64, at: ContinuousClock.Instant)?, [CheckedContinuation<CaptureError?, Never>]) in
-            if let closed {
-                q.phase = .closed(closed)
+            if closing {
+                q.phase = .closed(failure)
                 defer { q.waiters = [] }
                 return (nil, q.waiters)
             }
@@ -152,7 +152,7 @@ public final class SessionRecorder: WriterJob {
         // failed one is told so and ended by its owner).
         if wasOver, let drained = callbacks.drained.withLock({ $0 }) { thread.handOff(drained) }
         if let failed, let onFailure = callbacks.failed.withLock({ $0 }) { thread.handOff { onFailure(failed) } }
-        if let closed, !waiters.isEmpty { thread.handOff { for waiter in waiters { waiter.resume(returning: closed) } } }
+        if !waiters.isEmpty { thread.handOff { for waiter in waiters { waiter.resume(returning: failure) } } }
     }
 
     static func datedDirectory(_ base: String, micros: Int64) -> String {
@@ -183,7 +183,7 @@ public final class SessionRecorder: WriterJob {
         let size = events.reduce(0) { $0 + SessionRecorder.approximateSize($1.payload) }
         let (over, next) = queue.withLock { q -> (Bool, (token: UInt64, at: ContinuousClock.Instant)?) in
             enqueue(&events, size: size, into: &q)
-            return (q.overLimit, q.reschedule())
+            return (q.bytes > SessionRecorder.backlogLimit, q.reschedule())
         }
         events.removeAll(keepingCapacity: true)
         if let next { thread.schedule(self, token: next.token, at: next.at) }
@@ -200,7 +200,6 @@ public final class SessionRecorder: WriterJob {
             for i in events.indices { q.events.append(Event.take(&events[i])) }
         }
         q.bytes += size
-        if q.bytes > SessionRecorder.backlogLimit { q.overLimit = true }
     }
 
     /// Sets what to call when a backlog over the limit has been written.
@@ -237,12 +236,11 @@ public final class SessionRecorder: WriterJob {
         }
         if let next { thread.schedule(self, token: next.token, at: next.at) }
         return await withCheckedContinuation { (waiter: CheckedContinuation<CaptureError?, Never>) in
-            let closed: CaptureError?? = queue.withLock { q in
-                if case .closed(let failure) = q.phase { return .some(failure) }
-                q.waiters.append(waiter)
-                return nil
+            let phase = queue.withLock { q in
+                if case .closed = q.phase {} else { q.waiters.append(waiter) }
+                return q.phase
             }
-            if let closed { waiter.resume(returning: closed) }
+            if case .closed(let failure) = phase { waiter.resume(returning: failure) }
         }
     }
 }

@@ -65,10 +65,22 @@ public final class WriterThread: Sendable {
         func isBefore(_ other: Entry) -> Bool { (due, order) < (other.due, other.order) }
     }
 
+    enum Next {
+        case job(Entry)
+        /// Nothing is due yet: sleep until then (nil: until something is scheduled).
+        case sleep(until: ContinuousClock.Instant?)
+    }
+
     struct State {
         var due = DueQueue()
         var scheduled: UInt64 = 0
         var handOffs: [@Sendable () -> Void] = []
+
+        /// The earliest entry if it is `late` past its time, or when it will be.
+        mutating func takeDue(late: Duration) -> Next {
+            guard let first = due.first else { return .sleep(until: nil) }
+            return first.due + late <= .now ? .job(due.removeFirst()) : .sleep(until: first.due + late)
+        }
     }
 
     let state = Mutex(State())
@@ -136,30 +148,28 @@ public final class WriterThread: Sendable {
         WriterThread.lowerCurrentThreadPriority()
         idlePolicy.store(WriterThread.currentThreadRunsAtIdlePriority() ? 1 : 2, ordering: .releasing)
         while true {
-            let (entry, wake): (Entry?, ContinuousClock.Instant?) = state.withLock { s in
-                guard let first = s.due.first else { return (nil, nil) }
-                return first.due <= .now ? (s.due.removeFirst(), nil) : (nil, first.due)
+            switch state.withLock({ $0.takeDue(late: .zero) }) {
+            case .job(let entry): run(entry, rescued: false)
+            case .sleep(let until): WriterThread.sleep(on: idleWake, until: until)
             }
-            if let entry { run(entry, rescued: false) } else { WriterThread.sleep(on: idleWake, until: wake) }
         }
     }
 
     func rescue() {
         WriterThread.nameCurrentThread(name + "r")
-        enum Next { case handOffs([@Sendable () -> Void]), job(Entry), sleep(until: ContinuousClock.Instant?) }
         while true {
-            let next: Next = state.withLock { s in
+            let (handOffs, next) = state.withLock { s -> ([@Sendable () -> Void], Next?) in
                 if !s.handOffs.isEmpty {
                     defer { s.handOffs = [] }
-                    return .handOffs(s.handOffs)
+                    return (s.handOffs, nil)
                 }
-                guard let rescueAfter, let first = s.due.first else { return .sleep(until: nil) }
-                return first.due + rescueAfter <= .now ? .job(s.due.removeFirst()) : .sleep(until: first.due + rescueAfter)
+                return ([], rescueAfter.map { s.takeDue(late: $0) } ?? .sleep(until: nil))
             }
+            for body in handOffs { body() }
             switch next {
-            case .handOffs(let bodies): for body in bodies { body() }
             case .job(let entry): run(entry, rescued: true)
             case .sleep(let until): WriterThread.sleep(on: rescuerWake, until: until)
+            case nil: break
             }
         }
     }
