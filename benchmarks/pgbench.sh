@@ -140,9 +140,10 @@ logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 unix_socket_dir =
 INI
-  # pgbouncer refuses to run as root.
+  # pgbouncer refuses to run as root. (runuser in a session of its own: stopped, it kills its
+  # whole process group a moment later, which would be the caller's, and the next run in it.)
   if [ "$(id -u)" -eq 0 ]; then
-    chown -R postgres "$dir"; taskset -c "$cpus" runuser -u postgres -- pgbouncer -q "$dir/pgbouncer.ini" &
+    chown -R postgres "$dir"; taskset -c "$cpus" setsid runuser -u postgres -- pgbouncer -q "$dir/pgbouncer.ini" &
   else
     taskset -c "$cpus" pgbouncer -q "$dir/pgbouncer.ini" &
   fi
