@@ -16,21 +16,12 @@ public enum BlockCodec: UInt8, Sendable {
     /// zlib stream (RFC 1950: deflate with an Adler-32 check).
     case zlib = 1
 
-    func compress(_ raw: [UInt8], level: Int32) -> [UInt8] {
+    func compress(_ raw: [UInt8], with deflater: inout Deflater?, level: Int32) -> [UInt8] {
         switch self {
         case .none: return raw
         case .zlib:
-            var outLen = compressBound(uLong(raw.count))
-            var out = [UInt8](repeating: 0, count: Int(outLen))
-            let rc = out.withUnsafeMutableBytes { o in
-                raw.withUnsafeBytes { i in
-                    compress2(o.baseAddress!.assumingMemoryBound(to: Bytef.self), &outLen,
-                              i.baseAddress?.assumingMemoryBound(to: Bytef.self), uLong(raw.count), level)
-                }
-            }
-            precondition(rc == Z_OK, "zlib compress2 failed (\(rc)) with a buffer of compressBound size")
-            out.removeSubrange(Int(outLen)...)
-            return out
+            if deflater?.level != level { deflater = Deflater(level: level) }
+            return deflater!.compress(raw)
         }
     }
 
@@ -51,6 +42,42 @@ public enum BlockCodec: UInt8, Sendable {
             }
             return out
         }
+    }
+}
+
+/// One zlib deflate stream, reset for every block. (`compress2` sets up and frees zlib's
+/// 256 KiB of state on every call: measured here, about 90 µs a block, half the time of a 10 KB
+/// block at level 1 and 5–15 % of a 128 KiB one.) The output is the same as `compress2`'s.
+final class Deflater {
+    let level: Int32
+    private var stream = z_stream()
+
+    init(level: Int32) {
+        self.level = level
+        let rc = deflateInit_(&stream, level, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        precondition(rc == Z_OK, "zlib deflateInit failed (\(rc)) at level \(level)")
+    }
+
+    deinit { deflateEnd(&stream) }
+
+    func compress(_ raw: [UInt8]) -> [UInt8] {
+        var rc = deflateReset(&stream)
+        precondition(rc == Z_OK, "zlib deflateReset failed (\(rc))")
+        var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(raw.count))))
+        let capacity = out.count
+        rc = out.withUnsafeMutableBytes { o in
+            raw.withUnsafeBytes { i in
+                stream.next_in = UnsafeMutablePointer(mutating: i.baseAddress?.assumingMemoryBound(to: Bytef.self))
+                stream.avail_in = uInt(i.count)
+                stream.next_out = o.baseAddress!.assumingMemoryBound(to: Bytef.self)
+                stream.avail_out = uInt(capacity)
+                defer { stream.next_in = nil; stream.next_out = nil }
+                return deflate(&stream, Z_FINISH)
+            }
+        }
+        precondition(rc == Z_STREAM_END, "zlib deflate did not finish (\(rc)) in a buffer of deflateBound size")
+        out.removeSubrange(Int(stream.total_out)...)
+        return out
     }
 }
 

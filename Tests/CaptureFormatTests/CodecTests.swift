@@ -1,0 +1,45 @@
+@testable import CaptureFormat
+import CZlib
+import Testing
+
+/// The writer's kept deflate stream compresses exactly as `compress2` does, block after block.
+@Suite struct CodecTests {
+    static func compress2Output(_ raw: [UInt8], level: Int32) -> [UInt8] {
+        var outLen = compressBound(uLong(raw.count))
+        var out = [UInt8](repeating: 0, count: Int(outLen))
+        let rc = out.withUnsafeMutableBytes { o in
+            raw.withUnsafeBytes { i in
+                compress2(o.baseAddress!.assumingMemoryBound(to: Bytef.self), &outLen,
+                          i.baseAddress?.assumingMemoryBound(to: Bytef.self), uLong(raw.count), level)
+            }
+        }
+        #expect(rc == Z_OK)
+        return Array(out[..<Int(outLen)])
+    }
+
+    @Test(arguments: [Int32(1), 6, 9])
+    func aKeptStreamMatchesCompress2BlockAfterBlock(level: Int32) throws {
+        var generator = SeededRNG(seed: UInt64(level))
+        // Text-like blocks of several sizes (empty, one byte, larger than zlib's window), then
+        // incompressible ones, through one stream: each must be what a fresh compress2 makes.
+        let words = ["SELECT", "abalance", "FROM", "pgbench_accounts", "WHERE", "aid", "=", "$1", "UPDATE", "\u{1}\u{0}"]
+        var blocks: [[UInt8]] = [[], [42]]
+        for size in [100, 10_000, 131_072, 300_000] {
+            var b: [UInt8] = []
+            while b.count < size { b += Array(words[Int(generator.next() % UInt64(words.count))].utf8) + [32] }
+            blocks.append(b)
+        }
+        blocks.append((0..<70_000).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
+        var deflater: Deflater?
+        for block in blocks + blocks.reversed() {
+            let stored = BlockCodec.zlib.compress(block, with: &deflater, level: level)
+            #expect(stored == CodecTests.compress2Output(block, level: level), "a block of \(block.count) bytes")
+            let back = try stored.withUnsafeBytes { try BlockCodec.zlib.decompress($0, rawLength: block.count) }
+            #expect(back == block)
+        }
+        // A new level gets a new stream.
+        let other: Int32 = level == 1 ? 9 : 1
+        #expect(BlockCodec.zlib.compress(blocks[3], with: &deflater, level: other) == CodecTests.compress2Output(blocks[3], level: other))
+        #expect(deflater?.level == other)
+    }
+}
