@@ -195,7 +195,13 @@ YAML
     proc[$layout,pgbouncer]=$(cat "$dir/pgbouncer.pid")
     return 0
   done
-  echo "proxies of layout $layout did not start" >&2; exit 2
+  echo "proxies of layout $layout did not start; not answering:" >&2
+  for path in pgbouncer relay gate full; do
+    pg_isready -q -h 127.0.0.1 -p "${port[$layout,$path]}" && continue
+    echo "  $path on port ${port[$layout,$path]}" >&2
+    case $path in gate|full) tail -5 "$dir/$path.log" | sed 's/^/    /' >&2 ;; pgbouncer) tail -5 "$dir/pgbouncer.log" 2>/dev/null | sed 's/^/    /' >&2 ;; esac
+  done
+  exit 2
 }
 for layout in $LAYOUTS; do
   case $layout in
