@@ -1,4 +1,6 @@
 import CZlib
+import Foundation
+import Synchronization
 
 /// CRC-32 (ISO-HDLC, as zlib, gzip and PNG compute it).
 public func crc32(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
@@ -16,12 +18,10 @@ public enum BlockCodec: UInt8, Sendable {
     /// zlib stream (RFC 1950: deflate with an Adler-32 check).
     case zlib = 1
 
-    func compress(_ raw: [UInt8], with deflater: inout Deflater?, level: Int32) -> [UInt8] {
+    func compress(_ raw: [UInt8], level: Int32) -> [UInt8] {
         switch self {
         case .none: return raw
-        case .zlib:
-            if deflater?.level != level { deflater = Deflater(level: level) }
-            return deflater!.compress(raw)
+        case .zlib: return Deflater.compressWithAKeptStream(raw, level: level)
         }
     }
 
@@ -48,9 +48,29 @@ public enum BlockCodec: UInt8, Sendable {
 /// One zlib deflate stream, reset for every block. (`compress2` sets up and frees zlib's
 /// 256 KiB of state on every call: measured here, about 90 µs a block, half the time of a 10 KB
 /// block at level 1 and 5–15 % of a 128 KiB one.) The output is the same as `compress2`'s.
-final class Deflater {
+///
+/// The streams are kept in a process-wide pool, not per capture: a gate holds many sessions but
+/// compresses only as many blocks at once as it has writer threads, and 256 KiB per idle session
+/// would add up. (`@unchecked Sendable`: a stream is used by one thread at a time, since it is
+/// only ever used between being taken out of the pool and put back.)
+final class Deflater: @unchecked Sendable {
     let level: Int32
     private var stream = z_stream()
+
+    /// Streams not in use; at most `keep` of them.
+    static let pool = Mutex<[Deflater]>([])
+    static let keep = 2 * ProcessInfo.processInfo.activeProcessorCount + 2
+
+    /// `raw` deflated by a stream from the pool (a new one when none of `level` is free).
+    static func compressWithAKeptStream(_ raw: [UInt8], level: Int32) -> [UInt8] {
+        let kept = pool.withLock { free -> Deflater? in
+            guard let i = free.lastIndex(where: { $0.level == level }) else { return nil }
+            return free.remove(at: i)
+        }
+        let deflater = kept ?? Deflater(level: level)
+        defer { pool.withLock { free in if free.count < keep { free.append(deflater) } } }
+        return deflater.compress(raw)
+    }
 
     init(level: Int32) {
         self.level = level

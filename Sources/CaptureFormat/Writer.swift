@@ -29,8 +29,6 @@ public struct WriterOptions: Sendable {
 /// Builds and appends blocks: framing, chain hash and signature, in one place for the writer and recovery.
 struct BlockSealer {
     var chainHash: [UInt8]
-    /// Kept from block to block (see `Deflater`).
-    var deflater: Deflater?
 
     /// The chain starts from the hash of the file header, so the header is covered too.
     init(fileHeader: [UInt8]) {
@@ -39,7 +37,7 @@ struct BlockSealer {
 
     /// The complete block bytes for `info` (offset, counts, times, kinds, filter set) and `raw` payload.
     mutating func seal(_ info: inout BlockInfo, raw: [UInt8], level: Int32, key: SigningKey) -> [UInt8] {
-        let stored = info.codec.compress(raw, with: &deflater, level: level)
+        let stored = info.codec.compress(raw, level: level)
         info.rawLength = UInt32(raw.count)
         info.storedLength = UInt32(stored.count)
         info.length = UInt32(CaptureLayout.blockFixedSize + info.filter.bits.count + stored.count + CaptureLayout.blockTailSize)

@@ -30,16 +30,35 @@ import Testing
             blocks.append(b)
         }
         blocks.append((0..<70_000).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
-        var deflater: Deflater?
+        let deflater = Deflater(level: level)
         for block in blocks + blocks.reversed() {
-            let stored = BlockCodec.zlib.compress(block, with: &deflater, level: level)
+            let stored = deflater.compress(block)
             #expect(stored == CodecTests.compress2Output(block, level: level), "a block of \(block.count) bytes")
             let back = try stored.withUnsafeBytes { try BlockCodec.zlib.decompress($0, rawLength: block.count) }
             #expect(back == block)
         }
-        // A new level gets a new stream.
-        let other: Int32 = level == 1 ? 9 : 1
-        #expect(BlockCodec.zlib.compress(blocks[3], with: &deflater, level: other) == CodecTests.compress2Output(blocks[3], level: other))
-        #expect(deflater?.level == other)
+    }
+
+    /// Through the pool, from several threads at once and at two levels: every block is still
+    /// exactly `compress2`'s, and the pool keeps no more streams than its bound.
+    @Test func thePooledStreamsMatchCompress2FromManyThreads() async throws {
+        let blocks: [[UInt8]] = (0..<16).map { n in Array(String(repeating: "UPDATE pgbench_accounts SET abalance = \(n); ", count: 50 + n * 40).utf8) }
+        let expected = blocks.map { (CodecTests.compress2Output($0, level: 1), CodecTests.compress2Output($0, level: 6)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for round in 0..<20 {
+                        let i = (worker + round) % blocks.count
+                        let level: Int32 = (worker + round) % 2 == 0 ? 1 : 6
+                        let stored = BlockCodec.zlib.compress(blocks[i], level: level)
+                        #expect(stored == (level == 1 ? expected[i].0 : expected[i].1))
+                        let back = try stored.withUnsafeBytes { try BlockCodec.zlib.decompress($0, rawLength: blocks[i].count) }
+                        #expect(back == blocks[i])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(Deflater.pool.withLock { $0.count } <= Deflater.keep)
     }
 }
