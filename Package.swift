@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        // Already in the graph through SwiftNIO; the writer threads' schedule is its Heap.
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev): block compression and CRC32.
@@ -81,7 +83,8 @@ let package = Package(
         // Detectors and masks for sensitive values in responses.
         .target(name: "Masking", swiftSettings: dataPath),
         // The exchange pipeline every protocol adapter feeds, the gate's config, and session recording.
-        .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Policy", "Masking", "Yams"], swiftSettings: dataPath),
+        .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Policy", "Masking", "Yams",
+                                                  .product(name: "HeapModule", package: "swift-collections")], swiftSettings: dataPath),
         .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "Identity", "SQLInspection", "Policy", "Masking",
                                                       .product(name: "NIOCore", package: "swift-nio"),
                                                       .product(name: "Logging", package: "swift-log"),

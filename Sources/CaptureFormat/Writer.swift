@@ -221,7 +221,8 @@ public final class CaptureWriter {
     public var sealDue: ContinuousClock.Instant? {
         let seal = pendingSince.map { $0 + options.maxBlockAge }
         guard case .interval(let every) = options.durability, offset > syncedOffset else { return seal }
-        return min(seal ?? lastSync + every, lastSync + every)
+        let sync = lastSync + every
+        return seal.map { min($0, sync) } ?? sync
     }
 
     /// Seals the open block now (no-op when empty).

@@ -33,7 +33,7 @@ public final class SessionRecorder: WriterJob {
         /// About how many bytes the queued events hold (over `backlogLimit`, the writer calls the
         /// drained callback once it has written them).
         var bytes = 0
-        /// When the queued events are to be written: `gatherDelay` after the first.
+        /// When the queued events are to be written: `gatherDelay` after the first (nil: none queued).
         var writeDue: ContinuousClock.Instant?
         /// When the open block is to be sealed (the writer's `sealDue`, after each run).
         var sealDue: ContinuousClock.Instant?
@@ -47,7 +47,7 @@ public final class SessionRecorder: WriterJob {
         /// When the writer thread should run next (nil: nothing to do until more is submitted).
         var wantedDue: ContinuousClock.Instant? {
             if finishing || bytes >= SessionRecorder.drainBytes { return .now }
-            guard let write = events.isEmpty ? nil : writeDue else { return sealDue }
+            guard let write = writeDue else { return sealDue }
             return min(write, sealDue ?? write)
         }
 

@@ -1,6 +1,7 @@
 import CaptureFormat
 import Dispatch
 import Foundation
+import HeapModule
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -55,14 +56,15 @@ protocol WriterJob: AnyObject, Sendable {
 /// threads started from it ran at idle priority too (measured), and with them the gate's async
 /// work (token checks, approvals), starved whenever the event loops kept the cores busy.
 public final class WriterThread: Sendable {
-    struct Entry {
+    struct Entry: Comparable {
         let due: ContinuousClock.Instant
-        /// The order scheduled: entries due at the same instant run in it.
+        /// The order scheduled (unique): entries due at the same instant run in it.
         let order: UInt64
         let job: any WriterJob
         let token: UInt64
 
-        func isBefore(_ other: Entry) -> Bool { (due, order) < (other.due, other.order) }
+        static func < (a: Entry, b: Entry) -> Bool { (a.due, a.order) < (b.due, b.order) }
+        static func == (a: Entry, b: Entry) -> Bool { a.order == b.order }
     }
 
     enum Next {
@@ -72,14 +74,15 @@ public final class WriterThread: Sendable {
     }
 
     struct State {
-        var due = DueQueue()
+        /// The scheduled entries, earliest first (a thread serves many sessions, each with an entry or two).
+        var due = Heap<Entry>()
         var scheduled: UInt64 = 0
         var handOffs: [@Sendable () -> Void] = []
 
         /// The earliest entry if it is `late` past its time, or when it will be.
         mutating func takeDue(late: Duration) -> Next {
-            guard let first = due.first else { return .sleep(until: nil) }
-            return first.due + late <= .now ? .job(due.removeFirst()) : .sleep(until: first.due + late)
+            guard let first = due.min else { return .sleep(until: nil) }
+            return first.due + late <= .now ? .job(due.removeMin()) : .sleep(until: first.due + late)
         }
     }
 
@@ -114,7 +117,7 @@ public final class WriterThread: Sendable {
         let earliest = state.withLock { s in
             s.scheduled += 1
             s.due.insert(Entry(due: due, order: s.scheduled, job: job, token: token))
-            return s.due.first?.order == s.scheduled
+            return s.due.min?.order == s.scheduled
         }
         if earliest {
             idleWake.signal()
@@ -217,39 +220,5 @@ public final class WriterThread: Sendable {
         #else
         return false
         #endif
-    }
-}
-
-/// A writer thread's scheduled entries, earliest first: a binary heap (a thread serves many
-/// sessions, each with an entry or two).
-struct DueQueue {
-    var heap: [WriterThread.Entry] = []
-
-    var first: WriterThread.Entry? { heap.first }
-
-    mutating func insert(_ entry: WriterThread.Entry) {
-        heap.append(entry)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].isBefore(heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func removeFirst() -> WriterThread.Entry {
-        heap.swapAt(0, heap.count - 1)
-        let first = heap.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var earliest = parent
-            if left < heap.count, heap[left].isBefore(heap[earliest]) { earliest = left }
-            if right < heap.count, heap[right].isBefore(heap[earliest]) { earliest = right }
-            if earliest == parent { return first }
-            heap.swapAt(parent, earliest)
-            parent = earliest
-        }
     }
 }
