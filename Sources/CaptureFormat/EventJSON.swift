@@ -148,6 +148,12 @@ extension Event {
         case .sessionEnd(let e):
             o.string("reason", e.reason)
             o.field("detail", e.detail)
+            if let c = e.counts {
+                o.object("counts") {
+                    $0.number("requests", c.requests); $0.number("refused", c.refused); $0.number("errors", c.errors)
+                    $0.number("rows", c.rows); $0.number("bytes_from_client", c.bytesFromClient); $0.number("bytes_to_client", c.bytesToClient)
+                }
+            }
         case .request(let r):
             r.writeJSON(&o)
         case .decision(let d):

@@ -215,17 +215,63 @@ public struct SessionEnd: Sendable, Equatable, WireMessage {
     /// Why the session ended: client-terminate, client-disconnect, upstream-closed, idle-timeout, shutdown, error…
     public var reason: String
     public var detail: String
+    /// What passed through the gate in the session; nil from writers that do not count.
+    public var counts: SessionCounts?
 
-    public init(reason: String, detail: String = "") { self.reason = reason; self.detail = detail }
+    public init(reason: String, detail: String = "", counts: SessionCounts? = nil) {
+        self.reason = reason; self.detail = detail; self.counts = counts
+    }
 
-    public func encode(to w: inout WireWriter) { w.string(1, reason); w.string(2, detail) }
+    public func encode(to w: inout WireWriter) { w.string(1, reason); w.string(2, detail); w.message(3, counts) }
 
     public init(wire r: inout WireReader) throws {
-        reason = ""; detail = ""
+        reason = ""; detail = ""; counts = nil
         while let (tag, t) = try r.nextField() {
             switch tag {
             case 1: reason = try r.string(t)
             case 2: detail = try r.string(t)
+            case 3: counts = try r.message(t)
+            default: try r.skip(t)
+            }
+        }
+    }
+}
+
+/// A session's totals as the gate saw them on the wire, whatever the recording caps kept: an
+/// auditor can tell a capped record from a short session, and compare with the footer's summary.
+public struct SessionCounts: Sendable, Equatable, WireMessage {
+    /// Requests the client sent (statements, and PostgreSQL function calls): one exchange each.
+    public var requests: UInt64
+    /// Requests the gate did not forward (denied, or waiting for an approval it could not get).
+    public var refused: UInt64
+    /// Error responses, from the database or the gate.
+    public var errors: UInt64
+    /// Result rows passed to the client.
+    public var rows: UInt64
+    public var bytesFromClient: UInt64
+    public var bytesToClient: UInt64
+
+    public init(requests: UInt64 = 0, refused: UInt64 = 0, errors: UInt64 = 0, rows: UInt64 = 0,
+                bytesFromClient: UInt64 = 0, bytesToClient: UInt64 = 0) {
+        self.requests = requests; self.refused = refused; self.errors = errors; self.rows = rows
+        self.bytesFromClient = bytesFromClient; self.bytesToClient = bytesToClient
+    }
+
+    public func encode(to w: inout WireWriter) {
+        w.uint(1, requests); w.uint(2, refused); w.uint(3, errors); w.uint(4, rows)
+        w.uint(5, bytesFromClient); w.uint(6, bytesToClient)
+    }
+
+    public init(wire r: inout WireReader) throws {
+        self.init()
+        while let (tag, t) = try r.nextField() {
+            switch tag {
+            case 1: requests = try r.uint(t)
+            case 2: refused = try r.uint(t)
+            case 3: errors = try r.uint(t)
+            case 4: rows = try r.uint(t)
+            case 5: bytesFromClient = try r.uint(t)
+            case 6: bytesToClient = try r.uint(t)
             default: try r.skip(t)
             }
         }
@@ -943,6 +989,13 @@ public struct Annotation: Sendable, Equatable, WireMessage {
     public init(promptID: String = "", traceparent: String = "", text: String = "", attributes: [KeyValue] = []) {
         self.promptID = promptID; self.traceparent = traceparent; self.text = text; self.attributes = attributes
     }
+
+    /// The attribute that holds the client's application name (PostgreSQL `application_name`) as
+    /// the gate knew it when it recorded the annotation.
+    public static let applicationNameKey = "application_name"
+
+    /// The client's application name, when the annotation carries it.
+    public var applicationName: String? { attributes.first { $0.key == Annotation.applicationNameKey }?.value }
 
     /// The 32-hex-digit trace id inside `traceparent`, if well-formed.
     public var traceID: String? {

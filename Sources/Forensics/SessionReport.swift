@@ -183,7 +183,12 @@ func describe(_ p: Payload, terminal: Terminal) -> String {
         if let t = s.tls { parts.append("tls=\(t.version)") }
         return parts.joined(separator: " ")
     case .sessionEnd(let e):
-        return e.reason + (e.detail.isEmpty ? "" : ": \(e.detail)")
+        var s = e.reason + (e.detail.isEmpty ? "" : ": \(e.detail)")
+        if let c = e.counts {
+            s += "  (\(c.requests) requests, \(c.refused) refused, \(c.errors) errors, \(c.rows) rows,"
+                + " \(c.bytesFromClient) bytes in, \(c.bytesToClient) bytes out)"
+        }
+        return s
     case .request(.postgres(let r)):
         let path = r.path == .simple ? "simple" : r.path == .extended ? "extended" : "fcall"
         return "[\(path)] " + oneLine(r.text, 160) + (r.parameters.isEmpty ? "" : "  (\(r.parameters.count) params)")
@@ -228,6 +233,9 @@ func describe(_ p: Payload, terminal: Terminal) -> String {
         var parts: [String] = []
         if !a.promptID.isEmpty { parts.append("prompt=\(a.promptID)") }
         if !a.traceparent.isEmpty { parts.append("traceparent=\(a.traceparent)") }
+        for kv in a.attributes {
+            parts.append((kv.key == Annotation.applicationNameKey ? "app" : kv.key) + "=" + oneLine(kv.value, 60))
+        }
         if !a.text.isEmpty { parts.append(oneLine(a.text, 80)) }
         return parts.joined(separator: " ")
     case .unknown(let kind, let bytes):

@@ -42,6 +42,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var upstreamLogin: UpstreamLogin?
     var gateKey: (Int32, Int32)?
     var endReason = "client-disconnect"
+    /// The session's totals for its end event (requests are the relay's exchange count).
+    var counts = SessionCounts()
+    /// The client's application_name as PostgreSQL last reported it: it goes into every annotation.
+    var applicationName = ""
     var relay: RelayState
     /// What earlier requests of this session changed (SQL-level PREPAREs, the search path).
     var inspection: (any SessionInspector)?
@@ -81,7 +85,11 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        frames.append(unwrapInboundIn(data))
+        // After a refusal the connection only drains (see `closeAfterError`): nothing is kept.
+        guard state != .closed else { return }
+        let bytes = unwrapInboundIn(data)
+        counts.bytesFromClient &+= UInt64(bytes.readableBytes)
+        frames.append(bytes)
         do {
             while state != .closed, let (message, frame) = try frames.next() {
                 switch state {
@@ -287,6 +295,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         guard state == .verifying else { return }
         let sessionID = UUID().uuidString.lowercased()
         let app = parameter("application_name") ?? ""
+        applicationName = app
         let session = SessionContext(sessionID: sessionID, target: target.name, subject: identity.subject, groups: identity.groups,
                                      clientAddress: clientAddress, applicationName: app)
         self.session = session
@@ -312,9 +321,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             // NIOSSL exposes the negotiated version but not the cipher suite.
             tls = TLSInfo(version: version.name, cipher: "")
         }
-        // Startup parameters as the client sent them (never secrets: the token came in a password message).
-        recorder?.record(.sessionStart(SessionStart(clientAddress: clientAddress, applicationName: app, tls: tls,
-                                                    parameters: startupParameters.map { KeyValue($0.name, $0.value) })))
+        // Startup parameters as the client sent them, through the recording masks: the token came in
+        // a password message, but nothing stops a client from putting a secret in `options`.
+        recorder?.record(.sessionStart(SessionStart(clientAddress: clientAddress, applicationName: recordableText(app), tls: tls,
+                                                    parameters: startupParameters.map { KeyValue($0.name, recordableText($0.value)) })))
         state = .connecting
         connectUpstream(context: context)
     }
@@ -527,6 +537,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// what was sent before it, else as soon as it has answered that. `ownReady`: a simple Query
     /// or FunctionCall, which the gate answers with its own ReadyForQuery (nothing went upstream).
     func refuse(_ context: ChannelHandlerContext, ownReady: Bool) {
+        counts.refused &+= 1
+        counts.errors &+= 1
         relay.expected.append(.refusal(relay.lastDenial, ownReady: ownReady))
         emitReadyRefusals(context)
         flushClient()
@@ -588,7 +600,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         let allowed = admission.decision.action == .allow
         if allowed { inspection.forwarded(inspected) }
         let admitted = Admitted(projections: inspected.projections, rowStreams: inspected.rowStreams)
-        if let annotation = admission.annotation { record(.annotation(annotation), exchange: exchange) }
+        if let annotation = admission.annotation { record(.annotation(recordable(annotation)), exchange: exchange) }
         // The inspected request's last use: moved into the record (a copy retains all it holds).
         // (Read as a `let` until here: passing a `var` on borrowed can copy it whole.)
         var spent = consume inspected
@@ -604,6 +616,30 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         record(.response(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)))),
                exchange: exchange)
         return nil
+    }
+
+    /// An annotation as it may be recorded: masked as statement text is (it was read from the
+    /// text as sent), with the session's application_name (not one the comment may claim), so a
+    /// statement traced to its prompt also names the tool that sent it. Set here, not in the
+    /// cached admission: the name can change mid-session.
+    func recordable(_ annotation: Annotation) -> Annotation {
+        var a = annotation
+        a.promptID = recordableText(a.promptID)
+        a.traceparent = recordableText(a.traceparent)
+        a.text = recordableText(a.text)
+        a.attributes.removeAll { $0.key == Annotation.applicationNameKey }
+        a.attributes = a.attributes.map { KeyValue($0.key, recordableText($0.value)) }
+        if !applicationName.isEmpty { a.attributes.append(KeyValue(Annotation.applicationNameKey, recordableText(applicationName))) }
+        return a
+    }
+
+    /// Client-supplied text as it may be recorded: what a mask or the secrets detectors find is masked.
+    func recordableText(_ text: String) -> String {
+        var text = text
+        for masker in recordingMaskers {
+            if let m = masker.maskText(text) { text = m.text }
+        }
+        return text
     }
 
     /// What admitting a statement text decides. A repeated statement (a prepared statement's every
@@ -658,11 +694,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             return p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized
         }
         // Text the parser rejected cannot be known to carry no credential: its literals are withheld.
-        var text = inspected.statements.contains { $0.parseError != nil } ? SQLLiterals.withheld(p.text) : p.text
-        for masker in recordingMaskers {
-            if let m = masker.maskText(text) { text = m.text }
-        }
-        return text
+        return recordableText(inspected.statements.contains { $0.parseError != nil } ? SQLLiterals.withheld(p.text) : p.text)
     }
 
     /// The request as it may be recorded: its recorded text, and its parameters masked as the text
@@ -709,6 +741,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         case .noData:
             if !relay.describes.isEmpty, answerDescribe([]) { return finishUpstreamMessage(message) }
         case .dataRow(let row):
+            counts.rows &+= 1
             if !relay.resultStarted { startResult(pendingColumns()) }
             var sent = row
             if masking != nil, let masked = masking!.mask(row) { sent = masked; replacement = .dataRow(masked) }
@@ -721,6 +754,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         case .portalSuspended:
             finishResult(tag: "(portal suspended)", error: nil)
         case .errorResponse(let fields):
+            counts.errors &+= 1
             var fields = fields
             if masking != nil, let masked = masking!.mask(fields, at: .error) { fields = masked; replacement = .errorResponse(masked) }
             finishResult(tag: "", error: recordable(fields.notice))
@@ -772,6 +806,11 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         case .backendKeyData:
             // Never let the upstream's key reach the client.
             return
+        case .parameterStatus(let name, let value) where name == "application_name" && value != applicationName:
+            // `SET application_name` mid-session (an assistant naming the prompt it works on): on the
+            // record from here on, as an annotation of its own.
+            applicationName = value
+            record(.annotation(recordable(Annotation())), exchange: 0)
         default:
             break
         }
@@ -867,6 +906,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func flushClient() {
         submitRecorded()
         guard let context, clientOut.readableBytes > 0 else { return }
+        counts.bytesToClient &+= UInt64(clientOut.readableBytes)
         context.writeAndFlush(wrapOutboundOut(clientOut), promise: nil)
         Self.recycle(&clientOut)
     }
@@ -952,6 +992,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func writeRaw(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {
+        counts.bytesToClient &+= UInt64(bytes.count)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
     }
 
@@ -959,12 +1000,32 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func fail(_ context: ChannelHandlerContext, code: String, _ message: String, reason: String) {
         guard state != .closed else { return }
         endReason = reason
+        counts.errors &+= 1
         record(.response(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "FATAL", sqlState: code, message: message)))),
                exchange: relay.pending.first?.exchange ?? 0)
         submitRecorded()
         writeBackend(context, .errorResponse(.init(severity: "FATAL", sqlState: code, message: message)), flush: true)
         state = .closed
-        context.close(promise: nil)
+        // Nothing more goes upstream, whatever the client still sends.
+        upstream?.close(promise: nil)
+        upstream = nil
+        closeAfterError(context)
+    }
+
+    /// Closes the connection once the error just sent has a chance to be read: the gate's side
+    /// first, then the whole connection when the client closes its side, or after a second.
+    /// Closed at once while bytes the client sent are still unread (the rest of an oversized
+    /// message), TCP answers with a reset, and a client's TCP stack may discard what it has not
+    /// read yet when the reset arrives (Windows does), the error with it. (Linux keeps it: the
+    /// tests here pass either way.)
+    func closeAfterError(_ context: ChannelHandlerContext) {
+        let channel = context.channel
+        let closing = context.eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: closing)
+        // Where half-closing is not supported (it is for TCP), close at once.
+        closing.futureResult.whenFailure { _ in channel.close(promise: nil) }
+        channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
 
     func teardown(reason: String) {
@@ -980,8 +1041,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             let logger = gate.logger
             let id = recorder.sessionID
             gate.sessionEnding(id)
+            var counts = self.counts
+            counts.requests = relay.exchangeCounter
             Task {
-                if let error = await recorder.finish(reason: reason) {
+                if let error = await recorder.finish(reason: reason, counts: counts) {
                     logger.error("capture write failed", metadata: ["session": "\(id)", "error": "\(error)"])
                 }
                 gate.sessionEnded(id)

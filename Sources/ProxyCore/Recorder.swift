@@ -226,8 +226,8 @@ public final class SessionRecorder: WriterJob {
     /// Records the session end, seals and closes the file (at once, not after the gathering).
     /// Returns the first write error, if any. (Called again, it records nothing more and returns the same.)
     @discardableResult
-    public func finish(reason: String, detail: String = "") async -> CaptureError? {
-        var end = [stamp(.sessionEnd(SessionEnd(reason: reason, detail: detail)))]
+    public func finish(reason: String, detail: String = "", counts: SessionCounts? = nil) async -> CaptureError? {
+        var end = [stamp(.sessionEnd(SessionEnd(reason: reason, detail: detail, counts: counts)))]
         let size = SessionRecorder.approximateSize(end[0].payload)
         let next = queue.withLock { q -> (token: UInt64, at: ContinuousClock.Instant)? in
             enqueue(&end, size: size, into: &q)

@@ -185,6 +185,8 @@ func samplePayloads() -> [(String, Payload)] {
         ("unknown kind", .unknown(kind: 42, bytes: [0x0A, 0x03, 0x61, 0x62, 0x63, 0xFF, 0x00])),
         ("unknown kind, empty body", .unknown(kind: 200, bytes: [])),
         ("session end", .sessionEnd(SessionEnd(reason: "client-terminate", detail: "Terminate message"))),
+        ("session end with counts", .sessionEnd(SessionEnd(reason: "client-terminate", counts: SessionCounts(
+            requests: 12, refused: 2, errors: 3, rows: 1_000_000_007, bytesFromClient: 4_096, bytesToClient: 1 << 33)))),
     ]
 }
 
@@ -266,7 +268,10 @@ enum RandomEvents {
                                               tls: bool(&g) ? TLSInfo(version: string(&g), cipher: string(&g), serverName: string(&g)) : nil,
                                               parameters: keyValues(&g)))
         case 1:
-            return .sessionEnd(SessionEnd(reason: string(&g), detail: string(&g)))
+            let counts = bool(&g) ? SessionCounts(requests: .random(in: 0...UInt64.max, using: &g), refused: .random(in: 0...3, using: &g),
+                                                   errors: .random(in: 0...1_000, using: &g), rows: .random(in: 0...UInt64.max, using: &g),
+                                                   bytesFromClient: .random(in: 0...1 << 40, using: &g), bytesToClient: 0) : nil
+            return .sessionEnd(SessionEnd(reason: string(&g), detail: string(&g), counts: counts))
         case 2:
             switch Int.random(in: 0..<3, using: &g) {
             case 0:

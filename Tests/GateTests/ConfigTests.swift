@@ -92,6 +92,31 @@ struct ConfigTests {
         #expect(r4.stderr.contains("needs 'approvers'"), "\(r4.stderr)")
     }
 
+    /// The sample configurations, as shipped, pass `capture-proxy check` (given the password
+    /// variable they name), and say what is missing without it.
+    @Test(arguments: ["samples/tollgate.yaml", "samples/policies/ai-readonly.yaml"])
+    func theSampleConfigurationsCheck(path: String) throws {
+        let config = repositoryRoot.appendingPathComponent(path).path
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        let variable = try #require(text.firstMatch(of: /password_env: *([A-Z_]+)/)?.1, "\(path) names no password variable")
+        let ok = try run(tool("capture-proxy").path, ["check", "--config", config], environment: [String(variable): "x"])
+        #expect(ok.status == 0, "\(path): \(ok.stdout) \(ok.stderr)")
+        var environment = ProcessInfo.processInfo.environment
+        environment[String(variable)] = nil
+        let p = Process()
+        p.executableURL = tool("capture-proxy")
+        p.arguments = ["check", "--config", config]
+        p.environment = environment
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 2, "\(path): \(message)")
+        #expect(message.contains("\(variable) is not set"), "\(path): \(message)")
+    }
+
     /// The sample policy, as a dry run: `capture-proxy explain --json` with no database.
     @Test(arguments: [
         ("SELECT event_type, count(*) FROM analytics.events GROUP BY 1", "allow", "read-analytics", 0),

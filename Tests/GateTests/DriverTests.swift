@@ -63,10 +63,7 @@ struct DriverTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let cert = dir.appendingPathComponent("gate.crt").path, key = dir.appendingPathComponent("gate.key").path
-        let made = try run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                       "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"])
-        #expect(made.status == 0, "\(made.stderr)")
+        let (cert, key) = try selfSignedCertificate(in: dir)
         let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget + "\ntls:\n  certificate: \(cert)\n  key: \(key)"])
         let token = try provider.token("tls@example.com")
         let r = try gate.psql("demo", token: token, ["-c", "SELECT 'over tls'"], sslmode: "require")
@@ -78,4 +75,45 @@ struct DriverTests {
         guard case .sessionStart(let start) = events.first?.payload else { Issue.record("no session start"); return }
         #expect(start.tls?.version == "TLSv1.3")
     }
+
+    /// On an address beyond loopback, a target with a certificate refuses a client that does
+    /// not ask for TLS (its token would cross the network in clear); plaintext there takes
+    /// `allow_plaintext: true`. The second target reads its brokered password from a file.
+    @Test func aListenerBeyondLoopbackRefusesPlaintext() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (cert, key) = try selfSignedCertificate(in: dir)
+        let db = try DatabaseEnvironment.load()
+        let passwordFile = dir.appendingPathComponent("db-password").path
+        try (db["TOLLGATE_PG_SCRAM_PASSWORD"] + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        let gate = try GateProcess(provider: provider, targets: [
+            "tls": scramTarget + "\ntls:\n  certificate: \(cert)\n  key: \(key)",
+            "open": "credentials:\n  user: tollgate_gate\n  password_file: \(passwordFile)\nallow_plaintext: true",
+        ], listenHosts: ["tls": "0.0.0.0", "open": "0.0.0.0"])
+        let token = try provider.token("remote@example.com")
+        let plain = try gate.psql("tls", token: token, ["-c", "SELECT 1"], sslmode: "disable")
+        #expect(plain.status != 0)
+        #expect(plain.stderr.contains("requires TLS"), "\(plain.stderr)")
+        let secure = try gate.psql("tls", token: token, ["-c", "SELECT 'over tls'"], sslmode: "require")
+        #expect(secure.status == 0 && secure.stdout.contains("over tls"), "\(secure.stderr)")
+        let open = try gate.psql("open", token: token, ["-c", "SELECT current_user"], sslmode: "disable")
+        #expect(open.status == 0, "\(open.stderr)")
+        #expect(open.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "tollgate_gate")
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
+        // The refused client never got as far as a session.
+        let captures = try gate.captures()
+        #expect(captures.count == 2)
+        #expect(Set(captures.map(\.header.target)) == ["tls", "open"])
+    }
+}
+
+/// A certificate for 127.0.0.1 and its key, made by openssl in `dir`.
+func selfSignedCertificate(in dir: URL) throws -> (certificate: String, key: String) {
+    let cert = dir.appendingPathComponent("gate.crt").path, key = dir.appendingPathComponent("gate.key").path
+    let made = try run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                   "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"])
+    guard made.status == 0 else { throw HarnessError(description: "openssl could not make a certificate: \(made.stderr)") }
+    return (cert, key)
 }

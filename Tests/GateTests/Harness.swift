@@ -95,12 +95,12 @@ final class GateProcess {
     let database: DatabaseEnvironment
     let configPath: URL
 
-    /// `targets` maps a target name to its YAML body (without listen/upstream, which the harness adds).
-    init(provider: OIDCProvider, targets: [String: String], extraIdentity: String = "", policies: String = "",
-         environment: [String: String] = [:]) throws {
-        database = try DatabaseEnvironment.load()
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    /// `targets` maps a target name to its YAML body (without listen/upstream, which the harness
+    /// adds: listening on 127.0.0.1, or the host in `listenHosts`, in front of the test database,
+    /// or of the loopback port in `upstreamPorts`).
+    convenience init(provider: OIDCProvider, targets: [String: String], extraIdentity: String = "", policies: String = "",
+                     environment: [String: String] = [:], listenHosts: [String: String] = [:], upstreamPorts: [String: Int] = [:]) throws {
+        let database = try DatabaseEnvironment.load()
         var ports: [String: Int] = [:]
         var yaml = """
             proxy:
@@ -118,11 +118,21 @@ final class GateProcess {
         for (name, body) in targets.sorted(by: { $0.key < $1.key }) {
             let port = try freePort()
             ports[name] = port
-            yaml += "  \(name):\n    protocol: postgres\n    listen: 127.0.0.1:\(port)\n    upstream: 127.0.0.1:\(database.port)\n"
+            yaml += "  \(name):\n    protocol: postgres\n    listen: \(listenHosts[name] ?? "127.0.0.1"):\(port)\n"
+            yaml += "    upstream: 127.0.0.1:\(upstreamPorts[name].map(String.init) ?? database.port)\n"
             yaml += body.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n") + "\n"
         }
-        self.ports = ports
         yaml += policies
+        try self.init(config: yaml, ports: ports, environment: environment)
+    }
+
+    /// A gate run with the configuration `yaml` (relative paths in it are inside the gate's own
+    /// directory); `ports` names the port each target listens on.
+    init(config yaml: String, ports: [String: Int], environment: [String: String] = [:]) throws {
+        database = try DatabaseEnvironment.load()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.ports = ports
         let config = directory.appendingPathComponent("gate.yaml")
         configPath = config
         try yaml.write(to: config, atomically: true, encoding: .utf8)
@@ -208,24 +218,29 @@ final class GateProcess {
             .map { try CaptureFile(path: root.appendingPathComponent($0).path) }
     }
 
-    /// The raw bytes of every capture and the log, for secret scanning.
+    /// Everything the gate wrote, as a secret would appear in it: the log, and every capture
+    /// (see `secretScanBytes`).
     func everythingWritten() throws -> [UInt8] {
         var bytes = Array(logText.utf8)
-        for c in try captures() { bytes += Array(try Data(contentsOf: URL(fileURLWithPath: c.path))) }
+        for c in try captures() { bytes += try secretScanBytes(c) }
         return bytes
     }
 
     /// Neither a client's token (nor its signature alone) nor a brokered password may be in a capture or the log.
     func expectNoSecrets(_ tokens: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
         let written = try everythingWritten()
+        // Each test is computed first: an expectation on the expression would print all the bytes.
         for token in tokens {
-            #expect(!written.contains(bytes: token), "a token reached a capture or the log", sourceLocation: sourceLocation)
+            let found = written.contains(bytes: token)
+            #expect(!found, "a token (\(token.prefix(12))…) reached a capture or the log", sourceLocation: sourceLocation)
             if let signature = token.split(separator: ".").last, signature.count > 16 {
-                #expect(!written.contains(bytes: String(signature)), "a token signature reached a capture or the log", sourceLocation: sourceLocation)
+                let signed = written.contains(bytes: String(signature))
+                #expect(!signed, "a token signature reached a capture or the log", sourceLocation: sourceLocation)
             }
         }
         for key in ["TOLLGATE_PG_SCRAM_PASSWORD", "TOLLGATE_PG_MD5_PASSWORD"] {
-            #expect(!written.contains(bytes: database[key]), "a brokered password reached a capture or the log", sourceLocation: sourceLocation)
+            let found = written.contains(bytes: database[key])
+            #expect(!found, "a brokered password reached a capture or the log", sourceLocation: sourceLocation)
         }
     }
 
@@ -239,6 +254,17 @@ extension Array where Element == UInt8 {
     func contains(bytes needle: String) -> Bool {
         Data(self).range(of: Data(needle.utf8)) != nil
     }
+}
+
+/// A capture as a secret would appear in it: the file's bytes (its header and footer are
+/// stored as they are), every block's events decompressed (event blocks are always
+/// compressed, so a token inside an event is not in the file's bytes), and every event as
+/// `sessinfo --json` prints it.
+func secretScanBytes(_ capture: CaptureFile) throws -> [UInt8] {
+    var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: capture.path)))
+    for block in capture.blocks { bytes += try capture.rawPayload(of: block) }
+    try capture.forEachEvent { bytes += Array($0.jsonLine().utf8); return true }
+    return bytes
 }
 
 func allEvents(_ capture: CaptureFile) throws -> [Event] {

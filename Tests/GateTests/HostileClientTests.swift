@@ -106,6 +106,7 @@ struct HostileClientTests {
         #expect(out["types"] as? String == "12TDCEZTDCZEZ", "\(out)")
         #expect((out["errors"] as? [[String: Any]])?.allSatisfy { $0["code"] as? String == "42501" } == true)
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
     }
 
     /// One response larger than a capture block: the rows past the byte budget are counted and
@@ -118,6 +119,7 @@ struct HostileClientTests {
         #expect(r.status == 0, "\(r.stderr.prefix(300))")
         #expect(r.stdout.hasSuffix("42\n"))
         #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
         let responses = try gate.captures().flatMap { try allEvents($0) }.compactMap { e -> PostgresResponse? in
             if case .response(.postgres(let p)) = e.payload { return p } else { return nil }
         }

@@ -15,8 +15,13 @@ struct LifecycleTests {
         let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget])
         let token = try provider.token("ops@example.com")
         // A statement that outlives the SIGTERM but not the 5 s grace period.
-        let (client, out, _) = try gate.startPsql("demo", token: token, "SELECT pg_sleep(2), 'finished'")
+        let (client, out, _) = try gate.startPsql("demo", token: token, "SELECT pg_sleep(3), 'finished'")
         usleep(700_000)
+        kill(gate.process.processIdentifier, SIGTERM)
+        usleep(500_000)
+        // Shutdown has begun and the session still runs: new connections are refused already.
+        #expect(gate.process.isRunning && client.isRunning, "the check below would say nothing")
+        #expect(throws: (any Error).self) { try waitForPort(gate.port("demo"), timeout: .milliseconds(300)) }
         #expect(gate.stop() == 0)
         try gate.expectNoSecrets([token])
         client.waitUntilExit()
@@ -25,8 +30,6 @@ struct LifecycleTests {
         let captures = try gate.captures()
         #expect(captures.count == 1)
         #expect(captures.allSatisfy { $0.state == .sealed(.cleanClose) && $0.verify().isValid })
-        // New connections were refused once shutdown began.
-        #expect(throws: (any Error).self) { try waitForPort(gate.port("demo"), timeout: .milliseconds(300)) }
     }
 
     @Test func sessionsBeyondTheGracePeriodAreClosedCleanly() throws {

@@ -70,12 +70,19 @@ struct PolicyEnforcementTests {
         // Every decision is recorded with its policy and rule, and inspected facts ride along.
         var decisions: [Decision] = []
         var requests: [PostgresRequest] = []
+        var refusedPerSession: [UInt64] = []
         for c in try gate.captures() {
             for e in try allEvents(c) {
                 if case .decision(let d) = e.payload { decisions.append(d) }
                 if case .request(.postgres(let p)) = e.payload { requests.append(p) }
+                if case .sessionEnd(let end) = e.payload, let counts = end.counts {
+                    #expect(counts.refused <= counts.errors && counts.refused <= counts.requests, "\(counts)")
+                    refusedPerSession.append(counts.refused)
+                }
             }
         }
+        // Five refused psql sessions, psycopg's, and the outsider's: one refusal each; the two counts, none.
+        #expect(refusedPerSession.sorted() == [0, 0] + [UInt64](repeating: 1, count: 7), "\(refusedPerSession)")
         #expect(decisions.contains { $0.action == .allow && $0.rule == "read-analytics" })
         #expect(decisions.contains { $0.action == .review && $0.rule == "writes-need-review" })
         #expect(decisions.contains { $0.action == .deny && $0.rule == "no-destruction" })

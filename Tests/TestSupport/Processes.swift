@@ -51,19 +51,25 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
-/// A free TCP port on loopback (bound and released; good enough for tests on one machine).
-public func freePort() throws -> Int {
+/// A TCP socket bound to a free port on loopback, and the port.
+public func boundLoopbackSocket() throws -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     addr.sin_port = 0
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    guard bound == 0 else { throw HarnessError(description: "cannot bind a free port") }
+    guard bound == 0 else { close(fd); throw HarnessError(description: "cannot bind a free port") }
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+}
+
+/// A free TCP port on loopback (bound and released; good enough for tests on one machine).
+public func freePort() throws -> Int {
+    let (fd, port) = try boundLoopbackSocket()
+    close(fd)
+    return port
 }
 
 public func waitForPort(_ port: Int, timeout: Duration = .seconds(20)) throws {

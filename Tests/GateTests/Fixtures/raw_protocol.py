@@ -1,8 +1,11 @@
 """A client that speaks the PostgreSQL protocol by hand, for the sequences that ordinary drivers
 do not send but a hostile client can: Describe without Execute, re-Parse without Describe, a
 duplicate Parse, Bind of a statement PREPAREd in SQL, portals resumed with a row limit, pipelined
-refusals. usage: raw_protocol.py SCENARIO (connection from PGHOST/PGPORT/PGPASSWORD/PGDATABASE).
-Prints one JSON object: {"rows": [[text values]], "types": "message type letters in order", "errors": [...]}"""
+refusals, and malformed messages after login (a Query without its NUL, one over the size limit, one
+cut off). usage: raw_protocol.py SCENARIO (connection from PGHOST/PGPORT/PGPASSWORD/PGDATABASE; the
+malformed ones write into PROBE_TABLE, should they ever reach the database).
+Prints one JSON object: {"rows": [[text values]], "types": "message type letters in order", "errors": [...],
+"closed": whether the gate closed the connection}"""
 import json
 import os
 import socket
@@ -27,6 +30,7 @@ class PG:
             if t == b"Z":
                 break
         self.rows, self.types, self.errors = [], "", []
+        self.closed = False
 
     def send(self, t, body):
         self.s.sendall(t + struct.pack("!i", len(body) + 4) + body)
@@ -48,6 +52,17 @@ class PG:
     def execute(self, portal, n=0): self.send(b"E", portal.encode() + b"\0" + struct.pack("!i", n))
     def sync(self): self.send(b"S", b"")
     def query(self, q): self.send(b"Q", q.encode() + b"\0")
+
+    def until_closed(self):
+        """Reads (as until_ready does) until the gate closes the connection; 5 s at most."""
+        self.s.settimeout(5)
+        try:
+            while True:
+                self.until_ready()
+        except (EOFError, ConnectionResetError):
+            self.closed = True
+        except socket.timeout:
+            pass
 
     def until_ready(self):
         while True:
@@ -100,10 +115,22 @@ def scenario(pg, name):
         pg.parse("", "SELECT count(*) FROM analytics.events"); pg.bind("", ""); pg.describe(b"P", ""); pg.execute("")
         pg.parse("", "SELECT count(*) FROM public.customers"); pg.bind("", ""); pg.execute(""); pg.sync(); pg.until_ready()
         pg.query("SELECT count(*) FROM analytics.events"); pg.query("SELECT count(*) FROM public.customers"); pg.until_ready(); pg.until_ready()
+    elif name in ("unterminated-query", "oversized-query", "truncated-query"):
+        pg.query("SELECT 1"); pg.until_ready()
+        insert = ("INSERT INTO %s VALUES (7)" % os.environ["PROBE_TABLE"]).encode()
+        if name == "unterminated-query":
+            pg.send(b"Q", insert)
+        elif name == "oversized-query":
+            pg.s.sendall(b"Q" + struct.pack("!i", 64 << 20) + insert)
+        else:
+            # The length promises 100 bytes more than come; then the client stops sending.
+            pg.s.sendall(b"Q" + struct.pack("!i", len(insert) + 5 + 100) + insert + b"\0")
+            pg.s.shutdown(socket.SHUT_WR)
+        pg.until_closed()
     else:
         raise SystemExit("unknown scenario " + name)
 
 
 pg = PG()
 scenario(pg, sys.argv[1])
-print(json.dumps({"rows": pg.rows, "types": pg.types, "errors": pg.errors}))
+print(json.dumps({"rows": pg.rows, "types": pg.types, "errors": pg.errors, "closed": pg.closed}))
