@@ -43,6 +43,28 @@ struct ProtocolEdgeTests {
         #expect(responses.first?.rows.count == 4, "the rows sent before the error are recorded too")
     }
 
+    /// Flush gets the answers so far without a Sync; Close of a portal and of a statement
+    /// reaches the server (a Bind of the closed statement then fails there), and the gate
+    /// forgets them too: the second Execute is recorded against nothing the gate still holds.
+    @Test func flushAndCloseReachTheServer() throws {
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget])
+        let token = try provider.token("edge@example.com")
+        let script = repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/raw_protocol.py").path
+        let r = try run("python3", [script, "flush-and-close"], environment: gate.libpqEnvironment("demo", token: token), timeout: .seconds(30))
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        // ParseComplete, BindComplete (flushed); the row, CommandComplete, CloseComplete ×2, ReadyForQuery;
+        // then the Bind of the closed statement: an error and ReadyForQuery.
+        #expect(out["types"] as? String == "12DC33ZEZ", "\(out)")
+        #expect((out["rows"] as? [[Any]])?.first?.first as? String == "42", "\(out)")
+        #expect((out["errors"] as? [[String: Any]])?.first?["code"] as? String == "26000", "\(out)")
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
+        let events = try allEvents(try #require(try gate.captures().first))
+        let requests = events.compactMap { e -> PostgresRequest? in if case .request(.postgres(let p)) = e.payload { return p } else { return nil } }
+        #expect(requests.map(\.text) == ["SELECT 41 + 1 AS v", "EXECUTE \"s1\""], "\(requests.map(\.text))")
+    }
+
     @Test func idleSessionsAreClosedWithAClearError() throws {
         let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget + "\nlimits:\n  idle_timeout: 1s"])
         let token = try provider.token("idle@example.com")

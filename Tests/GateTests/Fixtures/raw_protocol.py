@@ -1,7 +1,7 @@
 """A client that speaks the PostgreSQL protocol by hand, for the sequences that ordinary drivers
 do not send but a hostile client can: Describe without Execute, re-Parse without Describe, a
 duplicate Parse, Bind of a statement PREPAREd in SQL, portals resumed with a row limit, pipelined
-refusals, and malformed messages after login (a Query without its NUL, one over the size limit, one
+refusals, Flush and Close, and malformed messages after login (a Query without its NUL, one over the size limit, one
 cut off). usage: raw_protocol.py SCENARIO (connection from PGHOST/PGPORT/PGPASSWORD/PGDATABASE; the
 malformed ones write into PROBE_TABLE, should they ever reach the database).
 Prints one JSON object: {"rows": [[text values]], "types": "message type letters in order", "errors": [...],
@@ -51,6 +51,8 @@ class PG:
     def describe(self, kind, name): self.send(b"D", kind + name.encode() + b"\0")
     def execute(self, portal, n=0): self.send(b"E", portal.encode() + b"\0" + struct.pack("!i", n))
     def sync(self): self.send(b"S", b"")
+    def flush(self): self.send(b"H", b"")
+    def close(self, kind, name): self.send(b"C", kind + name.encode() + b"\0")
     def query(self, q): self.send(b"Q", q.encode() + b"\0")
 
     def until_closed(self):
@@ -115,6 +117,14 @@ def scenario(pg, name):
         pg.parse("", "SELECT count(*) FROM analytics.events"); pg.bind("", ""); pg.describe(b"P", ""); pg.execute("")
         pg.parse("", "SELECT count(*) FROM public.customers"); pg.bind("", ""); pg.execute(""); pg.sync(); pg.until_ready()
         pg.query("SELECT count(*) FROM analytics.events"); pg.query("SELECT count(*) FROM public.customers"); pg.until_ready(); pg.until_ready()
+    elif name == "flush-and-close":
+        # Flush: the answers so far come without a Sync. Then Close the statement and its portal:
+        # CloseComplete twice, and a Bind of the closed statement fails (26000) as the server says.
+        pg.parse("s1", "SELECT 41 + 1 AS v"); pg.bind("p1", "s1"); pg.flush()
+        for _ in range(2):
+            t, _ = pg.read(); pg.types += t.decode()
+        pg.execute("p1"); pg.close(b"P", "p1"); pg.close(b"S", "s1"); pg.sync(); pg.until_ready()
+        pg.bind("p2", "s1"); pg.execute("p2"); pg.sync(); pg.until_ready()
     elif name in ("unterminated-query", "oversized-query", "truncated-query"):
         pg.query("SELECT 1"); pg.until_ready()
         insert = ("INSERT INTO %s VALUES (7)" % os.environ["PROBE_TABLE"]).encode()
