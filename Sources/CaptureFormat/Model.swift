@@ -240,7 +240,8 @@ public struct SessionEnd: Sendable, Equatable, WireMessage {
 /// A session's totals as the gate saw them on the wire, whatever the recording caps kept: an
 /// auditor can tell a capped record from a short session, and compare with the footer's summary.
 public struct SessionCounts: Sendable, Equatable, WireMessage {
-    /// Requests the client sent (statements, and PostgreSQL function calls): one exchange each.
+    /// Requests the client sent, one exchange each (PostgreSQL: simple Queries, Executes, function
+    /// calls, and Parses the gate refused).
     public var requests: UInt64
     /// Requests the gate did not forward (denied, or waiting for an approval it could not get).
     public var refused: UInt64

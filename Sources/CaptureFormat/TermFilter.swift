@@ -96,7 +96,6 @@ public enum SearchTerms {
         case .annotation(let a):
             if !a.promptID.isEmpty { terms.insert("prompt:\(a.promptID)") }
             if let t = a.traceID { terms.insert("trace:\(t)") }
-            if let app = a.applicationName, !app.isEmpty { terms.insert("app:\(app)") }
         case .sessionStart(let s):
             if !s.applicationName.isEmpty { terms.insert("app:\(s.applicationName)") }
         case .sessionEnd, .streamChunk, .unknown:

@@ -324,7 +324,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         // Startup parameters as the client sent them, through the recording masks: the token came in
         // a password message, but nothing stops a client from putting a secret in `options`.
         recorder?.record(.sessionStart(SessionStart(clientAddress: clientAddress, applicationName: recordableText(app), tls: tls,
-                                                    parameters: startupParameters.map { KeyValue($0.name, recordableText($0.value)) })))
+                                                    parameters: startupParameters.map { KeyValue(recordableText($0.name), recordableText($0.value)) })))
         state = .connecting
         connectUpstream(context: context)
     }
@@ -357,6 +357,12 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                     self.gate.logger.error("cannot reach upstream", metadata: ["target": "\(target.name)", "error": "\(error)"])
                     self.fail(context, code: "08006", "the gate cannot reach the database", reason: "upstream-unreachable")
                 case .success(let channel):
+                    // The session may have ended while connecting (shutdown, idle, a client that did
+                    // not wait): no login with the gate's credentials for nobody.
+                    guard self.state == .connecting else {
+                        channel.close(promise: nil)
+                        return
+                    }
                     self.upstream = channel
                     let handler = UpstreamHandler(session: self, maxMessageSize: maxMessage, tlsMode: tlsMode,
                                                   tlsContext: clientTLS, serverName: target.upstream.host)
@@ -376,7 +382,12 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         guard let context, state == .connecting else { return }
         state = .relaying
         writeBackend(context, .authentication(.ok), flush: false)
-        for p in parameterStatus { writeBackend(context, p, flush: false) }
+        for p in parameterStatus {
+            // The name as PostgreSQL keeps it (truncated to 63 bytes, or the fallback name), so
+            // that only a real change later is recorded as one.
+            if case .parameterStatus("application_name", let value) = p { applicationName = value }
+            writeBackend(context, p, flush: false)
+        }
         if let (pid, key) = keyData {
             let mine = gate.cancels.register(.init(address: target.upstream, processID: pid, secretKey: key))
             gateKey = mine
@@ -538,7 +549,6 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// or FunctionCall, which the gate answers with its own ReadyForQuery (nothing went upstream).
     func refuse(_ context: ChannelHandlerContext, ownReady: Bool) {
         counts.refused &+= 1
-        counts.errors &+= 1
         relay.expected.append(.refusal(relay.lastDenial, ownReady: ownReady))
         emitReadyRefusals(context)
         flushClient()
@@ -548,6 +558,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func emitReadyRefusals(_ context: ChannelHandlerContext) {
         while case .refusal(let message, let ownReady)? = relay.expected.first {
             relay.expected.removeFirst()
+            counts.errors &+= 1
             writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: message)), flush: false)
             if ownReady { writeBackend(context, .readyForQuery(relay.transactionStatus), flush: false) }
         }
@@ -628,7 +639,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         a.traceparent = recordableText(a.traceparent)
         a.text = recordableText(a.text)
         a.attributes.removeAll { $0.key == Annotation.applicationNameKey }
-        a.attributes = a.attributes.map { KeyValue($0.key, recordableText($0.value)) }
+        a.attributes = a.attributes.map { KeyValue(recordableText($0.key), recordableText($0.value)) }
         if !applicationName.isEmpty { a.attributes.append(KeyValue(Annotation.applicationNameKey, recordableText(applicationName))) }
         return a
     }
@@ -658,7 +669,11 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                                 reason: "binary COPY output cannot be masked; use text or csv format")
         }
         if admissions.count >= 1024 { admissions.removeAll(keepingCapacity: true) }
-        let admission = Admission(decision: decision, recordedText: recordedText(inspected), annotation: SQLCommenter.annotation(in: text),
+        // A statement whose text is withheld (it carries a credential, or could not be parsed, so
+        // its literals are unknown) gives no annotation: the comment scan could read a literal.
+        let withheld = inspected.carriesSecret || inspected.statements.contains { $0.parseError != nil }
+        let admission = Admission(decision: decision, recordedText: recordedText(inspected),
+                                  annotation: withheld ? nil : SQLCommenter.annotation(in: text),
                                   policyGeneration: policy.generation, inspectionGeneration: inspection.generation)
         admissions[key] = admission
         return admission

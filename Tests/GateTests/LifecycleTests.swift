@@ -16,12 +16,12 @@ struct LifecycleTests {
         let token = try provider.token("ops@example.com")
         // A statement that outlives the SIGTERM but not the 5 s grace period.
         let (client, out, _) = try gate.startPsql("demo", token: token, "SELECT pg_sleep(3), 'finished'")
-        usleep(700_000)
+        // The session is under way once its capture exists (created when the client is let in).
+        try waitUntil("the session to start", timeout: .seconds(20)) { (try? gate.captures().isEmpty) == false }
         kill(gate.process.processIdentifier, SIGTERM)
-        usleep(500_000)
         // Shutdown has begun and the session still runs: new connections are refused already.
-        #expect(gate.process.isRunning && client.isRunning, "the check below would say nothing")
-        #expect(throws: (any Error).self) { try waitForPort(gate.port("demo"), timeout: .milliseconds(300)) }
+        try waitUntil("the listener to close", timeout: .seconds(2)) { (try? waitForPort(gate.port("demo"), timeout: .milliseconds(100))) == nil }
+        #expect(gate.process.isRunning && client.isRunning, "the session ended before the check: it says nothing")
         #expect(gate.stop() == 0)
         try gate.expectNoSecrets([token])
         client.waitUntilExit()
@@ -36,7 +36,8 @@ struct LifecycleTests {
         let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget])
         let token = try provider.token("ops@example.com")
         let (client, _, err) = try gate.startPsql("demo", token: token, "SELECT pg_sleep(30)")
-        usleep(700_000)
+        try waitUntil("the session to start", timeout: .seconds(20)) { (try? gate.captures().isEmpty) == false }
+        usleep(300_000)  // and its statement to reach the database
         #expect(gate.stop() == 0)
         try gate.expectNoSecrets([token])
         client.waitUntilExit()

@@ -284,11 +284,12 @@ struct PostgresGateTests {
             #expect(r.status != 0 && r.stderr.contains("authentication failed"), "\(r.stderr)")
         }
         #expect(listener.connections() == 0, "a refused login opened a connection upstream")
-        // The control: an accepted token does make the gate connect (and the listener, which is
-        // not a database, then fails the login).
-        let accepted = try gate.psql("demo", token: good, ["-c", "SELECT 1"])
-        #expect(accepted.status != 0)
+        // The control: an accepted token does make the gate connect; the listener, which is not
+        // a database, closes the connection, and the gate fails the login.
+        let (client, _, _) = try gate.startPsql("demo", token: good, "SELECT 1")
         #expect(listener.connections(waitingUpTo: .seconds(10)) == 1)
+        client.waitUntilExit()
+        #expect(client.terminationStatus != 0)
         gate.stop()
         try gate.expectNoSecrets([good])
     }
@@ -305,9 +306,14 @@ struct PostgresGateTests {
         let r = try run("psql", ["-X", "-At", "-c", "SHOW tollgate.note"], environment: env)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains(github), "the setting must reach the database as sent")
+        // A comment inside a password literal is not read as an annotation: the text is withheld.
+        let password = try gate.psql("demo", token: token, ["-c", "ALTER ROLE no_such_role_7f3a PASSWORD '/*prompt_id=''leak-7f3a''*/'"])
+        #expect(password.status != 0 && password.stderr.contains("does not exist"), "\(password.stderr)")
         #expect(gate.stop() == 0)
-        try gate.expectNoSecrets([token, github])
-        let events = try allEvents(try #require(try gate.captures().first))
+        try gate.expectNoSecrets([token, github, "leak-7f3a"])
+        let captures = try gate.captures()
+        #expect(captures.count == 2)
+        let events = try allEvents(try #require(captures.first { $0.header.subject == "carol@example.com" && (try? allEvents($0).contains { if case .request(.postgres(let p)) = $0.payload { return p.text == "SHOW tollgate.note" } else { return false } }) == true }))
         guard case .sessionStart(let start) = events.first?.payload else { Issue.record("no session start"); return }
         #expect(start.applicationName.hasPrefix("agent ") && !start.applicationName.contains(github), "\(start.applicationName)")
         #expect(start.parameters.contains { $0.key == "options" && $0.value.hasPrefix("-c tollgate.note=") }, "\(start.parameters)")
@@ -373,12 +379,12 @@ struct ProbeTable {
     func drop() { _ = try? sql("DROP TABLE IF EXISTS \(name)") }
 }
 
-/// A loopback listener that accepts connections and counts them, saying nothing: where a gate
+/// A loopback listener that accepts connections, counts them and closes them: where a gate
 /// must not connect at all, it shows whether it did. (Not a database: nothing is spoken to it.)
 final class CountingListener {
     let fd: Int32
     let port: Int
-    var accepted: [Int32] = []
+    var accepted = 0
 
     init() throws {
         (fd, port) = try boundLoopbackSocket()
@@ -390,17 +396,17 @@ final class CountingListener {
     func connections(waitingUpTo timeout: Duration = .zero) -> Int {
         let deadline = ContinuousClock.now + timeout
         repeat {
-            while case let c = accept(fd, nil, nil), c >= 0 { accepted.append(c) }
-            if !accepted.isEmpty { break }
+            while case let c = accept(fd, nil, nil), c >= 0 {
+                accepted += 1
+                close(c)
+            }
+            if accepted > 0 { break }
             usleep(50_000)
         } while ContinuousClock.now < deadline
-        return accepted.count
+        return accepted
     }
 
-    deinit {
-        for c in accepted { close(c) }
-        close(fd)
-    }
+    deinit { close(fd) }
 }
 
 /// Sends raw bytes to the gate and returns what it answers before closing.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// `body`'s result, or nil if it has not returned within `seconds`. For an await that ignores
 /// cancellation, which a test's time limit cannot end: the test fails instead of hanging the run
 /// (the abandoned work goes on in the background).
@@ -7,4 +9,13 @@ public func within<T: Sendable>(seconds: Int, _ body: @escaping @Sendable () asy
     Task { try? await Task.sleep(for: .seconds(seconds)); result.yield(nil) }
     var first = results.makeAsyncIterator()
     return await first.next() ?? nil
+}
+
+/// Polls `condition` every 50 ms until it holds; throws, naming what was waited for, after `timeout`.
+public func waitUntil(_ what: String, timeout: Duration, _ condition: () -> Bool) throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw HarnessError(description: "timed out waiting for \(what)") }
+        usleep(50_000)
+    }
 }

@@ -315,9 +315,9 @@ struct SessGrepTests {
         let samples = repositoryRoot.appendingPathComponent("samples").path
         let gate = samples + "/postgres-gate-psql.sesscap"
         let prompt = try sessgrep(["--prompt", "prm_revenue_by_country", "-e", "", gate])
-        #expect(prompt.status == 0 && ids(prompt) == ["d8f69657:x1"])
+        #expect(prompt.status == 0 && ids(prompt) == ["e1d4eedc:x1"])
         let error = try sessgrep(["--in", "responses", "division by zero", gate])
-        #expect(ids(error) == ["d8f69657:x5"])
+        #expect(ids(error) == ["e1d4eedc:x5"])
         let copy = try sessgrep(["--in", "responses", "-c", "^2026-02-01,", gate])
         #expect(copy.stdout == "1\n")
         let deny = try sessgrep(["-c", "--decision", "deny", "-e", "", samples])
