@@ -44,7 +44,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var endReason = "client-disconnect"
     /// The session's totals for its end event (requests are the relay's exchange count).
     var counts = SessionCounts()
-    /// The client's application_name as PostgreSQL last reported it: it goes into every annotation.
+    /// The client's application_name as PostgreSQL last reported it (at login, then on every
+    /// change): it goes into every annotation.
     var applicationName = ""
     var relay: RelayState
     /// What earlier requests of this session changed (SQL-level PREPAREs, the search path).
@@ -295,7 +296,6 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         guard state == .verifying else { return }
         let sessionID = UUID().uuidString.lowercased()
         let app = parameter("application_name") ?? ""
-        applicationName = app
         let session = SessionContext(sessionID: sessionID, target: target.name, subject: identity.subject, groups: identity.groups,
                                      clientAddress: clientAddress, applicationName: app)
         self.session = session
@@ -756,7 +756,6 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         case .noData:
             if !relay.describes.isEmpty, answerDescribe([]) { return finishUpstreamMessage(message) }
         case .dataRow(let row):
-            counts.rows &+= 1
             if !relay.resultStarted { startResult(pendingColumns()) }
             var sent = row
             if masking != nil, let masked = masking!.mask(row) { sent = masked; replacement = .dataRow(masked) }
@@ -939,7 +938,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         var response = relay.takeResult()
         response.commandTag = tag
         response.error = error
-        response.rowCount = rowCount(fromTag: tag) ?? UInt64(response.packedRows.count) + (response.cut?.rows ?? 0)
+        // Every DataRow of the result is either kept or counted in the cut.
+        let rowsSent = UInt64(response.packedRows.count) + (response.cut?.rows ?? 0)
+        counts.rows &+= rowsSent
+        response.rowCount = rowCount(fromTag: tag) ?? rowsSent
         response.durationMicros = UInt64(max(0, (NIODeadline.now() - pending.started).nanoseconds / 1000))
         record(.response(.postgres(response)), exchange: pending.exchange)
         if let tally = masking?.takeTally(), !tally.isEmpty {

@@ -26,6 +26,13 @@ struct DatabaseEnvironment {
     }
 
     subscript(_ key: String) -> String { values[key] ?? "" }
+
+    /// psql straight to the test database as the gate's own account (not through a gate), with
+    /// `arguments` after the connection.
+    func psql(_ arguments: [String]) throws -> Output {
+        try run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "host=127.0.0.1 port=\(port) dbname=\(database) user=\(self["TOLLGATE_PG_SCRAM_USER"])"] + arguments,
+                environment: ["PGPASSWORD": self["TOLLGATE_PG_SCRAM_PASSWORD"]])
+    }
     var port: String { self["TOLLGATE_PG_PORT"] }
     var database: String { self["TOLLGATE_PG_DATABASE"] }
 }

@@ -22,9 +22,7 @@ struct HostileClientTests {
 
     /// The clear SSNs and phones, with and without their dashes.
     static func clearValues(_ db: DatabaseEnvironment) throws -> [String] {
-        let r = try run("psql", ["-X", "-At", "-F", "\n", "host=127.0.0.1 port=\(db.port) dbname=\(db.database) user=\(db["TOLLGATE_PG_SCRAM_USER"])",
-                                 "-c", "SELECT ssn, replace(ssn, '-', ''), phone, replace(phone, '-', '') FROM customers"],
-                        environment: ["PGPASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"]])
+        let r = try db.psql(["-At", "-F", "\n", "-c", "SELECT ssn, replace(ssn, '-', ''), phone, replace(phone, '-', '') FROM customers"])
         return r.stdout.split(separator: "\n").map(String.init).filter { $0.count >= 9 }
     }
 

@@ -26,9 +26,7 @@ struct MaskingThroughGateTests {
 
     /// The clear values, read straight from PostgreSQL (not through the gate).
     static func clearValues(_ db: DatabaseEnvironment) throws -> [String] {
-        let r = try run("psql", ["-X", "-At", "-F", "\n", "host=127.0.0.1 port=\(db.port) dbname=\(db.database) user=\(db["TOLLGATE_PG_SCRAM_USER"])",
-                                 "-c", "SELECT email, ssn, card_number, phone FROM customers"],
-                        environment: ["PGPASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"]])
+        let r = try db.psql(["-At", "-F", "\n", "-c", "SELECT email, ssn, card_number, phone FROM customers"])
         #expect(r.status == 0, "\(r.stderr)")
         let values = Set(r.stdout.split(separator: "\n").map(String.init).filter { !$0.isEmpty })
         #expect(values.count >= 600, "expected the demo database's 200 customers")
@@ -222,8 +220,7 @@ struct MaskingThroughGateTests {
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let (v1, v2) = ("contacts_\(suffix)", "contacts2_\(suffix)")
         func direct(_ sql: String) throws {
-            let r = try run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "host=127.0.0.1 port=\(db.port) dbname=\(db.database) user=\(db["TOLLGATE_PG_SCRAM_USER"])", "-c", sql],
-                            environment: ["PGPASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"]])
+            let r = try db.psql(["-c", sql])
             #expect(r.status == 0, "\(sql): \(r.stderr)")
         }
         try direct("CREATE VIEW \(v1) AS SELECT id, phone AS contact, country FROM customers; CREATE VIEW \(v2) AS SELECT contact AS c2, country FROM \(v1)")
