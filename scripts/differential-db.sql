@@ -1,0 +1,69 @@
+-- The scratch database of the differential test (Tests/GateTests/DifferentialTests.swift):
+-- every write and every DDL command is logged by the database itself, so the test can compare
+-- what the gate decided with what PostgreSQL did. Applied by scripts/pg-test-cluster on every
+-- start; idempotent. The log tables and their functions belong to the administrator: the gate's
+-- account can read the log but not change it, so no statement through the gate can hide a write.
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE TABLE IF NOT EXISTS audit.writes (id bigserial PRIMARY KEY, tbl text NOT NULL, op text NOT NULL,
+    query text, at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE TABLE IF NOT EXISTS audit.ddl (id bigserial PRIMARY KEY, tag text NOT NULL, object text,
+    query text, at timestamptz NOT NULL DEFAULT clock_timestamp());
+
+CREATE OR REPLACE FUNCTION audit.log_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO audit.writes (tbl, op, query) VALUES (TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, TG_OP, current_query());
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION audit.log_ddl() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+        INSERT INTO audit.ddl (tag, object, query) VALUES (r.command_tag, r.object_identity, current_query());
+    END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION audit.log_drop() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT * FROM pg_event_trigger_dropped_objects() LOOP
+        INSERT INTO audit.ddl (tag, object, query) VALUES (tg_tag, r.object_identity, current_query());
+    END LOOP;
+END $$;
+
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'differential_ddl') THEN
+        CREATE EVENT TRIGGER differential_ddl ON ddl_command_end EXECUTE FUNCTION audit.log_ddl();
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'differential_drop') THEN
+        CREATE EVENT TRIGGER differential_drop ON sql_drop EXECUTE FUNCTION audit.log_drop();
+    END IF;
+END $$;
+
+-- The data the corpus reads and tries to change. Statement-level triggers fire even when no row
+-- changes, so an attempted write is seen whatever it matched.
+CREATE SCHEMA IF NOT EXISTS diff;
+CREATE TABLE IF NOT EXISTS diff.items (id int PRIMARY KEY, name text NOT NULL, price numeric NOT NULL);
+INSERT INTO diff.items VALUES (1, 'anvil', 10), (2, 'rope', 2.5), (3, 'bell', 7) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS diff.refunds (id int PRIMARY KEY, item int NOT NULL, amount numeric NOT NULL);
+INSERT INTO diff.refunds VALUES (1, 1, 10), (2, 3, 7) ON CONFLICT DO NOTHING;
+
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['diff.items', 'diff.refunds'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'differential_write' AND tgrelid = t::regclass) THEN
+            EXECUTE format('CREATE TRIGGER differential_write AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
+                            FOR EACH STATEMENT EXECUTE FUNCTION audit.log_write()', t);
+        END IF;
+    END LOOP;
+END $$;
+
+GRANT USAGE ON SCHEMA diff, audit TO tollgate_gate;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA diff TO tollgate_gate;
+GRANT CREATE ON SCHEMA diff TO tollgate_gate;
+GRANT SELECT ON audit.writes, audit.ddl TO tollgate_gate;
+REVOKE ALL ON FUNCTION audit.log_write(), audit.log_ddl(), audit.log_drop() FROM PUBLIC;
