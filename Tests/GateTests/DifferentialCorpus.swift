@@ -106,6 +106,8 @@ enum DifferentialCorpus {
         for (i, w) in (writes + ddl).enumerated() { add("write\(i)", [w]) }
         for (i, w) in writes.enumerated() {
             add("cte\(i)", [hidden(w)])
+            add("copy\(i)", ["COPY (\(w) RETURNING *) TO STDOUT"])
+            add("copycte\(i)", ["COPY (\(hidden(w))) TO STDOUT (FORMAT csv, FORMAT text)"])
             for (j, o) in explainOptions.enumerated() {
                 add("explain\(i).\(j)", ["EXPLAIN \(o) \(hidden(w))"])
                 if i == 0 { add("explain-plain\(j)", ["EXPLAIN \(o) \(w)"]) }
