@@ -49,6 +49,9 @@ public struct StatementInfo: Sendable, Hashable {
     public var sideEffects: [String]
     /// The parser's message when the statement could not be inspected.
     public var parseError: String?
+    /// Set when the gate cannot follow what the statement does to the session (it changes how the
+    /// server reads later statements): denied whatever the rules say, like an unparseable statement.
+    public var refusal: String?
 
     public init(kind: String, innerKind: String? = nil, resources: [Resource] = [], functions: [String] = [],
                 unknownFunctions: [String] = [], writes: Bool = false, sideEffects: [String] = [], parseError: String? = nil) {
@@ -189,6 +192,13 @@ public struct PolicySet: Sendable, Hashable {
 
     static let defaultDeny = "default-deny"
     public static let unknownFunctionsRule = "unknown-functions"
+    /// Names the decision on a statement the gate refuses because it changes how statements are read.
+    public static let parserSettingsRule = "parser-settings"
+
+    /// The policies that apply to `who` on `target`, in order.
+    public func applicable(to who: Principal, target: String) -> [Policy] {
+        policies.filter { $0.applies(to: who, target: target) }
+    }
 
     /// The masks of every policy that applies to `who` on `target`, in order, without repeats.
     /// Masks add up: a session gets the union, so one policy cannot loosen another's masking.
@@ -209,6 +219,10 @@ public struct PolicySet: Sendable, Hashable {
             if let error = s.parseError {
                 decisions.append(StatementDecision(action: .deny, policy: "", rule: "unparseable",
                                                    reason: "the statement cannot be parsed: \(error)", approvers: []))
+                continue
+            }
+            if let refusal = s.refusal {
+                decisions.append(StatementDecision(action: .deny, policy: "", rule: Self.parserSettingsRule, reason: refusal, approvers: []))
                 continue
             }
             var best: StatementDecision?

@@ -31,11 +31,14 @@ public final class PostgresGate: Sendable {
         /// Policies are configured: statements are decided at Parse too, not only at Execute.
         let enforcing: Bool
         let generation: Int
+        /// Which upstream account a session logs in with (policies may name their own).
+        let credentials: UpstreamCredentials
 
-        init(pipeline: ExchangePipeline, enforcing: Bool, generation: Int) {
+        init(pipeline: ExchangePipeline, enforcing: Bool, generation: Int, credentials: UpstreamCredentials) {
             self.pipeline = pipeline
             self.enforcing = enforcing
             self.generation = generation
+            self.credentials = credentials
         }
     }
     let policyState: NIOLockedValueBox<PolicyState>
@@ -125,7 +128,7 @@ public final class PostgresGate: Sendable {
         let masking = MaskingSetup(config)
         let policy: any RequestPolicy = config.policies.policies.isEmpty ? AllowAll() : PolicyEnforcement(config.policies)
         return PolicyState(pipeline: ExchangePipeline(inspector: inspector, policy: policy, masking: masking),
-                           enforcing: !config.policies.policies.isEmpty, generation: generation)
+                           enforcing: !config.policies.policies.isEmpty, generation: generation, credentials: config.upstreamCredentials)
     }
 
     /// Takes the policies and masks of a newly read configuration. Listeners, targets and

@@ -300,9 +300,11 @@ struct SearchPath: Sendable, Equatable {
 extension StatementFacts {
     /// The facts a policy decides on.
     public var policyInfo: StatementInfo {
-        StatementInfo(kind: kind, innerKind: innerKind,
-                      resources: relations.map { PolicyResource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
-                      functions: functions, unknownFunctions: unknownFunctions, writes: writes, sideEffects: sideEffects)
+        var info = StatementInfo(kind: kind, innerKind: innerKind,
+                                 resources: relations.map { PolicyResource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
+                                 functions: functions, unknownFunctions: unknownFunctions, writes: writes, sideEffects: sideEffects)
+        info.refusal = refusals.isEmpty ? nil : refusals.joined(separator: "; ")
+        return info
     }
 }
 

@@ -47,6 +47,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// The client's application_name as PostgreSQL last reported it (at login, then on every
     /// change): it goes into every annotation.
     var applicationName = ""
+    /// How the server reads statements, as it reports it: the gate ends the session when it changes.
+    var lexing = LexingSettings()
     var relay: RelayState
     /// What earlier requests of this session changed (SQL-level PREPAREs, the search path).
     var inspection: (any SessionInspector)?
@@ -332,14 +334,15 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     // MARK: Upstream
 
     func connectUpstream(context: ChannelHandlerContext) {
-        var parameters: [(name: String, value: String)] = [("user", target.credentials.user)]
-        parameters.append(("database", parameter("database") ?? parameter("user") ?? target.credentials.user))
+        guard let credentials = upstreamCredentials(context) else { return }
+        var parameters: [(name: String, value: String)] = [("user", credentials.user)]
+        parameters.append(("database", parameter("database") ?? parameter("user") ?? credentials.user))
         // Pass through session settings the client asked for; never its user name.
         for (k, v) in startupParameters where !["user", "database", "replication", "client_encoding"].contains(k) {
             parameters.append((k, v))
         }
         parameters.append(("client_encoding", "UTF8"))
-        let login = UpstreamLogin(user: target.credentials.user, password: target.credentials.password, parameters: parameters)
+        let login = UpstreamLogin(user: credentials.user, password: credentials.password, parameters: parameters)
         upstreamLogin = login
         let target = self.target
         let maxMessage = target.maxMessageBytes
@@ -380,6 +383,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// The upstream login finished: tell the client it is in, with the gate's own key data.
     func upstreamReady(keyData: (Int32, Int32)?, parameterStatus: [PostgresBackendMessage], ready: PostgresBackendMessage) {
         guard let context, state == .connecting else { return }
+        let (lexing, refusal) = LexingSettings.login(parameterStatus)
+        if let refusal { return lexingRefused(refusal, context: context, reason: "lexing-settings-at-login") }
+        self.lexing = lexing
         state = .relaying
         writeBackend(context, .authentication(.ok), flush: false)
         for p in parameterStatus {
@@ -820,6 +826,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         case .backendKeyData:
             // Never let the upstream's key reach the client.
             return
+        case .parameterStatus(let name, let value) where LexingSettings.reported.contains(name):
+            if let refusal = lexing.report(name, value) { return lexingRefused(refusal, context: context, reason: "lexing-settings-changed") }
         case .parameterStatus(let name, let value) where name == "application_name" && value != applicationName:
             // `SET application_name` mid-session (an assistant naming the prompt it works on): on the
             // record from here on, as an annotation of its own.
@@ -1011,6 +1019,13 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func writeRaw(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {
         counts.bytesToClient &+= UInt64(bytes.count)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+    }
+
+    /// The server reads statements with settings the gate cannot follow: the session cannot go on.
+    func lexingRefused(_ refusal: String, context: ChannelHandlerContext, reason: String) {
+        gate.logger.error("session ended: the database reads statements differently from the gate",
+                          metadata: ["target": "\(target.name)", "session": "\(session?.sessionID ?? "")", "reason": "\(refusal)"])
+        fail(context, code: "0A000", "tollgate: \(refusal); the session is ended", reason: reason)
     }
 
     /// Sends a FATAL error to the client and closes: the PostgreSQL way to refuse a connection.

@@ -1,4 +1,5 @@
 import CaptureFormat
+import SQLInspection
 
 /// The run-time settings a client's startup packet gives, read the way PostgreSQL reads them, so
 /// that the gate's view of the session (its search path above all) is the server's:
@@ -7,7 +8,8 @@ import CaptureFormat
 /// - setting names are case-insensitive, and `-` in a switch's name is `_`;
 /// - the packet's own keys are applied after `options`, and a later value wins.
 /// Settings that would change who the session is (`role`, `session_authorization`,
-/// `session_replication_role`) are refused: the gate's account is the one it brokered.
+/// `session_replication_role`) are refused: the gate's account is the one it brokered; so are
+/// settings that change how statements are read (`ParserSettings`) to a value the gate does not read with.
 enum StartupSettings {
     struct Refusal: Error, CustomStringConvertible {
         var description: String
@@ -51,6 +53,13 @@ enum StartupSettings {
         }
         for name in settings.keys where refused.contains(name) {
             throw Refusal(description: "the startup packet may not set \(name): the gate logs in with its own account")
+        }
+        // The effective value (the packet's key beats `options`) of each setting that changes how
+        // statements are read must be the gate's own; login defaults are checked on the server's report.
+        for (name, value) in settings.sorted(by: { $0.key < $1.key }) where ParserSettings.isParserSetting(name) {
+            if !ParserSettings.isGateValue(name, value) {
+                throw Refusal(description: "the startup packet sets \(name) to \(value): the gate reads statements only with \(name) = \(ParserSettings.gateValues[name]!)")
+            }
         }
         return settings
     }

@@ -8,6 +8,11 @@ public struct GateConfig: Sendable {
     public var targets: [TargetConfig]
     /// Least-privilege policies (`docs`: man/capture-proxy.1). Empty when the file has none.
     public var policies: PolicySet
+    /// The upstream accounts policies name (`credentials:` in a policy), by policy name.
+    public var policyCredentials: [String: TargetConfig.Credentials] = [:]
+
+    /// Which account each session logs in with (see `UpstreamCredentials`).
+    public var upstreamCredentials: UpstreamCredentials { UpstreamCredentials(policies: policies, byPolicy: policyCredentials) }
 
     public struct ProxySettings: Sendable {
         /// Names this gate in every capture it writes.
@@ -89,8 +94,12 @@ public struct GateConfig: Sendable {
             }
             listens[t.listen.description] = t.name
         }
-        let policies = try top["policies"].map { try PolicyConfig.parse($0, targets: Set(targets.map(\.name))) } ?? PolicySet(policies: [])
-        return GateConfig(proxy: proxy, identity: identity, targets: targets, policies: policies)
+        let (policies, credentials) = try top["policies"].map {
+            try PolicyConfig.parse($0, targets: Set(targets.map(\.name)), credentials: {
+                try TargetConfig.Credentials.parse($0, resolve: resolve, environment: environment, requireSecrets: requireSecrets)
+            })
+        } ?? (PolicySet(policies: []), [:])
+        return GateConfig(proxy: proxy, identity: identity, targets: targets, policies: policies, policyCredentials: credentials)
     }
 }
 
@@ -153,23 +162,7 @@ public struct TargetConfig: Sendable {
             }
         }
         guard let credNode = f["credentials"] else { throw node.error("missing 'credentials' (the upstream account the gate uses)") }
-        let c = try credNode.fields(["user", "password_env", "password_file", "password"])
-        if let inline = c["password"] {
-            throw inline.errorAtKey("inline passwords are not allowed: use password_env or password_file")
-        }
-        guard let user = try c["user"]?.string(), !user.isEmpty else { throw credNode.error("missing 'user'") }
-        var password: String?, source = "none (trust)"
-        if let envNode = c["password_env"] {
-            let name = try envNode.string()
-            let value = environment[name] ?? ""
-            if value.isEmpty && requireSecrets { throw envNode.error("environment variable \(name) is not set") }
-            password = value.isEmpty ? nil : value; source = "env \(name)"
-        } else if let fileNode = c["password_file"] {
-            let path = resolve(try fileNode.string())
-            let text = FileManager.default.contents(atPath: path).flatMap { String(data: $0, encoding: .utf8) }
-            if text == nil && requireSecrets { throw fileNode.error("cannot read password file \(path)") }
-            password = text?.trimmingCharacters(in: .newlines); source = "file \(path)"
-        }
+        let credentials = try Credentials.parse(credNode, resolve: resolve, environment: environment, requireSecrets: requireSecrets)
         var maxMessage = 16 << 20, idle = Duration.seconds(900)
         if let limits = f["limits"] {
             let l = try limits.fields(["max_message_bytes", "idle_timeout"])
@@ -190,7 +183,7 @@ public struct TargetConfig: Sendable {
         return TargetConfig(name: name, protocolKind: proto, listen: listen, upstream: upstream, tlsCertificate: cert, tlsKey: key,
                             allowPlaintext: allowPlaintext,
                             upstreamTLS: try f["upstream_tls"]?.oneOf(["disable": .disable, "prefer": .prefer, "require": .require]) ?? .prefer,
-                            credentials: Credentials(user: user, password: password, source: source),
+                            credentials: credentials,
                             maxMessageBytes: maxMessage, idleTimeout: idle, recordMaxRows: maxRows, recordMaxValueBytes: maxValue,
                             recordCompressionLevel: level,
                             masks: try f["masks"].map(MaskConfig.parse) ?? [])

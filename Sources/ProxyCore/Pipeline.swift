@@ -87,11 +87,16 @@ public struct NoInspection: RequestInspector {
     }
 }
 
-/// Allows everything, naming itself in every decision so the capture shows that no policy applied.
+/// Allows everything, naming itself in every decision so the capture shows that no policy applied;
+/// except what the gate cannot follow (a change to how statements are read), which no policy may
+/// allow: masking reads statements too.
 public struct AllowAll: RequestPolicy {
     public init() {}
     public func decide(_ request: InspectedRequest, in session: SessionContext) -> Decision {
-        Decision(action: .allow, policy: "none", rule: "allow-all", reason: "no policy configured")
+        if let refusal = request.statements.lazy.compactMap(\.refusal).first {
+            return Decision(action: .deny, policy: "none", rule: PolicySet.parserSettingsRule, reason: refusal)
+        }
+        return Decision(action: .allow, policy: "none", rule: "allow-all", reason: "no policy configured")
     }
 }
 

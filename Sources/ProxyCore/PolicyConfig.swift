@@ -3,13 +3,16 @@ import Policy
 
 /// The `policies:` section: YAML to `PolicySet`, with line-numbered errors.
 enum PolicyConfig {
-    static func parse(_ node: ConfigNode, targets: Set<String>) throws -> PolicySet {
+    /// The policies, and the upstream credentials those that name some give (by policy name).
+    static func parse(_ node: ConfigNode, targets: Set<String>,
+                      credentials parseCredentials: (ConfigNode) throws -> TargetConfig.Credentials) throws -> (PolicySet, [String: TargetConfig.Credentials]) {
         guard case .sequence(let items) = node.node else { throw node.error("expected a list of policies") }
         var policies: [Policy] = []
+        var credentials: [String: TargetConfig.Credentials] = [:]
         var names = Set<String>()
         for (i, item) in items.enumerated() {
             let entry = ConfigNode(node: item, path: "\(node.path)[\(i)]", file: node.file)
-            let f = try entry.fields(["name", "who", "target", "targets", "rules", "masks", "unknown_functions"])
+            let f = try entry.fields(["name", "who", "target", "targets", "rules", "masks", "unknown_functions", "credentials"])
             guard let name = try f["name"]?.string(), !name.isEmpty else { throw entry.error("missing 'name'") }
             guard names.insert(name).inserted else { throw entry.error("duplicate policy name '\(name)'") }
             var groups: [String] = [], subjects: [String] = []
@@ -43,9 +46,22 @@ enum PolicyConfig {
             if unknown == .review && policy.reviewApprovers.isEmpty {
                 throw f["unknown_functions"]!.error("unknown_functions: review needs a review rule with approvers in this policy")
             }
+            if let credNode = f["credentials"] {
+                let named = try parseCredentials(credNode)
+                // Two policies that name different accounts and certainly apply to the same people on
+                // the same target: every such session would be refused, so the file is.
+                for other in policies {
+                    guard let theirs = credentials[other.name], !theirs.isSameAccount(as: named),
+                          other.targets.isEmpty || covered.isEmpty || !Set(other.targets).isDisjoint(with: covered),
+                          !Set(other.groups).isDisjoint(with: groups) || !Set(other.subjects).isDisjoint(with: subjects) else { continue }
+                    throw credNode.error("policy '\(name)' names database account \(named.user), but policy '\(other.name)' names \(theirs.user) "
+                                         + "for the same people and target: a session cannot log in as both")
+                }
+                credentials[name] = named
+            }
             policies.append(policy)
         }
-        return PolicySet(policies: policies)
+        return (PolicySet(policies: policies), credentials)
     }
 
     static func parseRule(_ node: ConfigNode, index: Int) throws -> Rule {

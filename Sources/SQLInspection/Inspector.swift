@@ -96,6 +96,8 @@ struct Walker {
     var unknownFunctions: [String] = []
     var sideEffects: [String] = []
     var settings: [Setting] = []
+    /// Why the gate cannot follow the statement (a parser setting changed to another value).
+    var refusals: [String] = []
     var preparedName: String?
     var projections: [[String]] = []
     var outputs: [[[String]]]?
@@ -128,6 +130,8 @@ struct Walker {
             guard let (iNode, iBody) = Walker.node(body["query"]) else { break }
             let inner = facts(node: iNode, body: iBody, defaultSchema: defaultSchema)
             innerKind = inner.kind
+            // Even when not executed (EXPLAIN, PREPARE): strict, and such a statement has no use.
+            w.refusals = inner.refusals
             if node == "ExplainStmt" && !explainAnalyzes(body) {
                 // Planned, not executed: nothing is written, nothing runs.
                 w.functions = inner.functions
@@ -167,6 +171,7 @@ struct Walker {
         facts.projections = w.projections
         facts.unknownFunctions = w.unknownFunctions
         facts.cursorName = w.cursorName
+        facts.refusals = w.refusals
         facts.opaqueResult = w.opaqueResult || kind == "unknown" || !w.unknownFunctions.isEmpty
             || w.functions.contains(where: SideEffectFunctions.runsQuery)
         // A prepared or cursor SELECT returns its SELECT's columns; EXPLAIN returns plan text.
@@ -392,6 +397,11 @@ struct Walker {
             preparedName = body["name"]?.string
         case "VariableSetStmt":
             addVariableSet(body)
+        case "AlterRoleSetStmt", "AlterDatabaseSetStmt", "AlterSystemStmt":
+            // A later login's defaults, not this session's: refused if the gate could not read
+            // with them, and not followed as a change of this session. (The SET is a bare struct here.)
+            if let set = body["setstmt"]?.object, Walker.node(set) == nil { addParserSettingRefusal(set) }
+            walkFields(body, .write, ctes)
         case "TransactionStmt":
             addTransactionModes(body["options"], name: "transaction_read_only")
         case "DiscardStmt":
@@ -468,10 +478,20 @@ struct Walker {
         if (foreignSchema || !BuiltinFunctions.names.contains(parts.last!)) && !unknownFunctions.contains(name) { unknownFunctions.append(name) }
         if base.hasPrefix("dblink") { carriesSecret = true }  // connection strings may hold passwords
         if base == "set_config" {
-            let args = call["args"]?.array ?? []
-            let setting = Setting(name: args.first.flatMap(Walker.constant)?.lowercased(),
-                                  value: args.count > 1 ? Walker.constant(args[1]) : nil)
+            // Positional or named arguments (set_config(setting_name => …, new_value => …)).
+            var positional: [JSON] = [], named: [String: JSON] = [:]
+            for arg in call["args"]?.array ?? [] {
+                if let (n, b) = Walker.node(arg), n == "NamedArgExpr" {
+                    named[(b["name"]?.string ?? "").lowercased()] = b["arg"] ?? .null
+                } else {
+                    positional.append(arg)
+                }
+            }
+            let nameArg: JSON? = positional.count > 0 ? positional[0] : named["setting_name"]
+            let valueArg: JSON? = positional.count > 1 ? positional[1] : named["new_value"]
+            let setting = Setting(name: nameArg.flatMap(Walker.constant)?.lowercased(), value: valueArg.flatMap(Walker.constant))
             settings.append(setting)
+            addRefusal(ParserSettings.refusal(name: setting.name, value: setting.value, resets: false, verb: "set_config"))
             addSideEffect("set_config(\(setting.name ?? "<dynamic>"))")
         } else if SideEffectFunctions.known.contains(base) {
             addSideEffect("side-effect function \(base)")
@@ -492,10 +512,31 @@ struct Walker {
             addSetting(Setting(name: name, value: nil), verb: "RESET")
         case "VAR_SET_DEFAULT":
             addSetting(Setting(name: name, value: "DEFAULT"), verb: "SET")
+        case "VAR_SET_CURRENT":
+            // SET … FROM CURRENT (function and role settings): no value in the text.
+            addSetting(Setting(name: name, value: nil), verb: "SET")
         default:
             let values = (body["args"]?.array ?? []).map(Walker.constant)
             let value = values.contains(where: { $0 == nil }) ? nil : values.compactMap { $0 }.joined(separator: ", ")
             addSetting(Setting(name: name, value: value), verb: "SET")
+        }
+        addParserSettingRefusal(body)
+    }
+
+    /// A SET (of the session, of a role or database default, of the system, or a function's SET
+    /// clause) that would make PostgreSQL read statements differently from the gate.
+    mutating func addParserSettingRefusal(_ body: JSONObject) {
+        guard let name = (body["name"]?.string)?.lowercased(), ParserSettings.isParserSetting(name) else { return }
+        switch body["kind"]?.string ?? "" {
+        case "VAR_RESET", "VAR_RESET_ALL", "VAR_SET_DEFAULT", "VAR_SET_MULTI":
+            break  // back to the default the server reports at login
+        case "VAR_SET_CURRENT":
+            addRefusal(ParserSettings.refusal(name: name, value: nil, resets: false, verb: "SET … FROM CURRENT"))
+        default:
+            // VAR_SET_VALUE (the JSON may leave the first enum value out).
+            let values = (body["args"]?.array ?? []).map(Walker.constant)
+            let value = values.contains(where: { $0 == nil }) ? nil : values.compactMap { $0 }.joined(separator: ", ")
+            addRefusal(ParserSettings.refusal(name: name, value: value, resets: false, verb: "SET"))
         }
     }
 
@@ -507,6 +548,10 @@ struct Walker {
             if defname == "transaction_read_only" { value = value == "0" ? "off" : "on" }
             addSetting(Setting(name: prefix + defname, value: value), verb: "SET")
         }
+    }
+
+    mutating func addRefusal(_ reason: String?) {
+        if let reason, !refusals.contains(reason) { refusals.append(reason) }
     }
 
     /// Records a setting; a security-relevant change is a side effect, except

@@ -74,6 +74,9 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     public var sideEffects: [String]
     /// Every setting the statement changes.
     public var settings: [Setting]
+    /// Why the gate must refuse the statement whatever the policy says: it changes how the server
+    /// reads later statements to something the gate cannot follow (`ParserSettings`).
+    public var refusals: [String] = []
     /// `PREPARE name`, `EXECUTE name`, `DEALLOCATE name`: the prepared statement's name.
     public var preparedName: String?
     /// This statement's text, cut out of the query string.
@@ -125,6 +128,7 @@ public struct StatementFacts: Sendable, Hashable, Codable {
             out.sideEffects.append(s)
         }
         out.settings = prepared.settings + settings
+        out.refusals = prepared.refusals + refusals.filter { !prepared.refusals.contains($0) }
         out.copy = prepared.copy
         out.carriesSecret = prepared.carriesSecret || carriesSecret
         out.writes = prepared.writes || !out.sideEffects.isEmpty

@@ -124,6 +124,7 @@ struct Check: ParsableCommand {
         for p in config.policies.policies {
             let who = (p.groups.map { "group \($0)" } + p.subjects.map { "subject \($0)" }).joined(separator: ", ")
             print("  policy \(p.name): \(who) on \(p.targets.isEmpty ? "every target" : p.targets.joined(separator: ", ")), \(p.rules.count) rule(s)")
+            if let c = config.policyCredentials[p.name] { print("    logs in as \(c.user) (password: \(c.source))") }
             if !p.masks.isEmpty { print("    masks: \(p.masks.map(\.label).joined(separator: ", "))") }
         }
     }

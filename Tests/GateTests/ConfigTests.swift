@@ -94,15 +94,18 @@ struct ConfigTests {
 
     /// The sample configurations, as shipped, pass `capture-proxy check` (given the password
     /// variable they name), and say what is missing without it.
-    @Test(arguments: ["samples/tollgate.yaml", "samples/policies/ai-readonly.yaml"])
+    @Test(arguments: ["samples/tollgate.yaml", "samples/policies/ai-readonly.yaml", "samples/policies/readonly-role.yaml"])
     func theSampleConfigurationsCheck(path: String) throws {
         let config = repositoryRoot.appendingPathComponent(path).path
         let text = try String(contentsOfFile: config, encoding: .utf8)
-        let variable = try #require(text.firstMatch(of: /password_env: *([A-Z_]+)/)?.1, "\(path) names no password variable")
-        let ok = try run(tool("capture-proxy").path, ["check", "--config", config], environment: [String(variable): "x"])
+        // Every password variable the sample names (a target's and its policies').
+        let variables = text.matches(of: /password_env: *([A-Z_]+)/).map { String($0.1) }
+        let variable = try #require(variables.first, "\(path) names no password variable")
+        let all = Dictionary(variables.map { ($0, "x") }, uniquingKeysWith: { a, _ in a })
+        let ok = try run(tool("capture-proxy").path, ["check", "--config", config], environment: all)
         #expect(ok.status == 0, "\(path): \(ok.stdout) \(ok.stderr)")
         // Empty counts as unset (a variable exported without a value must not log in as nobody).
-        let missing = try run(tool("capture-proxy").path, ["check", "--config", config], environment: [String(variable): ""])
+        let missing = try run(tool("capture-proxy").path, ["check", "--config", config], environment: all.merging([variable: ""]) { $1 })
         let message = missing.stderr
         #expect(missing.status == 2, "\(path): \(message)")
         #expect(message.contains("\(variable) is not set"), "\(path): \(message)")
@@ -126,6 +129,29 @@ struct ConfigTests {
         #expect(object["decision"] as? String == decision)
         #expect(object["rule"] as? String == rule)
         #expect((object["statements"] as? [[String: Any]])?.isEmpty == false)
+    }
+
+    /// A policy's own upstream account: same shape as a target's, and two policies that name
+    /// different accounts for the same group and target are refused at load.
+    @Test func policyCredentialsAreValidatedWithTheirLine() throws {
+        let env = ["GATE_PW": "x", "RO_PW": "y"]
+        let readOnly = "\npolicies:\n  - name: ro\n    who: {groups: [g]}\n    target: db\n    credentials: {user: reader, password_env: RO_PW}\n    rules: [{when: {writes: false}, then: allow}]\n"
+        let good = try check(valid + readOnly, environment: env)
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(good.stdout.contains("logs in as reader (password: env RO_PW)"), "\(good.stdout)")
+        let unset = try check(valid + readOnly, environment: ["GATE_PW": "x"])
+        #expect(unset.status == 2 && unset.stderr.contains("gate.yaml:20:") && unset.stderr.contains("RO_PW is not set"), "\(unset.stderr)")
+        let conflict = try check(valid + readOnly + "  - name: other\n    who: {groups: [h, g]}\n    credentials: {user: writer, password_env: GATE_PW}\n    rules: [{then: allow}]\n",
+                                 environment: env)
+        #expect(conflict.status == 2)
+        #expect(conflict.stderr.contains("gate.yaml:24:") && conflict.stderr.contains("policy 'other' names database account writer, but policy 'ro' names reader"),
+                "\(conflict.stderr)")
+        // Other groups: a session is refused only if someone is in both (decided when they log in).
+        let disjoint = try check(valid + readOnly + "  - name: other\n    who: {groups: [h]}\n    credentials: {user: writer, password_env: GATE_PW}\n    rules: [{then: allow}]\n",
+                                 environment: env)
+        #expect(disjoint.status == 0, "\(disjoint.stderr)")
+        let inline = try check(valid + "\npolicies:\n  - name: ro\n    who: {groups: [g]}\n    credentials: {user: reader, password: secret}\n    rules: [{then: allow}]\n", environment: env)
+        #expect(inline.status == 2 && inline.stderr.contains("gate.yaml:19:") && inline.stderr.contains("inline passwords are not allowed"), "\(inline.stderr)")
     }
 
     @Test func masksAreValidatedWithTheirLine() throws {

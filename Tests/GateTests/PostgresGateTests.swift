@@ -355,10 +355,12 @@ struct PostgresGateTests {
 /// A table of the test database that only one test writes, to see whether a statement ran.
 struct ProbeTable {
     let db: DatabaseEnvironment
-    let name = "probe_" + UUID().uuidString.prefix(8).lowercased()
+    let name: String
 
-    init(_ db: DatabaseEnvironment) throws {
+    /// `prefix`: the name's start, so that a table left behind says which task's tests made it.
+    init(_ db: DatabaseEnvironment, prefix: String = "probe") throws {
         self.db = db
+        name = prefix + "_" + UUID().uuidString.prefix(8).lowercased()
         let r = try sql("CREATE TABLE \(name) (v int)")
         guard r.status == 0 else { throw HarnessError(description: "cannot create \(name): \(r.stderr)") }
     }

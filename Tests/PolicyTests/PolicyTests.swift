@@ -140,3 +140,17 @@ struct PolicyTests {
         #expect(NamePattern.fold(#"Public."Orders_*""#) == "public.Orders_*")
     }
 }
+
+/// A statement the gate cannot follow is denied even by a policy that allows everything.
+@Suite struct ParserSettingsRefusalTests {
+    @Test func aRefusalBeatsAnAllowRule() {
+        let set = PolicySet(policies: [Policy(name: "all", groups: ["dba"], rules: [Rule(name: "any", when: Condition(), then: .allow)])])
+        var s = StatementInfo(kind: "set")
+        s.refusal = "SET standard_conforming_strings = off is refused"
+        let d = set.decide([s, StatementInfo(kind: "select")], who: Principal(subject: "a", groups: ["dba"]), target: "db", path: "simple")
+        #expect(d.action == .deny)
+        #expect(d.rule == PolicySet.parserSettingsRule)
+        #expect(d.reason == "SET standard_conforming_strings = off is refused")
+        #expect(set.decide([StatementInfo(kind: "set")], who: Principal(subject: "a", groups: ["dba"]), target: "db", path: "simple").action == .allow)
+    }
+}

@@ -1,0 +1,76 @@
+import Testing
+import SQLInspection
+
+/// Statements that change how the server reads later statements are refused unless they keep the
+/// gate's own values (issue 17): every way of asking for the change.
+@Suite struct ParserSettingsTests {
+    func refusals(_ sql: String) throws -> [String] {
+        try SQLInspector.statementFacts(sql).flatMap(\.refusals)
+    }
+
+    @Test func changesToAnotherValueAreRefusedHoweverAsked() throws {
+        for sql in [
+            "SET standard_conforming_strings = off", "SET SESSION standard_conforming_strings TO 'off'",
+            "SET LOCAL standard_conforming_strings = false", "set STANDARD_CONFORMING_STRINGS = OFF",
+            "SET \"standard_conforming_strings\" = 0", "SET standard_conforming_strings = of",
+            "SET client_encoding = 'SJIS'", "SET NAMES 'SJIS'", "SET CLIENT_ENCODING TO 'BIG5'",
+            "SET backslash_quote = on", "SET backslash_quote = off", "SET escape_string_warning = off",
+            "SELECT set_config('standard_conforming_strings', 'off', false)",
+            "SELECT pg_catalog.set_config('client_encoding', 'SJIS', true)",
+            "SELECT * FROM set_config('standard_conforming_strings', 'off', false)",
+            "SELECT set_config(setting_name => 'standard_conforming_strings', new_value => 'off', is_local => false)",
+            "SELECT set_config(new_value => 'off', setting_name => 'standard_conforming_strings', is_local => false)",
+            "SELECT set_config('standard_conforming_strings', 'of' || 'f', false)",
+            "SELECT set_config(lower('STANDARD_CONFORMING_STRINGS'), 'on', false)",
+            "SELECT set_config(current_setting('x.y'), 'on', false)",
+            "ALTER ROLE lexing_role SET standard_conforming_strings = off",
+            "ALTER USER lexing_role IN DATABASE d SET client_encoding = 'SJIS'",
+            "ALTER DATABASE d SET standard_conforming_strings = off", "ALTER SYSTEM SET standard_conforming_strings = off",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql SET standard_conforming_strings = off AS 'SELECT 1'",
+            "ALTER FUNCTION f() SET client_encoding = 'SJIS'", "ALTER PROCEDURE p() SET standard_conforming_strings = off",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql SET standard_conforming_strings FROM CURRENT AS 'SELECT 1'",
+            "PREPARE p AS SELECT set_config('standard_conforming_strings', 'off', false)",
+            "EXPLAIN ANALYZE SELECT set_config('standard_conforming_strings', 'off', false)",
+            "SELECT 1; SET standard_conforming_strings = off",
+        ] {
+            #expect(try !refusals(sql).isEmpty, "\(sql) was not refused")
+        }
+    }
+
+    @Test func theGatesOwnValuesResetsAndOtherSettingsAreFollowed() throws {
+        for sql in [
+            "SET standard_conforming_strings = on", "SET standard_conforming_strings = true", "SET standard_conforming_strings = 1",
+            "SET standard_conforming_strings = 'yes'", "SET LOCAL standard_conforming_strings TO ON",
+            "SET client_encoding = 'UTF8'", "SET client_encoding = 'utf-8'", "SET NAMES 'unicode'", "SET NAMES 'UTF_8'",
+            "SET backslash_quote = safe_encoding", "SET escape_string_warning = on",
+            "RESET standard_conforming_strings", "RESET client_encoding", "RESET ALL", "DISCARD ALL",
+            "SET standard_conforming_strings TO DEFAULT", "SET NAMES DEFAULT",
+            "SELECT set_config('standard_conforming_strings', 'on', false)",
+            "SELECT set_config('client_encoding', 'UTF8', false)",
+            "SELECT set_config('statement_timeout', '5s', false)", "SET statement_timeout = 5000",
+            "ALTER ROLE lexing_role RESET standard_conforming_strings", "ALTER ROLE lexing_role SET statement_timeout = 5000",
+            "SELECT 'a\\' , ' ; SELECT 1; -- '", "SHOW standard_conforming_strings",
+        ] {
+            #expect(try refusals(sql).isEmpty, "\(sql) was refused")
+        }
+    }
+
+    @Test func theRefusalNamesTheSettingAndTheGatesValue() throws {
+        let r = try refusals("SET standard_conforming_strings = off")
+        #expect(r == ["SET standard_conforming_strings = off is refused: the gate reads statements only with standard_conforming_strings = on, and with another value PostgreSQL would read them differently"])
+        // Through EXECUTE of what was prepared, the prepared statement's refusal comes along.
+        let prepared = try SQLInspector.statementFacts("PREPARE p AS SELECT set_config('client_encoding', 'SJIS', false)")[0]
+        let execute = try SQLInspector.statementFacts("EXECUTE p")[0].resolvingExecute(with: prepared)
+        #expect(execute.refusals.first?.contains("client_encoding = SJIS") == true)
+    }
+
+    @Test func valuesAreReadAsPostgreSQLReadsThem() {
+        #expect(ParserSettings.isGateValue("standard_conforming_strings", "TR"))
+        #expect(!ParserSettings.isGateValue("standard_conforming_strings", "o"))
+        #expect(!ParserSettings.isGateValue("standard_conforming_strings", ""))
+        #expect(ParserSettings.isGateValue("client_encoding", "Utf-8"))
+        #expect(!ParserSettings.isGateValue("client_encoding", "SQL_ASCII"))
+        #expect(ParserSettings.isGateValue("backslash_quote", "SAFE_ENCODING"))
+        #expect(!ParserSettings.isGateValue("backslash_quote", "on"))
+    }
+}
