@@ -222,7 +222,8 @@ public struct PolicySet: Sendable, Hashable {
                 continue
             }
             if let refusal = s.refusal {
-                decisions.append(StatementDecision(action: .deny, policy: "", rule: Self.parserSettingsRule, reason: refusal, approvers: []))
+                // Named as the gate's own: no configured policy made it, and none can change it.
+                decisions.append(StatementDecision(action: .deny, policy: "tollgate", rule: Self.parserSettingsRule, reason: refusal, approvers: []))
                 continue
             }
             var best: StatementDecision?

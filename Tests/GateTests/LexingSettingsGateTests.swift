@@ -90,7 +90,7 @@ struct LexingSettingsGateTests {
                 // Then the setting as the session sees it: still the gate's (the refused statement never ran).
                 let r = try gate.psql("demo", token: token, ["-c", sql, "-c", "SHOW standard_conforming_strings", "-c", "SHOW client_encoding"])
                 #expect(r.status != 0, "\(sql) was let through")
-                #expect(r.stderr.contains("42501") && r.stderr.contains("parser-settings") && r.stderr.contains("the gate reads statements only with"),
+                #expect(r.stderr.contains("tollgate: denied by policy \"tollgate\" rule \"parser-settings\"") && r.stderr.contains("the gate reads statements only with"),
                         "\(sql): \(r.stderr)")
             }
             // The gate's own values and RESET are followed.

@@ -149,7 +149,7 @@ struct PolicyTests {
         s.refusal = "SET standard_conforming_strings = off is refused"
         let d = set.decide([s, StatementInfo(kind: "select")], who: Principal(subject: "a", groups: ["dba"]), target: "db", path: "simple")
         #expect(d.action == .deny)
-        #expect(d.rule == PolicySet.parserSettingsRule)
+        #expect(d.rule == PolicySet.parserSettingsRule && d.policy == "tollgate")
         #expect(d.reason == "SET standard_conforming_strings = off is refused")
         #expect(set.decide([StatementInfo(kind: "set")], who: Principal(subject: "a", groups: ["dba"]), target: "db", path: "simple").action == .allow)
     }
