@@ -98,6 +98,20 @@ struct LexingSettingsGateTests {
                                                             "-c", "RESET standard_conforming_strings", "-c", "SHOW standard_conforming_strings"])
             #expect(same.status == 0 && same.stdout.hasSuffix("on\n"), "\(same.stdout) \(same.stderr)")
         }
+        // The extended protocol (decided at Parse), with the value as a bound parameter: not a
+        // constant, so the gate cannot know it and refuses.
+        let script = """
+            import psycopg
+            c = psycopg.connect('', autocommit=True)
+            try:
+                c.execute("SELECT set_config('standard_conforming_strings', %s, false)", ("off",))
+                print("allowed")
+            except psycopg.errors.InsufficientPrivilege as e:
+                print("denied", e.sqlstate, e)
+            print(c.execute("SHOW standard_conforming_strings").fetchone()[0])
+            """
+        let py = try run("python3", ["-c", script], environment: gate.libpqEnvironment("demo", token: dba))
+        #expect(py.stdout.hasPrefix("denied 42501") && py.stdout.contains("not a constant") && py.stdout.hasSuffix("on\n"), "\(py.stdout) \(py.stderr)")
         #expect(gate.stop() == 0)
         try gate.expectNoSecrets([assistant, dba])
     }
