@@ -397,6 +397,13 @@ struct Walker {
             preparedName = body["name"]?.string
         case "VariableSetStmt":
             addVariableSet(body)
+        case "CreateFunctionStmt", "AlterFunctionStmt":
+            // A SET clause applies while the function runs, not to this session: checked (above, in
+            // addVariableSet) but not reported as a change of the session's settings, which the
+            // session would otherwise follow (its search path).
+            let before = settings.count
+            walkFields(body, .write, ctes)
+            settings.removeSubrange(before...)
         case "AlterRoleSetStmt", "AlterDatabaseSetStmt", "AlterSystemStmt":
             // A later login's defaults, not this session's: refused if the gate could not read
             // with them, and not followed as a change of this session. (The SET is a bare struct here.)

@@ -64,6 +64,17 @@ import SQLInspection
         #expect(execute.refusals.first?.contains("client_encoding = SJIS") == true)
     }
 
+    /// A function's SET clause and a role's default are not changes of this session: the gate
+    /// must not follow them (its search path would no longer be the server's).
+    @Test func settingsOfFunctionsAndRolesAreNotTheSessions() throws {
+        for sql in ["CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = elsewhere AS 'SELECT 1'",
+                    "ALTER FUNCTION f() SET search_path = elsewhere", "ALTER ROLE r SET search_path = elsewhere"] {
+            let facts = try SQLInspector.statementFacts(sql)[0]
+            #expect(facts.settings.isEmpty && facts.writes, "\(sql): \(facts.settings)")
+        }
+        #expect(try SQLInspector.statementFacts("SET search_path = elsewhere")[0].settings == [Setting(name: "search_path", value: "elsewhere")])
+    }
+
     @Test func valuesAreReadAsPostgreSQLReadsThem() {
         #expect(ParserSettings.isGateValue("standard_conforming_strings", "TR"))
         #expect(!ParserSettings.isGateValue("standard_conforming_strings", "o"))
