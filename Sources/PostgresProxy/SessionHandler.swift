@@ -667,6 +667,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             // Binary COPY rows cannot be rewritten field by field: with masks in force they must not pass unread.
             decision = Decision(action: .deny, policy: "masking", rule: "binary-copy",
                                 reason: "binary COPY output cannot be masked; use text or csv format")
+        } else if decision.action == .allow, masking != nil, let reason = inspected.rowStreams.lazy.compactMap(\.unfollowable).first {
+            decision = Decision(action: .deny, policy: "masking", rule: "copy-layout", reason: reason)
         }
         if admissions.count >= 1024 { admissions.removeAll(keepingCapacity: true) }
         // A statement whose text is withheld (it carries a credential, or could not be parsed, so
