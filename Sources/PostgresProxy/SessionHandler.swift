@@ -787,6 +787,12 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                 // One layout per COPY of the request, in order; one the gate cannot place is masked whole.
                 let head = relay.pending.startIndex
                 let layout = relay.pending.isEmpty || relay.pending[head].rowStreams.isEmpty ? nil : relay.pending[head].rowStreams.removeFirst()
+                if layout == nil {
+                    // The gate could not read the COPY's options (it let the statement through unparsed,
+                    // as a target without policies does): its fields cannot be placed, so no row passes.
+                    fail(context, code: "42501", "tollgate: COPY output whose options the gate could not read cannot be masked", reason: "protocol-error")
+                    return
+                }
                 if response.format != 0 || layout?.format == .binary {
                     // Refused at admission; should the server still send binary COPY rows, they must not pass.
                     fail(context, code: "42501", "tollgate: binary COPY output cannot be masked", reason: "protocol-error")
