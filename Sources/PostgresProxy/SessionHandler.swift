@@ -784,7 +784,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             }
         case .copyOutResponse(let response):
             if masking != nil {
-                // One layout per COPY of the request, in order; one the gate cannot place is masked whole.
+                // One layout per COPY of the request, in order; a COPY without one is refused below.
                 let head = relay.pending.startIndex
                 let layout = relay.pending.isEmpty || relay.pending[head].rowStreams.isEmpty ? nil : relay.pending[head].rowStreams.removeFirst()
                 if layout == nil {
