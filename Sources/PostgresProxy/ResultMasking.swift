@@ -298,7 +298,10 @@ struct PostgresResultMasker {
         copy = plan
     }
 
-    /// One CopyData message of COPY TO STDOUT (PostgreSQL sends one row per message).
+    /// One CopyData message of COPY TO STDOUT (PostgreSQL sends one row per message). The row
+    /// is split into fields as the server wrote it (`CopyRow`), each field is masked on its own
+    /// (whole when a column rule covers it, else by the detectors), and only changed fields are
+    /// written again.
     mutating func maskCopyData(_ data: ByteBuffer) -> ByteBuffer? {
         guard var plan = copy else {
             // COPY data without a known layout: the content detectors still run.
@@ -307,8 +310,14 @@ struct PostgresResultMasker {
         defer { plan.rowsSeen += 1; copy = plan }
         if plan.layout.header && plan.rowsSeen == 0 { return nil }  // column names
         let line = Array(data.readableBytesView)
-        guard plan.allWhole || plan.whole.contains(true) else { return maskLine(line) }
-        var fields = CopyRow.split(line, layout: plan.layout)
+        let end = CopyRow.lineEnd(line)
+        guard var fields = CopyRow.split(line, layout: plan.layout) else {
+            // Not a row the server writes for this layout: no field can be placed, so none passes.
+            let body = Array(line.dropLast(end.count))
+            guard let r = masker.maskWholeValue(body) else { return nil }
+            tally.record(r, at: .copyData)
+            return ByteBuffer(bytes: r.bytes + end)
+        }
         var changed = false
         for i in fields.indices where !fields[i].isNull {
             let whole = plan.allWhole || (i < plan.whole.count && plan.whole[i])
@@ -316,83 +325,17 @@ struct PostgresResultMasker {
             guard let r = whole ? masker.maskWholeValue(value) : masker.mask(value) else { continue }
             tally.record(r, at: .copyData)
             fields[i].value = r.bytes
+            fields[i].changed = true
             changed = true
         }
         guard changed else { return nil }
-        return ByteBuffer(bytes: CopyRow.join(fields, layout: plan.layout, lineEnd: CopyRow.lineEnd(line)))
+        return ByteBuffer(bytes: CopyRow.join(fields, layout: plan.layout, lineEnd: end))
     }
 
     mutating func maskLine(_ line: [UInt8]) -> ByteBuffer? {
         guard let r = masker.mask(line) else { return nil }
         tally.record(r, at: .copyData)
         return ByteBuffer(bytes: r.bytes)
-    }
-}
-
-/// Fields of one COPY row in text or CSV format. Masks contain no tab, backslash or newline, so
-/// a masked text-format field needs no escaping; a CSV field is quoted as it was, or when it
-/// now holds the delimiter or a quote.
-enum CopyRow {
-    struct Field: Equatable {
-        /// As written in text format (escapes kept), or unquoted for CSV.
-        var value: [UInt8]
-        var isNull: Bool
-        var quoted: Bool
-    }
-
-    static func lineEnd(_ line: [UInt8]) -> [UInt8] {
-        if line.last == 0x0A { return line.count >= 2 && line[line.count - 2] == 0x0D ? [0x0D, 0x0A] : [0x0A] }
-        return []
-    }
-
-    static func split(_ line: [UInt8], layout: RowStreamLayout) -> [Field] {
-        let body = Array(line.dropLast(lineEnd(line).count))
-        let d = layout.delimiter
-        if layout.format != .csv {
-            // Text: a delimiter inside a value is always escaped, so splitting on it is exact; \N is NULL.
-            return body.split(separator: d, omittingEmptySubsequences: false).map {
-                Field(value: Array($0), isNull: Array($0) == [0x5C, 0x4E], quoted: false)
-            }
-        }
-        var fields: [Field] = []
-        var current: [UInt8] = [], quoted = false, inQuotes = false, i = 0
-        while i < body.count {
-            let c = body[i]
-            if inQuotes {
-                if c == 0x22 {
-                    if i + 1 < body.count && body[i + 1] == 0x22 { current.append(0x22); i += 2; continue }
-                    inQuotes = false
-                } else {
-                    current.append(c)
-                }
-            } else if c == 0x22 && current.isEmpty {
-                inQuotes = true; quoted = true
-            } else if c == d {
-                fields.append(Field(value: current, isNull: current.isEmpty && !quoted, quoted: quoted))
-                current = []; quoted = false
-            } else {
-                current.append(c)
-            }
-            i += 1
-        }
-        fields.append(Field(value: current, isNull: current.isEmpty && !quoted, quoted: quoted))
-        return fields
-    }
-
-    static func join(_ fields: [Field], layout: RowStreamLayout, lineEnd: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        for (i, f) in fields.enumerated() {
-            if i > 0 { out.append(layout.delimiter) }
-            if layout.format == .csv && (f.quoted || f.value.contains(layout.delimiter) || f.value.contains(0x22)
-                                         || f.value.contains(0x0A) || f.value.contains(0x0D)) {
-                out.append(0x22)
-                for c in f.value { if c == 0x22 { out.append(0x22) }; out.append(c) }
-                out.append(0x22)
-            } else {
-                out += f.value
-            }
-        }
-        return out + lineEnd
     }
 }
 

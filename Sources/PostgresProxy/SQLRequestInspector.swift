@@ -117,7 +117,8 @@ public final class SQLRequestInspector: RequestInspector {
             if let copy = s.copy, copy.toClient {
                 let table = copy.fromQuery ? nil : s.relations.first.map { TableName(schema: $0.schema, name: $0.name) }
                 let format: RowStreamLayout.Format = copy.format == .csv ? .csv : copy.format == .text ? .text : .binary
-                rowStreams.append(RowStreamLayout(format: format, delimiter: copy.delimiter, header: copy.header, table: table, columns: copy.columns))
+                rowStreams.append(RowStreamLayout(format: format, delimiter: copy.delimiter, header: copy.header, table: table, columns: copy.columns,
+                                                  quote: copy.quote, escape: copy.escape, null: copy.null, unfollowable: copy.unfollowable))
             }
         }
         return InspectedRequestParts(statements: facts.map(\.policyInfo), projections: projections, rowStreams: rowStreams,

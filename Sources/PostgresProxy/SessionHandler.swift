@@ -673,6 +673,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             // Binary COPY rows cannot be rewritten field by field: with masks in force they must not pass unread.
             decision = Decision(action: .deny, policy: "masking", rule: "binary-copy",
                                 reason: "binary COPY output cannot be masked; use text or csv format")
+        } else if decision.action == .allow, masking != nil, let reason = inspected.rowStreams.lazy.compactMap(\.unfollowable).first {
+            decision = Decision(action: .deny, policy: "masking", rule: "copy-layout", reason: reason)
         }
         if admissions.count >= 1024 { admissions.removeAll(keepingCapacity: true) }
         // A statement whose text is withheld (it carries a credential, or could not be parsed, so
@@ -788,9 +790,15 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             }
         case .copyOutResponse(let response):
             if masking != nil {
-                // One layout per COPY of the request, in order; one the gate cannot place is masked whole.
+                // One layout per COPY of the request, in order; a COPY without one is refused below.
                 let head = relay.pending.startIndex
                 let layout = relay.pending.isEmpty || relay.pending[head].rowStreams.isEmpty ? nil : relay.pending[head].rowStreams.removeFirst()
+                if layout == nil {
+                    // The gate could not read the COPY's options (it let the statement through unparsed,
+                    // as a target without policies does): its fields cannot be placed, so no row passes.
+                    fail(context, code: "42501", "tollgate: COPY output whose options the gate could not read cannot be masked", reason: "protocol-error")
+                    return
+                }
                 if response.format != 0 || layout?.format == .binary {
                     // Refused at admission; should the server still send binary COPY rows, they must not pass.
                     fail(context, code: "42501", "tollgate: binary COPY output cannot be masked", reason: "protocol-error")

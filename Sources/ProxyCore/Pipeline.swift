@@ -27,8 +27,19 @@ public struct RowStreamLayout: Sendable, Hashable {
     /// The table copied (nil when the rows come from a query) and the explicit column list, if any.
     public var table: TableName?
     public var columns: [String]
-    public init(format: Format, delimiter: UInt8, header: Bool, table: TableName?, columns: [String]) {
+    /// CSV QUOTE and ESCAPE (ESCAPE defaults to QUOTE).
+    public var quote: UInt8 = UInt8(ascii: "\"")
+    public var escape: UInt8 = UInt8(ascii: "\"")
+    /// The NULL string as the server writes it (`\N` in text, empty in CSV, unless NULL says otherwise).
+    public var null: [UInt8]
+    /// Why the masker cannot follow this layout (the gate refuses it while masks apply); nil when it can.
+    public var unfollowable: String?
+    public init(format: Format, delimiter: UInt8, header: Bool, table: TableName?, columns: [String],
+                quote: UInt8 = UInt8(ascii: "\""), escape: UInt8? = nil, null: [UInt8]? = nil, unfollowable: String? = nil) {
         self.format = format; self.delimiter = delimiter; self.header = header; self.table = table; self.columns = columns
+        self.quote = quote; self.escape = escape ?? quote
+        self.null = null ?? (format == .csv ? [] : Array("\\N".utf8))
+        self.unfollowable = unfollowable
     }
 }
 

@@ -26,8 +26,10 @@ import Foundation
 ///   `writes` (it takes row locks) with the reason in `sideEffects`.
 /// - **EXPLAIN without ANALYZE** does not execute its statement: it reports
 ///   the inner statement's relations as read and its functions, with
-///   `writes == false`. `EXPLAIN ANALYZE` (unless `ANALYZE false/off/0`)
-///   reports the inner statement's facts as is.
+///   `writes == false` unless a function it calls has a side effect (the planner
+///   may call it: see below). `EXPLAIN ANALYZE` reports the inner statement's facts
+///   as is. Options are read as `ExplainQuery` reads them (`ExplainOptions`: the last
+///   ANALYZE wins); one the gate cannot read refuses the statement.
 /// - **PREPARE** reports its inner statement's facts; **EXECUTE** reports
 ///   `preparedName` and, until the caller resolves it with
 ///   `StatementFacts.resolvingExecute(with:)`, `writes == true` with
@@ -80,6 +82,10 @@ public enum SQLInspector {
                                      length: raw["stmt_len"]?.integer ?? 0)
             guard let (node, body) = Walker.node(raw["stmt"]) else { continue }
             var facts = Walker.facts(node: node, body: body, defaultSchema: schema)
+            if let refusal = facts.refusal {
+                // An option the gate cannot read as the server would: the whole request is refused.
+                throw SQLParseError(message: refusal, cursorPosition: (raw["stmt_location"]?.integer ?? 0) + 1)
+            }
             facts.text = text
             out.append(facts)
         }
@@ -106,6 +112,7 @@ struct Walker {
     var aliases: [String: RelationAccess] = [:]
     var carriesSecret = false
     var copy: CopyFacts?
+    var refusal: String?
 
     /// `{"NodeName": {...}}` → (name, body).
     static func node(_ value: JSON?) -> (String, JSONObject)? {
@@ -132,10 +139,24 @@ struct Walker {
             innerKind = inner.kind
             // Even when not executed (EXPLAIN, PREPARE): strict, and such a statement has no use.
             w.refusals = inner.refusals
-            if node == "ExplainStmt" && !explainAnalyzes(body) {
-                // Planned, not executed: nothing is written, nothing runs.
+            w.refusal = inner.refusal
+            var analyzes = false
+            if node == "ExplainStmt" {
+                do throws(OptionError) { analyzes = try ExplainOptions.read(body["options"]).analyze }
+                catch { w.refusal = w.refusal ?? error.message; analyzes = true }
+            }
+            if node == "ExplainStmt" && !analyzes {
+                // Planned, not executed: nothing is written. But the planner folds immutable and
+                // stable functions with constant arguments, and EXPLAIN VERBOSE prints what they
+                // returned, so the functions count as called: their side effects are kept
+                // (fail closed: a volatile one would not run, and is reported all the same). Settings
+                // are not carried: set_config is volatile, never run at plan time, so the session's
+                // search path stays as it was.
                 w.functions = inner.functions
                 w.unknownFunctions = inner.unknownFunctions
+                w.sideEffects = inner.sideEffects.filter {
+                    $0.hasPrefix("side-effect function ") || $0.hasPrefix("set_config(")
+                }
                 for r in inner.relations {
                     w.addRelation(RelationAccess(schema: r.schema, name: r.name, access: .read,
                                                  schemaWasWritten: r.schemaWasWritten))
@@ -184,6 +205,7 @@ struct Walker {
         facts.aliases = w.aliases
         facts.carriesSecret = w.carriesSecret
         facts.copy = w.copy
+        facts.refusal = w.refusal
         return facts
     }
 
@@ -236,37 +258,6 @@ struct Walker {
         "CreateRoleStmt", "AlterRoleStmt", "CreateUserMappingStmt", "AlterUserMappingStmt",
         "CreateForeignServerStmt", "AlterForeignServerStmt", "CreateSubscriptionStmt", "AlterSubscriptionStmt",
     ]
-
-    /// COPY's options (`FORMAT`, `DELIMITER`, `HEADER`; the old `CSV`/`BINARY` spellings parse to `format`).
-    static func copyFacts(_ body: JSONObject) -> CopyFacts {
-        var format = CopyFacts.Format.text, delimiter: UInt8?, header = false
-        for opt in body["options"]?.array ?? [] {
-            guard let (_, d) = node(opt), let name = (d["defname"]?.string)?.lowercased() else { continue }
-            let value = d["arg"].flatMap(constant)?.lowercased()
-            switch name {
-            case "format": format = CopyFacts.Format(rawValue: value ?? "text") ?? .binary  // unknown: treated as opaque
-            case "delimiter": delimiter = value?.utf8.first
-            case "header": header = value.map { !["false", "off", "0", "no"].contains($0) } ?? true
-            default: break
-            }
-        }
-        let columns = (body["attlist"]?.array ?? []).compactMap { node($0)?.1["sval"]?.string }
-        let toClient = !(body["is_from"]?.boolean ?? false) && !(body["is_program"]?.boolean ?? false) && body["filename"]?.string == nil
-        return CopyFacts(format: format, delimiter: delimiter ?? (format == .csv ? UInt8(ascii: ",") : 0x09),
-                         header: header, columns: columns, fromQuery: body["query"] != nil, toClient: toClient)
-    }
-
-    /// `EXPLAIN ANALYZE`, `EXPLAIN (ANALYZE)`, `EXPLAIN (ANALYZE true)`; anything
-    /// but an explicit false value counts as analyze (strict).
-    static func explainAnalyzes(_ body: JSONObject) -> Bool {
-        for opt in body["options"]?.array ?? [] {
-            guard let (_, d) = node(opt), (d["defname"]?.string)?.lowercased() == "analyze" else { continue }
-            guard let arg = d["arg"] else { return true }
-            let v = (constant(arg) ?? "").lowercased()
-            return !["false", "off", "0", "no"].contains(v)
-        }
-        return false
-    }
 
     // MARK: walking
 
@@ -361,7 +352,9 @@ struct Walker {
             } else if body["filename"]?.string != nil {
                 addSideEffect("COPY \(direction) file")
             }
-            if top { copy = Walker.copyFacts(body) }
+            if top {
+                do throws(OptionError) { copy = try CopyOptions.facts(body) } catch { refusal = refusal ?? error.message }
+            }
             walkFields(body, .read, ctes, override: ("relation", from ? .write : .read))
         case "ColumnRef":
             // Every reference, wherever it is: a value can reach a result through FROM-clause

@@ -103,6 +103,9 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     public var carriesSecret = false
     /// For COPY: what a masking gate needs to find the columns in the data stream.
     public var copy: CopyFacts?
+    /// Why the gate refuses the statement whatever the policy (an option it cannot read as the
+    /// server would); `statementFacts` throws it as a parse error.
+    public var refusal: String?
 
     /// The most relevant setting: the first security-relevant one, else the first.
     public var setting: Setting? {
@@ -173,6 +176,18 @@ public struct CopyFacts: Sendable, Hashable, Codable {
     public var fromQuery: Bool
     /// Data goes to the client (`TO STDOUT`), the direction masking applies to.
     public var toClient: Bool
+    /// CSV QUOTE and ESCAPE (ESCAPE defaults to QUOTE), as given: case kept.
+    public var quote: UInt8 = UInt8(ascii: "\"")
+    public var escape: UInt8 = UInt8(ascii: "\"")
+    /// The NULL string: `\N` in text format, empty in CSV, unless NULL says otherwise.
+    public var null: [UInt8] = Array("\\N".utf8)
+    /// Why the row masker cannot follow this layout (refused while masks apply); nil when it can.
+    public var unfollowable: String?
+
+    public init(format: Format, delimiter: UInt8, header: Bool, columns: [String], fromQuery: Bool, toClient: Bool) {
+        self.format = format; self.delimiter = delimiter; self.header = header; self.columns = columns
+        self.fromQuery = fromQuery; self.toClient = toClient
+    }
 }
 
 /// The result of inspecting one query string.

@@ -51,13 +51,9 @@ public enum SideEffectFunctions {
 
     /// Built-ins that run SQL given as text, or read whole tables or schemas, inside another
     /// statement: what they return cannot be traced to columns, so masking treats their results
-    /// as it treats results it cannot trace (every computed column covered).
-    public static let runsQueries: Set<String> = [
-        "query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "cursor_to_xml", "cursor_to_xmlschema",
-        "table_to_xml", "table_to_xml_and_xmlschema", "table_to_xmlschema",
-        "schema_to_xml", "schema_to_xml_and_xmlschema", "schema_to_xmlschema",
-        "database_to_xml", "database_to_xml_and_xmlschema", "database_to_xmlschema", "ts_stat",
-    ]
+    /// as it treats results it cannot trace (every computed column covered). Derived from the
+    /// catalog by scripts/gen-builtin-functions (`QueryTextFunctions`), not kept by hand.
+    public static let runsQueries: Set<String> = QueryTextFunctions.names
 
     /// True when `name` (possibly `schema.name`, any case) is a known side-effect function.
     public static func isKnown(_ name: String) -> Bool {
