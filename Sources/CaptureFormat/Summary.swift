@@ -68,7 +68,7 @@ public struct SummaryBuilder: Sendable {
             }
         case .sessionEnd(let e):
             summary.endReason = e.reason
-        case .sessionStart, .approval, .annotation, .unknown:
+        case .sessionStart, .approval, .annotation, .divergence, .unknown:
             break
         }
     }

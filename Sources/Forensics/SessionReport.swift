@@ -238,6 +238,8 @@ func describe(_ p: Payload, terminal: Terminal) -> String {
         }
         if !a.text.isEmpty { parts.append(oneLine(a.text, 80)) }
         return parts.joined(separator: " ")
+    case .divergence(let d):
+        return "statement \(d.statement + 1): expected \(oneLine(d.expected, 60)), server answered \(oneLine(d.actual, 60))"
     case .unknown(let kind, let bytes):
         return "unknown kind \(kind), \(bytes.count) bytes"
     }

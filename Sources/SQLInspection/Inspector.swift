@@ -469,8 +469,9 @@ struct Walker {
         if base.hasPrefix("dblink") { carriesSecret = true }  // connection strings may hold passwords
         if base == "set_config" {
             let args = call["args"]?.array ?? []
+            let isLocal = args.count > 2 ? Walker.constant(args[2]).map { ["t", "true", "on", "1", "yes", "y"].contains($0.lowercased()) } : false
             let setting = Setting(name: args.first.flatMap(Walker.constant)?.lowercased(),
-                                  value: args.count > 1 ? Walker.constant(args[1]) : nil)
+                                  value: args.count > 1 ? Walker.constant(args[1]) : nil, local: isLocal)
             settings.append(setting)
             addSideEffect("set_config(\(setting.name ?? "<dynamic>"))")
         } else if SideEffectFunctions.known.contains(base) {
@@ -495,7 +496,7 @@ struct Walker {
         default:
             let values = (body["args"]?.array ?? []).map(Walker.constant)
             let value = values.contains(where: { $0 == nil }) ? nil : values.compactMap { $0 }.joined(separator: ", ")
-            addSetting(Setting(name: name, value: value), verb: "SET")
+            addSetting(Setting(name: name, value: value, local: body["is_local"]?.boolean ?? false), verb: "SET")
         }
     }
 
