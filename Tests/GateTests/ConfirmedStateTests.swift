@@ -90,6 +90,30 @@ struct ConfirmedStateTests {
         #expect(try divergences(gate).isEmpty)
     }
 
+    /// Requests pipelined behind the PREPARE or Parse they use (psycopg's pipeline mode, as
+    /// `pgbench -M prepared` does) are decided on it before the server confirms it, and run.
+    @Test func executesPipelinedBehindTheirPrepareKeepWorking() throws {
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: Self.policy)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        let r = try run("python3", ["-c", """
+            import psycopg
+            with psycopg.connect(autocommit=True) as c:
+                out = []
+                with c.pipeline():
+                    curs = []
+                    for i in range(3):
+                        # prepare=True: a named Parse, then Bind/Execute of it, all before any answer.
+                        cur = c.cursor(); cur.execute("SELECT count(*) FROM analytics.events WHERE id > %s", (i,), prepare=True); curs.append(cur)
+                    p = c.cursor(); p.execute("PREPARE confirm_pp AS SELECT count(*) FROM analytics.events")
+                    e = c.cursor(); e.execute("EXECUTE confirm_pp"); curs.append(e)
+                print([cur.fetchone()[0] for cur in curs])
+            """], environment: gate.libpqEnvironment("demo", token: token), timeout: .seconds(60))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[5000, 4999, 4998, 5000]", "\(r.stdout) \(r.stderr)")
+        #expect(gate.stop() == 0)
+        #expect(try divergences(gate).isEmpty)
+    }
+
     /// Issue 18: a named Parse the gate refused, parsed again with an allowed statement, is what
     /// the Execute runs and what the gate records and decides.
     @Test func aRefusedNamedParseParsedAgainRunsTheNewStatement() throws {
