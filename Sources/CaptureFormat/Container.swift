@@ -296,7 +296,7 @@ public struct SessionSummary: Sendable, Equatable, WireMessage {
 
     public init() {}
 
-    public func count(of kind: EventKind) -> UInt64 { kindCounts.first { $0.name == kind.name }?.count ?? 0 }
+    public func count(of kind: EventKind) -> UInt64 { kindCounts.first { $0.name == kind.summaryName }?.count ?? 0 }
     public func count(of action: Decision.Action) -> UInt64 { decisionCounts.first { $0.name == action.name }?.count ?? 0 }
 
     public func encode(to w: inout WireWriter) {

@@ -34,6 +34,17 @@ public enum EventKind: UInt8, Sendable, CaseIterable, Codable {
         guard let k = EventKind.allCases.first(where: { $0.name == name }) else { return nil }
         self = k
     }
+
+    /// The name the footer's session summary counts the kind under. Kinds added after 1.1 are
+    /// counted as `kind-N`, the name a 1.1 reader gives a kind it does not know: `verify`
+    /// recomputes the summary from the events, so any other name would fail it on a 1.1 reader.
+    public var summaryName: String { rawValue <= EventKind.annotation.rawValue ? name : "kind-\(rawValue)" }
+
+    /// A summary's kind name as shown: `kind-10` is `divergence` to a reader that knows it.
+    public static func displayName(summaryName: String) -> String {
+        guard summaryName.hasPrefix("kind-"), let code = UInt8(summaryName.dropFirst(5)), let k = EventKind(rawValue: code) else { return summaryName }
+        return k.name
+    }
 }
 
 /// One recorded event. The writer assigns `sequence`; it starts at 1 and has no gaps.

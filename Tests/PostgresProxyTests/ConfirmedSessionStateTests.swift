@@ -255,6 +255,16 @@ import Testing
         #expect(counter.totalValue == 2)
     }
 
+    /// The footer's summary counts the new kind under the name a 1.1 reader computes for it, so
+    /// `sessinfo --verify` of the previous release still verifies a 1.2 capture (checked by hand
+    /// with main's sessinfo on a capture of `aHiddenWriteIsCaughtByItsCommandTag`).
+    @Test func theSummaryNamesTheNewKindAsAnOlderReaderDoes() {
+        #expect(EventKind.divergence.summaryName == "kind-10")
+        #expect(EventKind.annotation.summaryName == "annotation")
+        #expect(EventKind.displayName(summaryName: "kind-10") == "divergence")
+        #expect(EventKind.displayName(summaryName: "kind-77") == "kind-77")
+    }
+
     @Test func aDivergenceEventRoundTrips() throws {
         let event = Event(sequence: 1, monotonicNanos: 2, wallMicros: 3, exchangeID: 4,
                           payload: .divergence(Divergence(statement: 1, expected: "select", actual: "DELETE 1")))
