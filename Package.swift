@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         // Already in the graph through SwiftNIO; the writer threads' schedule is its Heap.
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        // The gate's counters (divergences between the server's answers and the gate's reading).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev): block compression and CRC32.
@@ -90,7 +92,8 @@ let package = Package(
                                                       .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "NIOPosix", package: "swift-nio"),
                                                       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                                                      .product(name: "NIOSSL", package: "swift-nio-ssl")],
+                                                      .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                      .product(name: "Metrics", package: "swift-metrics")],
                 swiftSettings: dataPath),
         .executableTarget(
             name: "capture-proxy",
@@ -103,7 +106,9 @@ let package = Package(
         .testTarget(name: "SQLInspectionTests", dependencies: ["SQLInspection"]),
         // The gate's protocol-level pieces without a network: result masking, COPY rows, catalog.
         .testTarget(name: "PostgresProxyTests", dependencies: ["PostgresProxy", "ProxyCore", "Masking", "PostgresWire", "CaptureFormat",
-                                                               .product(name: "NIOCore", package: "swift-nio"), "TestSupport"]),
+                                                               .product(name: "NIOCore", package: "swift-nio"), "TestSupport", "SQLInspection",
+                                                               .product(name: "Metrics", package: "swift-metrics"),
+                                                               .product(name: "MetricsTestKit", package: "swift-metrics")]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         // The export engine's parts: formats, manifest, integrity classes, tar, custody log.

@@ -6,8 +6,9 @@ public enum CaptureLayout {
     /// line-ending conversion in either direction, 0x1A stops DOS `type`.
     public static let magic: [UInt8] = [0x89, 0x54, 0x47, 0x43, 0x0D, 0x0A, 0x1A, 0x0A]  // \x89 T G C \r \n ^Z \n
     public static let majorVersion: UInt16 = 1
-    /// 1.1 added exchange spans to the footer's block index (skipped by 1.0 readers).
-    public static let minorVersion: UInt16 = 1
+    /// 1.1 added exchange spans to the footer's block index (skipped by 1.0 readers); 1.2 the
+    /// divergence event kind (kept as an unknown kind by older readers).
+    public static let minorVersion: UInt16 = 2
     /// Feature flags this reader understands. An unknown incompatible flag is refused;
     /// an unknown compatible flag is ignored.
     public static let knownIncompatibleFlags: UInt32 = 0
@@ -295,7 +296,7 @@ public struct SessionSummary: Sendable, Equatable, WireMessage {
 
     public init() {}
 
-    public func count(of kind: EventKind) -> UInt64 { kindCounts.first { $0.name == kind.name }?.count ?? 0 }
+    public func count(of kind: EventKind) -> UInt64 { kindCounts.first { $0.name == kind.summaryName }?.count ?? 0 }
     public func count(of action: Decision.Action) -> UInt64 { decisionCounts.first { $0.name == action.name }?.count ?? 0 }
 
     public func encode(to w: inout WireWriter) {

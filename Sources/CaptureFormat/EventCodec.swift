@@ -19,6 +19,7 @@ extension Event: WireMessage {
         case .streamChunk(let p): w.message(6, p)
         case .maskSummary(let p): w.message(6, p)
         case .annotation(let p): w.message(6, p)
+        case .divergence(let p): w.message(6, p)
         case .unknown(_, let bytes): w.bytes(6, bytes)
         }
     }
@@ -45,6 +46,7 @@ extension Payload {
         case .streamChunk: self = .streamChunk(try StreamChunk(wire: &b))
         case .maskSummary: self = .maskSummary(try MaskSummary(wire: &b))
         case .annotation: self = .annotation(try Annotation(wire: &b))
+        case .divergence: self = .divergence(try Divergence(wire: &b))
         case nil:
             self = .unknown(kind: kind, bytes: [UInt8](UnsafeRawBufferPointer(rebasing: b.base[b.position..<b.end])))
         }

@@ -179,6 +179,8 @@ extension Event {
         case .annotation(let a):
             o.field("prompt_id", a.promptID); o.field("traceparent", a.traceparent); o.field("text", a.text)
             o.pairs("attributes", a.attributes)
+        case .divergence(let d):
+            o.number("statement", d.statement); o.string("expected", d.expected); o.string("actual", d.actual)
         case .unknown(_, let bytes):
             o.object("raw") { $0.string("base64", Data(bytes).base64EncodedString()) }
         }

@@ -12,6 +12,8 @@ public enum EventKind: UInt8, Sendable, CaseIterable, Codable {
     case streamChunk = 7
     case maskSummary = 8
     case annotation = 9
+    /// Since format 1.2: the server's answer did not match what the gate decided on.
+    case divergence = 10
 
     public var name: String {
         switch self {
@@ -24,12 +26,24 @@ public enum EventKind: UInt8, Sendable, CaseIterable, Codable {
         case .streamChunk: "stream"
         case .maskSummary: "mask-summary"
         case .annotation: "annotation"
+        case .divergence: "divergence"
         }
     }
 
     public init?(name: String) {
         guard let k = EventKind.allCases.first(where: { $0.name == name }) else { return nil }
         self = k
+    }
+
+    /// The name the footer's session summary counts the kind under. Kinds added after 1.1 are
+    /// counted as `kind-N`, the name a 1.1 reader gives a kind it does not know: `verify`
+    /// recomputes the summary from the events, so any other name would fail it on a 1.1 reader.
+    public var summaryName: String { rawValue <= EventKind.annotation.rawValue ? name : "kind-\(rawValue)" }
+
+    /// A summary's kind name as shown: `kind-10` is `divergence` to a reader that knows it.
+    public static func displayName(summaryName: String) -> String {
+        guard summaryName.hasPrefix("kind-"), let code = UInt8(summaryName.dropFirst(5)), let k = EventKind(rawValue: code) else { return summaryName }
+        return k.name
     }
 }
 
@@ -78,6 +92,7 @@ public enum Payload: Sendable, Equatable {
     case streamChunk(StreamChunk)
     case maskSummary(MaskSummary)
     case annotation(Annotation)
+    case divergence(Divergence)
     /// An event kind written by a newer writer: kept as raw bytes.
     case unknown(kind: UInt8, bytes: [UInt8])
 
@@ -92,6 +107,7 @@ public enum Payload: Sendable, Equatable {
         case .streamChunk: .streamChunk
         case .maskSummary: .maskSummary
         case .annotation: .annotation
+        case .divergence: .divergence
         case .unknown: nil
         }
     }
@@ -1017,6 +1033,38 @@ public struct Annotation: Sendable, Equatable, WireMessage {
             case 2: traceparent = try r.string(t)
             case 3: text = try r.string(t)
             case 4: attributes.append(try r.message(t))
+            default: try r.skip(t)
+            }
+        }
+    }
+}
+
+/// The server's answer did not match the gate's reading of a request (a command tag the statement
+/// kind the gate decided on cannot return, or more or fewer completions than statements): the
+/// gate ended the session. Recorded against the exchange whose answer diverged.
+public struct Divergence: Sendable, Equatable, WireMessage {
+    /// The statement's position in its request, from 0 (or the completion's, past the last statement).
+    public var statement: UInt64
+    /// What the gate decided on: the statement kind, or a count of statements.
+    public var expected: String
+    /// What the server answered: the command tag, or a count of completions.
+    public var actual: String
+
+    public init(statement: UInt64 = 0, expected: String = "", actual: String = "") {
+        self.statement = statement; self.expected = expected; self.actual = actual
+    }
+
+    public func encode(to w: inout WireWriter) {
+        w.uint(1, statement); w.string(2, expected); w.string(3, actual)
+    }
+
+    public init(wire r: inout WireReader) throws {
+        self.init()
+        while let (tag, t) = try r.nextField() {
+            switch tag {
+            case 1: statement = try r.uint(t)
+            case 2: expected = try r.string(t)
+            case 3: actual = try r.string(t)
             default: try r.skip(t)
             }
         }

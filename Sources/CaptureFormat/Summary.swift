@@ -68,7 +68,7 @@ public struct SummaryBuilder: Sendable {
             }
         case .sessionEnd(let e):
             summary.endReason = e.reason
-        case .sessionStart, .approval, .annotation, .unknown:
+        case .sessionStart, .approval, .annotation, .divergence, .unknown:
             break
         }
     }
@@ -82,7 +82,7 @@ public struct SummaryBuilder: Sendable {
         let tally = { (d: [String: UInt64]) in d.sorted { $0.key < $1.key }.map { NamedCount($0.key, $0.value) } }
         var kinds: [String: UInt64] = [:], decisions: [String: UInt64] = [:]
         for (code, n) in kindsByCode.enumerated() where n > 0 {
-            kinds[EventKind(rawValue: UInt8(code))?.name ?? "kind-\(code)", default: 0] += n
+            kinds[EventKind(rawValue: UInt8(code))?.summaryName ?? "kind-\(code)", default: 0] += n
         }
         for (code, n) in decisionsByCode.enumerated() where n > 0 {
             decisions[Decision.Action(rawValue: UInt8(code))?.name ?? "action-\(code)", default: 0] += n

@@ -50,7 +50,7 @@ public struct SessionReport: Sendable {
             add("Last event", isoTime(micros: summary.lastMicros))
             add("Duration", String(format: "%.3f s", Double(summary.lastMicros - h.startMicros) / 1_000_000))
         }
-        add("Events", "\(summary.eventCount)" + tally(summary.kindCounts))
+        add("Events", "\(summary.eventCount)" + tally(summary.kindCounts.map { NamedCount(EventKind.displayName(summaryName: $0.name), $0.count) }))
         add("Exchanges", "\(summary.exchanges)")
         add("Decisions", summary.decisionCounts.isEmpty ? "none" : summary.decisionCounts.map { "\($0.name) \($0.count)" }.joined(separator: ", "))
         add("Errors", "\(summary.errors)")
@@ -108,7 +108,7 @@ public struct SessionReport: Sendable {
             o.string("start", isoTime(micros: h.startMicros))
             if summary.eventCount > 0 { o.string("last_event", isoTime(micros: summary.lastMicros)) }
             o.number("events", summary.eventCount)
-            o.object("kinds") { k in for c in summary.kindCounts { k.number(c.name, c.count) } }
+            o.object("kinds") { k in for c in summary.kindCounts { k.number(EventKind.displayName(summaryName: c.name), c.count) } }
             o.number("exchanges", summary.exchanges)
             o.object("decisions") { k in for c in summary.decisionCounts { k.number(c.name, c.count) } }
             o.number("errors", summary.errors)
@@ -238,6 +238,8 @@ func describe(_ p: Payload, terminal: Terminal) -> String {
         }
         if !a.text.isEmpty { parts.append(oneLine(a.text, 80)) }
         return parts.joined(separator: " ")
+    case .divergence(let d):
+        return "statement \(d.statement + 1): expected \(oneLine(d.expected, 60)), server answered \(oneLine(d.actual, 60))"
     case .unknown(let kind, let bytes):
         return "unknown kind \(kind), \(bytes.count) bytes"
     }

@@ -91,6 +91,8 @@ struct RelayState {
     var transactionStatus: PostgresBackendMessage.TransactionStatus = .idle
     var lastDenial = ""
     var copyChunks = 0
+    /// What the server must still confirm, and the checks of its answers (ConfirmedSessionState).
+    var confirmed = ConfirmedSessionState()
 
     // The result being received.
     var columns: [Column] = []

@@ -148,6 +148,12 @@ final class SQLSessionInspector: SessionInspector {
     /// unqualified name of one of them means the temporary table, whatever the search path.
     var tempTables: Set<String> = [] { didSet { if tempTables != oldValue { resolved = [:]; stateChanges &+= 1 } } }
     var stateChanges = 0
+    /// Changes forwarded but not yet confirmed by the server (see SQLSessionInspector+Confirmed).
+    var pending = PendingChanges() { didSet { resolved = [:]; stateChanges &+= 1 } }
+    /// The state at the end of the last transaction, to undo what a rollback undoes.
+    var stable: StableState?
+    /// The statements of the last forwarded request, for `ConfirmedSessionState`.
+    var lastPlanned: [ConfirmedSessionState.Planned] = []
     var generation: Int { stateChanges &+ (catalog?.generation ?? 0) &* 1_000_003 }
     let startupPath: SearchPath
     /// SQL-level prepared statements (`PREPARE name AS …`), by name, with their facts.
@@ -161,6 +167,7 @@ final class SQLSessionInspector: SessionInspector {
         self.catalog = catalog
         self.searchPath = searchPath
         startupPath = searchPath
+        stable = StableState(searchPath: searchPath, tempTables: [], cursors: [])
     }
 
     /// Consumes the request: its facts are filled in place, with no copy of what it holds.
@@ -175,6 +182,9 @@ final class SQLSessionInspector: SessionInspector {
         // The session's own cache first: no lock on the path of a repeated statement.
         let generation = catalog?.generation ?? 0
         if generation != resolvedGeneration || resolved.count >= 1024 { resolved = [:]; resolvedGeneration = generation }
+        if !pending.isEmpty, let conflict = pendingConflict(inspector.lookup(text)) {
+            return InspectedRequest(request: request, statements: [.unparseable(conflict)])
+        }
         if let hit = resolved[text] { return inspected(request, entry: hit.entry, parts: hit.parts) }
         let entry = inspector.lookup(text)
         let parts = entry.dependsOnSession ? SQLRequestInspector.parts(resolve(entry)) : entry.inspected
@@ -203,11 +213,16 @@ final class SQLSessionInspector: SessionInspector {
     func resolve(_ entry: SQLRequestInspector.Entry) -> [StatementFacts] {
         let snapshot = catalog?.snapshot
         // A PREPARE earlier in the same query string counts for the EXECUTEs after it.
-        var known = prepared, knownCursors = cursors
+        // Pending PREPAREs and DECLAREs were of free names: if they fail, what uses them fails too.
+        var known = prepared.merging(pending.prepared) { confirmed, _ in confirmed }
+        var knownCursors = cursors.merging(pending.cursors) { confirmed, _ in confirmed }
+        var pathChanged = false
         return entry.facts.map { s in
             var s = s
-            s.relations = s.relations.map(requalify(snapshot))
-            s.aliases = s.aliases.mapValues(requalify(snapshot))
+            s.relations = s.relations.map(requalify(snapshot, pathUnknown: pathChanged))
+            s.aliases = s.aliases.mapValues(requalify(snapshot, pathUnknown: pathChanged))
+            // After a search_path change earlier in the same request the gate cannot know the path (fail closed).
+            if s.settings.contains(where: { $0.name == nil || $0.name == "search_path" || $0.name == "*" }) { pathChanged = true }
             if s.kind == "execute", let name = s.preparedName, let p = known[name] { s = s.resolvingExecute(with: p) }
             if s.kind == "prepare", let name = s.preparedName { known[name] = s }
             if s.kind == "fetch", let name = s.cursorName, let c = knownCursors[name] { s = s.resolvingFetch(with: c) }
@@ -216,44 +231,32 @@ final class SQLSessionInspector: SessionInspector {
         }
     }
 
-    func requalify(_ snapshot: CatalogCache.Snapshot?) -> (RelationAccess) -> RelationAccess {
-        { r in
+    func requalify(_ snapshot: CatalogCache.Snapshot?, pathUnknown: Bool = false) -> (RelationAccess) -> RelationAccess {
+        // A search_path or temporary table change not yet confirmed: the name resolves to no schema.
+        let unknown = pathUnknown || pending.pathChanges > 0
+        return { r in
             guard !r.schemaWasWritten, r.schema == SQLRequestInspector.defaultSchema else { return r }
-            let schema = self.tempTables.contains(r.name) ? "pg_temp" : self.searchPath.resolve(r.name, in: snapshot)
+            let schema = unknown || self.pending.tempTables.contains(r.name) ? ""
+                : self.tempTables.contains(r.name) ? "pg_temp" : self.searchPath.resolve(r.name, in: snapshot)
             return RelationAccess(schema: schema, name: r.name, access: r.access, schemaWasWritten: false)
         }
     }
 
+    /// The request was allowed and goes to the server: what it would change is kept as pending
+    /// (see `ConfirmedSessionState`), and applied when the server confirms it (`confirmed`).
     func forwarded(_ request: InspectedRequest) {
+        lastPlanned = []
         guard case .postgres(let p) = request.request, p.path != .functionCall else { return }
         let entry = resolved[p.text]?.entry ?? inspector.lookup(p.text)
-        guard entry.changesSession else { return }
-        for s in resolve(entry) {
-            switch s.kind {
-            case "prepare":
-                if let name = s.preparedName { prepared[name] = s }
-            case "deallocate":
-                if let name = s.preparedName { prepared[name] = nil } else { prepared = [:] }  // DEALLOCATE ALL
-            default:
-                if s.isCursorDeclaration, let name = s.cursorName { cursors[name] = s }
-                if s.isCursorClose, let name = s.cursorName { if name == "*" { cursors = [:] } else { cursors[name] = nil } }
-            }
-            for r in s.relations where r.schema == "pg_temp" && r.access == .write && ["create_table", "other_ddl"].contains(s.kind) {
-                tempTables.insert(r.name)
-            }
-            for setting in s.settings {
-                switch setting.name {
-                case "search_path":
-                    searchPath = setting.value.map { $0.uppercased() == "DEFAULT" ? startupPath : SearchPath(setting: $0) } ?? startupPath
-                case "*":
-                    // RESET ALL, DISCARD ALL
-                    searchPath = startupPath
-                    if s.kind != "reset" { prepared = [:]; cursors = [:]; tempTables = [] }
-                default:
-                    break
-                }
-            }
-            // New tables, dropped tables, renamed columns: the next session reads the catalog again.
+        let facts = entry.changesSession ? resolve(entry) : []
+        lastPlanned = request.statements.indices.map { i in
+            let change = i < facts.count ? facts[i] : nil
+            return ConfirmedSessionState.Planned(kind: request.statements[i].kind, change: change.flatMap { changesSession($0) ? $0 : nil })
+        }
+        for s in facts where changesSession(s) {
+            pend(s)
+            // New tables, dropped tables, renamed columns: the next session reads the catalog again
+            // (at once: a stale catalog only makes the gate read it again).
             if StatementKind.writingKinds.contains(s.kind) && !["insert", "update", "delete", "merge", "lock"].contains(s.kind) {
                 catalog?.markStale()
             }
@@ -273,6 +276,10 @@ struct SearchPath: Sendable, Equatable {
         let clean = schemas.filter { !$0.isEmpty && $0 != "$user" }
         self.schemas = clean.isEmpty ? [SQLRequestInspector.defaultSchema] : clean
     }
+
+    /// A path the gate cannot know (a change it could not follow): unqualified names resolve to
+    /// no schema, so no schema rule matches them.
+    static var unknown: SearchPath { var p = SearchPath(schemas: []); p.schemas = [""]; return p }
 
     /// `analytics, "$user", public` → [analytics, public].
     init(setting: String) {

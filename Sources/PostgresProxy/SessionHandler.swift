@@ -441,13 +441,13 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             relay.pending.append(.init(exchange: exchange, simple: true, sync: relay.syncSequence, started: .now(),
                                        projections: admitted.projections, rowStreams: admitted.rowStreams))
         case .parse(let name, let query, _):
-            // A named statement that exists cannot be parsed again (the server refuses it and keeps
-            // the one it has), so the gate keeps it too; the unnamed one is replaced.
-            if name.isEmpty || (relay.statements[name] == nil && sqlInspection?.prepared[name] == nil) {
-                relay.statements[name] = query
-                relay.described[name] = nil
-                // A new statement under the name: its plan (which depends on the statement's select list) no longer applies.
-                relay.resultPlans[name] = nil
+            // A named statement is registered when the server confirms it (ParseComplete, see
+            // SessionHandler+Confirmed); one whose name has a change still unconfirmed is refused.
+            if !name.isEmpty, let refusal = pendingNameRefusal(name) {
+                relay.lastDenial = refusal
+                relay.skippingUntilSync = true
+                refuse(context, ownReady: false)
+                return
             }
             // Decided at Parse too, so a refused statement is never even prepared upstream; an allowed
             // one is recorded (and decided again) at Execute, where its parameters are known.
@@ -462,6 +462,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                     return
                 }
             }
+            if name.isEmpty { registerStatement(name, text: query) }
         case .bind(let bind):
             // As with statements: a named portal that still exists cannot be bound again.
             if bind.portal.isEmpty || relay.portals[bind.portal] == nil {
@@ -496,6 +497,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                     try PostgresFrontendMessage.describe(.portal, name: portal).encode(into: &upstreamOut)
                     relay.describes.append(.init(target: .portal(portal), injected: true, sync: relay.syncSequence + 1))
                     relay.expected.append(.describe)
+                    relay.confirmed.forwarded(.describe)
                 } catch {
                     fail(context, code: "08P01", "cannot describe portal: \(error)", reason: "protocol-error")
                     return
@@ -509,8 +511,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             relay.skippingUntilSync = false
         case .close(let kind, let name):
             if kind == .statement {
-                relay.statements[name] = nil; relay.described[name] = nil; relay.resultPlans[name] = nil
-                sqlInspection?.prepared[name] = nil  // SQL PREPARE and protocol statements share one namespace
+                // A named statement is forgotten when the server confirms the Close (CloseComplete).
+                if name.isEmpty { forgetStatement(name) }
             } else {
                 relay.portals[name] = nil
                 relay.portalDescribed[name] = nil
@@ -536,6 +538,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         // Requests go upstream exactly as the client sent them.
         upstreamOut.writeImmutableBuffer(frame)
         if let expectation = Self.expectation(for: message) { relay.expected.append(expectation) }
+        noteForwarded(message)
         if case .terminate = message { flushUpstream() }
     }
 
@@ -546,7 +549,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// (or one the gate never saw parsed) an EXECUTE of it, which inspection resolves or treats as
     /// unknown (a write, with results masked as untraceable).
     func statementText(_ statement: String?) -> String {
-        if let statement, let text = relay.statements[statement] { return text }
+        if let statement, let text = relay.statements[statement] ?? relay.confirmed.pendingParses[statement] { return text }
         return "EXECUTE \"" + (statement ?? "").replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
@@ -852,7 +855,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// After a message is handled (forwarded or kept back): what it answered, and the refusals now due.
     func finishUpstreamMessage(_ message: PostgresBackendMessage) {
         upstreamAnswered(message)
-        if let context { emitReadyRefusals(context) }
+        confirmAnswered(message)
+        if let context, state == .relaying { emitReadyRefusals(context) }
     }
 
     /// Stores a Describe's answer. True when it was the gate's own Describe: not forwarded.

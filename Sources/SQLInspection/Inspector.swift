@@ -489,7 +489,9 @@ struct Walker {
             }
             let nameArg: JSON? = positional.count > 0 ? positional[0] : named["setting_name"]
             let valueArg: JSON? = positional.count > 1 ? positional[1] : named["new_value"]
-            let setting = Setting(name: nameArg.flatMap(Walker.constant)?.lowercased(), value: valueArg.flatMap(Walker.constant))
+            let localArg: JSON? = positional.count > 2 ? positional[2] : named["is_local"]
+            let isLocal = localArg.map { Walker.constant($0).map { ["t", "true", "on", "1", "yes", "y"].contains($0.lowercased()) } } ?? false
+            let setting = Setting(name: nameArg.flatMap(Walker.constant)?.lowercased(), value: valueArg.flatMap(Walker.constant), local: isLocal)
             settings.append(setting)
             addRefusal(ParserSettings.refusal(name: setting.name, value: setting.value, resets: false, verb: "set_config"))
             addSideEffect("set_config(\(setting.name ?? "<dynamic>"))")
@@ -518,7 +520,7 @@ struct Walker {
         default:
             let values = (body["args"]?.array ?? []).map(Walker.constant)
             let value = values.contains(where: { $0 == nil }) ? nil : values.compactMap { $0 }.joined(separator: ", ")
-            addSetting(Setting(name: name, value: value), verb: "SET")
+            addSetting(Setting(name: name, value: value, local: body["is_local"]?.boolean ?? false), verb: "SET")
         }
         addParserSettingRefusal(body)
     }

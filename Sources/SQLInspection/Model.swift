@@ -33,15 +33,19 @@ public struct Setting: Sendable, Hashable, Codable {
     public let name: String?
     /// The new value as text (list values joined with ", "); nil for RESET or non-constant values.
     public let value: String?
+    /// `SET LOCAL` or `set_config(…, true)`: ends with the transaction. Nil when `set_config`'s
+    /// third argument is not a constant (the gate cannot tell, so it follows neither reading).
+    public var local: Bool? = false
     /// True when `name` is in `SecuritySettings.names` or unknown.
     public var isSecurityRelevant: Bool {
         guard let name else { return true }
         return name == "*" || SecuritySettings.names.contains(name)
     }
 
-    public init(name: String?, value: String?) {
+    public init(name: String?, value: String?, local: Bool? = false) {
         self.name = name
         self.value = value
+        self.local = local
     }
 }
 

@@ -42,6 +42,7 @@ import Testing
             case .streamChunk(let p): try check(p)
             case .maskSummary(let p): try check(p); for e in p.entries { try check(e) }
             case .annotation(let p): try check(p)
+            case .divergence(let p): try check(p)
             case .unknown: break
             }
         }

@@ -182,6 +182,7 @@ func samplePayloads() -> [(String, Payload)] {
                                                            MaskCount(detector: "email", count: 2, location: "notes")]))),
         ("annotation", .annotation(Annotation(promptID: "prompt-77", traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
                                              text: "assistant asked for revenue by month", attributes: [KeyValue("model", "x")]))),
+        ("divergence", .divergence(Divergence(statement: 1, expected: "select", actual: "DELETE 1"))),
         ("unknown kind", .unknown(kind: 42, bytes: [0x0A, 0x03, 0x61, 0x62, 0x63, 0xFF, 0x00])),
         ("unknown kind, empty body", .unknown(kind: 200, bytes: [])),
         ("session end", .sessionEnd(SessionEnd(reason: "client-terminate", detail: "Terminate message"))),
@@ -328,8 +329,8 @@ enum RandomEvents {
                 : string(&g)
             return .annotation(Annotation(promptID: string(&g), traceparent: traceparent, text: string(&g), attributes: keyValues(&g)))
         default:
-            // Codes 10...255 are kinds this reader does not know.
-            return .unknown(kind: UInt8.random(in: 10...255, using: &g), bytes: bytes(&g))
+            // Codes 11...255 are kinds this reader does not know (10 is divergence, since 1.2).
+            return .unknown(kind: UInt8.random(in: 11...255, using: &g), bytes: bytes(&g))
         }
     }
 

@@ -70,7 +70,13 @@ import SQLInspection
 
     @Test func settingsAreReportedWithTheirValues() throws {
         let s = try #require(try SQLInspector.inspect("SET LOCAL search_path TO a, \"B\"").statements.first)
-        #expect(s.setting == Setting(name: "search_path", value: "a, B"))
+        #expect(s.setting == Setting(name: "search_path", value: "a, B", local: true))
+        // The scope is followed (SET LOCAL and set_config(…, true) end with the transaction); one that is
+        // not a constant is nil, which the gate follows as neither.
+        #expect(try SQLInspector.inspect("SET search_path TO a").statements.first?.setting?.local == false)
+        #expect(try SQLInspector.inspect("SELECT set_config('search_path', 'a', true)").statements.first?.settings.first?.local == true)
+        #expect(try SQLInspector.inspect("SELECT set_config('search_path', 'a', false)").statements.first?.settings.first?.local == false)
+        #expect(try SQLInspector.inspect("SELECT set_config('search_path', 'a', random() > 0.5)").statements.first?.settings.first?.local == nil)
         #expect(s.setting?.isSecurityRelevant == true)
 
         let c = try #require(try SQLInspector.inspect(

@@ -91,7 +91,7 @@ public struct ExchangeAssembler: Sendable {
             byID[e.exchangeID]!.annotations.append(a)
         case .streamChunk:
             byID[e.exchangeID]!.streamChunks += 1
-        case .sessionStart, .sessionEnd, .unknown:
+        case .sessionStart, .sessionEnd, .divergence, .unknown:
             break
         }
     }

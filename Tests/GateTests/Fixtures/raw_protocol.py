@@ -125,6 +125,18 @@ def scenario(pg, name):
             t, _ = pg.read(); pg.types += t.decode()
         pg.execute("p1"); pg.close(b"P", "p1"); pg.close(b"S", "s1"); pg.sync(); pg.until_ready()
         pg.bind("p2", "s1"); pg.execute("p2"); pg.sync(); pg.until_ready()
+    elif name == "confirm-refused-parse-reparsed":
+        # Issue 18: a named Parse the gate refuses never reaches the server, so the name stays free
+        # there; the same name parsed again with an allowed statement is what an Execute runs.
+        pg.parse("confirm_s1", "SELECT email FROM public.customers"); pg.sync(); pg.until_ready()
+        pg.parse("confirm_s1", "SELECT count(*) FROM analytics.events"); pg.bind("", "confirm_s1"); pg.execute(""); pg.sync(); pg.until_ready()
+    elif name == "confirm-divergence":
+        # Two Queries in one write: the gate forwards the second before the first's answer (and the
+        # ParameterStatus it carries) arrives. The function turns standard_conforming_strings off, so
+        # the server reads the second as a SELECT and a DELETE where the gate read one SELECT.
+        q = lambda text: b"Q" + struct.pack("!i", len(text.encode()) + 5) + text.encode() + b"\0"
+        pg.s.sendall(q("SELECT confirm_scs_off()") + q("SELECT 'a\\' , ' ; DELETE FROM confirm_table; -- '"))
+        pg.until_closed()
     elif name in ("unterminated-query", "oversized-query", "truncated-query"):
         pg.query("SELECT 1"); pg.until_ready()
         insert = ("INSERT INTO %s VALUES (7)" % os.environ["PROBE_TABLE"]).encode()

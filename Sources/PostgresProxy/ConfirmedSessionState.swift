@@ -1,0 +1,227 @@
+import NIOCore
+import PostgresWire
+import SQLInspection
+
+/// What the gate forwarded and the server has not answered yet, and what each answer confirms
+/// (issue 17): the gate's reading of the session (prepared statements, cursors, temp tables,
+/// search_path, protocol-level statements) changes only once the server says the change
+/// happened, and every command tag is checked against the statement kind the gate decided on.
+/// A value type fed the messages the gate forwards and the server's answers; it returns what to
+/// apply, so it is tested with message sequences alone.
+struct ConfirmedSessionState {
+    /// One statement the gate decided on: its kind (for the tag check) and, when it changes the
+    /// session, its facts (applied on its CommandComplete).
+    struct Planned {
+        var kind: String
+        var change: StatementFacts?
+        init(kind: String, change: StatementFacts? = nil) { self.kind = kind; self.change = change }
+    }
+
+    /// A message the gate forwarded, as far as its answer matters here.
+    enum Sent {
+        /// A simple Query: one CommandComplete (or EmptyQueryResponse) per statement, then ReadyForQuery.
+        case query(exchange: UInt64, statements: [Planned])
+        case parse(name: String, text: String)
+        case bind, describe, sync, functionCall
+        case execute(exchange: UInt64, statement: Planned)
+        case closeStatement(name: String)
+        case closePortal(name: String)
+    }
+
+    /// How the transaction that just ended (or went on) ended, for settings and cursors.
+    enum TransactionEnd: Equatable {
+        /// Committed (or an implicit transaction that succeeded).
+        case committed
+        /// Rolled back, by ROLLBACK or an error in an implicit transaction; `afterCommit`: a COMMIT
+        /// ended an earlier block inside the same exchange, so what to undo cannot be known.
+        case rolledBack(afterCommit: Bool)
+        /// ROLLBACK TO SAVEPOINT: the transaction goes on without what followed the savepoint.
+        case rolledBackToSavepoint
+    }
+
+    /// What the session must do for a server message.
+    enum Action {
+        /// The i-th statement of a request completed: its change is now the server's.
+        case apply(StatementFacts)
+        /// The i-th statement did not run (an error came first): its change never happened.
+        case drop(StatementFacts)
+        case registerStatement(name: String, text: String)
+        case forgetStatement(name: String)
+        case transactionEnded(TransactionEnd)
+        case divergence(Divergence)
+    }
+
+    struct Divergence: Equatable, CustomStringConvertible {
+        var exchange: UInt64
+        /// The statement's position in its request (0-based), or the completion's number when there are more than statements.
+        var statement: Int
+        var expected: String
+        var actual: String
+        var description: String { "exchange \(exchange) statement \(statement + 1): expected \(expected), server answered \(actual)" }
+    }
+
+    /// What the server owes, in the order the gate sent it.
+    private(set) var sent = CircularBuffer<Sent>()
+    /// How many completions the head simple Query has had.
+    private var completions = 0
+    /// Named statements parsed but not yet confirmed: an Execute in the same pipeline runs this
+    /// text or, if the Parse fails, nothing (the name was free when the Parse was sent).
+    private(set) var pendingParses: [String: String] = [:]
+    /// Named statements whose Close is not confirmed: until it is, the name still means the old statement.
+    private(set) var pendingCloses: Set<String> = []
+    // Since the last ReadyForQuery: how the current transaction is going.
+    private var sawError = false
+    private var sawRollback = false
+    private var sawCommit = false
+
+    /// A named statement with an unconfirmed Parse or Close: a new Parse of it is refused (which
+    /// statement it would replace depends on an answer still to come).
+    func hasPendingChange(statement name: String) -> Bool {
+        pendingParses[name] != nil || pendingCloses.contains(name)
+    }
+
+    mutating func forwarded(_ message: Sent) {
+        switch message {
+        case .parse(let name, let text) where !name.isEmpty: pendingParses[name] = text
+        case .closeStatement(let name) where !name.isEmpty: pendingCloses.insert(name)
+        default: break
+        }
+        sent.append(message)
+    }
+
+    /// Takes one server message; returns what it confirms, drops, or finds divergent.
+    mutating func received(_ message: PostgresBackendMessage) -> [Action] {
+        var actions: [Action] = []
+        switch message {
+        case .commandComplete(let tag):
+            complete(tag: tag, into: &actions)
+        case .emptyQueryResponse:
+            complete(tag: nil, into: &actions)
+        case .portalSuspended:
+            if case .execute? = sent.first { sent.removeFirst() }
+        case .parseComplete:
+            if case .parse(let name, let text)? = sent.first {
+                sent.removeFirst()
+                pendingParses[name] = nil
+                actions.append(.registerStatement(name: name, text: text))
+            }
+        case .bindComplete:
+            if case .bind? = sent.first { sent.removeFirst() }
+        case .closeComplete:
+            if case .closeStatement(let name)? = sent.first {
+                sent.removeFirst()
+                pendingCloses.remove(name)
+                actions.append(.forgetStatement(name: name))
+            } else if case .closePortal? = sent.first {
+                sent.removeFirst()
+            }
+        case .rowDescription, .noData:
+            if case .describe? = sent.first { sent.removeFirst() }
+        case .functionCallResponse:
+            break  // the FunctionCall is answered by ReadyForQuery
+        case .errorResponse:
+            sawError = true
+            failed(into: &actions)
+        case .readyForQuery(let status):
+            ready(status, into: &actions)
+        default:
+            break
+        }
+        return actions
+    }
+
+    /// A CommandComplete (tag) or EmptyQueryResponse (nil) for the head request.
+    private mutating func complete(tag: String?, into actions: inout [Action]) {
+        if let tag {
+            let word = CommandTags.verb(of: tag)
+            if word == "ROLLBACK" { sawRollback = true }
+            if word == "COMMIT" { sawCommit = true }
+        }
+        switch sent.first {
+        case .query(let exchange, let statements)?:
+            let i = completions
+            completions += 1
+            guard i < statements.count else {
+                // More completions than the gate found statements: the server read another request.
+                if !(statements.isEmpty && tag == nil && i == 0) {
+                    actions.append(.divergence(Divergence(exchange: exchange, statement: i,
+                                                          expected: "\(statements.count) statement(s)", actual: tag ?? "an empty query")))
+                }
+                return
+            }
+            check(statements[i], tag: tag, exchange: exchange, index: i, into: &actions)
+        case .execute(let exchange, let statement)?:
+            sent.removeFirst()
+            check(statement, tag: tag, exchange: exchange, index: 0, into: &actions)
+        default:
+            break
+        }
+    }
+
+    private func check(_ statement: Planned, tag: String?, exchange: UInt64, index: Int, into actions: inout [Action]) {
+        if let tag, !CommandTags.matches(kind: statement.kind, tag: tag) {
+            actions.append(.divergence(Divergence(exchange: exchange, statement: index, expected: statement.kind, actual: tag)))
+            return
+        }
+        if tag == nil, statement.kind != "empty" {
+            // An empty-query answer for a statement the gate read: the server read something else.
+            actions.append(.divergence(Divergence(exchange: exchange, statement: index, expected: statement.kind, actual: "an empty query")))
+            return
+        }
+        if let change = statement.change { actions.append(.apply(change)) }
+    }
+
+    /// An error: what it answers did not happen, and in an extended batch neither does anything
+    /// up to the Sync (the server skips it). A simple Query's later statements do not run.
+    private mutating func failed(into actions: inout [Action]) {
+        guard let head = sent.first else { return }
+        switch head {
+        case .query(_, let statements):
+            // The statement that failed and those after it: none of their changes happened.
+            for s in statements.dropFirst(completions) { if let c = s.change { actions.append(.drop(c)) } }
+            completions = statements.count
+        case .sync, .functionCall:
+            break  // answered by ReadyForQuery
+        default:
+            while let first = sent.first {
+                if case .sync = first { break }
+                sent.removeFirst()
+                switch first {
+                case .parse(let name, _): pendingParses[name] = nil
+                case .closeStatement(let name): pendingCloses.remove(name)
+                case .execute(_, let s): if let c = s.change { actions.append(.drop(c)) }
+                default: break
+                }
+            }
+        }
+    }
+
+    private mutating func ready(_ status: PostgresBackendMessage.TransactionStatus, into actions: inout [Action]) {
+        switch sent.first {
+        case .query(let exchange, let statements)?:
+            if completions < statements.count && !sawError {
+                // Fewer completions than statements, and no error to explain it: the server read fewer.
+                actions.append(.divergence(Divergence(exchange: exchange, statement: completions,
+                                                      expected: "\(statements.count) statement(s)", actual: "\(completions) completion(s)")))
+            }
+            sent.removeFirst()
+        case .sync?, .functionCall?:
+            sent.removeFirst()
+        default:
+            break
+        }
+        completions = 0
+        switch status {
+        case .idle:
+            if sawRollback || sawError { actions.append(.transactionEnded(.rolledBack(afterCommit: sawCommit))) }
+            else { actions.append(.transactionEnded(.committed)) }
+            sawError = false; sawRollback = false; sawCommit = false
+        case .inTransaction:
+            // Still in the block after a ROLLBACK: it was ROLLBACK TO SAVEPOINT.
+            if sawRollback { actions.append(.transactionEnded(.rolledBackToSavepoint)) }
+            sawRollback = false; sawError = false
+        default:
+            break  // a failed block: it ends with the ROLLBACK still to come
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import SQLInspection
+
+/// What a forwarded request would change in the session, until the server confirms it.
+/// PREPAREs and DECLAREs are listed only when their name was free (confirmed and pending): a
+/// request pipelined behind one may be decided on it, because should it fail, the name stays
+/// free and whatever uses it fails too. A name already taken is not listed: the server refuses
+/// the second PREPARE (issue 17's decoy) and keeps the first.
+struct PendingChanges {
+    var prepared: [String: StatementFacts] = [:]
+    var deallocated: Set<String> = []
+    var cursors: [String: StatementFacts] = [:]
+    var closedCursors: Set<String> = []
+    /// Unconfirmed search_path changes (and RESET ALL, DISCARD ALL): while any is pending,
+    /// unqualified names resolve to no schema, since the path depends on the answer.
+    var pathChanges = 0
+    /// Temporary tables being created: their names resolve to no schema until confirmed.
+    var tempTables: Set<String> = []
+
+    var isEmpty: Bool {
+        prepared.isEmpty && deallocated.isEmpty && cursors.isEmpty && closedCursors.isEmpty && pathChanges == 0 && tempTables.isEmpty
+    }
+}
+
+/// The session state at the end of the last transaction, and what changed in the current one.
+struct StableState {
+    var searchPath: SearchPath
+    var tempTables: Set<String>
+    var cursors: Set<String>
+    /// search_path changed in this transaction by SET / set_config(…, false), and by SET LOCAL /
+    /// set_config(…, true) or a call whose scope the gate cannot read.
+    var sessionPathChanged = false
+    var localPathChanged = false
+}
+
+extension SQLSessionInspector {
+    /// Whether a statement changes what later statements mean (its change waits for confirmation).
+    func changesSession(_ s: StatementFacts) -> Bool {
+        ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty || s.isCursorDeclaration || s.isCursorClose
+            || createdTempTables(s).first != nil
+    }
+
+    func createdTempTables(_ s: StatementFacts) -> [String] {
+        guard ["create_table", "other_ddl"].contains(s.kind) else { return [] }
+        return s.relations.filter { $0.schema == "pg_temp" && $0.access == .write }.map(\.name)
+    }
+
+    /// A PREPARE, DEALLOCATE, DECLARE or CLOSE of a name whose last change is not confirmed: which
+    /// statement or cursor the name would mean depends on an answer still to come, so it is refused.
+    func pendingConflict(_ entry: SQLRequestInspector.Entry) -> String? {
+        for s in entry.facts {
+            if ["prepare", "deallocate"].contains(s.kind), let name = s.preparedName,
+               pending.prepared[name] != nil || pending.deallocated.contains(name) {
+                return "tollgate: prepared statement \"\(name)\" has a change the server has not confirmed yet; wait for its answer"
+            }
+            if s.isCursorDeclaration || s.isCursorClose, let name = s.cursorName,
+               pending.cursors[name] != nil || pending.closedCursors.contains(name) {
+                return "tollgate: cursor \"\(name)\" has a change the server has not confirmed yet; wait for its answer"
+            }
+        }
+        return nil
+    }
+
+    /// Forwarded: kept as pending.
+    func pend(_ s: StatementFacts) {
+        var p = pending
+        if s.kind == "prepare", let name = s.preparedName, prepared[name] == nil { p.prepared[name] = s }
+        if s.kind == "deallocate", let name = s.preparedName { p.deallocated.insert(name) }
+        if s.isCursorDeclaration, let name = s.cursorName, cursors[name] == nil { p.cursors[name] = s }
+        if s.isCursorClose, let name = s.cursorName { p.closedCursors.insert(name) }
+        if s.settings.contains(where: Self.touchesPath) { p.pathChanges += 1 }
+        for t in createdTempTables(s) { p.tempTables.insert(t) }
+        pending = p
+    }
+
+    static func touchesPath(_ setting: Setting) -> Bool { setting.name == nil || setting.name == "search_path" || setting.name == "*" }
+
+    /// The change is no longer pending: confirmed or not, it is out of the pending set.
+    func unpend(_ s: StatementFacts) {
+        var p = pending
+        if let name = s.preparedName { p.prepared[name] = nil; p.deallocated.remove(name) }
+        if let name = s.cursorName { p.cursors[name] = nil; p.closedCursors.remove(name) }
+        if s.settings.contains(where: Self.touchesPath) { p.pathChanges = max(0, p.pathChanges - 1) }
+        for t in createdTempTables(s) { p.tempTables.remove(t) }
+        pending = p
+    }
+
+    /// The server did not run it (an error came first, or it failed).
+    func dropped(_ s: StatementFacts) { unpend(s) }
+
+    /// The server confirmed the statement (its CommandComplete): its change is the session's now.
+    func confirmed(_ s: StatementFacts) {
+        unpend(s)
+        switch s.kind {
+        case "prepare":
+            if let name = s.preparedName, prepared[name] == nil { prepared[name] = s }
+        case "deallocate":
+            if let name = s.preparedName { prepared[name] = nil } else { prepared = [:] }  // DEALLOCATE ALL
+        default:
+            if s.isCursorDeclaration, let name = s.cursorName, cursors[name] == nil { cursors[name] = s }
+            if s.isCursorClose, let name = s.cursorName { if name == "*" { cursors = [:] } else { cursors[name] = nil } }
+        }
+        for t in createdTempTables(s) { tempTables.insert(t) }
+        for setting in s.settings {
+            switch setting.name {
+            case "search_path":
+                searchPath = setting.value.map { $0.uppercased() == "DEFAULT" ? startupPath : SearchPath(setting: $0) } ?? startupPath
+                // A scope the gate cannot read (set_config's third argument not a constant) counts as both:
+                // at the transaction's end the value in force is then unknown.
+                if setting.local != false { stable?.localPathChanged = true }
+                if setting.local != true { stable?.sessionPathChanged = true }
+            case nil:
+                // set_config with a name the gate cannot read: any setting, the path included.
+                searchPath = .unknown
+                stable?.sessionPathChanged = true
+            case "*":
+                // RESET ALL, DISCARD ALL
+                searchPath = startupPath
+                stable?.sessionPathChanged = true
+                if s.kind != "reset" { prepared = [:]; cursors = [:]; tempTables = [] }
+            default:
+                break
+            }
+        }
+    }
+
+    /// A transaction ended (or was rolled back to a savepoint): follow the server.
+    func transactionEnded(_ end: ConfirmedSessionState.TransactionEnd) {
+        guard var before = stable else { return }
+        let changed = before.sessionPathChanged || before.localPathChanged
+        let quiet = !changed && before.tempTables == tempTables && before.cursors == Set(cursors.keys)
+        if end == .committed && quiet { return }  // the common case: nothing to follow
+        switch end {
+        case .committed:
+            // SET LOCAL ends with the transaction; after SET and SET LOCAL both, the value in force is not known.
+            if before.localPathChanged { searchPath = before.sessionPathChanged ? .unknown : before.searchPath }
+            // Cursors without WITH HOLD end with the transaction; those with it the gate forgets (fail closed).
+            cursors = cursors.filter { before.cursors.contains($0.key) }
+        case .rolledBack(let afterCommit):
+            // A COMMIT earlier in the same exchange kept some of the changes, and the gate cannot tell which.
+            if changed { searchPath = afterCommit ? .unknown : before.searchPath }
+            tempTables = afterCommit ? tempTables.intersection(before.tempTables) : before.tempTables
+            cursors = cursors.filter { before.cursors.contains($0.key) }
+        case .rolledBackToSavepoint:
+            // What followed the savepoint is undone; the gate does not follow savepoints (fail closed).
+            if changed { searchPath = .unknown }
+            tempTables = tempTables.intersection(before.tempTables)
+            before.tempTables = tempTables
+            stable = before
+            return
+        }
+        stable = StableState(searchPath: searchPath, tempTables: tempTables, cursors: Set(cursors.keys))
+    }
+}
