@@ -102,7 +102,7 @@ let package = Package(
                                                              .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "SQLInspectionTests", dependencies: ["SQLInspection"]),
         // The gate's protocol-level pieces without a network: result masking, COPY rows, catalog.
-        .testTarget(name: "PostgresProxyTests", dependencies: ["PostgresProxy", "ProxyCore", "Masking", "PostgresWire", "CaptureFormat",
+        .testTarget(name: "PostgresProxyTests", dependencies: ["PostgresProxy", "ProxyCore", "Masking", "PostgresWire", "CaptureFormat", "SQLInspection",
                                                                .product(name: "NIOCore", package: "swift-nio"), "TestSupport"]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
