@@ -6,7 +6,7 @@ import Testing
 /// Column lineage through a real gate (issue 17): every path by which a column under a rule can
 /// reach a client (alias and CTE column lists, `*` through subqueries, CTEs and unions, whole rows
 /// turned into values, errors that echo values) carries its mask, or the statement is refused.
-/// The table is this suite's own (`lineage_pii.users`), with card numbers no other data holds,
+/// The table is this suite's own (`public.lineage_users`; the gate's account may not create schemas), with card numbers no other data holds,
 /// and the target has a column rule on `card` and no detectors: only the lineage protects it.
 @Suite("column lineage through the gate", .serialized)
 struct LineageThroughGateTests {
@@ -19,7 +19,7 @@ struct LineageThroughGateTests {
     static let rulesOnly = scramTarget + """
 
         masks:
-          - {column: "lineage_pii.users.card"}
+          - {column: "public.lineage_users.card"}
         """
     static let detectorsOnly = scramTarget + """
 
@@ -46,12 +46,11 @@ struct LineageThroughGateTests {
     /// A card in any of the shapes the statements below can give it in clear.
     static var clear: [String] { cards + cards.map { String($0.reversed()) } }
 
-    /// Creates `lineage_pii.users` once (idempotent; other runs may share it).
+    /// Creates `lineage_users` once (idempotent; other runs may share it).
     static func prepareTable(_ db: DatabaseEnvironment) throws {
         let values = cards.enumerated().map { i, card in "(\(i + 1), 'person \(i + 1)', 'p\(i + 1)@lineage.test', '\(card)')" }
-        let r = try db.psql(["-c", "CREATE SCHEMA IF NOT EXISTS lineage_pii",
-                             "-c", "CREATE TABLE IF NOT EXISTS lineage_pii.users (id int PRIMARY KEY, name text, email text, card text)",
-                             "-c", "INSERT INTO lineage_pii.users VALUES \(values.joined(separator: ", ")) ON CONFLICT (id) DO NOTHING"])
+        let r = try db.psql(["-c", "CREATE TABLE IF NOT EXISTS lineage_users (id int PRIMARY KEY, name text, email text, card text)",
+                             "-c", "INSERT INTO lineage_users VALUES \(values.joined(separator: ", ")) ON CONFLICT (id) DO NOTHING"])
         #expect(r.status == 0, "\(r.stderr)")
     }
 
@@ -68,20 +67,20 @@ struct LineageThroughGateTests {
         let gate = try GateProcess(provider: provider, targets: ["db": Self.rulesOnly])
         let token = try provider.token("analyst@example.com", groups: ["analysts"])
         let examples: [(sql: String, expect: String)] = [
-            ("SELECT c FROM lineage_pii.users u(i, n, e, c) ORDER BY i", "********"),
-            ("SELECT upper(c) FROM lineage_pii.users u(i, n, e, c)", "********"),
-            ("SELECT upper(name) FROM lineage_pii.users u(i, n, e, name)", "********"),
-            ("SELECT x FROM (SELECT * FROM lineage_pii.users) s(a, b, c, x)", "********"),
-            ("SELECT x || '' FROM (SELECT * FROM lineage_pii.users) s(a, b, c, x)", "********"),
-            ("WITH t AS (TABLE lineage_pii.users) SELECT t::text FROM t", "********"),
-            ("WITH t(a, b, c, d) AS (SELECT * FROM lineage_pii.users) SELECT lower(d) FROM t", "********"),
-            ("SELECT row_to_json(u) FROM lineage_pii.users u", "********"),
-            ("SELECT to_jsonb(u) FROM lineage_pii.users u", "********"),
-            ("SELECT ROW(u.*)::text FROM lineage_pii.users u", "********"),
-            ("SELECT (u.*)::text FROM lineage_pii.users u", "********"),
-            ("SELECT format('%s', u) FROM lineage_pii.users u", "********"),
-            ("SELECT * FROM lineage_pii.users UNION ALL SELECT * FROM lineage_pii.users", "********"),
-            ("SELECT ARRAY(SELECT card FROM lineage_pii.users)::text", "********"),
+            ("SELECT c FROM lineage_users u(i, n, e, c) ORDER BY i", "********"),
+            ("SELECT upper(c) FROM lineage_users u(i, n, e, c)", "********"),
+            ("SELECT upper(name) FROM lineage_users u(i, n, e, name)", "********"),
+            ("SELECT x FROM (SELECT * FROM lineage_users) s(a, b, c, x)", "********"),
+            ("SELECT x || '' FROM (SELECT * FROM lineage_users) s(a, b, c, x)", "********"),
+            ("WITH t AS (TABLE lineage_users) SELECT t::text FROM t", "********"),
+            ("WITH t(a, b, c, d) AS (SELECT * FROM lineage_users) SELECT lower(d) FROM t", "********"),
+            ("SELECT row_to_json(u) FROM lineage_users u", "********"),
+            ("SELECT to_jsonb(u) FROM lineage_users u", "********"),
+            ("SELECT ROW(u.*)::text FROM lineage_users u", "********"),
+            ("SELECT (u.*)::text FROM lineage_users u", "********"),
+            ("SELECT format('%s', u) FROM lineage_users u", "********"),
+            ("SELECT * FROM lineage_users UNION ALL SELECT * FROM lineage_users", "********"),
+            ("SELECT ARRAY(SELECT card FROM lineage_users)::text", "********"),
         ]
         for (sql, expected) in examples {
             let r = try gate.psql("db", token: token, ["-c", sql])
@@ -90,12 +89,12 @@ struct LineageThroughGateTests {
             #expect(r.stdout.contains(expected), "\(sql): \(r.stdout.prefix(200))")
         }
         // Innocent columns stay readable: the lineage does not mask what it can follow.
-        let plain = try gate.psql("db", token: token, ["-c", "SELECT upper(name), email FROM lineage_pii.users WHERE id = 1"])
+        let plain = try gate.psql("db", token: token, ["-c", "SELECT upper(name), email FROM lineage_users WHERE id = 1"])
         #expect(plain.stdout.contains("PERSON 1|p1@lineage.test"), "\(plain.stdout)\(plain.stderr)")
         // Errors that echo a value: the message is withheld, the SQLSTATE kept.
-        for sql in ["SELECT reverse(card)::int FROM lineage_pii.users", "SELECT card::int FROM lineage_pii.users",
-                    "SELECT x::int FROM (SELECT * FROM lineage_pii.users) s(a, b, c, x)",
-                    "SELECT 1 FROM lineage_pii.users WHERE reverse(card)::bigint / 0 > 1"] {
+        for sql in ["SELECT reverse(card)::int FROM lineage_users", "SELECT card::int FROM lineage_users",
+                    "SELECT x::int FROM (SELECT * FROM lineage_users) s(a, b, c, x)",
+                    "SELECT 1 FROM lineage_users WHERE reverse(card)::bigint / 0 > 1"] {
             let r = try gate.psql("db", token: token, ["-v", "VERBOSITY=verbose", "-c", sql])
             #expect(r.status != 0, "\(sql)")
             #expect(r.stderr.contains("message withheld (SQLSTATE 22"), "\(sql): \(r.stderr)")
@@ -110,10 +109,10 @@ struct LineageThroughGateTests {
         try Self.prepareTable(try DatabaseEnvironment.load())
         let gate = try GateProcess(provider: provider, targets: ["db": Self.detectorsOnly])
         let token = try provider.token("agent@example.com", groups: ["ai-assistants"])
-        let statements = ["SELECT int8range(card::bigint, NULL) FROM lineage_pii.users ORDER BY id",
-                          "SELECT int8multirange(int8range(card::bigint, NULL)) FROM lineage_pii.users ORDER BY id",
-                          "SELECT numrange(card::numeric, NULL) FROM lineage_pii.users ORDER BY id",
-                          "SELECT int8range(id, id + 1) FROM lineage_pii.users ORDER BY id"]
+        let statements = ["SELECT int8range(card::bigint, NULL) FROM lineage_users ORDER BY id",
+                          "SELECT int8multirange(int8range(card::bigint, NULL)) FROM lineage_users ORDER BY id",
+                          "SELECT numrange(card::numeric, NULL) FROM lineage_users ORDER BY id",
+                          "SELECT int8range(id, id + 1) FROM lineage_users ORDER BY id"]
         for format in ["text", "binary"] {
             let out = try runLineageClient(gate, token: token, format: format, statements)
             expectNoClearValue(out.text, "psycopg \(format)")
@@ -166,7 +165,7 @@ struct LineageThroughGateTests {
     }
 }
 
-/// A seeded generator of SELECTs over `lineage_pii.users` (id, name, email, card) that reach `card`
+/// A seeded generator of SELECTs over `lineage_users` (id, name, email, card) that reach `card`
 /// by every route the lineage must follow. Seeded so a failure can be replayed (LINEAGE_FUZZ_SEED).
 struct LineageFuzz {
     var state: UInt64
@@ -187,20 +186,20 @@ struct LineageFuzz {
     /// A FROM source: its WITH prefix, FROM text, what names the card, what names the whole row.
     mutating func source() -> (with: String, from: String, card: String, row: String, id: String) {
         let sources: [(String, String, String, String, String)] = [
-            ("", "lineage_pii.users", "card", "users", "id"),
-            ("", "lineage_pii.users u", "u.card", "u", "id"),
-            ("", "lineage_pii.users u(i, n, e, c)", "c", "u", "i"),
-            ("", "lineage_pii.users u(i, n, e, name)", "name", "u", "i"),
-            ("", "lineage_pii.users AS u(id, email, name)", "u.name", "u", "id"),  // the third column is email: no card there
-            ("", "(SELECT * FROM lineage_pii.users) s", "s.card", "s", "id"),
-            ("", "(SELECT * FROM lineage_pii.users) s(a, b, c, x)", "x", "s", "a"),
-            ("", "(SELECT id, card AS z FROM lineage_pii.users) s", "z", "s", "id"),
-            ("", "(TABLE lineage_pii.users) s", "card", "s", "id"),
-            ("WITH t AS (TABLE lineage_pii.users) ", "t", "card", "t", "id"),
-            ("WITH t(a, b, c, d) AS (SELECT * FROM lineage_pii.users) ", "t", "d", "t", "a"),
-            ("WITH t AS (SELECT card AS k, id FROM lineage_pii.users) ", "t", "k", "t", "id"),
-            ("WITH t AS (SELECT * FROM lineage_pii.users UNION ALL SELECT * FROM lineage_pii.users) ", "t", "t.card", "t", "id"),
-            ("", "lineage_pii.users u JOIN lineage_pii.users v USING (id)", "v.card", "v", "id"),
+            ("", "lineage_users", "card", "users", "id"),
+            ("", "lineage_users u", "u.card", "u", "id"),
+            ("", "lineage_users u(i, n, e, c)", "c", "u", "i"),
+            ("", "lineage_users u(i, n, e, name)", "name", "u", "i"),
+            ("", "lineage_users AS u(id, email, name)", "u.name", "u", "id"),  // the third column is email: no card there
+            ("", "(SELECT * FROM lineage_users) s", "s.card", "s", "id"),
+            ("", "(SELECT * FROM lineage_users) s(a, b, c, x)", "x", "s", "a"),
+            ("", "(SELECT id, card AS z FROM lineage_users) s", "z", "s", "id"),
+            ("", "(TABLE lineage_users) s", "card", "s", "id"),
+            ("WITH t AS (TABLE lineage_users) ", "t", "card", "t", "id"),
+            ("WITH t(a, b, c, d) AS (SELECT * FROM lineage_users) ", "t", "d", "t", "a"),
+            ("WITH t AS (SELECT card AS k, id FROM lineage_users) ", "t", "k", "t", "id"),
+            ("WITH t AS (SELECT * FROM lineage_users UNION ALL SELECT * FROM lineage_users) ", "t", "t.card", "t", "id"),
+            ("", "lineage_users u JOIN lineage_users v USING (id)", "v.card", "v", "id"),
         ]
         return pick(sources)
     }
