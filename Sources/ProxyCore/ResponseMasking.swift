@@ -190,18 +190,12 @@ public enum ColumnMaskPlanner {
                     if masker.coversColumn(ColumnRef(column: name)) { return true }
                     return tables.contains { covers($0, name, depth: depth) }
                 }
-                // What a name the lineage cannot follow may carry: any column of any relation the
-                // statement reads (fail closed; the cost is masking more computed columns).
+                // What a renamed column may carry: any column of any relation the statement reads
+                // (fail closed; the cost is masking more computed columns).
                 var anyRowMemo: Bool?
                 func anyRow() -> Bool {
                     if anyRowMemo == nil { anyRowMemo = p.relations.contains(where: wholeRow) }
                     return anyRowMemo!
-                }
-                // A name that is a real column of one of the statement's relations (the catalog
-                // says so) and that no alias or CTE column list reuses.
-                func traceable(_ name: String) -> Bool {
-                    guard !p.renamed.contains(name), name != "?" else { return false }
-                    return p.relations.contains { catalog.columns($0)?.contains(name) ?? false }
                 }
                 if p.nestedStar && anyRow() { return true }
                 for fields in p.references {
@@ -218,14 +212,16 @@ public enum ColumnMaskPlanner {
                         // `c` may be a column, or a whole row of a table or alias named `c`.
                         if named(last).contains(where: wholeRow) { return true }
                         if column(last, in: p.relations) { return true }
-                        // A CTE's or subquery's whole row (`t::text`), or a renamed column.
-                        if !traceable(last) && named(last).isEmpty && anyRow() { return true }
+                        // A name an alias or CTE column list gave (or an unreadable one) may be any column.
+                        // A CTE's or subquery's whole row (`t::text`) carries what its own references
+                        // and `*` carry, which count already (all references, `nestedStar`).
+                        if (p.renamed.contains(last) || last == "?") && anyRow() { return true }
                         continue
                     }
                     let tables = named(fields[fields.count - 2])
                     // A qualifier that is no table here (a subquery's alias) could stand for any of them.
                     if column(last, in: tables.isEmpty ? p.relations : tables) { return true }
-                    if !traceable(last) && anyRow() { return true }
+                    if (p.renamed.contains(last) || last == "?") && anyRow() { return true }
                 }
             }
             return false

@@ -1,14 +1,15 @@
 /// What inspection tells masking about column lineage beyond the column references themselves.
 ///
 /// Column rules follow a computed result column to the columns it is computed from by name.
-/// Three constructs give a value a name that is not its column's, or none at all, and are
+/// Two constructs give a value a name that is not its column's, or none at all, and are
 /// therefore reported so that masking can assume the worst of them:
 /// - alias and CTE column lists (`StatementFacts.renamedColumns`): `pii.users u(i, n, e, c)`
 ///   makes `c` (or any other name, even `name`) stand for whichever column is in that position;
 /// - a `*` outside the top-level select list (`StatementFacts.nestedStar`): its columns reach a
-///   computed value or a UNION without a reference naming them;
-/// - a reference that names no column of any relation the statement reads (a CTE's or
-///   subquery's whole row, `t::text`): decided in ProxyCore, which has the catalog.
+///   computed value or a UNION without a reference naming them.
+/// A CTE's or subquery's whole row (`WITH t AS (TABLE x) SELECT t::text FROM t`) then needs
+/// nothing more: it carries what its own select list carries, explicit references (all counted
+/// once a statement has a subquery or CTE) or a `*` (nested).
 public enum ColumnLineage {
     /// The bare `*` entries directly in a plain SELECT's own select list: the protocol reports
     /// the origin of each column they expand to. A set operation's arms do not count.
