@@ -114,7 +114,10 @@ public struct ResultColumn: Sendable, Hashable {
 ///   whole row that may hold one (`upper(ssn)`, `row_to_json(c)`, `array_agg(email)`). For a
 ///   single plain SELECT without `*` that is decided per output column from its own expression;
 ///   otherwise (UNION, `*`, several statements) from every select list, so every computed column
-///   of the statement is covered.
+///   of the statement is covered;
+/// - in a statement that reads a covered column's table, a computed column is also covered when
+///   it may hold a column renamed by an alias or CTE column list (`Projection.renamed`) or one
+///   expanded from a `*` outside the top-level list (`Projection.nestedStar`): their names do not say.
 public enum ColumnMaskPlanner {
     public static func plan(_ columns: [ResultColumn], masker: Masker, projections: [Projection], catalog: CatalogLookup) -> [Bool] {
         guard masker.hasColumnRules else { return Array(repeating: false, count: columns.count) }
