@@ -140,7 +140,8 @@ final class CatalogCache: Sendable {
                 var columns: [String: Projection] = [:]
                 for (i, column) in view.ordered.enumerated() {
                     let refs = facts.outputs.flatMap { $0.count == view.ordered.count ? $0[i] : nil } ?? facts.projections
-                    columns[column] = Projection(references: refs, aliases: aliases, relations: relations, opaque: facts.opaqueResult)
+                    columns[column] = Projection(references: refs, aliases: aliases, relations: relations, opaque: facts.opaqueResult,
+                                                 renamed: Set(facts.renamedColumns), nestedStar: facts.nestedStar)
                 }
                 snapshot.views[oid] = columns
             }

@@ -357,6 +357,16 @@ enum BinaryValues {
         if integerTypes.contains(typeOID) { integerDigits(buffer).map(scan); return }
         if typeOID == 1700 { numericDigits(buffer).map(scan); return }
         guard depth < 4 else { scan(value); return }
+        if let boundType = rangeBounds[typeOID] {
+            guard let bounds = rangeBoundValues(value) else { scan(value); return }
+            for bound in bounds { inspect(bound, typeOID: boundType, masker: masker, into: &counts, depth: depth + 1) }
+            return
+        }
+        if let rangeType = multiranges[typeOID] {
+            guard let ranges = multirangeValues(value) else { scan(value); return }
+            for range in ranges { inspect(range, typeOID: rangeType, masker: masker, into: &counts, depth: depth + 1) }
+            return
+        }
         if let (elementType, elements) = arrayElements(buffer) {
             for e in elements { if let e { inspect(e, typeOID: elementType, masker: masker, into: &counts, depth: depth + 1) } }
             return
@@ -368,6 +378,10 @@ enum BinaryValues {
         scan(value)
         if [2, 4, 8].contains(value.count) { integerDigits(buffer).map(scan) }
         numericDigits(buffer).map(scan)
+        // A type the gate does not know may be a range over integers or numeric (a user's range type).
+        if typeOID >= 16384, let bounds = rangeBoundValues(value) {
+            for bound in bounds { inspect(bound, typeOID: 0, masker: masker, into: &counts, depth: depth + 1) }
+        }
     }
 
     /// A binary array's element type and elements, when the value has an array's layout.

@@ -113,7 +113,7 @@ public final class SQLRequestInspector: RequestInspector {
             projections.append(Projection(references: s.projections, outputs: s.outputs,
                                           aliases: s.aliases.mapValues { TableName(schema: $0.schema, name: $0.name) },
                                           relations: s.relations.map { TableName(schema: $0.schema, name: $0.name) },
-                                          opaque: s.opaqueResult))
+                                          opaque: s.opaqueResult, renamed: Set(s.renamedColumns), nestedStar: s.nestedStar))
             if let copy = s.copy, copy.toClient {
                 let table = copy.fromQuery ? nil : s.relations.first.map { TableName(schema: $0.schema, name: $0.name) }
                 let format: RowStreamLayout.Format = copy.format == .csv ? .csv : copy.format == .text ? .text : .binary

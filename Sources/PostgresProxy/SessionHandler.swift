@@ -781,11 +781,15 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         case .errorResponse(let fields):
             counts.errors &+= 1
             var fields = fields
-            if masking != nil, let masked = masking!.mask(fields, at: .error) { fields = masked; replacement = .errorResponse(masked) }
+            if masking != nil, let masked = masking!.mask(fields, at: .error, withhold: withholdsDiagnostics()) {
+                fields = masked; replacement = .errorResponse(masked)
+            }
             finishResult(tag: "", error: recordable(fields.notice))
         case .noticeResponse(let fields):
             var fields = fields
-            if masking != nil, let masked = masking!.mask(fields, at: .notice) { fields = masked; replacement = .noticeResponse(masked) }
+            if masking != nil, let masked = masking!.mask(fields, at: .notice, withhold: withholdsDiagnostics()) {
+                fields = masked; replacement = .noticeResponse(masked)
+            }
             relay.notices.append(recordable(fields.notice))
         case .notificationResponse(let pid, let channel, let payload):
             if masking != nil, let masked = masking!.mask(text: payload, at: .notice) {

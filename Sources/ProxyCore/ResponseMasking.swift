@@ -75,10 +75,15 @@ public struct Projection: Sendable, Hashable {
     /// prepared statement, a procedure, a function PostgreSQL does not ship, SQL run from text):
     /// every computed column may hold anything.
     public var opaque: Bool
+    /// Names given by alias or CTE column lists: they may stand for any column of the statement.
+    public var renamed: Set<String>
+    /// A `*` whose columns reach a value without a reference naming them (in a subquery, a CTE,
+    /// a UNION arm, `ARRAY(SELECT * …)`, `COPY (SELECT * …)`).
+    public var nestedStar: Bool
     public init(references: [[String]], outputs: [[[String]]]? = nil, aliases: [String: TableName], relations: [TableName],
-                opaque: Bool = false) {
+                opaque: Bool = false, renamed: Set<String> = [], nestedStar: Bool = false) {
         self.references = references; self.outputs = outputs; self.aliases = aliases; self.relations = relations
-        self.opaque = opaque
+        self.opaque = opaque; self.renamed = renamed; self.nestedStar = nestedStar
     }
 
     /// What a request's statements are not known to be: fail closed.
@@ -109,7 +114,10 @@ public struct ResultColumn: Sendable, Hashable {
 ///   whole row that may hold one (`upper(ssn)`, `row_to_json(c)`, `array_agg(email)`). For a
 ///   single plain SELECT without `*` that is decided per output column from its own expression;
 ///   otherwise (UNION, `*`, several statements) from every select list, so every computed column
-///   of the statement is covered.
+///   of the statement is covered;
+/// - in a statement that reads a covered column's table, a computed column is also covered when
+///   it may hold a column renamed by an alias or CTE column list (`Projection.renamed`) or one
+///   expanded from a `*` outside the top-level list (`Projection.nestedStar`): their names do not say.
 public enum ColumnMaskPlanner {
     public static func plan(_ columns: [ResultColumn], masker: Masker, projections: [Projection], catalog: CatalogLookup) -> [Bool] {
         guard masker.hasColumnRules else { return Array(repeating: false, count: columns.count) }
@@ -142,6 +150,21 @@ public enum ColumnMaskPlanner {
         Planner(masker: masker, catalog: catalog).derives(projections, depth: 0)
     }
 
+    /// Whether a statement's lineage may touch a covered column: a reference that may carry one,
+    /// a relation it reads that holds one (`SELECT * … WHERE card::int = 0`, a unique-key
+    /// error's detail), or rows from something untraceable. Its errors and notices then keep no text.
+    public static func touchesCovered(_ projections: [Projection], masker: Masker, catalog: CatalogLookup) -> Bool {
+        guard masker.hasColumnRules else { return false }
+        let planner = Planner(masker: masker, catalog: catalog)
+        if planner.derives(projections, depth: 0) { return true }
+        return projections.contains { p in
+            p.relations.contains { t in
+                if let columns = catalog.columns(t) { return columns.contains { planner.covers(t, $0, depth: 0) } }
+                return masker.mayCoverColumns(ofSchema: t.schema, table: t.name)
+            }
+        }
+    }
+
     struct Planner {
         let masker: Masker
         let catalog: CatalogLookup
@@ -170,10 +193,19 @@ public enum ColumnMaskPlanner {
                     if masker.coversColumn(ColumnRef(column: name)) { return true }
                     return tables.contains { covers($0, name, depth: depth) }
                 }
+                // What a renamed column may carry: any column of any relation the statement reads
+                // (fail closed; the cost is masking more computed columns).
+                var anyRowMemo: Bool?
+                func anyRow() -> Bool {
+                    if anyRowMemo == nil { anyRowMemo = p.relations.contains(where: wholeRow) }
+                    return anyRowMemo!
+                }
+                if p.nestedStar && anyRow() { return true }
                 for fields in p.references {
                     guard let last = fields.last else { continue }
                     if last == "*" {
-                        // `t.*` is a whole row; a bare `*` yields plain columns, identified by the protocol.
+                        // `t.*` is a whole row; a bare `*` in the top-level list yields plain columns,
+                        // identified by the protocol (one anywhere else is `nestedStar`).
                         guard fields.count >= 2 else { continue }
                         let tables = named(fields[fields.count - 2])
                         if (tables.isEmpty ? p.relations : tables).contains(where: wholeRow) { return true }
@@ -183,11 +215,16 @@ public enum ColumnMaskPlanner {
                         // `c` may be a column, or a whole row of a table or alias named `c`.
                         if named(last).contains(where: wholeRow) { return true }
                         if column(last, in: p.relations) { return true }
+                        // A name an alias or CTE column list gave (or an unreadable one) may be any column.
+                        // A CTE's or subquery's whole row (`t::text`) carries what its own references
+                        // and `*` carry, which count already (all references, `nestedStar`).
+                        if (p.renamed.contains(last) || last == "?") && anyRow() { return true }
                         continue
                     }
                     let tables = named(fields[fields.count - 2])
                     // A qualifier that is no table here (a subquery's alias) could stand for any of them.
                     if column(last, in: tables.isEmpty ? p.relations : tables) { return true }
+                    if (p.renamed.contains(last) || last == "?") && anyRow() { return true }
                 }
             }
             return false

@@ -108,6 +108,9 @@ struct Walker {
     var projections: [[String]] = []
     var outputs: [[[String]]]?
     var opaqueResult = false
+    var renamedColumns: [String] = []
+    /// Bare `*` column references seen anywhere in the tree.
+    var bareStars = 0
     var cursorName: String?
     var aliases: [String: RelationAccess] = [:]
     var carriesSecret = false
@@ -172,6 +175,8 @@ struct Walker {
             w.projections = inner.projections
             w.outputs = inner.outputs
             w.opaqueResult = inner.opaqueResult
+            w.renamedColumns = inner.renamedColumns
+            w.bareStars = inner.nestedStar ? 1 : 0
             if node == "DeclareCursorStmt" { w.cursorName = body["portalname"]?.string }
             w.aliases = inner.aliases
             w.carriesSecret = inner.carriesSecret
@@ -203,6 +208,10 @@ struct Walker {
         default: facts.outputs = w.outputs
         }
         facts.aliases = w.aliases
+        facts.renamedColumns = w.renamedColumns
+        // Only a plain SELECT's own list has its `*` columns' origins reported by the protocol.
+        let direct = node == "SelectStmt" ? ColumnLineage.directStars(body) : 0
+        facts.nestedStar = w.bareStars > direct
         facts.carriesSecret = w.carriesSecret
         facts.copy = w.copy
         facts.refusal = w.refusal
@@ -289,6 +298,7 @@ struct Walker {
             case "withClause": with = value.object
             case "lockingClause": locks = value.array
             case "intoClause": into = value
+            case "colnames", "aliascolnames": addRenamed(value)
             default: break
             }
         }
@@ -331,6 +341,7 @@ struct Walker {
         let recursive = with["recursive"]?.boolean ?? false
         var scope = recursive ? ctes.union(names) : ctes
         for cte in list {
+            if let names = cte["aliascolnames"] { addRenamed(names) }
             if let q = cte["ctequery"] { walk(q, .read, scope) }
             if let n = cte["ctename"]?.string { scope.insert(n) }
         }
@@ -363,6 +374,7 @@ struct Walker {
                 guard let (name, b) = Walker.node(f) else { return "?" }
                 return name == "A_Star" ? "*" : (b["sval"]?.string ?? "?")
             }
+            if fields == ["*"] { bareStars += 1 }
             if !fields.isEmpty && !projections.contains(fields) { projections.append(fields) }
         case "RangeVar":
             addRangeVar(body, access, ctes)
@@ -370,6 +382,7 @@ struct Walker {
             walkFields(body, access, ctes)  // recorded there, like a bare FuncCall
         case "DoStmt":
             addSideEffect(SideEffect.doBlock)
+            opaqueResult = true  // its body (not parsed) may read anything and RAISE it as a notice
         case "CallStmt":
             addSideEffect(SideEffect.call)
             opaqueResult = true  // a procedure's OUT parameters come back as a row
@@ -443,6 +456,15 @@ struct Walker {
                                       name: name, access: access, schemaWasWritten: schema != nil)
         addRelation(relation)
         if let alias = rv["alias"]?.object?["aliasname"]?.string { aliases[alias] = relation }
+        if let names = rv["alias"]?.object?["colnames"] { addRenamed(names) }
+    }
+
+    /// An alias or CTE column list: each name may now stand for any column.
+    mutating func addRenamed(_ list: JSON) {
+        for item in list.array ?? [] {
+            guard let name = Walker.node(item)?.1["sval"]?.string else { continue }
+            if !renamedColumns.contains(name) { renamedColumns.append(name) }
+        }
     }
 
     func resolve(_ name: String, temp: Bool) -> String {

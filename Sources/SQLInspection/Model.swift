@@ -98,6 +98,14 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     /// does not ship, or a built-in that runs SQL given as text. Masking then covers every
     /// computed column.
     public var opaqueResult = false
+    /// Names a column reference cannot be traced by (see `ColumnLineage`): the names given by
+    /// alias column lists (`FROM t u(a, b)`, `(…) s(a, b)`, `f() g(a)`) and CTE column lists
+    /// (`WITH t(a, b) AS …`), which may rename any column, including a covered one.
+    public var renamedColumns: [String] = []
+    /// A `*` whose columns reach the result without the protocol naming their origin: anywhere
+    /// but directly in the select list of a plain (non-UNION) top-level SELECT (a subquery's,
+    /// a CTE's, a UNION arm's, `COPY (SELECT * …)`'s, `ARRAY(SELECT * …)`'s).
+    public var nestedStar = false
     /// DECLARE, FETCH, MOVE and CLOSE: the cursor's name (nil for CLOSE ALL).
     public var cursorName: String?
     /// Table aliases (`FROM customers c`) to the relation they name.
@@ -162,6 +170,8 @@ public struct StatementFacts: Sendable, Hashable, Codable {
         out.outputs = inner.outputs
         out.aliases = inner.aliases
         out.opaqueResult = inner.opaqueResult
+        out.renamedColumns = inner.renamedColumns
+        out.nestedStar = inner.nestedStar
         return out
     }
 }
