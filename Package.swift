@@ -67,7 +67,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CaptureFormatTests",
-            dependencies: ["CaptureFormat", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["CaptureFormat", "CZlib", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["Fixtures"]
         ),
