@@ -347,6 +347,9 @@ public struct ExchangeSession {
         record(.streamChunk(StreamChunk(stream: stream, data: bytes)), exchange: exchange)
     }
 
+    /// The upstream's report at login: the session's name from here on, with no annotation of its own.
+    public mutating func applicationNameReported(_ name: String) { applicationName = name }
+
     /// The upstream reported a new application name: on the record from here on, as an annotation of its own.
     public mutating func applicationNameChanged(to name: String) {
         guard name != applicationName else { return }
@@ -361,6 +364,9 @@ public struct ExchangeSession {
 
     /// An error the gate sent on its own (a refusal the adapter delivers later counts once, here or in `release`).
     public mutating func countError() { counts.errors &+= 1 }
+
+    /// A request the adapter refused on its own, before any decision (it cannot be read yet).
+    public mutating func countRefusal() { counts.refused &+= 1 }
 
     public mutating func countBytes(fromClient: Int = 0, toClient: Int = 0) {
         counts.bytesFromClient &+= UInt64(fromClient)
