@@ -109,14 +109,21 @@ public struct Rule: Sendable, Hashable {
     public var name: String
     public var when: Condition
     public var then: Action
-    /// Groups whose members may approve a `review` (used by approvals, a later issue).
-    public var approvers: [String]
+    /// What a `review` needs: approvers from which groups, how many, how long it waits, and the grant it opens.
+    public var approval: ApprovalRequirement?
     /// Shown to the client when the rule denies or holds a request.
     public var message: String
 
-    public init(name: String, when: Condition, then: Action, approvers: [String] = [], message: String = "") {
-        self.name = name; self.when = when; self.then = then; self.approvers = approvers; self.message = message
+    /// `approvers`: one approver from any of these groups, with the default timeout and no grant
+    /// (`approval` says more).
+    public init(name: String, when: Condition, then: Action, approvers: [String] = [], approval: ApprovalRequirement? = nil,
+                message: String = "") {
+        self.name = name; self.when = when; self.then = then; self.message = message
+        self.approval = approval ?? (approvers.isEmpty ? nil : ApprovalRequirement(anyOf: approvers))
     }
+
+    /// Groups whose members may approve a `review`.
+    public var approvers: [String] { approval?.groups ?? [] }
 }
 
 /// A mask applied to responses: a built-in detector or family by name (`credit_card`, `secrets`),
@@ -154,11 +161,14 @@ public struct Policy: Sendable, Hashable {
         self.masks = masks; self.unknownFunctions = unknownFunctions
     }
 
-    /// Who may approve a statement held because of `unknown_functions: review`: the approvers of the policy's review rules.
-    public var reviewApprovers: [String] {
-        var out: [String] = []
-        for r in rules where r.then == .review { for a in r.approvers where !out.contains(a) { out.append(a) } }
-        return out
+    /// Who may approve a statement held because of `unknown_functions: review`: one approver from
+    /// any group the policy's review rules name, with the shortest of their timeouts.
+    public var reviewApproval: ApprovalRequirement? {
+        let reviews = rules.compactMap { $0.then == .review ? $0.approval : nil }
+        guard let first = reviews.first else { return nil }
+        var groups: [String] = []
+        for r in reviews { for g in r.groups where !groups.contains(g) { groups.append(g) } }
+        return ApprovalRequirement(anyOf: groups, timeout: reviews.map(\.timeout).min() ?? first.timeout)
     }
 
     func applies(to who: Principal, target: String) -> Bool {
@@ -173,7 +183,8 @@ public struct StatementDecision: Sendable, Hashable {
     public var policy: String
     public var rule: String
     public var reason: String
-    public var approvers: [String]
+    /// For `review`: what approving it takes.
+    public var approval: ApprovalRequirement?
 }
 
 public struct PolicyDecision: Sendable, Hashable {
@@ -182,8 +193,12 @@ public struct PolicyDecision: Sendable, Hashable {
     public var policy: String
     public var rule: String
     public var reason: String
-    public var approvers: [String]
+    /// For `review`: what every held statement of the request needs, together.
+    public var approval: ApprovalRequirement?
     public var statements: [StatementDecision]
+
+    /// Groups whose members may approve it.
+    public var approvers: [String] { approval?.groups ?? [] }
 }
 
 public struct PolicySet: Sendable, Hashable {
@@ -218,12 +233,12 @@ public struct PolicySet: Sendable, Hashable {
         for s in statements {
             if let error = s.parseError {
                 decisions.append(StatementDecision(action: .deny, policy: "", rule: "unparseable",
-                                                   reason: "the statement cannot be parsed: \(error)", approvers: []))
+                                                   reason: "the statement cannot be parsed: \(error)"))
                 continue
             }
             if let refusal = s.refusal {
                 // Named as the gate's own: no configured policy made it, and none can change it.
-                decisions.append(StatementDecision(action: .deny, policy: "tollgate", rule: Self.parserSettingsRule, reason: refusal, approvers: []))
+                decisions.append(StatementDecision(action: .deny, policy: "tollgate", rule: Self.parserSettingsRule, reason: refusal))
                 continue
             }
             var best: StatementDecision?
@@ -241,27 +256,33 @@ public struct PolicySet: Sendable, Hashable {
                     case .review, .deny:
                         consider(StatementDecision(action: p.unknownFunctions == .deny ? .deny : .review, policy: p.name,
                                                    rule: Self.unknownFunctionsRule,
-                                                   reason: "calls functions PostgreSQL does not ship: \(list)", approvers: p.reviewApprovers))
+                                                   reason: "calls functions PostgreSQL does not ship: \(list)",
+                                                   approval: p.unknownFunctions == .review ? p.reviewApproval : nil))
                     }
                 }
                 for r in p.rules where r.when.matches(s, path: path) {
                     consider(StatementDecision(action: r.then, policy: p.name, rule: r.name,
                                                reason: r.message.isEmpty ? "\(s.kind) matched rule \(r.name)" : r.message,
-                                               approvers: r.approvers))
+                                               approval: r.then == .review ? r.approval : nil))
                 }
             }
             decisions.append(best ?? StatementDecision(
                 action: .deny, policy: applicable.first?.name ?? "", rule: Self.defaultDeny,
-                reason: applicable.isEmpty ? "no policy applies to \(who.subject) on \(target)" : "no rule allows \(s.kind) here",
-                approvers: []))
+                reason: applicable.isEmpty ? "no policy applies to \(who.subject) on \(target)" : "no rule allows \(s.kind) here"))
         }
         if decisions.isEmpty {
             // An empty request (only comments) changes nothing.
-            return PolicyDecision(action: .allow, policy: "", rule: "empty", reason: "no statement", approvers: [], statements: [])
+            return PolicyDecision(action: .allow, policy: "", rule: "empty", reason: "no statement", approval: nil, statements: [])
         }
         let strictest = decisions.max { $0.action < $1.action }!
+        var approval: ApprovalRequirement?
+        if strictest.action == .review {
+            for d in decisions where d.action == .review {
+                if let a = d.approval { approval = approval.map { $0.merged(with: a) } ?? a }
+            }
+        }
         return PolicyDecision(action: strictest.action, policy: strictest.policy, rule: strictest.rule, reason: strictest.reason,
-                              approvers: strictest.approvers, statements: decisions)
+                              approval: approval, statements: decisions)
     }
 }
 

@@ -89,11 +89,11 @@ public protocol RequestPolicy: Sendable {
     func ruling(_ request: InspectedRequest, in session: SessionContext) -> Ruling
 }
 
-/// A decision and, for `review`, the groups whose members may approve it.
+/// A decision and, for `review`, what approving it takes.
 public struct Ruling: Sendable, Equatable {
     public var decision: Decision
-    public var approvers: [String]
-    public init(decision: Decision, approvers: [String] = []) { self.decision = decision; self.approvers = approvers }
+    public var approval: ApprovalRequirement?
+    public init(decision: Decision, approval: ApprovalRequirement? = nil) { self.decision = decision; self.approval = approval }
 }
 
 extension RequestPolicy {
@@ -143,7 +143,7 @@ public struct PolicyEnforcement: RequestPolicy {
         let d = policies.decide(request.statements, who: Principal(subject: session.subject, groups: session.groups),
                                 target: session.target, path: path)
         let action: Decision.Action = d.action == .allow ? .allow : d.action == .deny ? .deny : .review
-        return Ruling(decision: Decision(action: action, policy: d.policy, rule: d.rule, reason: d.reason), approvers: d.approvers)
+        return Ruling(decision: Decision(action: action, policy: d.policy, rule: d.rule, reason: d.reason), approval: d.approval)
     }
 }
 

@@ -43,7 +43,7 @@ enum PolicyConfig {
             let choices = Dictionary(uniqueKeysWithValues: UnknownFunctions.allCases.map { ($0.rawValue, $0) })
             let unknown: UnknownFunctions = try f["unknown_functions"].map { try $0.oneOf(choices) } ?? .write
             let policy = Policy(name: name, groups: groups, subjects: subjects, targets: covered, rules: rules, masks: masks, unknownFunctions: unknown)
-            if unknown == .review && policy.reviewApprovers.isEmpty {
+            if unknown == .review && policy.reviewApproval == nil {
                 throw f["unknown_functions"]!.error("unknown_functions: review needs a review rule with approvers in this policy")
             }
             if let credNode = f["credentials"] {
@@ -65,7 +65,7 @@ enum PolicyConfig {
     }
 
     static func parseRule(_ node: ConfigNode, index: Int) throws -> Rule {
-        let f = try node.fields(["name", "when", "then", "approvers", "message"])
+        let f = try node.fields(["name", "when", "then", "approvers", "approvals", "timeout", "grant", "message"])
         guard let then = try f["then"]?.oneOf(["allow": Action.allow, "deny": .deny, "review": .review]) else {
             throw node.error("missing 'then' (allow, deny or review)")
         }
@@ -89,8 +89,34 @@ enum PolicyConfig {
         if then == .review && approvers.isEmpty {
             throw node.error("a review rule needs 'approvers' (the groups that may approve)")
         }
+        if then != .review, let key = ["approvals", "timeout", "grant"].first(where: { f[$0] != nil }) {
+            throw f[key]!.errorAtKey("'\(key)' applies to review rules only")
+        }
+        var approval: ApprovalRequirement?
+        if then == .review {
+            approval = ApprovalRequirement(anyOf: approvers)
+            if let n = f["approvals"] {
+                // A number of distinct approvers from any of the groups, or one from each group.
+                if (try? n.string()) == "each-group" {
+                    approval!.clauses = approvers.map { ApprovalRequirement.Clause(groups: [$0]) }
+                } else {
+                    guard let count = try? n.int(in: 1...20) else {
+                        throw n.error("approvals: expected a number of distinct approvers (1 to 20) or 'each-group'")
+                    }
+                    approval!.clauses[0].count = count
+                }
+            }
+            if let t = f["timeout"] {
+                approval!.timeout = try t.duration()
+                if approval!.timeout < .seconds(1) || approval!.timeout > .seconds(7 * 86400) { throw t.error("timeout: between 1s and 7 days") }
+            }
+            if let g = f["grant"] {
+                approval!.grant = try g.duration()
+                if approval!.grant! < .seconds(1) || approval!.grant! > .seconds(86400) { throw g.error("grant: between 1s and 24h") }
+            }
+        }
         return Rule(name: try f["name"]?.string() ?? "rule-\(index)", when: condition, then: then,
-                    approvers: approvers, message: try f["message"]?.string() ?? "")
+                    approval: approval, message: try f["message"]?.string() ?? "")
     }
 }
 

@@ -1,19 +1,20 @@
 import CaptureFormat
+import Policy
 
 /// What admitting a request decided, valid for one policy generation and one state of the
 /// session's inspection (for SQL: its search path, its prepared statements, the catalog).
 /// A class: fetched for every request of a repeated statement, where one retain beats a copy of each field.
 final class Admission {
     let decision: Decision
-    let approvers: [String]
+    let approval: ApprovalRequirement?
     let recordedText: String
     let annotation: Annotation?
     let policyGeneration: Int
     let inspectionGeneration: Int
 
-    init(decision: Decision, approvers: [String], recordedText: String, annotation: Annotation?, policyGeneration: Int,
+    init(decision: Decision, approval: ApprovalRequirement?, recordedText: String, annotation: Annotation?, policyGeneration: Int,
          inspectionGeneration: Int) {
-        self.decision = decision; self.approvers = approvers; self.recordedText = recordedText; self.annotation = annotation
+        self.decision = decision; self.approval = approval; self.recordedText = recordedText; self.annotation = annotation
         self.policyGeneration = policyGeneration; self.inspectionGeneration = inspectionGeneration
     }
 }

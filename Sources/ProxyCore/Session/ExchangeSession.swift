@@ -191,7 +191,8 @@ public struct ExchangeSession {
         let inspected = inspection.inspect(request, in: context)
         let admission = admission(inspected)
         let decision = admission.decision
-        let held = decision.action == .review && settings.holds
+        // A review with nothing to say who approves it cannot be held: it is refused.
+        let held = decision.action == .review && settings.holds && admission.approval != nil
         if decision.action == .allow { inspection.forwarded(inspected) }
         // Kept for a held request only: what it changes is remembered once it is approved.
         let heldRequest = held ? inspected : nil
@@ -207,7 +208,8 @@ public struct ExchangeSession {
         case .allow:
             return Outstanding(exchange: exchange, verdict: .forward(admitted))
         case .review where held:
-            let hold = Hold(approvalID: UUID().uuidString.lowercased(), exchange: exchange, decision: decision, approvers: admission.approvers)
+            let hold = Hold(approvalID: UUID().uuidString.lowercased(), exchange: exchange, decision: decision,
+                            approval: admission.approval ?? ApprovalRequirement(clauses: []))
             record(.approval(Approval(state: .requested, approvalID: hold.approvalID, approverGroups: hold.approvers)), exchange: exchange)
             return Outstanding(exchange: exchange, verdict: .forward(admitted), hold: hold, heldRequest: heldRequest)
         case .review:
@@ -284,12 +286,12 @@ public struct ExchangeSession {
         let context = self.context ?? SessionContext(sessionID: "", target: settings.target, subject: "", groups: [], clientAddress: "", applicationName: "")
         var ruling = policy.pipeline.policy.ruling(inspected, in: context)
         if ruling.decision.action == .allow, recording.session != nil, let refusal = Self.unmaskable(inspected) {
-            ruling = Ruling(decision: refusal, approvers: [])
+            ruling = Ruling(decision: refusal)
         }
         // A request whose text is withheld (it carries a credential, or could not be parsed, so its
         // literals are unknown) gives no annotation: the comment scan could read a literal.
         let withheld = inspected.carriesSecret || inspected.statements.contains { $0.parseError != nil }
-        let admission = Admission(decision: ruling.decision, approvers: ruling.approvers, recordedText: recordedText(inspected),
+        let admission = Admission(decision: ruling.decision, approval: ruling.approval, recordedText: recordedText(inspected),
                                   annotation: withheld ? nil : Self.annotation(inspected.request),
                                   policyGeneration: policy.generation, inspectionGeneration: inspectionGeneration)
         admissions.keep(admission, for: key)
@@ -470,8 +472,10 @@ public struct Hold: Sendable, Equatable {
     public var approvalID: String
     public var exchange: UInt64
     public var decision: Decision
+    /// Who may approve it, how many, how long it waits.
+    public var approval: ApprovalRequirement
     /// Groups whose members may approve it.
-    public var approvers: [String]
+    public var approvers: [String] { approval.groups }
 }
 
 /// A decided request waiting for its turn (or its approval).

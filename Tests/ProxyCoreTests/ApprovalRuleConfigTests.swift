@@ -1,0 +1,54 @@
+import Policy
+import ProxyCore
+import Testing
+
+/// Review rules as the configuration spells them: approvers, how many, each group, timeout, grant.
+@Suite("approval settings in the configuration")
+struct ApprovalRuleConfigTests {
+    func rules(_ rules: String) throws -> [Rule] {
+        let yaml = """
+            proxy: {id: t, captures: /nonexistent, signing_key: /nonexistent}
+            identity: {issuer: "http://127.0.0.1:9400", audiences: [tollgate]}
+            targets:
+              db: {protocol: postgres, listen: 127.0.0.1:6499, upstream: 127.0.0.1:5499, credentials: {user: gate}}
+            policies:
+              - name: p
+                who: {groups: [analysts]}
+                rules:
+            \(rules)
+            """
+        return try GateConfig.parse(yaml: yaml, file: "t.yaml").policies.policies[0].rules
+    }
+
+    @Test func aReviewRuleDefaultsToOneApproverAndFiveMinutes() throws {
+        let r = try rules("      - {name: w, when: {writes: true}, then: review, approvers: [dba, ops]}")[0]
+        #expect(r.approval == ApprovalRequirement(anyOf: ["dba", "ops"], count: 1, timeout: .seconds(300), grant: nil))
+    }
+
+    @Test func countsEachGroupTimeoutAndGrant() throws {
+        let r = try rules("""
+                  - {name: two, when: {writes: true}, then: review, approvers: [dba], approvals: 2, timeout: 10m, grant: 30m}
+                  - {name: each, when: {statement: [drop]}, then: review, approvers: [dba, security], approvals: each-group}
+            """)
+        #expect(r[0].approval == ApprovalRequirement(anyOf: ["dba"], count: 2, timeout: .seconds(600), grant: .seconds(1800)))
+        #expect(r[1].approval?.clauses == [.init(groups: ["dba"]), .init(groups: ["security"])])
+    }
+
+    @Test(arguments: [
+        ("{name: x, then: allow, grant: 5m}", "'grant' applies to review rules only"),
+        ("{name: x, then: review, approvers: [dba], approvals: 0}", "approvals: expected a number"),
+        ("{name: x, then: review, approvers: [dba], approvals: many}", "approvals: expected a number"),
+        ("{name: x, then: review, approvers: [dba], timeout: 0s}", "timeout: between 1s and 7 days"),
+        ("{name: x, then: review, approvers: [dba], grant: 3d}", "expected a duration"),
+        ("{name: x, then: review}", "needs 'approvers'"),
+    ])
+    func badSettingsAreRefusedWithWhereAndWhy(rule: String, message: String) throws {
+        do {
+            _ = try rules("      - \(rule)")
+            Issue.record("accepted \(rule)")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+            #expect("\(error)".contains("t.yaml:"), "the error names the file and line: \(error)")
+        }
+    }
+}
