@@ -69,6 +69,15 @@ struct ConfirmedSessionState {
     private(set) var pendingParses: [String: String] = [:]
     /// Named statements whose Close is not confirmed: until it is, the name still means the old statement.
     private(set) var pendingCloses: Set<String> = []
+    /// Why the session ends once the server has answered what was already forwarded (a lexing
+    /// setting changed, or a divergence): nothing new is forwarded meanwhile, and the answers still
+    /// owed are read and checked, so a write hidden in one of them is recorded by its tag.
+    struct Ending: Equatable {
+        var code: String
+        var message: String
+        var reason: String
+    }
+    private(set) var ending: Ending?
     // Since the last ReadyForQuery: how the current transaction is going.
     private var sawError = false
     private var sawRollback = false
@@ -78,6 +87,26 @@ struct ConfirmedSessionState {
     /// statement it would replace depends on an answer still to come).
     func hasPendingChange(statement name: String) -> Bool {
         pendingParses[name] != nil || pendingCloses.contains(name)
+    }
+
+    /// Every forwarded request has had its answer.
+    var isAnswered: Bool { sent.isEmpty }
+
+    /// The last messages forwarded are an extended batch without its Sync: the server answers
+    /// them only once one comes.
+    var awaitsSync: Bool {
+        switch sent.last {
+        case nil, .sync?, .query?, .functionCall?: false
+        default: true
+        }
+    }
+
+    /// The session must end, once what was forwarded is answered. The first reason stands.
+    /// Returns whether this starts the end (false: it was already ending).
+    mutating func end(_ reason: Ending) -> Bool {
+        guard ending == nil else { return false }
+        ending = reason
+        return true
     }
 
     mutating func forwarded(_ message: Sent) {

@@ -424,7 +424,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     // MARK: Relaying
 
     func clientMessage(_ message: PostgresFrontendMessage, frame: ByteBuffer, context: ChannelHandlerContext) {
-        guard upstream != nil else { return }
+        // An ending session forwards nothing new (see `endAfterAnswers`): the client gets its FATAL error.
+        guard upstream != nil, relay.confirmed.ending == nil else { return }
         // After the gate refuses a statement of an extended-protocol batch, the rest of the batch up to
         // Sync is discarded unseen, as PostgreSQL does after an error: no second error, no decision.
         if relay.skippingUntilSync, message.isSkippedAfterError { return }
@@ -842,7 +843,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             // Never let the upstream's key reach the client.
             return
         case .parameterStatus(let name, let value) where LexingSettings.reported.contains(name):
-            if let refusal = lexing.report(name, value) { return lexingRefused(refusal, context: context, reason: "lexing-settings-changed") }
+            if let refusal = lexing.report(name, value) { return lexingChanged(refusal, context: context) }
         case .parameterStatus(let name, let value) where name == "application_name" && value != applicationName:
             // `SET application_name` mid-session (an assistant naming the prompt it works on): on the
             // record from here on, as an annotation of its own.
@@ -851,8 +852,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         default:
             break
         }
-        // What masking left alone goes to the client as the database sent it.
-        if let replacement { writeBackend(context, replacement, flush: false) } else { clientOut.writeImmutableBuffer(frame) }
+        // What masking left alone goes to the client as the database sent it; nothing once the session is ending.
+        if relay.confirmed.ending == nil {
+            if let replacement { writeBackend(context, replacement, flush: false) } else { clientOut.writeImmutableBuffer(frame) }
+        }
         finishUpstreamMessage(message)
     }
 
@@ -860,7 +863,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func finishUpstreamMessage(_ message: PostgresBackendMessage) {
         upstreamAnswered(message)
         confirmAnswered(message)
-        if let context, state == .relaying { emitReadyRefusals(context) }
+        if endIfAnswered() { return }
+        if let context, state == .relaying, relay.confirmed.ending == nil { emitReadyRefusals(context) }
     }
 
     /// Stores a Describe's answer. True when it was the gate's own Describe: not forwarded.

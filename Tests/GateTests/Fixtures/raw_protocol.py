@@ -137,6 +137,22 @@ def scenario(pg, name):
         q = lambda text: b"Q" + struct.pack("!i", len(text.encode()) + 5) + text.encode() + b"\0"
         pg.s.sendall(q("SELECT confirm_scs_off()") + q("SELECT 'a\\' , ' ; DELETE FROM confirm_table; -- '"))
         pg.until_closed()
+    elif name == "confirm-divergence-sjis":
+        # The same with client_encoding: in SJIS, 81 5C is one character, to the gate (UTF-8) the
+        # end of one and a backslash that escapes the quote after it.
+        q = lambda raw: b"Q" + struct.pack("!i", len(raw) + 5) + raw + b"\0"
+        pg.s.sendall(q(b"SELECT confirm_enc_sjis()") + q(b"SELECT E'\xc3\x81\x5c' ; DELETE FROM confirm_table; -- '"))
+        pg.until_closed()
+    elif name == "confirm-divergence-unsynced":
+        # The hidden write, then an extended batch without its Sync: the gate must have the server
+        # answer it (a Sync of its own) to end the session without waiting for the client.
+        q = lambda text: b"Q" + struct.pack("!i", len(text.encode()) + 5) + text.encode() + b"\0"
+        body = b"\0SELECT 1\0" + struct.pack("!h", 0)
+        parse = b"P" + struct.pack("!i", len(body) + 4) + body
+        bind = b"B" + struct.pack("!i", 4 + 8) + b"\0\0" + struct.pack("!hhh", 0, 0, 0)
+        execute = b"E" + struct.pack("!i", 4 + 5) + b"\0" + struct.pack("!i", 0)
+        pg.s.sendall(q("SELECT confirm_scs_off()") + q("SELECT 'a\\' , ' ; DELETE FROM confirm_table; -- '") + parse + bind + execute)
+        pg.until_closed()
     elif name in ("unterminated-query", "oversized-query", "truncated-query"):
         pg.query("SELECT 1"); pg.until_ready()
         insert = ("INSERT INTO %s VALUES (7)" % os.environ["PROBE_TABLE"]).encode()
