@@ -22,7 +22,8 @@ struct ConfirmedSessionState {
         /// A simple Query: one CommandComplete (or EmptyQueryResponse) per statement, then ReadyForQuery.
         case query(exchange: UInt64, statements: [Planned])
         case parse(name: String, text: String)
-        case bind, describe, sync, functionCall
+        case bind(portal: String)
+        case describe, sync, functionCall
         case execute(exchange: UInt64, statement: Planned)
         case closeStatement(name: String)
         case closePortal(name: String)
@@ -47,6 +48,14 @@ struct ConfirmedSessionState {
         case drop(StatementFacts)
         case registerStatement(name: String, text: String)
         case forgetStatement(name: String)
+        /// A named portal's Bind was confirmed (BindComplete): the name now holds what it bound.
+        case registerPortal(name: String)
+        /// A named portal's Bind did not happen (an error came first): the name holds nothing new.
+        case dropPortal(name: String)
+        /// A COMMIT or ROLLBACK completed: the transaction's portals are gone (a ROLLBACK TO
+        /// SAVEPOINT drops only some; forgetting them all is the safe side: an Execute of a
+        /// portal the gate does not know is an unknown write).
+        case portalsEnded
         case transactionEnded(TransactionEnd)
         case divergence(Divergence)
     }
@@ -69,6 +78,8 @@ struct ConfirmedSessionState {
     private(set) var pendingParses: [String: String] = [:]
     /// Named statements whose Close is not confirmed: until it is, the name still means the old statement.
     private(set) var pendingCloses: Set<String> = []
+    /// Named portals whose Bind is not confirmed yet.
+    private(set) var pendingBinds: Set<String> = []
     /// Why the session ends once the server has answered what was already forwarded (a lexing
     /// setting changed, or a divergence): nothing new is forwarded meanwhile, and the answers still
     /// owed are read and checked, so a write hidden in one of them is recorded by its tag.
@@ -109,8 +120,13 @@ struct ConfirmedSessionState {
         return true
     }
 
+    /// A named portal with an unconfirmed Bind: a second Bind of it is refused (whether the
+    /// server takes it depends on an answer still to come).
+    func hasPendingChange(portal name: String) -> Bool { pendingBinds.contains(name) }
+
     mutating func forwarded(_ message: Sent) {
         switch message {
+        case .bind(let portal) where !portal.isEmpty: pendingBinds.insert(portal)
         case .parse(let name, let text) where !name.isEmpty: pendingParses[name] = text
         case .closeStatement(let name) where !name.isEmpty: pendingCloses.insert(name)
         default: break
@@ -135,7 +151,13 @@ struct ConfirmedSessionState {
                 actions.append(.registerStatement(name: name, text: text))
             }
         case .bindComplete:
-            if case .bind? = sent.first { sent.removeFirst() }
+            if case .bind(let portal)? = sent.first {
+                sent.removeFirst()
+                if !portal.isEmpty {
+                    pendingBinds.remove(portal)
+                    actions.append(.registerPortal(name: portal))
+                }
+            }
         case .closeComplete:
             if case .closeStatement(let name)? = sent.first {
                 sent.removeFirst()
@@ -165,6 +187,7 @@ struct ConfirmedSessionState {
             let word = CommandTags.verb(of: tag)
             if word == "ROLLBACK" { sawRollback = true }
             if word == "COMMIT" { sawCommit = true }
+            if word == "COMMIT" || word == "ROLLBACK" || tag == "PREPARE TRANSACTION" { actions.append(.portalsEnded) }
         }
         switch sent.first {
         case .query(let exchange, let statements)?:
@@ -218,6 +241,9 @@ struct ConfirmedSessionState {
                 switch first {
                 case .parse(let name, _): pendingParses[name] = nil
                 case .closeStatement(let name): pendingCloses.remove(name)
+                case .bind(let portal) where !portal.isEmpty:
+                    pendingBinds.remove(portal)
+                    actions.append(.dropPortal(name: portal))
                 case .execute(_, let s): if let c = s.change { actions.append(.drop(c)) }
                 default: break
                 }

@@ -12,7 +12,7 @@ extension PostgresSessionHandler {
         switch message {
         case .query: sent = .query(exchange: relay.exchangeCounter, statements: sqlInspection?.lastPlanned ?? [])
         case .parse(let name, let query, _): sent = .parse(name: name, text: query)
-        case .bind: sent = .bind
+        case .bind(let bind): sent = .bind(portal: bind.portal)
         case .describe: sent = .describe
         case .sync: sent = .sync
         case .functionCall: sent = .functionCall
@@ -31,6 +31,32 @@ extension PostgresSessionHandler {
         guard relay.confirmed.hasPendingChange(statement: name)
             || sqlInspection.map({ $0.pending.prepared[name] != nil || $0.pending.deallocated.contains(name) }) == true else { return nil }
         return "tollgate: prepared statement \"\(name)\" has a change the server has not confirmed yet; wait for its answer"
+    }
+
+    /// A Bind as the gate keeps it: the unnamed portal at once (each Bind replaces it), a named
+    /// one once the server confirms it. A named portal the gate holds, or whose Bind is still
+    /// unconfirmed, cannot be bound again: refused (the server would refuse the first, and
+    /// which portal the second means depends on an answer still to come). False: refused.
+    func bindPortal(_ bind: PostgresFrontendMessage.Bind, context: ChannelHandlerContext) -> Bool {
+        if !bind.portal.isEmpty, relay.portals[bind.portal] != nil || relay.pendingPortals[bind.portal] != nil
+            || relay.confirmed.hasPendingChange(portal: bind.portal) {
+            relay.lastDenial = "tollgate: portal \"\(bind.portal)\" exists or has a Bind the server has not confirmed yet; close it or wait for its answer"
+            relay.skippingUntilSync = true
+            refuse(context, ownReady: false)
+            return false
+        }
+        let portal = RelayState.Portal(statement: bind.statement, text: statementText(bind.statement),
+                                       parameters: bind.parameters.enumerated().map { i, p in
+                                           Parameter(value: p.map { Array($0.readableBytesView) },
+                                                     format: UInt8(truncatingIfNeeded: bind.format(ofParameter: i)))
+                                       }, resultFormats: bind.resultFormats, sync: relay.syncSequence + 1)
+        if bind.portal.isEmpty {
+            relay.portals[""] = portal
+            relay.portalDescribed[""] = nil
+        } else {
+            relay.pendingPortals[bind.portal] = portal
+        }
+        return true
     }
 
     func registerStatement(_ name: String, text: String) {
@@ -57,6 +83,17 @@ extension PostgresSessionHandler {
             case .drop(let s): sqlInspection?.dropped(s)
             case .registerStatement(let name, let text): if !name.isEmpty { registerStatement(name, text: text) }
             case .forgetStatement(let name): if !name.isEmpty { forgetStatement(name) }
+            case .registerPortal(let name):
+                // The server took the Bind, so the name was free there: what it bound is the portal,
+                // whatever the gate held under the name before.
+                if let p = relay.pendingPortals.removeValue(forKey: name) {
+                    relay.portals[name] = p
+                    relay.portalDescribed[name] = nil
+                }
+            case .dropPortal(let name): relay.pendingPortals[name] = nil
+            case .portalsEnded:
+                relay.portals.removeAll(keepingCapacity: true)
+                relay.portalDescribed.removeAll(keepingCapacity: true)
             case .transactionEnded(let end): sqlInspection?.transactionEnded(end)
             case .divergence(let d):
                 diverged(d)

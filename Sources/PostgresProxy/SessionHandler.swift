@@ -465,21 +465,15 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             }
             if name.isEmpty { registerStatement(name, text: query) }
         case .bind(let bind):
-            // As with statements: a named portal that still exists cannot be bound again.
-            if bind.portal.isEmpty || relay.portals[bind.portal] == nil {
-                relay.portals[bind.portal] = .init(statement: bind.statement, text: statementText(bind.statement),
-                                                   parameters: bind.parameters.enumerated().map { i, p in
-                                                       Parameter(value: p.map { Array($0.readableBytesView) },
-                                                                 format: UInt8(truncatingIfNeeded: bind.format(ofParameter: i)))
-                                                   }, resultFormats: bind.resultFormats, sync: relay.syncSequence + 1)
-                relay.portalDescribed[bind.portal] = nil
-            }
+            // A named portal is registered when the server confirms it (SessionHandler+Confirmed).
+            guard bindPortal(bind, context: context) else { return }
         case .describe(let kind, let name):
             relay.describes.append(.init(target: kind == .statement ? .statement(name) : .portal(name), injected: false,
                                          sync: relay.syncSequence + 1))
         case .execute(let portal, _):
             let exchange = relay.nextExchange()
-            let bound = relay.portals[portal]
+            // A portal whose Bind is pipelined before this Execute: if that Bind fails, the server skips this too.
+            let bound = relay.portals[portal] ?? relay.pendingPortals[portal]
             let text = bound?.text ?? statementText(nil)
             let request = Request.postgres(PostgresRequest(text: text, path: .extended, statementName: bound?.statement ?? "",
                                                            portalName: portal, parameters: bound?.parameters ?? []))
@@ -516,6 +510,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                 if name.isEmpty { forgetStatement(name) }
             } else {
                 relay.portals[name] = nil
+                relay.pendingPortals[name] = nil  // its BindComplete (before the Close's) must not bring it back
                 relay.portalDescribed[name] = nil
             }
         case .copyData(let data):

@@ -135,6 +135,26 @@ struct ConfirmedStateTests {
     /// A bypass the gate cannot see (a function turns standard_conforming_strings off; the next
     /// Query, pipelined, is read by the server as a SELECT and a DELETE): the command tags give it
     /// away, and the gate records the divergence, logs it and ends the session.
+    /// A named portal is the gate's only once the server confirms its Bind: a refused Bind does
+    /// not hold the name, a second Bind of a name still unconfirmed is refused, and portals end
+    /// with their transaction (here a COMMIT inside a Query that opens the next one).
+    @Test func aNamedPortalIsKnownOnlyOnceTheServerConfirmsIt() throws {
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: Self.policy)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        let script = repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/raw_protocol.py").path
+        let r = try run("python3", [script, "confirm-portal-decoy"], environment: gate.libpqEnvironment("demo", token: token), timeout: .seconds(30))
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let rows = (out["rows"] as? [[Any]]) ?? []
+        // No email (what the server would run) reached the client: only the two counts.
+        #expect(rows.count == 2 && !rows.contains { $0.contains { "\($0)".contains("@") } }, "\(out)")
+        let messages = ((out["errors"] as? [[String: Any]]) ?? []).compactMap { $0["message"] as? String }
+        #expect(messages.count == 2 && messages.contains { $0.contains("bind message supplies 0 parameters") }
+                && messages.contains { $0.contains("portal \"confirm_p\" exists or has a Bind the server has not confirmed yet") }, "\(messages)")
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
+    }
+
     /// A lexing setting turned off by an allowed function, with a request pipelined behind it
     /// that the server then reads as a SELECT and a DELETE: the session ends for the lexing
     /// change, but only after the pipelined request is answered, so its DELETE tag is checked and

@@ -41,6 +41,7 @@ import Testing
                     case .drop(let s): inspector.dropped(s)
                     case .registerStatement(let name, let text): registered[name] = text
                     case .forgetStatement(let name): registered[name] = nil
+                    case .registerPortal, .dropPortal, .portalsEnded: break
                     case .transactionEnded(let end): inspector.transactionEnded(end)
                     case .divergence(let d): divergences.append(d)
                     }
@@ -226,7 +227,7 @@ import Testing
         _ = state.received(.readyForQuery(.idle))
         #expect(!state.hasPendingChange(statement: "s1"))
         state.forwarded(.parse(name: "s1", text: "SELECT 2"))
-        state.forwarded(.bind)
+        state.forwarded(.bind(portal: ""))
         state.forwarded(.execute(exchange: 1, statement: .init(kind: "select")))
         state.forwarded(.sync)
         let actions = state.received(.parseComplete)
@@ -245,6 +246,62 @@ import Testing
         let actions = state.received(.errorResponse(.init(severity: "ERROR", sqlState: "22012", message: "division by zero")))
         #expect(!actions.contains { if case .forgetStatement = $0 { true } else { false } })
         #expect(!state.hasPendingChange(statement: "s1"))
+    }
+
+    func has(_ actions: [ConfirmedSessionState.Action], _ test: (ConfirmedSessionState.Action) -> Bool) -> Bool { actions.contains(where: test) }
+
+    @Test func aNamedPortalIsRegisteredOnlyWhenConfirmed() {
+        var state = ConfirmedSessionState()
+        state.forwarded(.bind(portal: "confirm_p1"))
+        state.forwarded(.execute(exchange: 1, statement: .init(kind: "select")))
+        state.forwarded(.sync)
+        #expect(state.hasPendingChange(portal: "confirm_p1"))
+        // The Bind fails (wrong parameter count): the portal never existed, the Execute is skipped.
+        let failed = state.received(.errorResponse(.init(severity: "ERROR", sqlState: "08P01", message: "bind message supplies 1 parameters")))
+        #expect(has(failed) { if case .dropPortal(let n) = $0 { n == "confirm_p1" } else { false } })
+        #expect(!has(failed) { if case .registerPortal = $0 { true } else { false } })
+        #expect(!state.hasPendingChange(portal: "confirm_p1"))
+        _ = state.received(.readyForQuery(.idle))
+        #expect(state.isAnswered)
+        state.forwarded(.bind(portal: "confirm_p1"))
+        state.forwarded(.sync)
+        #expect(has(state.received(.bindComplete)) { if case .registerPortal(let n) = $0 { n == "confirm_p1" } else { false } })
+        #expect(!state.hasPendingChange(portal: "confirm_p1"))
+    }
+
+    @Test func portalsEndWithTheirTransaction() {
+        var state = ConfirmedSessionState()
+        // COMMIT and a new BEGIN in one Query: the ReadyForQuery never says idle, the COMMIT tag does.
+        state.forwarded(.query(exchange: 1, statements: [.init(kind: "commit"), .init(kind: "begin")]))
+        #expect(has(state.received(.commandComplete(tag: "COMMIT"))) { if case .portalsEnded = $0 { true } else { false } })
+        #expect(!has(state.received(.commandComplete(tag: "BEGIN"))) { if case .portalsEnded = $0 { true } else { false } })
+        _ = state.received(.readyForQuery(.inTransaction))
+        state.forwarded(.query(exchange: 2, statements: [.init(kind: "rollback")]))
+        #expect(has(state.received(.commandComplete(tag: "ROLLBACK"))) { if case .portalsEnded = $0 { true } else { false } })
+    }
+
+    @Test func anEndingSessionWaitsForWhatWasForwarded() {
+        var state = ConfirmedSessionState()
+        state.forwarded(.query(exchange: 1, statements: [.init(kind: "select")]))
+        state.forwarded(.query(exchange: 2, statements: [.init(kind: "select")]))
+        state.forwarded(.bind(portal: ""))
+        state.forwarded(.execute(exchange: 3, statement: .init(kind: "select")))
+        #expect(state.awaitsSync)
+        let first = state.end(.init(code: "0A000", message: "lexing", reason: "lexing-settings-changed"))
+        let second = state.end(.init(code: "42501", message: "divergence", reason: "divergence"))
+        #expect(first && !second)
+        #expect(state.ending?.reason == "lexing-settings-changed")
+        state.forwarded(.sync)
+        #expect(!state.awaitsSync)
+        for m: PostgresBackendMessage in [.commandComplete(tag: "SELECT 1"), .readyForQuery(.idle), .commandComplete(tag: "SELECT 1")] {
+            _ = state.received(m)
+        }
+        // The second Query's hidden write: a divergence, read although the session is ending.
+        #expect(has(state.received(.commandComplete(tag: "DELETE 1"))) { if case .divergence = $0 { true } else { false } })
+        _ = state.received(.readyForQuery(.idle))
+        #expect(!state.isAnswered)
+        for m: PostgresBackendMessage in [.bindComplete, .commandComplete(tag: "SELECT 1"), .readyForQuery(.idle)] { _ = state.received(m) }
+        #expect(state.isAnswered)
     }
 
     @Test func divergencesAreCounted() throws {
