@@ -48,6 +48,8 @@ struct ConfirmedSessionState {
         case drop(StatementFacts)
         case registerStatement(name: String, text: String)
         case forgetStatement(name: String)
+        /// DEALLOCATE ALL or DISCARD ALL confirmed: no named statement is left, protocol ones included.
+        case forgetAllStatements
         /// A named portal's Bind was confirmed (BindComplete): the name now holds what it bound.
         case registerPortal(name: String)
         /// A named portal's Bind did not happen (an error came first): the name holds nothing new.
@@ -220,7 +222,16 @@ struct ConfirmedSessionState {
             actions.append(.divergence(Divergence(exchange: exchange, statement: index, expected: statement.kind, actual: "an empty query")))
             return
         }
-        if let change = statement.change { actions.append(.apply(change)) }
+        if let change = statement.change {
+            // SQL PREPARE/DEALLOCATE and protocol Parse/Close share one namespace on the server:
+            // a confirmed PREPARE (the name was free) or DEALLOCATE ends what the gate held under the name.
+            if ["prepare", "deallocate"].contains(change.kind), let name = change.preparedName {
+                actions.append(.forgetStatement(name: name))
+            } else if SQLSessionInspector.deallocatesAll(change) {
+                actions.append(.forgetAllStatements)
+            }
+            actions.append(.apply(change))
+        }
     }
 
     /// An error: what it answers did not happen, and in an extended batch neither does anything

@@ -25,11 +25,18 @@ extension PostgresSessionHandler {
         if let sent { relay.confirmed.forwarded(sent) }
     }
 
+    /// How the protocol side holds a statement name, for SQL PREPARE and DEALLOCATE.
+    func protocolStatementState(_ name: String) -> ProtocolStatementState {
+        if relay.confirmed.hasPendingChange(statement: name) { return .pending }
+        return relay.statements[name] != nil ? .held : .free
+    }
+
     /// Why a Parse of `name` is refused now: a Parse or Close of the name (or a SQL PREPARE or
     /// DEALLOCATE, which share the namespace) that the server has not answered yet.
     func pendingNameRefusal(_ name: String) -> String? {
         guard relay.confirmed.hasPendingChange(statement: name)
-            || sqlInspection.map({ $0.pending.prepared[name] != nil || $0.pending.deallocated.contains(name) }) == true else { return nil }
+            || sqlInspection.map({ $0.pending.prepared[name] != nil || $0.pending.deallocated.contains(name) || $0.pending.allDeallocations > 0 }) == true
+        else { return nil }
         return "tollgate: prepared statement \"\(name)\" has a change the server has not confirmed yet; wait for its answer"
     }
 
@@ -59,10 +66,11 @@ extension PostgresSessionHandler {
         return true
     }
 
+    /// A statement the server holds now: the unnamed one as sent (each Parse replaces it), a
+    /// named one on its ParseComplete (the server took it, so the name was free there, whatever
+    /// the gate held under it: SQL PREPARE shares the namespace).
     func registerStatement(_ name: String, text: String) {
-        // A named statement that exists cannot be parsed again (the server refuses it and keeps
-        // the one it has), so the gate keeps it too; the unnamed one is replaced.
-        guard name.isEmpty || (relay.statements[name] == nil && sqlInspection?.prepared[name] == nil) else { return }
+        if !name.isEmpty { sqlInspection?.prepared[name] = nil }
         relay.statements[name] = text
         relay.described[name] = nil
         // A new statement under the name: its plan (which depends on the statement's select list) no longer applies.
@@ -77,12 +85,20 @@ extension PostgresSessionHandler {
     /// After an upstream message was handled: what it confirms is applied; a divergence ends the session.
     func confirmAnswered(_ message: PostgresBackendMessage) {
         guard state == .relaying else { return }
+        defer {
+            // A batch answered: named Binds of it that failed are gone.
+            if case .readyForQuery = message, !relay.pendingPortals.isEmpty {
+                relay.pendingPortals = relay.pendingPortals.filter { relay.confirmed.hasPendingChange(portal: $0.key) }
+            }
+        }
         for action in relay.confirmed.received(message) {
             switch action {
             case .apply(let s): sqlInspection?.confirmed(s)
             case .drop(let s): sqlInspection?.dropped(s)
             case .registerStatement(let name, let text): if !name.isEmpty { registerStatement(name, text: text) }
             case .forgetStatement(let name): if !name.isEmpty { forgetStatement(name) }
+            case .forgetAllStatements:
+                for name in relay.statements.keys where !name.isEmpty { forgetStatement(name) }
             case .registerPortal(let name):
                 // The server took the Bind, so the name was free there: what it bound is the portal,
                 // whatever the gate held under the name before.
@@ -90,7 +106,10 @@ extension PostgresSessionHandler {
                     relay.portals[name] = p
                     relay.portalDescribed[name] = nil
                 }
-            case .dropPortal(let name): relay.pendingPortals[name] = nil
+            case .dropPortal:
+                // Kept until the batch's ReadyForQuery (below): an Execute of it later in the batch,
+                // which the server skips, is still recorded as what it was bound to.
+                break
             case .portalsEnded:
                 relay.portals.removeAll(keepingCapacity: true)
                 relay.portalDescribed.removeAll(keepingCapacity: true)

@@ -318,6 +318,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         gate.sessionStarted(self, channel: context.channel)
         if let recorder { resumeWhenRecorderDrains(recorder, loop: context.eventLoop) }
         inspection = gate.inspector.makeSession(target: target.name, parameters: startupParameters.map { KeyValue($0.name, $0.value) })
+        sqlInspection?.protocolStatement = { [weak self] name in self?.protocolStatementState(name) ?? .pending }
         _ = currentPolicy()
         if tls != nil, let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
             // NIOSSL exposes the negotiated version but not the cipher suite.
@@ -545,7 +546,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// (or one the gate never saw parsed) an EXECUTE of it, which inspection resolves or treats as
     /// unknown (a write, with results masked as untraceable).
     func statementText(_ statement: String?) -> String {
-        if let statement, let text = relay.statements[statement] ?? relay.confirmed.pendingParses[statement] { return text }
+        if let statement, let text = relay.statements[statement] { return text }
+        // A pending Parse of a name SQL PREPARE holds fails (the server keeps the PREPAREd one).
+        if let statement, sqlInspection?.prepared[statement] == nil, let text = relay.confirmed.pendingParses[statement] { return text }
         return "EXECUTE \"" + (statement ?? "").replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 

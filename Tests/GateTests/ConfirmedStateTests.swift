@@ -155,6 +155,30 @@ struct ConfirmedStateTests {
         try gate.expectNoSecrets([token])
     }
 
+    /// SQL PREPARE behind a protocol Parse of the same name, Parse behind PREPARE, and Parse
+    /// behind DEALLOCATE ALL, each pipelined: the gate refuses the second (which statement the
+    /// name would hold depends on an answer still to come), and an EXECUTE of a name the
+    /// protocol holds is not decided on a PREPARE the server refused.
+    @Test func prepareAndParseOfOneNameFollowTheServer() throws {
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: Self.policy)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        let script = repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/raw_protocol.py").path
+        let r = try run("python3", [script, "confirm-prepare-and-parse"], environment: gate.libpqEnvironment("demo", token: token), timeout: .seconds(30))
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let rows = ((out["rows"] as? [[Any]]) ?? []).map { $0.map { "\($0)" } }
+        let messages = ((out["errors"] as? [[String: Any]]) ?? []).compactMap { $0["message"] as? String }
+        // The PREPARE behind the Parse, the Parse behind the PREPARE, the Parse behind DEALLOCATE ALL.
+        #expect(messages.filter { $0.contains("has a change the server has not confirmed yet") }.count == 3, "\(messages)")
+        // EXECUTE of the protocol's statement: not the refused PREPARE's (an email), refused as unknown.
+        #expect(messages.contains { $0.contains("no rule allows execute") }, "\(messages)")
+        #expect(!rows.contains { $0.contains { $0.contains("@") } }, "\(rows)")
+        // EXECUTE confirm_m runs the PREPAREd count, the one statement the server holds under the name.
+        #expect(rows == [["5000"]], "\(rows) \(messages)")
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
+    }
+
     /// A lexing setting turned off by an allowed function, with a request pipelined behind it
     /// that the server then reads as a SELECT and a DELETE: the session ends for the lexing
     /// change, but only after the pipelined request is answered, so its DELETE tag is checked and

@@ -161,6 +161,24 @@ def scenario(pg, name):
         pg.query("COMMIT; BEGIN"); pg.until_ready()
         pg.bind("confirm_p2", "confirm_ok"); pg.execute("confirm_p2"); pg.sync(); pg.until_ready()
         pg.query("COMMIT"); pg.until_ready()
+    elif name == "confirm-prepare-and-parse":
+        # SQL PREPARE and protocol Parse share one namespace on the server; each request below is
+        # pipelined (one write) behind an unanswered change of the same name.
+        pg.hold = b""
+        pg.parse("confirm_n", "SELECT count(*)::text FROM analytics.events"); pg.sync()
+        pg.query("PREPARE confirm_n AS SELECT email FROM public.customers ORDER BY id LIMIT 1")
+        pg.send_held(); pg.until_ready(); pg.until_ready()
+        pg.query("EXECUTE confirm_n"); pg.until_ready()
+        pg.hold = b""
+        pg.query("PREPARE confirm_m AS SELECT count(*)::text FROM analytics.events")
+        pg.parse("confirm_m", "SELECT 1::text"); pg.bind("", "confirm_m"); pg.execute(""); pg.sync()
+        pg.send_held(); pg.until_ready(); pg.until_ready()
+        pg.query("EXECUTE confirm_m"); pg.until_ready()
+        pg.parse("confirm_k", "SELECT count(*)::text FROM analytics.events"); pg.sync(); pg.until_ready()
+        pg.hold = b""
+        pg.query("DEALLOCATE ALL")
+        pg.parse("confirm_k", "SELECT 'other'::text"); pg.bind("", "confirm_k"); pg.execute(""); pg.sync()
+        pg.send_held(); pg.until_ready(); pg.until_ready()
     elif name == "confirm-divergence-sjis":
         # The same with client_encoding: in SJIS, 81 5C is one character, to the gate (UTF-8) the
         # end of one and a backslash that escapes the quote after it.
