@@ -316,7 +316,7 @@ extension StatementFacts {
         var info = StatementInfo(kind: kind, innerKind: innerKind,
                                  resources: relations.map { PolicyResource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
                                  functions: functions, unknownFunctions: unknownFunctions, writes: writes, sideEffects: sideEffects)
-        info.refusal = refusals.isEmpty ? nil : refusals.joined(separator: "; ")
+        info.refusal = policyRefusal
         return info
     }
 }
