@@ -69,7 +69,6 @@ struct RelayState {
         var isRefusal: Bool { if case .refusal = self { true } else { false } }
     }
 
-    var exchangeCounter: UInt64 = 0
     var statements: [String: String] = [:]
     /// Portals the server holds, as far as it confirmed them: the unnamed one from its Bind,
     /// named ones from their BindComplete (see ConfirmedSessionState).
@@ -104,10 +103,9 @@ struct RelayState {
     var rows: RowRecorder
     var notices: [CaptureFormat.PostgresNotice] = []
 
-    mutating func nextExchange() -> UInt64 {
-        exchangeCounter += 1
+    /// A new exchange (its number is the session core's): COPY chunks are capped per exchange.
+    mutating func exchangeStarted() {
         copyChunks = 0
-        return exchangeCounter
     }
 
     /// `maxRows`: rows recorded per result; the rest are counted and hashed.

@@ -189,7 +189,7 @@ final class SQLSessionInspector: SessionInspector {
         let entry = hit?.entry ?? inspector.lookup(text)
         // A change of a name with a change still unanswered (here or by the protocol's Parse/Close).
         if entry.changesSession, let conflict = pendingConflict(entry) {
-            return InspectedRequest(request: request, statements: [.unparseable(conflict)])
+            return InspectedRequest(request: request, statements: [.unparseable(conflict)], withheldText: SQLLiterals.withheld(text))
         }
         if let hit { return inspected(request, entry: hit.entry, parts: hit.parts) }
         let parts = entry.dependsOnSession ? SQLRequestInspector.parts(resolve(entry)) : entry.inspected
@@ -206,8 +206,10 @@ final class SQLSessionInspector: SessionInspector {
             p.statementKinds = parts.kinds
             p.resources = parts.resources
             p.functions = parts.functions
+            // Text the parser rejected cannot be known to carry no credential: its literals are withheld.
+            let withheld = parts.statements.contains { $0.parseError != nil } ? SQLLiterals.withheld(p.text) : nil
             return InspectedRequest(request: .postgres(p), statements: parts.statements, projections: parts.projections,
-                                    rowStreams: parts.rowStreams, carriesSecret: parts.carriesSecret)
+                                    rowStreams: parts.rowStreams, carriesSecret: parts.carriesSecret, withheldText: withheld)
         case let other:
             return InspectedRequest(request: other, statements: [])
         }
