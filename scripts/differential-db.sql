@@ -8,6 +8,11 @@ CREATE TABLE IF NOT EXISTS audit.writes (id bigserial PRIMARY KEY, tbl text NOT 
     query text, at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE TABLE IF NOT EXISTS audit.ddl (id bigserial PRIMARY KEY, tag text NOT NULL, object text,
     query text, at timestamptz NOT NULL DEFAULT clock_timestamp());
+-- Who wrote (the session's application_name, evaluated in the writing session): the cluster is
+-- shared, and this script (psql) or the test's direct control write (psycopg, no name) may run
+-- while a case does; the test counts only writes by other sessions (its cases name theirs).
+ALTER TABLE audit.writes ADD COLUMN IF NOT EXISTS app text DEFAULT current_setting('application_name');
+ALTER TABLE audit.ddl ADD COLUMN IF NOT EXISTS app text DEFAULT current_setting('application_name');
 
 CREATE OR REPLACE FUNCTION audit.log_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp AS $$

@@ -22,7 +22,8 @@ struct ConfirmedSessionState {
         /// A simple Query: one CommandComplete (or EmptyQueryResponse) per statement, then ReadyForQuery.
         case query(exchange: UInt64, statements: [Planned])
         case parse(name: String, text: String)
-        case bind, describe, sync, functionCall
+        case bind(portal: String)
+        case describe, sync, functionCall
         case execute(exchange: UInt64, statement: Planned)
         case closeStatement(name: String)
         case closePortal(name: String)
@@ -47,6 +48,16 @@ struct ConfirmedSessionState {
         case drop(StatementFacts)
         case registerStatement(name: String, text: String)
         case forgetStatement(name: String)
+        /// DEALLOCATE ALL or DISCARD ALL confirmed: no named statement is left, protocol ones included.
+        case forgetAllStatements
+        /// A named portal's Bind was confirmed (BindComplete): the name now holds what it bound.
+        case registerPortal(name: String)
+        /// A named portal's Bind did not happen (an error came first): the name holds nothing new.
+        case dropPortal(name: String)
+        /// A COMMIT or ROLLBACK completed: the transaction's portals are gone (a ROLLBACK TO
+        /// SAVEPOINT drops only some; forgetting them all is the safe side: an Execute of a
+        /// portal the gate does not know is an unknown write).
+        case portalsEnded
         case transactionEnded(TransactionEnd)
         case divergence(Divergence)
     }
@@ -69,6 +80,17 @@ struct ConfirmedSessionState {
     private(set) var pendingParses: [String: String] = [:]
     /// Named statements whose Close is not confirmed: until it is, the name still means the old statement.
     private(set) var pendingCloses: Set<String> = []
+    /// Named portals whose Bind is not confirmed yet.
+    private(set) var pendingBinds: Set<String> = []
+    /// Why the session ends once the server has answered what was already forwarded (a lexing
+    /// setting changed, or a divergence): nothing new is forwarded meanwhile, and the answers still
+    /// owed are read and checked, so a write hidden in one of them is recorded by its tag.
+    struct Ending: Equatable {
+        var code: String
+        var message: String
+        var reason: String
+    }
+    private(set) var ending: Ending?
     // Since the last ReadyForQuery: how the current transaction is going.
     private var sawError = false
     private var sawRollback = false
@@ -80,8 +102,33 @@ struct ConfirmedSessionState {
         pendingParses[name] != nil || pendingCloses.contains(name)
     }
 
+    /// Every forwarded request has had its answer.
+    var isAnswered: Bool { sent.isEmpty }
+
+    /// The last messages forwarded are an extended batch without its Sync: the server answers
+    /// them only once one comes.
+    var awaitsSync: Bool {
+        switch sent.last {
+        case nil, .sync?, .query?, .functionCall?: false
+        default: true
+        }
+    }
+
+    /// The session must end, once what was forwarded is answered. The first reason stands.
+    /// Returns whether this starts the end (false: it was already ending).
+    mutating func end(_ reason: Ending) -> Bool {
+        guard ending == nil else { return false }
+        ending = reason
+        return true
+    }
+
+    /// A named portal with an unconfirmed Bind: a second Bind of it is refused (whether the
+    /// server takes it depends on an answer still to come).
+    func hasPendingChange(portal name: String) -> Bool { pendingBinds.contains(name) }
+
     mutating func forwarded(_ message: Sent) {
         switch message {
+        case .bind(let portal) where !portal.isEmpty: pendingBinds.insert(portal)
         case .parse(let name, let text) where !name.isEmpty: pendingParses[name] = text
         case .closeStatement(let name) where !name.isEmpty: pendingCloses.insert(name)
         default: break
@@ -106,7 +153,13 @@ struct ConfirmedSessionState {
                 actions.append(.registerStatement(name: name, text: text))
             }
         case .bindComplete:
-            if case .bind? = sent.first { sent.removeFirst() }
+            if case .bind(let portal)? = sent.first {
+                sent.removeFirst()
+                if !portal.isEmpty {
+                    pendingBinds.remove(portal)
+                    actions.append(.registerPortal(name: portal))
+                }
+            }
         case .closeComplete:
             if case .closeStatement(let name)? = sent.first {
                 sent.removeFirst()
@@ -136,6 +189,7 @@ struct ConfirmedSessionState {
             let word = CommandTags.verb(of: tag)
             if word == "ROLLBACK" { sawRollback = true }
             if word == "COMMIT" { sawCommit = true }
+            if word == "COMMIT" || word == "ROLLBACK" || tag == "PREPARE TRANSACTION" { actions.append(.portalsEnded) }
         }
         switch sent.first {
         case .query(let exchange, let statements)?:
@@ -168,7 +222,16 @@ struct ConfirmedSessionState {
             actions.append(.divergence(Divergence(exchange: exchange, statement: index, expected: statement.kind, actual: "an empty query")))
             return
         }
-        if let change = statement.change { actions.append(.apply(change)) }
+        if let change = statement.change {
+            // SQL PREPARE/DEALLOCATE and protocol Parse/Close share one namespace on the server:
+            // a confirmed PREPARE (the name was free) or DEALLOCATE ends what the gate held under the name.
+            if ["prepare", "deallocate"].contains(change.kind), let name = change.preparedName {
+                actions.append(.forgetStatement(name: name))
+            } else if SQLSessionInspector.deallocatesAll(change) {
+                actions.append(.forgetAllStatements)
+            }
+            actions.append(.apply(change))
+        }
     }
 
     /// An error: what it answers did not happen, and in an extended batch neither does anything
@@ -189,6 +252,9 @@ struct ConfirmedSessionState {
                 switch first {
                 case .parse(let name, _): pendingParses[name] = nil
                 case .closeStatement(let name): pendingCloses.remove(name)
+                case .bind(let portal) where !portal.isEmpty:
+                    pendingBinds.remove(portal)
+                    actions.append(.dropPortal(name: portal))
                 case .execute(_, let s): if let c = s.change { actions.append(.drop(c)) }
                 default: break
                 }

@@ -70,7 +70,11 @@ struct RelayState {
     }
 
     var statements: [String: String] = [:]
+    /// Portals the server holds, as far as it confirmed them: the unnamed one from its Bind,
+    /// named ones from their BindComplete (see ConfirmedSessionState).
     var portals: [String: Portal] = [:]
+    /// Named portals whose Bind the server has not confirmed yet.
+    var pendingPortals: [String: Portal] = [:]
     /// Result columns of prepared statements, from the RowDescription that answered a Describe of the statement.
     var described: [String: [PostgresBackendMessage.ColumnDescription]] = [:]
     /// Result columns of portals, from the RowDescription that answered a Describe of the portal

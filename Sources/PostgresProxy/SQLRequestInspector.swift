@@ -156,6 +156,9 @@ final class SQLSessionInspector: SessionInspector {
     var lastPlanned: [ConfirmedSessionState.Planned] = []
     var generation: Int { stateChanges &+ (catalog?.generation ?? 0) &* 1_000_003 }
     let startupPath: SearchPath
+    /// How the protocol's named statements (Parse, Close: the same namespace on the server) hold
+    /// a name; set by the session handler.
+    var protocolStatement: (String) -> ProtocolStatementState = { _ in .free }
     /// SQL-level prepared statements (`PREPARE name AS …`), by name, with their facts.
     var prepared: [String: StatementFacts] = [:] { didSet { resolved = [:]; stateChanges &+= 1 } }
     /// Entries and their session-resolved parts by text, valid for one catalog generation and one search path.
@@ -182,11 +185,13 @@ final class SQLSessionInspector: SessionInspector {
         // The session's own cache first: no lock on the path of a repeated statement.
         let generation = catalog?.generation ?? 0
         if generation != resolvedGeneration || resolved.count >= 1024 { resolved = [:]; resolvedGeneration = generation }
-        if !pending.isEmpty, let conflict = pendingConflict(inspector.lookup(text)) {
+        let hit = resolved[text]
+        let entry = hit?.entry ?? inspector.lookup(text)
+        // A change of a name with a change still unanswered (here or by the protocol's Parse/Close).
+        if entry.changesSession, let conflict = pendingConflict(entry) {
             return InspectedRequest(request: request, statements: [.unparseable(conflict)], withheldText: SQLLiterals.withheld(text))
         }
-        if let hit = resolved[text] { return inspected(request, entry: hit.entry, parts: hit.parts) }
-        let entry = inspector.lookup(text)
+        if let hit { return inspected(request, entry: hit.entry, parts: hit.parts) }
         let parts = entry.dependsOnSession ? SQLRequestInspector.parts(resolve(entry)) : entry.inspected
         resolved[text] = SQLRequestInspector.Resolved(entry: entry, parts: parts)
         return inspected(request, entry: entry, parts: parts)
@@ -313,7 +318,7 @@ extension StatementFacts {
         var info = StatementInfo(kind: kind, innerKind: innerKind,
                                  resources: relations.map { PolicyResource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
                                  functions: functions, unknownFunctions: unknownFunctions, writes: writes, sideEffects: sideEffects)
-        info.refusal = refusals.isEmpty ? nil : refusals.joined(separator: "; ")
+        info.refusal = policyRefusal
         return info
     }
 }

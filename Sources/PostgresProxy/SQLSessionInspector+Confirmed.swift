@@ -8,6 +8,9 @@ import SQLInspection
 struct PendingChanges {
     var prepared: [String: StatementFacts] = [:]
     var deallocated: Set<String> = []
+    /// Unconfirmed DEALLOCATE ALL and DISCARD ALL: while any is pending, which statement any
+    /// name holds depends on the answer, so no name may be prepared or parsed again.
+    var allDeallocations = 0
     var cursors: [String: StatementFacts] = [:]
     var closedCursors: Set<String> = []
     /// Unconfirmed search_path changes (and RESET ALL, DISCARD ALL): while any is pending,
@@ -17,8 +20,18 @@ struct PendingChanges {
     var tempTables: Set<String> = []
 
     var isEmpty: Bool {
-        prepared.isEmpty && deallocated.isEmpty && cursors.isEmpty && closedCursors.isEmpty && pathChanges == 0 && tempTables.isEmpty
+        prepared.isEmpty && deallocated.isEmpty && allDeallocations == 0 && cursors.isEmpty && closedCursors.isEmpty && pathChanges == 0 && tempTables.isEmpty
     }
+}
+
+/// How the protocol side holds a prepared statement name (SQL PREPARE and protocol Parse share
+/// the server's namespace).
+enum ProtocolStatementState {
+    case free
+    /// A named Parse the server confirmed: a PREPARE of the name fails (42P05).
+    case held
+    /// A named Parse or Close not yet answered: what the name will hold depends on the answer.
+    case pending
 }
 
 /// The session state at the end of the last transaction, and what changed in the current one.
@@ -49,7 +62,8 @@ extension SQLSessionInspector {
     func pendingConflict(_ entry: SQLRequestInspector.Entry) -> String? {
         for s in entry.facts {
             if ["prepare", "deallocate"].contains(s.kind), let name = s.preparedName,
-               pending.prepared[name] != nil || pending.deallocated.contains(name) {
+               pending.prepared[name] != nil || pending.deallocated.contains(name) || pending.allDeallocations > 0
+               || protocolStatement(name) == .pending {
                 return "tollgate: prepared statement \"\(name)\" has a change the server has not confirmed yet; wait for its answer"
             }
             if s.isCursorDeclaration || s.isCursorClose, let name = s.cursorName,
@@ -63,13 +77,20 @@ extension SQLSessionInspector {
     /// Forwarded: kept as pending.
     func pend(_ s: StatementFacts) {
         var p = pending
-        if s.kind == "prepare", let name = s.preparedName, prepared[name] == nil { p.prepared[name] = s }
+        // A name the protocol side holds is not free: the server refuses the PREPARE.
+        if s.kind == "prepare", let name = s.preparedName, prepared[name] == nil, protocolStatement(name) == .free { p.prepared[name] = s }
         if s.kind == "deallocate", let name = s.preparedName { p.deallocated.insert(name) }
+        if Self.deallocatesAll(s) { p.allDeallocations += 1 }
         if s.isCursorDeclaration, let name = s.cursorName, cursors[name] == nil { p.cursors[name] = s }
         if s.isCursorClose, let name = s.cursorName { p.closedCursors.insert(name) }
         if s.settings.contains(where: Self.touchesPath) { p.pathChanges += 1 }
         for t in createdTempTables(s) { p.tempTables.insert(t) }
         pending = p
+    }
+
+    /// DEALLOCATE ALL, or DISCARD ALL (which also deallocates every statement).
+    static func deallocatesAll(_ s: StatementFacts) -> Bool {
+        (s.kind == "deallocate" && s.preparedName == nil) || (s.kind != "reset" && s.settings.contains { $0.name == "*" })
     }
 
     static func touchesPath(_ setting: Setting) -> Bool { setting.name == nil || setting.name == "search_path" || setting.name == "*" }
@@ -78,6 +99,7 @@ extension SQLSessionInspector {
     func unpend(_ s: StatementFacts) {
         var p = pending
         if let name = s.preparedName { p.prepared[name] = nil; p.deallocated.remove(name) }
+        if Self.deallocatesAll(s) { p.allDeallocations = max(0, p.allDeallocations - 1) }
         if let name = s.cursorName { p.cursors[name] = nil; p.closedCursors.remove(name) }
         if s.settings.contains(where: Self.touchesPath) { p.pathChanges = max(0, p.pathChanges - 1) }
         for t in createdTempTables(s) { p.tempTables.remove(t) }
@@ -92,7 +114,8 @@ extension SQLSessionInspector {
         unpend(s)
         switch s.kind {
         case "prepare":
-            if let name = s.preparedName, prepared[name] == nil { prepared[name] = s }
+            // The server took it, so the name was free there: this is what it holds now.
+            if let name = s.preparedName { prepared[name] = s }
         case "deallocate":
             if let name = s.preparedName { prepared[name] = nil } else { prepared = [:] }  // DEALLOCATE ALL
         default:

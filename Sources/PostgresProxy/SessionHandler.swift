@@ -314,6 +314,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         if let finish = core.captureOpened(recorder) { Task { _ = await finish.run() } }
         gate.sessionStarted(self, channel: context.channel)
         sqlInspection = core.inspection as? SQLSessionInspector
+        sqlInspection?.protocolStatement = { [weak self] name in self?.protocolStatementState(name) ?? .pending }
         syncMasking()
         state = .connecting
         connectUpstream(context: context)
@@ -410,7 +411,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     // MARK: Relaying
 
     func clientMessage(_ message: PostgresFrontendMessage, frame: ByteBuffer, context: ChannelHandlerContext) {
-        guard upstream != nil else { return }
+        // An ending session forwards nothing new (see `endAfterAnswers`): the client gets its FATAL error.
+        guard upstream != nil, relay.confirmed.ending == nil else { return }
         // After the gate refuses a statement of an extended-protocol batch, the rest of the batch up to
         // Sync is discarded unseen, as PostgreSQL does after an error: no second error, no decision.
         if relay.skippingUntilSync, message.isSkippedAfterError { return }
@@ -447,20 +449,14 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             }
             if name.isEmpty { registerStatement(name, text: query) }
         case .bind(let bind):
-            // As with statements: a named portal that still exists cannot be bound again.
-            if bind.portal.isEmpty || relay.portals[bind.portal] == nil {
-                relay.portals[bind.portal] = .init(statement: bind.statement, text: statementText(bind.statement),
-                                                   parameters: bind.parameters.enumerated().map { i, p in
-                                                       Parameter(value: p.map { Array($0.readableBytesView) },
-                                                                 format: UInt8(truncatingIfNeeded: bind.format(ofParameter: i)))
-                                                   }, resultFormats: bind.resultFormats, sync: relay.syncSequence + 1)
-                relay.portalDescribed[bind.portal] = nil
-            }
+            // A named portal is registered when the server confirms it (SessionHandler+Confirmed).
+            guard bindPortal(bind, context: context) else { return }
         case .describe(let kind, let name):
             relay.describes.append(.init(target: kind == .statement ? .statement(name) : .portal(name), injected: false,
                                          sync: relay.syncSequence + 1))
         case .execute(let portal, _):
-            let bound = relay.portals[portal]
+            // A portal whose Bind is pipelined before this Execute: if that Bind fails, the server skips this too.
+            let bound = relay.portals[portal] ?? relay.pendingPortals[portal]
             let text = bound?.text ?? statementText(nil)
             let request = Request.postgres(PostgresRequest(text: text, path: .extended, statementName: bound?.statement ?? "",
                                                            portalName: portal, parameters: bound?.parameters ?? []))
@@ -497,6 +493,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                 if name.isEmpty { forgetStatement(name) }
             } else {
                 relay.portals[name] = nil
+                relay.pendingPortals[name] = nil  // its BindComplete (before the Close's) must not bring it back
                 relay.portalDescribed[name] = nil
             }
         case .copyData(let data):
@@ -527,7 +524,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// (or one the gate never saw parsed) an EXECUTE of it, which inspection resolves or treats as
     /// unknown (a write, with results masked as untraceable).
     func statementText(_ statement: String?) -> String {
-        if let statement, let text = relay.statements[statement] ?? relay.confirmed.pendingParses[statement] { return text }
+        if let statement, let text = relay.statements[statement] { return text }
+        // A pending Parse of a name SQL PREPARE holds fails (the server keeps the PREPAREd one).
+        if let statement, sqlInspection?.prepared[statement] == nil, let text = relay.confirmed.pendingParses[statement] { return text }
         return "EXECUTE \"" + (statement ?? "").replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
@@ -716,7 +715,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             // Never let the upstream's key reach the client.
             return
         case .parameterStatus(let name, let value) where LexingSettings.reported.contains(name):
-            if let refusal = lexing.report(name, value) { return lexingRefused(refusal, context: context, reason: "lexing-settings-changed") }
+            if let refusal = lexing.report(name, value) { return lexingChanged(refusal, context: context) }
         case .parameterStatus(let name, let value) where name == "application_name" && value != core.applicationName:
             // `SET application_name` mid-session (an assistant naming the prompt it works on): on the
             // record from here on, as an annotation of its own.
@@ -724,8 +723,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         default:
             break
         }
-        // What masking left alone goes to the client as the database sent it.
-        if let replacement { writeBackend(context, replacement, flush: false) } else { clientOut.writeImmutableBuffer(frame) }
+        // What masking left alone goes to the client as the database sent it; nothing once the session is ending.
+        if relay.confirmed.ending == nil {
+            if let replacement { writeBackend(context, replacement, flush: false) } else { clientOut.writeImmutableBuffer(frame) }
+        }
         finishUpstreamMessage(message)
     }
 
@@ -733,7 +734,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func finishUpstreamMessage(_ message: PostgresBackendMessage) {
         upstreamAnswered(message)
         confirmAnswered(message)
-        if let context, state == .relaying { emitReadyRefusals(context) }
+        if endIfAnswered() { return }
+        if let context, state == .relaying, relay.confirmed.ending == nil { emitReadyRefusals(context) }
     }
 
     /// Stores a Describe's answer. True when it was the gate's own Describe: not forwarded.

@@ -82,9 +82,9 @@ public enum SQLInspector {
                                      length: raw["stmt_len"]?.integer ?? 0)
             guard let (node, body) = Walker.node(raw["stmt"]) else { continue }
             var facts = Walker.facts(node: node, body: body, defaultSchema: schema)
-            if let refusal = facts.refusal {
+            if let refusal = facts.parseRefusal {
                 // An option the gate cannot read as the server would: the whole request is refused.
-                throw SQLParseError(message: refusal, cursorPosition: (raw["stmt_location"]?.integer ?? 0) + 1)
+                throw SQLParseError(message: refusal.reason, cursorPosition: (raw["stmt_location"]?.integer ?? 0) + 1)
             }
             facts.text = text
             out.append(facts)
@@ -102,8 +102,8 @@ struct Walker {
     var unknownFunctions: [String] = []
     var sideEffects: [String] = []
     var settings: [Setting] = []
-    /// Why the gate cannot follow the statement (a parser setting changed to another value).
-    var refusals: [String] = []
+    /// Why the gate refuses the statement whatever the policy (see `Refusal`).
+    var refusals: [Refusal] = []
     var preparedName: String?
     var projections: [[String]] = []
     var outputs: [[[String]]]?
@@ -115,7 +115,6 @@ struct Walker {
     var aliases: [String: RelationAccess] = [:]
     var carriesSecret = false
     var copy: CopyFacts?
-    var refusal: String?
 
     /// `{"NodeName": {...}}` → (name, body).
     static func node(_ value: JSON?) -> (String, JSONObject)? {
@@ -142,11 +141,10 @@ struct Walker {
             innerKind = inner.kind
             // Even when not executed (EXPLAIN, PREPARE): strict, and such a statement has no use.
             w.refusals = inner.refusals
-            w.refusal = inner.refusal
             var analyzes = false
             if node == "ExplainStmt" {
                 do throws(OptionError) { analyzes = try ExplainOptions.read(body["options"]).analyze }
-                catch { w.refusal = w.refusal ?? error.message; analyzes = true }
+                catch { w.addRefusal(error.message, kind: .cannotFollow); analyzes = true }
             }
             if node == "ExplainStmt" && !analyzes {
                 // Planned, not executed: nothing is written. But the planner folds immutable and
@@ -214,7 +212,6 @@ struct Walker {
         facts.nestedStar = w.bareStars > direct
         facts.carriesSecret = w.carriesSecret
         facts.copy = w.copy
-        facts.refusal = w.refusal
         return facts
     }
 
@@ -364,7 +361,7 @@ struct Walker {
                 addSideEffect("COPY \(direction) file")
             }
             if top {
-                do throws(OptionError) { copy = try CopyOptions.facts(body) } catch { refusal = refusal ?? error.message }
+                do throws(OptionError) { copy = try CopyOptions.facts(body) } catch { addRefusal(error.message, kind: .cannotFollow) }
             }
             walkFields(body, .read, ctes, override: ("relation", from ? .write : .read))
         case "ColumnRef":
@@ -574,8 +571,8 @@ struct Walker {
         }
     }
 
-    mutating func addRefusal(_ reason: String?) {
-        if let reason, !refusals.contains(reason) { refusals.append(reason) }
+    mutating func addRefusal(_ reason: String?, kind: Refusal.Kind = .parserSettings) {
+        if let reason, !refusals.contains(Refusal(kind, reason)) { refusals.append(Refusal(kind, reason)) }
     }
 
     /// Records a setting; a security-relevant change is a side effect, except

@@ -78,9 +78,9 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     public var sideEffects: [String]
     /// Every setting the statement changes.
     public var settings: [Setting]
-    /// Why the gate must refuse the statement whatever the policy says: it changes how the server
-    /// reads later statements to something the gate cannot follow (`ParserSettings`).
-    public var refusals: [String] = []
+    /// Why the gate must refuse the statement whatever the policy says, each with its kind
+    /// (`Refusal`: an option it cannot read, a change to how the server reads statements).
+    public var refusals: [Refusal] = []
     /// `PREPARE name`, `EXECUTE name`, `DEALLOCATE name`: the prepared statement's name.
     public var preparedName: String?
     /// This statement's text, cut out of the query string.
@@ -115,9 +115,6 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     public var carriesSecret = false
     /// For COPY: what a masking gate needs to find the columns in the data stream.
     public var copy: CopyFacts?
-    /// Why the gate refuses the statement whatever the policy (an option it cannot read as the
-    /// server would); `statementFacts` throws it as a parse error.
-    public var refusal: String?
 
     /// The most relevant setting: the first security-relevant one, else the first.
     public var setting: Setting? {

@@ -135,13 +135,65 @@ struct ConfirmedStateTests {
     /// A bypass the gate cannot see (a function turns standard_conforming_strings off; the next
     /// Query, pipelined, is read by the server as a SELECT and a DELETE): the command tags give it
     /// away, and the gate records the divergence, logs it and ends the session.
-    @Test func aHiddenWriteIsCaughtByItsCommandTag() throws {
+    /// A named portal is the gate's only once the server confirms its Bind: a refused Bind does
+    /// not hold the name, a second Bind of a name still unconfirmed is refused, and portals end
+    /// with their transaction (here a COMMIT inside a Query that opens the next one).
+    @Test func aNamedPortalIsKnownOnlyOnceTheServerConfirmsIt() throws {
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: Self.policy)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        let script = repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/raw_protocol.py").path
+        let r = try run("python3", [script, "confirm-portal-decoy"], environment: gate.libpqEnvironment("demo", token: token), timeout: .seconds(30))
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let rows = (out["rows"] as? [[Any]]) ?? []
+        // No email (what the server would run) reached the client: only the two counts.
+        #expect(rows.count == 2 && !rows.contains { $0.contains { "\($0)".contains("@") } }, "\(out)")
+        let messages = ((out["errors"] as? [[String: Any]]) ?? []).compactMap { $0["message"] as? String }
+        #expect(messages.count == 2 && messages.contains { $0.contains("bind message supplies 0 parameters") }
+                && messages.contains { $0.contains("portal \"confirm_p\" exists or has a Bind the server has not confirmed yet") }, "\(messages)")
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
+    }
+
+    /// SQL PREPARE behind a protocol Parse of the same name, Parse behind PREPARE, and Parse
+    /// behind DEALLOCATE ALL, each pipelined: the gate refuses the second (which statement the
+    /// name would hold depends on an answer still to come), and an EXECUTE of a name the
+    /// protocol holds is not decided on a PREPARE the server refused.
+    @Test func prepareAndParseOfOneNameFollowTheServer() throws {
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: Self.policy)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        let script = repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/raw_protocol.py").path
+        let r = try run("python3", [script, "confirm-prepare-and-parse"], environment: gate.libpqEnvironment("demo", token: token), timeout: .seconds(30))
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let rows = ((out["rows"] as? [[Any]]) ?? []).map { $0.map { "\($0)" } }
+        let messages = ((out["errors"] as? [[String: Any]]) ?? []).compactMap { $0["message"] as? String }
+        // The PREPARE behind the Parse, the Parse behind the PREPARE, the Parse behind DEALLOCATE ALL.
+        #expect(messages.filter { $0.contains("has a change the server has not confirmed yet") }.count == 3, "\(messages)")
+        // EXECUTE of the protocol's statement: not the refused PREPARE's (an email), refused as unknown.
+        #expect(messages.contains { $0.contains("no rule allows execute") }, "\(messages)")
+        #expect(!rows.contains { $0.contains { $0.contains("@") } }, "\(rows)")
+        // EXECUTE confirm_m runs the PREPAREd count, the one statement the server holds under the name.
+        #expect(rows == [["5000"]], "\(rows) \(messages)")
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
+    }
+
+    /// A lexing setting turned off by an allowed function, with a request pipelined behind it
+    /// that the server then reads as a SELECT and a DELETE: the session ends for the lexing
+    /// change, but only after the pipelined request is answered, so its DELETE tag is checked and
+    /// the divergence is on the record in every run. The same with client_encoding (SJIS), and
+    /// with an extended batch pipelined without its Sync (the gate syncs it itself).
+    @Test(arguments: ["confirm-divergence", "confirm-divergence-sjis", "confirm-divergence-unsynced"])
+    func aHiddenWriteIsCaughtByItsCommandTag(scenario: String) throws {
         let database = try DatabaseEnvironment.load()
         let setup = try database.psql(["-c", """
             CREATE TABLE IF NOT EXISTS public.confirm_table (id int);
             INSERT INTO public.confirm_table VALUES (1);
             CREATE OR REPLACE FUNCTION public.confirm_scs_off() RETURNS text LANGUAGE sql
               AS $$ SELECT set_config('standard_conforming_strings', 'off', false) $$;
+            CREATE OR REPLACE FUNCTION public.confirm_enc_sjis() RETURNS text LANGUAGE sql
+              AS $$ SELECT set_config('client_encoding', 'SJIS', false) $$;
             """])
         try #require(setup.status == 0, "\(setup.stderr)")
         let policy = """
@@ -150,29 +202,29 @@ struct ConfirmedStateTests {
                 who: {groups: [ai-assistants]}
                 target: demo
                 rules:
-                  - {name: selects, when: {statement: [select], functions: [confirm_scs_off]}, then: allow}
+                  - {name: selects, when: {statement: [select], functions: [confirm_scs_off, confirm_enc_sjis]}, then: allow}
 
             """
         let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: policy)
         let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
         let script = repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/raw_protocol.py").path
-        let r = try run("python3", [script, "confirm-divergence"], environment: gate.libpqEnvironment("demo", token: token), timeout: .seconds(30))
+        let r = try run("python3", [script, scenario], environment: gate.libpqEnvironment("demo", token: token), timeout: .seconds(30))
         #expect(r.status == 0, "\(r.stderr)")
         let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        // Closed by the gate, not by the client's patience (5 s): nothing was left waiting for a Sync.
         #expect(out["closed"] as? Bool == true, "\(out)")
-        // Two checks race here: the server's ParameterStatus for the function's SET (LexingSettings)
-        // and the DELETE's command tag (the divergence check). Whichever comes first ends the session.
         let errors = (out["errors"] as? [[String: Any]]) ?? []
         let messages = errors.compactMap { $0["message"] as? String }
-        #expect(messages.contains { $0.contains("ran something other than what the gate decided on") || $0.contains("standard_conforming_strings = off") }, "\(out)")
+        let setting = scenario == "confirm-divergence-sjis" ? "client_encoding = SJIS" : "standard_conforming_strings = off"
+        #expect(messages.contains { $0.contains("ran something other than what the gate decided on") || $0.contains(setting) }, "\(out)")
         #expect(gate.stop() == 0)
+        // Whichever check ends the session, the DELETE's tag was read and is on the record.
         let found = try divergences(gate)
+        #expect(found.count == 1 && found.first?.actual.hasPrefix("DELETE") == true, "\(found)")
+        #expect(gate.logText.contains("divergence"), "\(gate.logText.suffix(500))")
         let ends = try gate.captures().flatMap { try allEvents($0) }.compactMap { if case .sessionEnd(let e) = $0.payload { e.reason } else { nil } }
-        if ends.contains("divergence") {
-            #expect(found.count == 1 && found.first?.actual.hasPrefix("DELETE") == true, "\(found)")
-            #expect(gate.logText.contains("divergence"), "\(gate.logText.suffix(500))")
-        } else {
-            #expect(ends.contains("lexing-settings-changed"), "\(ends)")
+        #expect(ends.contains("lexing-settings-changed") || ends.contains("divergence"), "\(ends)")
+        if ends.contains("lexing-settings-changed") {
             #expect(gate.logText.contains("reads statements differently"), "\(gate.logText.suffix(500))")
         }
         try gate.expectNoSecrets([token])

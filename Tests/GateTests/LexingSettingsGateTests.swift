@@ -80,6 +80,50 @@ struct LexingSettingsGateTests {
         try gate.expectNoSecrets([token])
     }
 
+    /// A write hidden in a request pipelined behind the login (in the same write as the password),
+    /// where the login sets standard_conforming_strings off: by the startup packet's options (the
+    /// gate refuses them before it asks for a password) or by the role's default (the server
+    /// reports it at login, and the gate forwards nothing before that login is checked). The
+    /// request never reaches the server: the row stays.
+    @Test(arguments: [("demo", "-c standard_conforming_strings=off"), ("lexing", "")])
+    func aRequestPipelinedBehindALoginThatChangesLexingNeverRuns(target: String, options: String) throws {
+        let gate = try gate()
+        let probe = try ProbeTable(gate.database, prefix: "lexing")
+        defer { probe.drop() }
+        #expect(try probe.sql("INSERT INTO \(probe.name) VALUES (1)").status == 0)
+        #expect(try probe.sql("GRANT ALL ON \(probe.name) TO lexing_role").status == 0)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        let script = """
+            import os, socket, struct
+            s = socket.create_connection((os.environ["PGHOST"], int(os.environ["PGPORT"])))
+            params = {"user": "agent", "database": os.environ["PGDATABASE"]}
+            if os.environ["OPTIONS"]: params["options"] = os.environ["OPTIONS"]
+            body = struct.pack("!i", 196608) + b"".join(k.encode() + b"\\0" + v.encode() + b"\\0" for k, v in params.items()) + b"\\0"
+            s.sendall(struct.pack("!i", len(body) + 4) + body)
+            s.settimeout(10)
+            data = s.recv(65536)
+            if data[:1] == b"R":
+                msg = lambda t, b: t + struct.pack("!i", len(b) + 4) + b
+                q = b"SELECT 'a\\\\' , ' ; DELETE FROM public.\(probe.name); -- '"
+                s.sendall(msg(b"p", os.environ["PGPASSWORD"].encode() + b"\\0") + msg(b"Q", q + b"\\0"))
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+            print(repr(data))
+            """
+        var environment = gate.libpqEnvironment(target, token: token)
+        environment["OPTIONS"] = options
+        let r = try run("python3", ["-c", script], environment: environment)
+        #expect(r.status == 0, "\(r.stderr)")
+        // The connection ends with a FATAL error, never a ReadyForQuery for the client.
+        #expect(r.stdout.contains("SFATAL") && !r.stdout.contains("Z\\x00\\x00\\x00\\x05"), "\(r.stdout)")
+        #expect(try probe.count() == 1, "the hidden DELETE ran")
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
+    }
+
     @Test func changesInSessionAreRefusedWhateverThePolicyAllows() throws {
         let gate = try gate()
         let assistant = try provider.token("copilot@example.com", groups: ["ai-assistants"])

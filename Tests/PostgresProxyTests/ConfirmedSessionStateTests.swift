@@ -39,14 +39,29 @@ import Testing
                     switch action {
                     case .apply(let s): inspector.confirmed(s)
                     case .drop(let s): inspector.dropped(s)
-                    case .registerStatement(let name, let text): registered[name] = text
-                    case .forgetStatement(let name): registered[name] = nil
+                    case .registerStatement(let name, let text): registered[name] = text; inspector.prepared[name] = nil
+                    case .forgetStatement(let name): registered[name] = nil; inspector.prepared[name] = nil
+                    case .forgetAllStatements: registered = registered.filter { $0.key.isEmpty }
+                    case .registerPortal, .dropPortal, .portalsEnded: break
                     case .transactionEnded(let end): inspector.transactionEnded(end)
                     case .divergence(let d): divergences.append(d)
                     }
                 }
             }
         }
+
+        init() {
+            // The protocol side of the namespace, as the session handler reports it.
+            inspector.protocolStatement = { [unowned self] name in
+                state.hasPendingChange(statement: name) ? .pending : registered[name] != nil ? .held : .free
+            }
+        }
+
+        /// A named Parse the gate forwarded.
+        func parse(_ name: String, _ text: String) { state.forwarded(.parse(name: name, text: text)) }
+
+        /// The first refusal the inspection of `text` carries, if any.
+        func refusal(_ text: String) -> String? { inspect(text).statements.compactMap(\.parseError).first }
 
         /// The tables a statement text would be decided on now.
         func tables(_ text: String) -> [String] {
@@ -226,7 +241,7 @@ import Testing
         _ = state.received(.readyForQuery(.idle))
         #expect(!state.hasPendingChange(statement: "s1"))
         state.forwarded(.parse(name: "s1", text: "SELECT 2"))
-        state.forwarded(.bind)
+        state.forwarded(.bind(portal: ""))
         state.forwarded(.execute(exchange: 1, statement: .init(kind: "select")))
         state.forwarded(.sync)
         let actions = state.received(.parseComplete)
@@ -245,6 +260,123 @@ import Testing
         let actions = state.received(.errorResponse(.init(severity: "ERROR", sqlState: "22012", message: "division by zero")))
         #expect(!actions.contains { if case .forgetStatement = $0 { true } else { false } })
         #expect(!state.hasPendingChange(statement: "s1"))
+    }
+
+    func has(_ actions: [ConfirmedSessionState.Action], _ test: (ConfirmedSessionState.Action) -> Bool) -> Bool { actions.contains(where: test) }
+
+    @Test func aNamedPortalIsRegisteredOnlyWhenConfirmed() {
+        var state = ConfirmedSessionState()
+        state.forwarded(.bind(portal: "confirm_p1"))
+        state.forwarded(.execute(exchange: 1, statement: .init(kind: "select")))
+        state.forwarded(.sync)
+        #expect(state.hasPendingChange(portal: "confirm_p1"))
+        // The Bind fails (wrong parameter count): the portal never existed, the Execute is skipped.
+        let failed = state.received(.errorResponse(.init(severity: "ERROR", sqlState: "08P01", message: "bind message supplies 1 parameters")))
+        #expect(has(failed) { if case .dropPortal(let n) = $0 { n == "confirm_p1" } else { false } })
+        #expect(!has(failed) { if case .registerPortal = $0 { true } else { false } })
+        #expect(!state.hasPendingChange(portal: "confirm_p1"))
+        _ = state.received(.readyForQuery(.idle))
+        #expect(state.isAnswered)
+        state.forwarded(.bind(portal: "confirm_p1"))
+        state.forwarded(.sync)
+        #expect(has(state.received(.bindComplete)) { if case .registerPortal(let n) = $0 { n == "confirm_p1" } else { false } })
+        #expect(!state.hasPendingChange(portal: "confirm_p1"))
+    }
+
+    @Test func portalsEndWithTheirTransaction() {
+        var state = ConfirmedSessionState()
+        // COMMIT and a new BEGIN in one Query: the ReadyForQuery never says idle, the COMMIT tag does.
+        state.forwarded(.query(exchange: 1, statements: [.init(kind: "commit"), .init(kind: "begin")]))
+        #expect(has(state.received(.commandComplete(tag: "COMMIT"))) { if case .portalsEnded = $0 { true } else { false } })
+        #expect(!has(state.received(.commandComplete(tag: "BEGIN"))) { if case .portalsEnded = $0 { true } else { false } })
+        _ = state.received(.readyForQuery(.inTransaction))
+        state.forwarded(.query(exchange: 2, statements: [.init(kind: "rollback")]))
+        #expect(has(state.received(.commandComplete(tag: "ROLLBACK"))) { if case .portalsEnded = $0 { true } else { false } })
+    }
+
+    @Test func anEndingSessionWaitsForWhatWasForwarded() {
+        var state = ConfirmedSessionState()
+        state.forwarded(.query(exchange: 1, statements: [.init(kind: "select")]))
+        state.forwarded(.query(exchange: 2, statements: [.init(kind: "select")]))
+        state.forwarded(.bind(portal: ""))
+        state.forwarded(.execute(exchange: 3, statement: .init(kind: "select")))
+        #expect(state.awaitsSync)
+        let first = state.end(.init(code: "0A000", message: "lexing", reason: "lexing-settings-changed"))
+        let second = state.end(.init(code: "42501", message: "divergence", reason: "divergence"))
+        #expect(first && !second)
+        #expect(state.ending?.reason == "lexing-settings-changed")
+        state.forwarded(.sync)
+        #expect(!state.awaitsSync)
+        for m: PostgresBackendMessage in [.commandComplete(tag: "SELECT 1"), .readyForQuery(.idle), .commandComplete(tag: "SELECT 1")] {
+            _ = state.received(m)
+        }
+        // The second Query's hidden write: a divergence, read although the session is ending.
+        #expect(has(state.received(.commandComplete(tag: "DELETE 1"))) { if case .divergence = $0 { true } else { false } })
+        _ = state.received(.readyForQuery(.idle))
+        #expect(!state.isAnswered)
+        for m: PostgresBackendMessage in [.bindComplete, .commandComplete(tag: "SELECT 1"), .readyForQuery(.idle)] { _ = state.received(m) }
+        #expect(state.isAnswered)
+    }
+
+    /// Parse s, then a SQL PREPARE s pipelined behind it: which one the server keeps depends on
+    /// the Parse's answer, so the PREPARE is refused; once the Parse is confirmed, a PREPARE of
+    /// the name is not taken as pending (the server refuses it), so an EXECUTE pipelined behind
+    /// it is not decided on it.
+    @Test func aPrepareBehindAParseOfTheSameNameFollowsTheServer() {
+        let s = Session()
+        s.parse("confirm_s", "SELECT email FROM public.customers")
+        #expect(s.refusal("PREPARE confirm_s AS SELECT count(*) FROM analytics.events")?.contains("has a change the server has not confirmed") == true)
+        s.state.forwarded(.sync)
+        s.answer(.parseComplete, .readyForQuery(.idle))
+        #expect(s.registered["confirm_s"] == "SELECT email FROM public.customers")
+        #expect(s.refusal("PREPARE confirm_s AS SELECT count(*) FROM analytics.events") == nil)
+        s.send("PREPARE confirm_s AS SELECT count(*) FROM analytics.events")
+        #expect(!s.tables("EXECUTE confirm_s").contains("analytics.events"))
+        s.answer(error("prepared statement \"confirm_s\" already exists"), .readyForQuery(.idle))
+        #expect(s.registered["confirm_s"] == "SELECT email FROM public.customers" && s.inspector.prepared["confirm_s"] == nil)
+    }
+
+    /// The reverse: a SQL PREPARE the server confirmed, then a Parse of the name (refused by the
+    /// server): the PREPAREd statement stays; a DEALLOCATE of the name ends the protocol one too.
+    @Test func deallocateEndsProtocolStatementsToo() {
+        let s = Session()
+        s.parse("confirm_a", "SELECT 1"); s.parse("confirm_b", "SELECT 2")
+        s.state.forwarded(.sync)
+        s.answer(.parseComplete, .parseComplete, .readyForQuery(.idle))
+        #expect(s.registered.count == 2)
+        s.send("DEALLOCATE confirm_a")
+        // Pending: a Parse or PREPARE of the name waits for the answer.
+        #expect(s.refusal("PREPARE confirm_a AS SELECT 3")?.contains("not confirmed") == true)
+        s.answer(.commandComplete(tag: "DEALLOCATE"), .readyForQuery(.idle))
+        #expect(s.registered["confirm_a"] == nil && s.registered["confirm_b"] == "SELECT 2")
+        s.send("DEALLOCATE ALL")
+        // While DEALLOCATE ALL is pending, no name may be prepared again.
+        #expect(s.refusal("PREPARE confirm_c AS SELECT 3")?.contains("not confirmed") == true)
+        #expect(s.inspector.pending.allDeallocations == 1)
+        s.answer(.commandComplete(tag: "DEALLOCATE ALL"), .readyForQuery(.idle))
+        #expect(s.registered.isEmpty && s.inspector.pending.allDeallocations == 0)
+        // A PREPARE the server confirms holds the name (the server took it, so it was free).
+        s.send("PREPARE confirm_b AS SELECT count(*) FROM analytics.events")
+        s.answer(.commandComplete(tag: "PREPARE"), .readyForQuery(.idle))
+        #expect(s.inspector.prepared["confirm_b"] != nil && s.tables("EXECUTE confirm_b") == ["analytics.events"])
+        // DISCARD ALL ends both kinds.
+        s.parse("confirm_d", "SELECT 4"); s.state.forwarded(.sync)
+        s.answer(.parseComplete, .readyForQuery(.idle))
+        s.send("DISCARD ALL")
+        s.answer(.commandComplete(tag: "DISCARD ALL"), .readyForQuery(.idle))
+        #expect(s.registered.isEmpty && s.inspector.prepared.isEmpty)
+    }
+
+    /// A Close of a protocol statement pending: a PREPARE of the name waits for it.
+    @Test func aPrepareBehindAPendingCloseIsRefused() {
+        let s = Session()
+        s.parse("confirm_e", "SELECT 1"); s.state.forwarded(.sync)
+        s.answer(.parseComplete, .readyForQuery(.idle))
+        s.state.forwarded(.closeStatement(name: "confirm_e"))
+        #expect(s.refusal("PREPARE confirm_e AS SELECT 2")?.contains("not confirmed") == true)
+        s.state.forwarded(.sync)
+        s.answer(.closeComplete, .readyForQuery(.idle))
+        #expect(s.registered["confirm_e"] == nil && s.refusal("PREPARE confirm_e AS SELECT 2") == nil)
     }
 
     @Test func divergencesAreCounted() throws {

@@ -5,7 +5,7 @@ import SQLInspection
 /// gate's own values (issue 17): every way of asking for the change.
 @Suite struct ParserSettingsTests {
     func refusals(_ sql: String) throws -> [String] {
-        try SQLInspector.statementFacts(sql).flatMap(\.refusals)
+        try SQLInspector.statementFacts(sql).flatMap(\.refusals).map(\.reason)
     }
 
     @Test func changesToAnotherValueAreRefusedHoweverAsked() throws {
@@ -61,7 +61,8 @@ import SQLInspection
         // Through EXECUTE of what was prepared, the prepared statement's refusal comes along.
         let prepared = try SQLInspector.statementFacts("PREPARE p AS SELECT set_config('client_encoding', 'SJIS', false)")[0]
         let execute = try SQLInspector.statementFacts("EXECUTE p")[0].resolvingExecute(with: prepared)
-        #expect(execute.refusals.first?.contains("client_encoding = SJIS") == true)
+        #expect(execute.refusals.first?.reason.contains("client_encoding = SJIS") == true)
+        #expect(execute.refusals.first?.kind == .parserSettings && execute.policyRefusal?.contains("client_encoding = SJIS") == true)
     }
 
     /// A function's SET clause and a role's default are not changes of this session: the gate
@@ -83,5 +84,19 @@ import SQLInspection
         #expect(!ParserSettings.isGateValue("client_encoding", "SQL_ASCII"))
         #expect(ParserSettings.isGateValue("backslash_quote", "SAFE_ENCODING"))
         #expect(!ParserSettings.isGateValue("backslash_quote", "on"))
+    }
+
+    /// One list of refusals, each with its kind: an option the gate cannot read makes the request
+    /// unparseable (thrown, whatever else the statement holds); a parser setting is left to the
+    /// policy stage as rule parser-settings.
+    @Test func refusalsCarryTheirKind() throws {
+        let set = try SQLInspector.statementFacts("SET standard_conforming_strings = off")[0]
+        #expect(set.refusals.map(\.kind) == [.parserSettings] && set.parseRefusal == nil && set.policyRefusal != nil)
+        do throws(SQLParseError) {
+            _ = try SQLInspector.statementFacts("EXPLAIN (ANALYZE maybe) SELECT set_config('standard_conforming_strings', 'off', false)")
+            Issue.record("an EXPLAIN option the gate cannot read was accepted")
+        } catch {
+            #expect(error.message.contains("'analyze'") && !error.message.contains("standard_conforming_strings"), "\(error.message)")
+        }
     }
 }

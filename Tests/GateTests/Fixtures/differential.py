@@ -115,8 +115,10 @@ def main():
             if busy == 0:
                 break
             db.execute("SELECT pg_sleep(0.05)")
-        writes = db.execute("SELECT tbl || ' ' || op || ': ' || coalesce(query, '') FROM audit.writes WHERE id > %s ORDER BY id", (before[0],)).fetchall()
-        ddl = db.execute("SELECT tag || ' ' || coalesce(object, '') || ': ' || coalesce(query, '') FROM audit.ddl WHERE id > %s ORDER BY id", (before[1],)).fetchall()
+        # Not the cluster's own setup (psql) or a direct control write (no name), which may run meanwhile.
+        others = "AND coalesce(app, '') NOT IN ('', 'psql')"
+        writes = db.execute("SELECT tbl || ' ' || op || ': ' || coalesce(query, '') FROM audit.writes WHERE id > %s " + others + " ORDER BY id", (before[0],)).fetchall()
+        ddl = db.execute("SELECT tag || ' ' || coalesce(object, '') || ': ' || coalesce(query, '') FROM audit.ddl WHERE id > %s " + others + " ORDER BY id", (before[1],)).fetchall()
         result["writes"] = [r[0] for r in writes + ddl]
         print(json.dumps(result), flush=True)
 

@@ -32,8 +32,17 @@ class PG:
         self.rows, self.types, self.errors = [], "", []
         self.closed = False
 
+    hold = None  # bytes collected to go in one write (a pipeline the gate reads at once)
+
     def send(self, t, body):
+        if self.hold is not None:
+            self.hold += t + struct.pack("!i", len(body) + 4) + body
+            return
         self.s.sendall(t + struct.pack("!i", len(body) + 4) + body)
+
+    def send_held(self):
+        data, self.hold = self.hold, None
+        self.s.sendall(data)
 
     def read(self):
         while len(self.buf) < 5 or len(self.buf) < 1 + struct.unpack("!i", self.buf[1:5])[0]:
@@ -136,6 +145,55 @@ def scenario(pg, name):
         # the server reads the second as a SELECT and a DELETE where the gate read one SELECT.
         q = lambda text: b"Q" + struct.pack("!i", len(text.encode()) + 5) + text.encode() + b"\0"
         pg.s.sendall(q("SELECT confirm_scs_off()") + q("SELECT 'a\\' , ' ; DELETE FROM confirm_table; -- '"))
+        pg.until_closed()
+    elif name == "confirm-portal-decoy":
+        # A named Bind the server refuses (a parameter missing), pipelined with a second Bind of the
+        # same name to another statement: the server takes the second (the name was free), so the
+        # gate must not decide the Execute on the first.
+        pg.parse("confirm_decoy", "SELECT count(*)::text FROM analytics.events WHERE $1::int = 1"); pg.sync(); pg.until_ready()
+        pg.query("PREPARE confirm_real AS SELECT email FROM public.customers ORDER BY id LIMIT 1"); pg.until_ready()
+        pg.hold = b""
+        pg.bind("confirm_p", "confirm_decoy"); pg.sync(); pg.bind("confirm_p", "confirm_real"); pg.execute("confirm_p"); pg.sync()
+        pg.send_held(); pg.until_ready(); pg.until_ready()
+        # A named portal in a transaction; COMMIT and BEGIN in one Query end it, so the name is free again.
+        pg.query("BEGIN"); pg.until_ready()
+        pg.parse("confirm_ok", "SELECT count(*)::text FROM analytics.events"); pg.bind("confirm_p2", "confirm_ok"); pg.execute("confirm_p2"); pg.sync(); pg.until_ready()
+        pg.query("COMMIT; BEGIN"); pg.until_ready()
+        pg.bind("confirm_p2", "confirm_ok"); pg.execute("confirm_p2"); pg.sync(); pg.until_ready()
+        pg.query("COMMIT"); pg.until_ready()
+    elif name == "confirm-prepare-and-parse":
+        # SQL PREPARE and protocol Parse share one namespace on the server; each request below is
+        # pipelined (one write) behind an unanswered change of the same name.
+        pg.hold = b""
+        pg.parse("confirm_n", "SELECT count(*)::text FROM analytics.events"); pg.sync()
+        pg.query("PREPARE confirm_n AS SELECT email FROM public.customers ORDER BY id LIMIT 1")
+        pg.send_held(); pg.until_ready(); pg.until_ready()
+        pg.query("EXECUTE confirm_n"); pg.until_ready()
+        pg.hold = b""
+        pg.query("PREPARE confirm_m AS SELECT count(*)::text FROM analytics.events")
+        pg.parse("confirm_m", "SELECT 1::text"); pg.bind("", "confirm_m"); pg.execute(""); pg.sync()
+        pg.send_held(); pg.until_ready(); pg.until_ready()
+        pg.query("EXECUTE confirm_m"); pg.until_ready()
+        pg.parse("confirm_k", "SELECT count(*)::text FROM analytics.events"); pg.sync(); pg.until_ready()
+        pg.hold = b""
+        pg.query("DEALLOCATE ALL")
+        pg.parse("confirm_k", "SELECT 'other'::text"); pg.bind("", "confirm_k"); pg.execute(""); pg.sync()
+        pg.send_held(); pg.until_ready(); pg.until_ready()
+    elif name == "confirm-divergence-sjis":
+        # The same with client_encoding: in SJIS, 81 5C is one character, to the gate (UTF-8) the
+        # end of one and a backslash that escapes the quote after it.
+        q = lambda raw: b"Q" + struct.pack("!i", len(raw) + 5) + raw + b"\0"
+        pg.s.sendall(q(b"SELECT confirm_enc_sjis()") + q(b"SELECT E'\xc3\x81\x5c' ; DELETE FROM confirm_table; -- '"))
+        pg.until_closed()
+    elif name == "confirm-divergence-unsynced":
+        # The hidden write, then an extended batch without its Sync: the gate must have the server
+        # answer it (a Sync of its own) to end the session without waiting for the client.
+        q = lambda text: b"Q" + struct.pack("!i", len(text.encode()) + 5) + text.encode() + b"\0"
+        body = b"\0SELECT 1\0" + struct.pack("!h", 0)
+        parse = b"P" + struct.pack("!i", len(body) + 4) + body
+        bind = b"B" + struct.pack("!i", 4 + 8) + b"\0\0" + struct.pack("!hhh", 0, 0, 0)
+        execute = b"E" + struct.pack("!i", 4 + 5) + b"\0" + struct.pack("!i", 0)
+        pg.s.sendall(q("SELECT confirm_scs_off()") + q("SELECT 'a\\' , ' ; DELETE FROM confirm_table; -- '") + parse + bind + execute)
         pg.until_closed()
     elif name in ("unterminated-query", "oversized-query", "truncated-query"):
         pg.query("SELECT 1"); pg.until_ready()
