@@ -54,7 +54,7 @@ public final class PostgresGate: Sendable {
     /// Applied to what is recorded when a session's own masks do not already find secrets.
     static let secretsMasker = try! Masker(detectors: BuiltinDetector.secrets)
     let tlsContexts: [String: NIOSSLContext]
-    let upstreamTLSContext: NIOSSLContext?
+    let upstreamTLS: UpstreamTLSContexts
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
     /// Where the sessions' captures are written: one idle-priority thread per usable core.
@@ -91,10 +91,7 @@ public final class PostgresGate: Sendable {
             }
         }
         tlsContexts = contexts
-        // Upstream TLS as libpq's sslmode=prefer/require: encrypts, does not verify the server's certificate.
-        var client = TLSConfiguration.makeClientConfiguration()
-        client.certificateVerification = .none
-        upstreamTLSContext = try? NIOSSLContext(configuration: client)
+        upstreamTLS = try UpstreamTLSContexts(config.targets, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: Self.eventLoops(config))
     }
 

@@ -347,7 +347,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         let target = self.target
         let maxMessage = target.maxMessageBytes
         let tlsMode = target.upstreamTLS
-        let clientTLS = gate.upstreamTLSContext
+        let clientTLS = gate.upstreamTLS[target.name]
         ClientBootstrap(group: context.eventLoop)
             .channelOption(.autoRead, value: true)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -368,7 +368,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                     }
                     self.upstream = channel
                     let handler = UpstreamHandler(session: self, maxMessageSize: maxMessage, tlsMode: tlsMode,
-                                                  tlsContext: clientTLS, serverName: target.upstream.host)
+                                                  tlsContext: clientTLS, serverName: target.upstreamTLSHostname)
                     do {
                         try channel.pipeline.syncOperations.addHandler(handler)
                         handler.begin(context: channel)
@@ -409,9 +409,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         fail(context, code: "08006", "the gate could not log in to the database", reason: "upstream-login-failed")
     }
 
-    func upstreamClosed() {
+    func upstreamClosed(afterFatal: Bool = false) {
         guard let context, state != .closed else { return }
         if endReason == "client-terminate" { return }
+        if afterFatal { return endAfterUpstreamFatal(context) }
         fail(context, code: "08006", "the connection to the database was lost", reason: "upstream-closed")
     }
 

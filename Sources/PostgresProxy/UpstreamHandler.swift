@@ -1,5 +1,6 @@
 import NIOCore
 import NIOSSL
+import NIOTLS
 import PostgresWire
 import ProxyCore
 
@@ -23,7 +24,8 @@ final class UpstreamHandler: ChannelInboundHandler {
     let maxMessageSize: Int
     let tlsMode: TargetConfig.UpstreamTLS
     let tlsContext: NIOSSLContext?
-    let serverName: String
+    /// SNI and the name verify-full checks; nil for an IP address (checked against the certificate's IP names).
+    let serverName: String?
     var phase = Phase.login
     var scram: SCRAMSHA256Client?
     var parameterStatus: [PostgresBackendMessage] = []
@@ -35,10 +37,13 @@ final class UpstreamHandler: ChannelInboundHandler {
     /// Closed (by either side): no further message is handled. Kept here rather than asked of the
     /// channel for every message.
     var open = true
+    /// The server sent a FATAL error while relaying: its close that follows ends the session as
+    /// the server ended it, without an error of the gate's after the server's.
+    var sawFatal = false
     /// The database's messages, decoded here as they arrive, each with the bytes it came in.
     var frames: FramedDecoding<PostgresBackendDecoder>
 
-    init(session: PostgresSessionHandler, maxMessageSize: Int, tlsMode: TargetConfig.UpstreamTLS, tlsContext: NIOSSLContext?, serverName: String) {
+    init(session: PostgresSessionHandler, maxMessageSize: Int, tlsMode: TargetConfig.UpstreamTLS, tlsContext: NIOSSLContext?, serverName: String?) {
         self.session = session
         self.maxMessageSize = maxMessageSize
         self.tlsMode = tlsMode
@@ -61,10 +66,11 @@ final class UpstreamHandler: ChannelInboundHandler {
     func sslResponse(_ response: PostgresBackendMessage.SSLResponse, context: ChannelHandlerContext) {
         do {
             if response == .supported, let tlsContext {
-                let hostname = serverName.first?.isNumber == true || serverName.contains(":") ? nil : serverName
-                try context.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: hostname), position: .first)
-            } else if tlsMode == .require {
-                return loginFailed("the database does not offer TLS, and upstream_tls is require")
+                try context.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName), position: .first)
+                // verify-full of a DNS name: nothing is sent until the handshake is done and the name checked.
+                if tlsMode == .verifyFull, serverName != nil { return }
+            } else if tlsMode != .prefer {
+                return loginFailed("the database does not offer TLS, and upstream_tls is \(tlsMode.rawValue)")
             }
             sendStartup()
         } catch {
@@ -93,7 +99,9 @@ final class UpstreamHandler: ChannelInboundHandler {
         do {
             while open, let (message, frame) = try frames.next() {
                 switch phase {
-                case .relaying: session.upstreamMessage(message, frame: frame)
+                case .relaying:
+                    if case .errorResponse(let d) = message, d.severity == "FATAL" || d.severity == "PANIC" { sawFatal = true }
+                    session.upstreamMessage(message, frame: frame)
                 case .catalog: catalogMessage(message)
                 case .login: loginMessage(message, context: context)
                 }
@@ -219,14 +227,31 @@ final class UpstreamHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         open = false
-        session.upstreamClosed()
+        session.upstreamClosed(afterFatal: sawFatal)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         session.upstreamWritabilityChanged(context.channel.isWritable)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent, phase == .login, tlsMode == .verifyFull, let serverName {
+            let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
+            guard let certificate, UpstreamServerName.matches(certificate, expected: serverName) else {
+                return loginFailed("the database's TLS certificate does not name \(serverName) (upstream_tls: verify-full)")
+            }
+            sendStartup()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // During login this is most often the TLS handshake (a certificate that does not verify):
+        // the session is refused saying so, before the startup message, let alone a password, is sent.
+        if open && phase != .relaying {
+            return loginFailed("upstream connection error (upstream_tls: \(tlsMode.rawValue)): \(error)")
+        }
         session.gate.logger.error("upstream connection error", metadata: ["error": "\(error)"])
         close()
     }
