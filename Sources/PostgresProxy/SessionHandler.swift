@@ -540,7 +540,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         upstreamOut.writeImmutableBuffer(frame)
         if let expectation = Self.expectation(for: message) { relay.expected.append(expectation) }
         noteForwarded(message)
-        if case .terminate = message { flushUpstream() }
+        if case .terminate = message {
+            flushUpstream()
+            endAfterTerminate(context)
+        }
     }
 
     /// The session's SQL inspection, for what protocol messages share with SQL (prepared statement names).
