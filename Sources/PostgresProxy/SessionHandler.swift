@@ -305,15 +305,30 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                                    groups: identity.groups, issuer: identity.issuer, proxyID: gate.config.proxy.id,
                                    startMicros: nowMicros(), writer: "capture-proxy \(gateVersion)")
         header.attributes = [KeyValue("upstream", target.upstream.description)]
-        do {
-            var options = WriterOptions()
-            options.compressionLevel = Int32(target.recordCompressionLevel)
-            recorder = try SessionRecorder(directory: gate.config.proxy.captureDirectory, header: header, key: gate.signingKey, options: options,
-                                           thread: gate.writerThreads.next())
-        } catch {
+        var options = WriterOptions()
+        options.compressionLevel = Int32(target.recordCompressionLevel)
+        // Off the event loop (LoginRecording); the state stays .verifying meanwhile, so anything
+        // the client sends before AuthenticationOk is refused as it was during token verification.
+        LoginRecording.create(directory: gate.config.proxy.captureDirectory, header: header, key: gate.signingKey, options: options,
+                              thread: gate.writerThreads.next(), on: context.eventLoop)
+            .assumeIsolated().whenComplete { result in self.recordingCreated(result, context: context) }
+    }
+
+    /// The capture exists (or could not be made): let the client in, or refuse the session.
+    func recordingCreated(_ result: Result<SessionRecorder, any Error>, context: ChannelHandlerContext) {
+        switch result {
+        case .failure(let error):
             gate.logger.error("cannot create capture; refusing the session", metadata: ["error": "\(error)"])
             fail(context, code: "58000", "the gate cannot record this session; try again later", reason: "recording-failed")
             return
+        case .success(let created):
+            guard state == .verifying else {
+                // The client left (or the gate shut down) meanwhile: the capture is sealed, not left open.
+                let reason = endReason
+                Task { _ = await created.finish(reason: reason) }
+                return
+            }
+            recorder = created
         }
         gate.sessionStarted(self, channel: context.channel)
         if let recorder { resumeWhenRecorderDrains(recorder, loop: context.eventLoop) }
@@ -325,7 +340,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         }
         // Startup parameters as the client sent them, through the recording masks: the token came in
         // a password message, but nothing stops a client from putting a secret in `options`.
-        recorder?.record(.sessionStart(SessionStart(clientAddress: clientAddress, applicationName: recordableText(app), tls: tls,
+        recorder?.record(.sessionStart(SessionStart(clientAddress: clientAddress, applicationName: recordableText(parameter("application_name") ?? ""), tls: tls,
                                                     parameters: startupParameters.map { KeyValue(recordableText($0.name), recordableText($0.value)) })))
         state = .connecting
         connectUpstream(context: context)
