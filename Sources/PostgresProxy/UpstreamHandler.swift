@@ -34,6 +34,8 @@ final class UpstreamHandler: ChannelInboundHandler {
     var catalogLoader: CatalogCache.Loader?
     var catalogFailed = false
     var loginReady: PostgresBackendMessage?
+    /// The catalog whose shared refresh this connection is reading.
+    var refreshing: CatalogCache?
     /// Closed (by either side): no further message is handled. Kept here rather than asked of the
     /// channel for every message.
     var open = true
@@ -133,12 +135,26 @@ final class UpstreamHandler: ChannelInboundHandler {
         case .backendKeyData(let pid, let key):
             keyData = (pid, key)
         case .readyForQuery:
-            if let s = session.session, session.gate.needsCatalog(s), let catalog = session.gate.catalogs[session.target.name], catalog.needsLoad {
-                phase = .catalog
-                catalogLoader = CatalogCache.Loader()
-                loginReady = message
-                send(.query(CatalogCache.query))
-                return
+            if let s = session.session, session.gate.needsCatalog(s), let catalog = session.gate.catalogs[session.target.name] {
+                switch catalog.refresh.claim(catalog, on: context.eventLoop) {
+                case .fresh:
+                    break
+                case .load:
+                    session.gate.logger.info("reading the target's catalog", metadata: [
+                        "target": "\(session.target.name)", "refresh": "\(catalog.refresh.started.load(ordering: .relaxed))"])
+                    refreshing = catalog
+                    phase = .catalog
+                    catalogLoader = CatalogCache.Loader()
+                    loginReady = message
+                    send(.query(CatalogCache.query))
+                    return
+                case .wait(let done):
+                    session.gate.logger.debug("waiting for the catalog refresh in flight", metadata: ["target": "\(session.target.name)"])
+                    phase = .catalog
+                    loginReady = message
+                    done.assumeIsolated().whenComplete { _ in self.catalogReady() }
+                    return
+                }
             }
             phase = .relaying
             session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: message)
@@ -160,20 +176,40 @@ final class UpstreamHandler: ChannelInboundHandler {
             session.gate.logger.warning("cannot read the target's catalog; unresolved columns will be masked whole",
                                         metadata: ["target": "\(session.target.name)", "error": "\(fields.notice.message)"])
         case .readyForQuery:
-            if !catalogFailed, var loader = catalogLoader {
-                let snapshot = loader.finish()
-                session.gate.catalogs[session.target.name]?.store(snapshot)
-                if !snapshot.complete {
-                    session.gate.logger.warning("catalog larger than the gate reads; columns beyond it are masked whole",
-                                                metadata: ["target": "\(session.target.name)", "limit": "\(CatalogCache.rowLimit)"])
-                }
+            guard let loader = catalogLoader, !catalogFailed, let context else {
+                catalogLoader = nil
+                endRefresh()
+                return catalogReady()
             }
             catalogLoader = nil
-            phase = .relaying
-            session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: loginReady ?? message)
+            let target = session.target.name, logger = session.gate.logger, catalog = refreshing
+            CatalogRefresh.finish(loader, on: context.eventLoop).assumeIsolated().whenComplete { result in
+                if case .success(let snapshot) = result {
+                    catalog?.store(snapshot)
+                    if !snapshot.complete {
+                        logger.warning("catalog larger than the gate reads; columns beyond it are masked whole",
+                                       metadata: ["target": "\(target)", "limit": "\(CatalogCache.rowLimit)"])
+                    }
+                }
+                self.endRefresh()
+                self.catalogReady()
+            }
         default:
             break
         }
+    }
+
+    /// The catalog is as fresh as it gets (read here or by the session that was reading it): the client is let in.
+    func catalogReady() {
+        guard open, phase == .catalog, let ready = loginReady else { return }
+        phase = .relaying
+        session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: ready)
+    }
+
+    /// Ends the refresh this connection was reading, once (also when the connection is lost).
+    func endRefresh() {
+        refreshing?.refresh.end()
+        refreshing = nil
     }
 
     /// Answers the database's authentication request with the target's credentials.
@@ -227,6 +263,7 @@ final class UpstreamHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         open = false
+        endRefresh()
         session.upstreamClosed(afterFatal: sawFatal)
     }
 
