@@ -26,7 +26,7 @@ struct UpstreamTLSContexts: Sendable {
                                           "upstream_tls": "\(target.upstreamTLS.rawValue)"])
             }
         }
-        if let plain = targets.first(where: { $0.upstreamTLS == .disable && !$0.upstream.isLoopback }) {
+        for plain in targets where plain.upstreamTLS == .disable && !plain.upstream.isLoopback {
             logger.warning("upstream TLS is disabled: the gate's login and every statement cross the network in clear",
                            metadata: ["target": "\(plain.name)", "upstream": "\(plain.upstream)"])
         }
