@@ -65,7 +65,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CaptureFormatTests",
-            dependencies: ["CaptureFormat", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["CaptureFormat", "CZlib", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["Fixtures"]
         ),
@@ -108,6 +108,8 @@ let package = Package(
                                                                .product(name: "NIOCore", package: "swift-nio"), "TestSupport", "SQLInspection",
                                                                .product(name: "Metrics", package: "swift-metrics"),
                                                                .product(name: "MetricsTestKit", package: "swift-metrics")]),
+        // The exchange session driven as an adapter drives it: no sockets, no database.
+        .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", "CaptureFormat", "Policy", "Masking", "TestSupport"]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         // The export engine's parts: formats, manifest, integrity classes, tar, custody log.

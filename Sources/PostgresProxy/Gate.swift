@@ -21,38 +21,14 @@ public final class PostgresGate: Sendable {
     let verifier: OIDCVerifier
     let signingKey: SigningKey
     let cancels = CancelRegistry()
-    /// The pipeline, whether policies are configured, and a generation number, swapped whole by
-    /// a reload (SIGHUP): requests decided after the swap use the new policies and masks,
-    /// sessions stay open.
-    /// A class: sessions take it for every request, and a reference is one retain where the
-    /// pipeline's parts are several.
-    final class PolicyState: Sendable {
-        let pipeline: ExchangePipeline
-        /// Policies are configured: statements are decided at Parse too, not only at Execute.
-        let enforcing: Bool
-        let generation: Int
-        /// Which upstream account a session logs in with (policies may name their own).
-        let credentials: UpstreamCredentials
-
-        init(pipeline: ExchangePipeline, enforcing: Bool, generation: Int, credentials: UpstreamCredentials) {
-            self.pipeline = pipeline
-            self.enforcing = enforcing
-            self.generation = generation
-            self.credentials = credentials
-        }
-    }
-    let policyState: NIOLockedValueBox<PolicyState>
-    /// The current generation, readable without the lock: sessions keep their copy of the state
-    /// and take the lock only when a reload has changed it (the per-request path stays lock-free).
-    let policyGeneration = Atomic<Int>(0)
-    var currentPolicy: PolicyState { policyState.withLockedValue { $0 } }
+    /// The policies and masks in force, swapped whole by a reload (SIGHUP): requests decided
+    /// after the swap use the new ones, sessions stay open.
+    let policies: PolicyStore
     /// Every request is inspected, with or without policies: the recorded facts (statement kinds,
     /// tables, fingerprints) are what investigators search by.
     let inspector: SQLRequestInspector
     /// Each target's relations and columns, for column rules and search-path resolution.
     let catalogs: [String: CatalogCache]
-    /// Applied to what is recorded when a session's own masks do not already find secrets.
-    static let secretsMasker = try! Masker(detectors: BuiltinDetector.secrets)
     let tlsContexts: [String: NIOSSLContext]
     let upstreamTLS: UpstreamTLSContexts
     let logger: Logger
@@ -70,7 +46,7 @@ public final class PostgresGate: Sendable {
         for t in config.targets { catalogs[t.name] = CatalogCache() }
         self.catalogs = catalogs
         inspector = SQLRequestInspector(catalogs: catalogs)
-        policyState = NIOLockedValueBox(PostgresGate.policyState(config, inspector: inspector, generation: 0))
+        policies = PolicyStore(PostgresGate.policyState(config, inspector: inspector, generation: 0))
         self.logger = logger
         do {
             signingKey = try SigningKey.loadOrCreate(path: config.proxy.signingKey)
@@ -132,17 +108,14 @@ public final class PostgresGate: Sendable {
     /// identity settings need a restart; a reload changes what is allowed and masked, without
     /// dropping a session.
     public func reload(_ config: GateConfig) {
-        policyState.withLockedValue {
-            $0 = PostgresGate.policyState(config, inspector: inspector, generation: $0.generation + 1)
-            policyGeneration.store($0.generation, ordering: .releasing)
-        }
+        policies.replace { PostgresGate.policyState(config, inspector: inspector, generation: $0) }
         logger.notice("policies reloaded", metadata: ["policies": "\(config.policies.policies.count)"])
     }
 
     /// Whether a session needs the target's catalog: column rules identify columns by it, and
     /// policies resolve unqualified names with it.
     func needsCatalog(_ session: SessionContext) -> Bool {
-        let state = currentPolicy
+        let state = policies.current
         return state.enforcing || state.pipeline.masking.masker(for: session)?.hasColumnRules == true
     }
 

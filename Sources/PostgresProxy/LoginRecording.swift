@@ -9,11 +9,10 @@ import Synchronization
 /// fsync) on NIO's blocking-I/O thread pool, never on the event loop: a slow or stalled disk
 /// then delays that login only, not every session that shares its loop.
 enum LoginRecording {
-    static func create(directory: String, header: SessionHeader, key: SigningKey, options: WriterOptions, thread: WriterThread,
-                       on loop: any EventLoop) -> EventLoopFuture<SessionRecorder> {
+    static func openCapture(_ opening: CaptureOpening, key: SigningKey, thread: WriterThread, on loop: any EventLoop) -> EventLoopFuture<SessionRecorder> {
         NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
             TestGate.waitOnce()
-            return try SessionRecorder(directory: directory, header: header, key: key, options: options, thread: thread)
+            return try opening.open(key: key, thread: thread)
         }
     }
 

@@ -69,7 +69,6 @@ struct RelayState {
         var isRefusal: Bool { if case .refusal = self { true } else { false } }
     }
 
-    var exchangeCounter: UInt64 = 0
     var statements: [String: String] = [:]
     var portals: [String: Portal] = [:]
     /// Result columns of prepared statements, from the RowDescription that answered a Describe of the statement.
@@ -100,10 +99,9 @@ struct RelayState {
     var rows: RowRecorder
     var notices: [CaptureFormat.PostgresNotice] = []
 
-    mutating func nextExchange() -> UInt64 {
-        exchangeCounter += 1
+    /// A new exchange (its number is the session core's): COPY chunks are capped per exchange.
+    mutating func exchangeStarted() {
         copyChunks = 0
-        return exchangeCounter
     }
 
     /// `maxRows`: rows recorded per result; the rest are counted and hashed.

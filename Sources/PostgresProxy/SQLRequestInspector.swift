@@ -183,7 +183,7 @@ final class SQLSessionInspector: SessionInspector {
         let generation = catalog?.generation ?? 0
         if generation != resolvedGeneration || resolved.count >= 1024 { resolved = [:]; resolvedGeneration = generation }
         if !pending.isEmpty, let conflict = pendingConflict(inspector.lookup(text)) {
-            return InspectedRequest(request: request, statements: [.unparseable(conflict)])
+            return InspectedRequest(request: request, statements: [.unparseable(conflict)], withheldText: SQLLiterals.withheld(text))
         }
         if let hit = resolved[text] { return inspected(request, entry: hit.entry, parts: hit.parts) }
         let entry = inspector.lookup(text)
@@ -201,8 +201,10 @@ final class SQLSessionInspector: SessionInspector {
             p.statementKinds = parts.kinds
             p.resources = parts.resources
             p.functions = parts.functions
+            // Text the parser rejected cannot be known to carry no credential: its literals are withheld.
+            let withheld = parts.statements.contains { $0.parseError != nil } ? SQLLiterals.withheld(p.text) : nil
             return InspectedRequest(request: .postgres(p), statements: parts.statements, projections: parts.projections,
-                                    rowStreams: parts.rowStreams, carriesSecret: parts.carriesSecret)
+                                    rowStreams: parts.rowStreams, carriesSecret: parts.carriesSecret, withheldText: withheld)
         case let other:
             return InspectedRequest(request: other, statements: [])
         }

@@ -8,7 +8,7 @@ extension PostgresSessionHandler {
     /// is refused with a FATAL error naming the policies and accounts (never a password).
     func upstreamCredentials(_ context: ChannelHandlerContext) -> TargetConfig.Credentials? {
         guard let session else { return nil }
-        let state = currentPolicy() ?? gate.currentPolicy
+        let state = core.currentPolicy()
         switch state.credentials.choose(for: Principal(subject: session.subject, groups: session.groups), target: target) {
         case .success(let credentials):
             return credentials

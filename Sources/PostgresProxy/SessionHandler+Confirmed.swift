@@ -9,7 +9,7 @@ extension PostgresSessionHandler {
     func noteForwarded(_ message: PostgresFrontendMessage) {
         let sent: ConfirmedSessionState.Sent?
         switch message {
-        case .query: sent = .query(exchange: relay.exchangeCounter, statements: sqlInspection?.lastPlanned ?? [])
+        case .query: sent = .query(exchange: core.exchanges, statements: sqlInspection?.lastPlanned ?? [])
         case .parse(let name, let query, _): sent = .parse(name: name, text: query)
         case .bind: sent = .bind
         case .describe: sent = .describe
@@ -17,7 +17,7 @@ extension PostgresSessionHandler {
         case .functionCall: sent = .functionCall
         case .execute:
             // A Parse holds one statement at most; none is an empty query.
-            sent = .execute(exchange: relay.exchangeCounter, statement: sqlInspection?.lastPlanned.first ?? .init(kind: "empty"))
+            sent = .execute(exchange: core.exchanges, statement: sqlInspection?.lastPlanned.first ?? .init(kind: "empty"))
         case .close(let kind, let name): sent = kind == .statement ? .closeStatement(name: name) : .closePortal(name: name)
         default: sent = nil
         }

@@ -36,35 +36,23 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var clientAddress = ""
     var tls: TLSInfo?
     var startupParameters: [(name: String, value: String)] = []
-    var session: SessionContext?
-    var recorder: SessionRecorder?
+    /// Every step of every exchange that is not PostgreSQL's own: identity, decisions, recording, counts.
+    var core: ExchangeSession
+    var session: SessionContext? { core.context }
     var upstream: Channel?
     var upstreamLogin: UpstreamLogin?
     var gateKey: (Int32, Int32)?
     var endReason = "client-disconnect"
-    /// The session's totals for its end event (requests are the relay's exchange count).
-    var counts = SessionCounts()
-    /// The client's application_name as PostgreSQL last reported it (at login, then on every
-    /// change): it goes into every annotation.
-    var applicationName = ""
     /// How the server reads statements, as it reports it: the gate ends the session when it changes.
     var lexing = LexingSettings()
     var relay: RelayState
-    /// What earlier requests of this session changed (SQL-level PREPAREs, the search path).
-    var inspection: (any SessionInspector)?
-    /// The policies and masks in force for this session, refreshed when a reload changes them.
-    var policy: PostgresGate.PolicyState?
-    /// What admitting each statement text decided (see `admit`).
-    var admissions: [AdmissionKey: Admission] = [:]
-    /// The session's masks (nil: none configured for it).
+    /// The session's SQL inspection (the core's inspector), for what protocol messages share with
+    /// SQL: prepared statement names, what the server confirms.
+    var sqlInspection: SQLSessionInspector?
+    /// The session's masks for results as they stream (nil: none configured for it), made from
+    /// the core's masks of policy generation `maskingGeneration`.
     var masking: PostgresResultMasker?
-    var recordingBacklog = false
-    /// Events stamped during the current read, not yet handed to the recorder.
-    var staged: [Event] = []
-    /// Secrets never reach a capture: what is recorded gets a secrets pass unless the session's masks already cover them.
-    var recordingSecrets: Masker?
-    /// What recorded statement text and parameters pass through: the session's masks, then the secrets pass.
-    var recordingMaskers: [Masker] = []
+    var maskingGeneration = -1
     /// Messages for each side, gathered during one read and written in one go: a statement's
     /// Bind/Execute/Sync (or a result's rows) become one write, not one per message.
     var clientOut = ByteBuffer()
@@ -76,6 +64,13 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         self.gate = gate
         self.target = target
         catalog = gate.catalogs[target.name]
+        var writerOptions = WriterOptions()
+        writerOptions.compressionLevel = Int32(target.recordCompressionLevel)
+        core = ExchangeSession(settings: .init(target: target.name, protocolName: "postgres", proxyID: gate.config.proxy.id,
+                                               writerName: "capture-proxy \(gateVersion)", captureDirectory: gate.config.proxy.captureDirectory,
+                                               writerOptions: writerOptions, maxValueBytes: target.recordMaxValueBytes,
+                                               headerAttributes: [KeyValue("upstream", target.upstream.description)]),
+                               policies: gate.policies)
         relay = RelayState(maxRows: target.recordMaxRows)
         frames = FramedDecoding(PostgresFrontendDecoder(maxMessageSize: target.maxMessageBytes))
     }
@@ -91,7 +86,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         // After a refusal the connection only drains (see `closeAfterError`): nothing is kept.
         guard state != .closed else { return }
         let bytes = unwrapInboundIn(data)
-        counts.bytesFromClient &+= UInt64(bytes.readableBytes)
+        core.countBytes(fromClient: bytes.readableBytes)
         frames.append(bytes)
         do {
             while state != .closed, let (message, frame) = try frames.next() {
@@ -150,37 +145,40 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        updateUpstreamReading()
+        apply(context.channel.isWritable ? core.resume(.upstream, .peerSlow) : core.pause(.upstream, .peerSlow))
         context.fireChannelWritabilityChanged()
     }
 
-    /// Back-pressure: a slow client, or a capture writer that has fallen behind, stops the gate
-    /// reading from upstream, so a large result waits in PostgreSQL, not in the gate's memory.
-    func updateUpstreamReading() {
-        guard let context else { return }
-        let read = context.channel.isWritable && !recordingBacklog
-        upstream?.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
-        if read { upstream?.read() }
+    /// Back-pressure, from the core's reasons: a slow client, or a capture writer that has fallen
+    /// behind, stops the gate reading from upstream, so a large result waits in PostgreSQL, not in
+    /// the gate's memory; a slow upstream stops it reading from the client.
+    func apply(_ actions: [ExchangeAction]) {
+        for action in actions {
+            switch action {
+            case .pauseReading(.upstream), .resumeReading(.upstream):
+                let read = core.pauses.reads(.upstream)
+                upstream?.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
+                if read { upstream?.read() }
+            case .pauseReading(.client), .resumeReading(.client):
+                guard let context else { continue }
+                let read = core.pauses.reads(.client)
+                context.channel.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
+                if read { context.read() }
+            case .forward, .refuse, .hold:
+                break
+            }
+        }
     }
 
     /// Stamps an event now; it reaches the recorder with the rest of this read's (`submitRecorded`).
     func record(_ payload: consuming Payload, exchange: UInt64) {
-        guard let recorder else { return }
-        staged.append(recorder.stamp(payload, exchange: exchange))
+        core.record(payload, exchange: exchange)
     }
 
     /// Hands this read's events to the recorder. Called where the handlers flush their output,
     /// and before the session ends, so nothing stamped is left behind.
     func submitRecorded() {
-        guard let recorder, !staged.isEmpty else { return }
-        recorded(over: recorder.submit(&staged))
-    }
-
-    /// The recorder's queue passed its limit (see `SessionRecorder.record`).
-    func recorded(over: Bool) {
-        guard over, !recordingBacklog else { return }
-        recordingBacklog = true
-        updateUpstreamReading()
+        apply(core.flush())
     }
 
     /// The writer caught up: read again. Set once per session, so a drain cannot be missed; it
@@ -189,9 +187,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         let handler = NIOLoopBound(self, eventLoop: loop)
         recorder.whenDrained {
             loop.execute {
-                guard handler.value.recordingBacklog else { return }
-                handler.value.recordingBacklog = false
-                handler.value.updateUpstreamReading()
+                handler.value.apply(handler.value.core.recorderDrained())
             }
         }
         // Evidence or nothing: a session whose capture cannot be written is ended (fail closed).
@@ -296,30 +292,29 @@ final class PostgresSessionHandler: ChannelInboundHandler {
 
     func authenticated(_ identity: VerifiedIdentity, context: ChannelHandlerContext) {
         guard state == .verifying else { return }
-        let sessionID = UUID().uuidString.lowercased()
-        let app = parameter("application_name") ?? ""
-        let session = SessionContext(sessionID: sessionID, target: target.name, subject: identity.subject, groups: identity.groups,
-                                     clientAddress: clientAddress, applicationName: app)
-        self.session = session
-        var header = SessionHeader(sessionID: sessionID, target: target.name, protocolName: "postgres", subject: identity.subject,
-                                   groups: identity.groups, issuer: identity.issuer, proxyID: gate.config.proxy.id,
-                                   startMicros: nowMicros(), writer: "capture-proxy \(gateVersion)")
-        header.attributes = [KeyValue("upstream", target.upstream.description)]
-        var options = WriterOptions()
-        options.compressionLevel = Int32(target.recordCompressionLevel)
+        if tls != nil, let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
+            // NIOSSL exposes the negotiated version but not the cipher suite.
+            tls = TLSInfo(version: version.name, cipher: "")
+        }
+        // Startup parameters as the client sent them, recorded through the masks: the token came in
+        // a password message, but nothing stops a client from putting a secret in `options`.
+        let opening = core.identified(.init(subject: identity.subject, groups: identity.groups, issuer: identity.issuer,
+                                            clientAddress: clientAddress, applicationName: parameter("application_name") ?? "", tls: tls,
+                                            parameters: startupParameters.map { KeyValue($0.name, $0.value) }, startMicros: nowMicros()))
         // Off the event loop (LoginRecording); the state stays .verifying meanwhile, so anything
         // the client sends before AuthenticationOk is refused as it was during token verification.
-        LoginRecording.create(directory: gate.config.proxy.captureDirectory, header: header, key: gate.signingKey, options: options,
-                              thread: gate.writerThreads.next(), on: context.eventLoop)
-            .assumeIsolated().whenComplete { result in self.recordingCreated(result, context: context) }
+        LoginRecording.openCapture(opening, key: gate.signingKey, thread: gate.writerThreads.next(), on: context.eventLoop)
+            .assumeIsolated().whenComplete { result in self.captureOpened(result, context: context) }
     }
 
     /// The capture exists (or could not be made): let the client in, or refuse the session.
-    func recordingCreated(_ result: Result<SessionRecorder, any Error>, context: ChannelHandlerContext) {
+    func captureOpened(_ result: Result<SessionRecorder, any Error>, context: ChannelHandlerContext) {
+        let recorder: SessionRecorder
         switch result {
         case .failure(let error):
             gate.logger.error("cannot create capture; refusing the session", metadata: ["error": "\(error)"])
-            fail(context, code: "58000", "the gate cannot record this session; try again later", reason: "recording-failed")
+            let closing = core.captureFailed(error as? CaptureError ?? CaptureError(.io, "\(error)"))
+            fail(context, code: "58000", closing.message, reason: closing.reason)
             return
         case .success(let created):
             guard state == .verifying else {
@@ -330,18 +325,11 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             }
             recorder = created
         }
+        resumeWhenRecorderDrains(recorder, loop: context.eventLoop)
+        if let finish = core.captureOpened(recorder) { Task { _ = await finish.run() } }
         gate.sessionStarted(self, channel: context.channel)
-        if let recorder { resumeWhenRecorderDrains(recorder, loop: context.eventLoop) }
-        inspection = gate.inspector.makeSession(target: target.name, parameters: startupParameters.map { KeyValue($0.name, $0.value) })
-        _ = currentPolicy()
-        if tls != nil, let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
-            // NIOSSL exposes the negotiated version but not the cipher suite.
-            tls = TLSInfo(version: version.name, cipher: "")
-        }
-        // Startup parameters as the client sent them, through the recording masks: the token came in
-        // a password message, but nothing stops a client from putting a secret in `options`.
-        recorder?.record(.sessionStart(SessionStart(clientAddress: clientAddress, applicationName: recordableText(parameter("application_name") ?? ""), tls: tls,
-                                                    parameters: startupParameters.map { KeyValue(recordableText($0.name), recordableText($0.value)) })))
+        sqlInspection = core.inspection as? SQLSessionInspector
+        syncMasking()
         state = .connecting
         connectUpstream(context: context)
     }
@@ -406,7 +394,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         for p in parameterStatus {
             // The name as PostgreSQL keeps it (truncated to 63 bytes, or the fallback name), so
             // that only a real change later is recorded as one.
-            if case .parameterStatus("application_name", let value) = p { applicationName = value }
+            if case .parameterStatus("application_name", let value) = p { core.applicationNameReported(value) }
             writeBackend(context, p, flush: false)
         }
         if let (pid, key) = keyData {
@@ -432,9 +420,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {
-        guard let context else { return }
-        context.channel.setOption(ChannelOptions.autoRead, value: writable).whenComplete { _ in }
-        if writable { context.read() }
+        apply(writable ? core.resume(.client, .peerSlow) : core.pause(.client, .peerSlow))
     }
 
     // MARK: Relaying
@@ -447,19 +433,18 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         switch message {
         case .query(let text):
             relay.syncSequence += 1
-            let exchange = relay.nextExchange()
-            let request = Request.postgres(PostgresRequest(text: text, path: .simple))
-            guard let admitted = admit(request, exchange: exchange, text: text) else {
+            guard let admitted = admit(.postgres(PostgresRequest(text: text, path: .simple))) else {
                 relay.syncSequence -= 1
                 refuse(context, ownReady: true)
                 return
             }
-            relay.pending.append(.init(exchange: exchange, simple: true, sync: relay.syncSequence, started: .now(),
+            relay.pending.append(.init(exchange: admitted.exchange, simple: true, sync: relay.syncSequence, started: .now(),
                                        projections: admitted.projections, rowStreams: admitted.rowStreams))
         case .parse(let name, let query, _):
             // A named statement is registered when the server confirms it (ParseComplete, see
             // SessionHandler+Confirmed); one whose name has a change still unconfirmed is refused.
             if !name.isEmpty, let refusal = pendingNameRefusal(name) {
+                core.countRefusal()
                 relay.lastDenial = refusal
                 relay.skippingUntilSync = true
                 refuse(context, ownReady: false)
@@ -467,12 +452,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             }
             // Decided at Parse too, so a refused statement is never even prepared upstream; an allowed
             // one is recorded (and decided again) at Execute, where its parameters are known.
-            if let policy = currentPolicy(), policy.enforcing, let session, let inspection {
+            if core.currentPolicy().enforcing {
                 let request = Request.postgres(PostgresRequest(text: query, path: .extended, statementName: name))
-                let inspected = inspection.inspect(request, in: session)
-                if admission(inspected, text: query, path: .extended, policy: policy, session: session, inspection: inspection).decision.action != .allow {
-                    let exchange = relay.nextExchange()
-                    _ = admit(request, exchange: exchange, text: query)
+                if core.preview(request).action != .allow {
+                    _ = admit(request)
                     relay.skippingUntilSync = true
                     refuse(context, ownReady: false)
                     return
@@ -493,12 +476,11 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             relay.describes.append(.init(target: kind == .statement ? .statement(name) : .portal(name), injected: false,
                                          sync: relay.syncSequence + 1))
         case .execute(let portal, _):
-            let exchange = relay.nextExchange()
             let bound = relay.portals[portal]
             let text = bound?.text ?? statementText(nil)
             let request = Request.postgres(PostgresRequest(text: text, path: .extended, statementName: bound?.statement ?? "",
                                                            portalName: portal, parameters: bound?.parameters ?? []))
-            guard let admitted = admit(request, exchange: exchange, text: text) else {
+            guard let admitted = admit(request) else {
                 // Denied: the server never sees it; the client gets the error as if the server raised it,
                 // and the rest of the batch up to Sync is skipped, as PostgreSQL itself would do.
                 relay.skippingUntilSync = true
@@ -519,7 +501,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                     return
                 }
             }
-            relay.pending.append(.init(exchange: exchange, simple: false, sync: relay.syncSequence + 1, started: .now(),
+            relay.pending.append(.init(exchange: admitted.exchange, simple: false, sync: relay.syncSequence + 1, started: .now(),
                                        projections: admitted.projections, rowStreams: admitted.rowStreams,
                                        portal: portal, statement: bound?.statement))
         case .sync:
@@ -536,13 +518,12 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         case .copyData(let data):
             recordCopy(.stdin, data)
         case .functionCall:
-            let exchange = relay.nextExchange()
-            guard admit(.postgres(PostgresRequest(text: "", path: .functionCall)), exchange: exchange, text: "") != nil else {
+            guard let admitted = admit(.postgres(PostgresRequest(text: "", path: .functionCall))) else {
                 refuse(context, ownReady: true)
                 return
             }
             relay.syncSequence += 1
-            relay.pending.append(.init(exchange: exchange, simple: true, sync: relay.syncSequence, started: .now()))
+            relay.pending.append(.init(exchange: admitted.exchange, simple: true, sync: relay.syncSequence, started: .now()))
         case .terminate:
             endReason = "client-terminate"
         case .startup, .sslRequest, .gssEncRequest, .cancelRequest, .password:
@@ -561,9 +542,6 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         }
     }
 
-    /// The session's SQL inspection, for what protocol messages share with SQL (prepared statement names).
-    var sqlInspection: SQLSessionInspector? { inspection as? SQLSessionInspector }
-
     /// The SQL an Execute of `statement` runs: its Parse text, or for a statement PREPAREd in SQL
     /// (or one the gate never saw parsed) an EXECUTE of it, which inspection resolves or treats as
     /// unknown (a write, with results masked as untraceable).
@@ -576,7 +554,6 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// what was sent before it, else as soon as it has answered that. `ownReady`: a simple Query
     /// or FunctionCall, which the gate answers with its own ReadyForQuery (nothing went upstream).
     func refuse(_ context: ChannelHandlerContext, ownReady: Bool) {
-        counts.refused &+= 1
         relay.expected.append(.refusal(relay.lastDenial, ownReady: ownReady))
         emitReadyRefusals(context)
         flushClient()
@@ -586,7 +563,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func emitReadyRefusals(_ context: ChannelHandlerContext) {
         while case .refusal(let message, let ownReady)? = relay.expected.first {
             relay.expected.removeFirst()
-            counts.errors &+= 1
+            core.countError()
             writeBackend(context, .errorResponse(.init(severity: "ERROR", sqlState: "42501", message: message)), flush: false)
             if ownReady { writeBackend(context, .readyForQuery(relay.transactionStatus), flush: false) }
         }
@@ -630,143 +607,41 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Inspects, decides and records one request. Nil when it must not be forwarded; otherwise what
-    /// masking needs to place the columns of its results.
-    func admit(_ request: consuming Request, exchange: UInt64, text: String) -> Admitted? {
-        guard let session, let inspection, let policy = currentPolicy(), case .postgres(let sent) = request else { return nil }
-        let inspected = inspection.inspect(request, in: session)
-        let admission = admission(inspected, text: text, path: sent.path, policy: policy, session: session, inspection: inspection)
-        let allowed = admission.decision.action == .allow
-        if allowed { inspection.forwarded(inspected) }
-        let admitted = Admitted(projections: inspected.projections, rowStreams: inspected.rowStreams)
-        if let annotation = admission.annotation { record(.annotation(recordable(annotation)), exchange: exchange) }
-        // The inspected request's last use: moved into the record (a copy retains all it holds).
-        // (Read as a `let` until here: passing a `var` on borrowed can copy it whole.)
-        var spent = consume inspected
-        var recorded = Request.postgres(PostgresRequest(text: ""))
-        swap(&recorded, &spent.request)
-        record(.request(recordable(recorded, carriesSecret: spent.carriesSecret, text: admission.recordedText)), exchange: exchange)
-        record(.decision(admission.decision), exchange: exchange)
-        if allowed { return admitted }
-        let decision = admission.decision
-        relay.lastDenial = decision.action == .review
-            ? "tollgate: approval required by policy \"\(decision.policy)\" rule \"\(decision.rule)\"; approvals are not available on this gate"
-            : "tollgate: denied by policy \"\(decision.policy)\" rule \"\(decision.rule)\"" + (decision.reason.isEmpty ? "" : ": \(decision.reason)")
-        record(.response(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "ERROR", sqlState: "42501", message: relay.lastDenial)))),
-               exchange: exchange)
-        return nil
-    }
-
-    /// An annotation as it may be recorded: masked as statement text is (it was read from the
-    /// text as sent), with the session's application_name (not one the comment may claim), so a
-    /// statement traced to its prompt also names the tool that sent it. Set here, not in the
-    /// cached admission: the name can change mid-session.
-    func recordable(_ annotation: Annotation) -> Annotation {
-        var a = annotation
-        a.promptID = recordableText(a.promptID)
-        a.traceparent = recordableText(a.traceparent)
-        a.text = recordableText(a.text)
-        a.attributes.removeAll { $0.key == Annotation.applicationNameKey }
-        a.attributes = a.attributes.map { KeyValue(recordableText($0.key), recordableText($0.value)) }
-        if !applicationName.isEmpty { a.attributes.append(KeyValue(Annotation.applicationNameKey, recordableText(applicationName))) }
-        return a
-    }
-
-    /// Client-supplied text as it may be recorded: what a mask or the secrets detectors find is masked.
-    func recordableText(_ text: String) -> String {
-        var text = text
-        for masker in recordingMaskers {
-            if let m = masker.maskText(text) { text = m.text }
+    /// Inspects, decides and records one request (the core's steps). Nil when it must not be
+    /// forwarded (`relay.lastDenial` then says why); otherwise what masking needs to place the
+    /// columns of its results.
+    func admit(_ request: consuming Request) -> Admitted? {
+        let actions = core.request(request)
+        relay.exchangeStarted()
+        syncMasking()
+        var admitted: Admitted?
+        for action in actions {
+            switch action {
+            case .forward(let a): admitted = a
+            case .refuse(_, let message): relay.lastDenial = message
+            case .hold(let hold):
+                // Holds are not configured for this adapter (approvals come with their own issue): fail closed.
+                relay.lastDenial = "tollgate: approval \(hold.approvalID) required; approvals are not available on this gate"
+            case .pauseReading, .resumeReading: apply([action])
+            }
         }
-        return text
+        return admitted
     }
 
-    /// What admitting a statement text decides. A repeated statement (a prepared statement's every
-    /// Parse and Execute) is decided, masked for the record and scanned for annotations once per
-    /// policy and session state, not every time.
-    func admission(_ inspected: InspectedRequest, text: String, path: PostgresRequest.Path, policy: PostgresGate.PolicyState,
-                   session: SessionContext, inspection: any SessionInspector) -> Admission {
-        let key = AdmissionKey(text: text, path: path)
-        if let cached = admissions[key], cached.policyGeneration == policy.generation, cached.inspectionGeneration == inspection.generation {
-            return cached
-        }
-        var decision = policy.pipeline.policy.decide(inspected, in: session)
-        if decision.action == .allow, masking != nil, inspected.rowStreams.contains(where: { $0.format == .binary }) {
-            // Binary COPY rows cannot be rewritten field by field: with masks in force they must not pass unread.
-            decision = Decision(action: .deny, policy: "masking", rule: "binary-copy",
-                                reason: "binary COPY output cannot be masked; use text or csv format")
-        } else if decision.action == .allow, masking != nil, let reason = inspected.rowStreams.lazy.compactMap(\.unfollowable).first {
-            decision = Decision(action: .deny, policy: "masking", rule: "copy-layout", reason: reason)
-        }
-        if admissions.count >= 1024 { admissions.removeAll(keepingCapacity: true) }
-        // A statement whose text is withheld (it carries a credential, or could not be parsed, so
-        // its literals are unknown) gives no annotation: the comment scan could read a literal.
-        let withheld = inspected.carriesSecret || inspected.statements.contains { $0.parseError != nil }
-        let admission = Admission(decision: decision, recordedText: recordedText(inspected),
-                                  annotation: withheld ? nil : SQLCommenter.annotation(in: text),
-                                  policyGeneration: policy.generation, inspectionGeneration: inspection.generation)
-        admissions[key] = admission
-        return admission
-    }
-
-    /// The policies and masks in force; after a reload, the new ones (what was tallied so far is kept).
-    func currentPolicy() -> PostgresGate.PolicyState? {
-        if let policy, policy.generation == gate.policyGeneration.load(ordering: .acquiring) { return policy }
-        guard let session else { return nil }
-        let state = gate.currentPolicy
-        policy = state
-        let masker = state.pipeline.masking.masker(for: session)
-        // A result or COPY in flight keeps the plan it was opened with; the new masks apply from
-        // the next one. (A plan dropped in the middle would let the rest of a COPY through.)
+    /// The result masker follows the core's masks: after a reload, the new ones. A result or COPY
+    /// in flight keeps the plan it was opened with; the new masks apply from the next one. (A
+    /// plan dropped in the middle would let the rest of a COPY through.)
+    func syncMasking() {
+        guard let generation = core.policy?.generation, generation != maskingGeneration else { return }
+        maskingGeneration = generation
         let previous = masking
-        masking = masker.map { PostgresResultMasker(masker: $0) }
+        masking = core.recording.session.map { PostgresResultMasker(masker: $0) }
         if let previous, masking != nil {
             masking!.tally = previous.tally
             masking!.columns = previous.columns
             masking!.columnCounts = previous.columnCounts
             masking!.copy = previous.copy
         }
-        recordingSecrets = masker.map { BuiltinDetector.secrets.isSubset(of: $0.detectors) } == true ? nil : PostgresGate.secretsMasker
-        recordingMaskers = [masking?.masker, recordingSecrets].compactMap { $0 }
-        return state
-    }
-
-    /// The statement text as it may be recorded: a statement that carries a credential keeps
-    /// only its normalized text; anything a mask or the secrets detectors find is masked.
-    func recordedText(_ inspected: InspectedRequest) -> String {
-        guard case .postgres(let p) = inspected.request else { return "" }
-        if inspected.carriesSecret {
-            return p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized
-        }
-        // Text the parser rejected cannot be known to carry no credential: its literals are withheld.
-        return recordableText(inspected.statements.contains { $0.parseError != nil } ? SQLLiterals.withheld(p.text) : p.text)
-    }
-
-    /// The request as it may be recorded: its recorded text, and its parameters masked as the text
-    /// is (withheld entirely for a statement that carries a credential). What is forwarded
-    /// upstream is the request as sent.
-    func recordable(_ request: consuming Request, carriesSecret: Bool, text: String) -> Request {
-        guard case .postgres(var p) = request else { return request }
-        p.text = text
-        if carriesSecret {
-            p.parameters = p.parameters.map { Parameter(value: $0.value.map { _ in Array("[REDACTED]".utf8) }, format: 0) }
-            return .postgres(p)
-        }
-        guard !p.parameters.isEmpty else { return .postgres(p) }
-        for masker in recordingMaskers {
-            // In place: a parameter nothing matched is not copied.
-            for i in p.parameters.indices {
-                guard let v = p.parameters[i].value, let m = masker.mask(v) else { continue }
-                p.parameters[i] = Parameter(value: p.parameters[i].format == 0 ? m.bytes : Array("[REDACTED]".utf8), format: 0)
-            }
-        }
-        return .postgres(p)
-    }
-
-    /// A recorded value after the secrets pass.
-    func recordableValue(_ value: [UInt8]) -> [UInt8] {
-        guard let recordingSecrets, let m = recordingSecrets.mask(value) else { return value }
-        return m.bytes
     }
 
     /// A message from upstream while relaying: mask it, record it against its exchange and pass it on.
@@ -798,18 +673,17 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         case .portalSuspended:
             finishResult(tag: "(portal suspended)", error: nil)
         case .errorResponse(let fields):
-            counts.errors &+= 1
             var fields = fields
             if masking != nil, let masked = masking!.mask(fields, at: .error, withhold: withholdsDiagnostics()) {
                 fields = masked; replacement = .errorResponse(masked)
             }
-            finishResult(tag: "", error: recordable(fields.notice))
+            finishResult(tag: "", error: fields.notice)
         case .noticeResponse(let fields):
             var fields = fields
             if masking != nil, let masked = masking!.mask(fields, at: .notice, withhold: withholdsDiagnostics()) {
                 fields = masked; replacement = .noticeResponse(masked)
             }
-            relay.notices.append(recordable(fields.notice))
+            relay.notices.append(fields.notice)
         case .notificationResponse(let pid, let channel, let payload):
             if masking != nil, let masked = masking!.mask(text: payload, at: .notice) {
                 replacement = .notificationResponse(processID: pid, channel: channel, payload: masked)
@@ -862,11 +736,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             return
         case .parameterStatus(let name, let value) where LexingSettings.reported.contains(name):
             if let refusal = lexing.report(name, value) { return lexingRefused(refusal, context: context, reason: "lexing-settings-changed") }
-        case .parameterStatus(let name, let value) where name == "application_name" && value != applicationName:
+        case .parameterStatus(let name, let value) where name == "application_name" && value != core.applicationName:
             // `SET application_name` mid-session (an assistant naming the prompt it works on): on the
             // record from here on, as an annotation of its own.
-            applicationName = value
-            record(.annotation(recordable(Annotation())), exchange: 0)
+            core.applicationNameChanged(to: value)
         default:
             break
         }
@@ -919,7 +792,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         // (for the same masks and catalog), not per result.
         let head = relay.pending.startIndex
         let statement = relay.pending.isEmpty || relay.pending[head].simple ? nil : relay.pending[head].statement
-        let generation = (policy?.generation ?? -1, catalog?.generation ?? 0, inspection?.generation ?? 0)
+        let generation = (core.policy?.generation ?? -1, catalog?.generation ?? 0, core.inspection?.generation ?? 0)
         if let statement, let cached = relay.resultPlans[statement], cached.fields == fields, cached.generation == generation {
             relay.beginResult(columns: cached.columns)
             if let plan = cached.masking { masking?.columns = plan }
@@ -950,20 +823,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                              catalog: catalogLookup())
     }
 
-    /// A notice or error as recorded: after the client's masks, then the secrets pass.
-    func recordable(_ notice: CaptureFormat.PostgresNotice) -> CaptureFormat.PostgresNotice {
-        guard let recordingSecrets else { return notice }
-        var n = notice
-        for keyPath in [\CaptureFormat.PostgresNotice.message, \.detail, \.hint] {
-            if let m = recordingSecrets.maskText(n[keyPath: keyPath]) { n[keyPath: keyPath] = m.text }
-        }
-        return n
-    }
-
     func flushClient() {
         submitRecorded()
         guard let context, clientOut.readableBytes > 0 else { return }
-        counts.bytesToClient &+= UInt64(clientOut.readableBytes)
+        core.countBytes(toClient: clientOut.readableBytes)
         context.writeAndFlush(wrapOutboundOut(clientOut), promise: nil)
         Self.recycle(&clientOut)
     }
@@ -977,21 +840,18 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func finishResult(tag: String, error: CaptureFormat.PostgresNotice?) {
-        guard let pending = relay.pending.first else { return }
+        guard let pending = relay.pending.first else {
+            if error != nil { core.countError() }
+            return
+        }
         var response = relay.takeResult()
         response.commandTag = tag
         response.error = error
         // Every DataRow of the result is either kept or counted in the cut.
         let rowsSent = UInt64(response.packedRows.count) + (response.cut?.rows ?? 0)
-        counts.rows &+= rowsSent
         response.rowCount = rowCount(fromTag: tag) ?? rowsSent
         response.durationMicros = UInt64(max(0, (NIODeadline.now() - pending.started).nanoseconds / 1000))
-        record(.response(.postgres(response)), exchange: pending.exchange)
-        if let tally = masking?.takeTally(), !tally.isEmpty {
-            record(.maskSummary(MaskSummary(entries: tally.entries.map {
-                MaskCount(detector: $0.detector.rawValue, count: UInt64($0.count), location: $0.location.description)
-            })), exchange: pending.exchange)
-        }
+        core.responded(.postgres(response), exchange: pending.exchange, rows: rowsSent, masked: masking?.takeTally())
         // A simple Query may hold several statements: it stays pending until ReadyForQuery.
         if !pending.simple { relay.pending.removeFirst() }
     }
@@ -1000,10 +860,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         guard let exchange = relay.pending.first?.exchange else { return }
         relay.copyChunks += 1
         guard relay.copyChunks <= target.recordMaxRows else { return }
-        var bytes = Array(data.readableBytesView)
         // Data sent to the database is recorded as masked as results are: the client's masks apply to the record.
-        if stream == .stdin, let masker = masking?.masker, let m = masker.mask(bytes) { bytes = m.bytes }
-        record(.streamChunk(StreamChunk(stream: stream, data: capValue(recordableValue(bytes)))), exchange: exchange)
+        core.streamed(Array(data.readableBytesView), stream: stream, exchange: exchange)
     }
 
     /// Writes a row in the capture's packed form straight from the DataRow's bytes; returns the
@@ -1011,7 +869,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// secrets pass; a row past the cap is only hashed, as sent.
     func packForRecording(_ row: PostgresBackendMessage.DataRow, kept: Bool, into w: inout WireWriter) -> Int {
         // Read once, not per value inside the closure (each read of a property is a retain).
-        let secrets = kept ? recordingSecrets : nil, maxValue = target.recordMaxValueBytes
+        let secrets = kept ? core.recording.secrets : nil, maxValue = target.recordMaxValueBytes
         var valueBytes = 0
         row.forEachValue { _, _, value in
             guard let value else { w.varint(0); return }
@@ -1020,7 +878,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             // Scanned in place; only a value the pass or the cap changes is copied.
             let secret = secrets?.mask(value.assumingMemoryBound(to: UInt8.self))
             if kept && (secret != nil || value.count > maxValue) {
-                let recorded = capValue(secret?.bytes ?? Array(value))
+                let recorded = core.recording.capped(secret?.bytes ?? Array(value))
                 w.varint(UInt64(recorded.count) + 1)
                 w.append(raw: recorded)
             } else {
@@ -1029,12 +887,6 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             }
         }
         return valueBytes
-    }
-
-    /// Values longer than the cap are recorded cut, with a visible marker, never silently.
-    func capValue(_ value: [UInt8]) -> [UInt8] {
-        guard value.count > target.recordMaxValueBytes else { return value }
-        return Array(value.prefix(target.recordMaxValueBytes)) + Array("…[tollgate: \(value.count) bytes, cut]".utf8)
     }
 
     // MARK: Output and teardown
@@ -1052,7 +904,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func writeRaw(_ context: ChannelHandlerContext, _ bytes: [UInt8]) {
-        counts.bytesToClient &+= UInt64(bytes.count)
+        core.countBytes(toClient: bytes.count)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
     }
 
@@ -1067,9 +919,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func fail(_ context: ChannelHandlerContext, code: String, _ message: String, reason: String) {
         guard state != .closed else { return }
         endReason = reason
-        counts.errors &+= 1
-        record(.response(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "FATAL", sqlState: code, message: message)))),
-               exchange: relay.pending.first?.exchange ?? 0)
+        core.responded(.postgres(PostgresResponse(error: CaptureFormat.PostgresNotice(severity: "FATAL", sqlState: code, message: message))),
+                       exchange: relay.pending.first?.exchange ?? 0)
         submitRecorded()
         writeBackend(context, .errorResponse(.init(severity: "FATAL", sqlState: code, message: message)), flush: true)
         state = .closed
@@ -1101,17 +952,13 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         upstream = nil
         if let (pid, key) = gateKey { gate.cancels.remove(processID: pid, secretKey: key) }
         gateKey = nil
-        submitRecorded()
-        if let recorder {
-            self.recorder = nil
+        if let finish = core.end(reason: reason) {
             let gate = self.gate
             let logger = gate.logger
-            let id = recorder.sessionID
+            let id = finish.recorder.sessionID
             gate.sessionEnding(id)
-            var counts = self.counts
-            counts.requests = relay.exchangeCounter
             Task {
-                if let error = await recorder.finish(reason: reason, counts: counts) {
+                if let error = await finish.run() {
                     logger.error("capture write failed", metadata: ["session": "\(id)", "error": "\(error)"])
                 }
                 gate.sessionEnded(id)
@@ -1169,29 +1016,3 @@ extension TLSVersion {
     }
 }
 
-struct AdmissionKey: Hashable {
-    var text: String
-    var path: PostgresRequest.Path
-}
-
-/// What admitting a statement text decided, valid for one policy generation and one state of
-/// the session's inspection (its search path, its prepared statements, the catalog).
-/// A class: fetched for every request of a repeated statement, where one retain beats a copy of each field.
-final class Admission {
-    let decision: Decision
-    let recordedText: String
-    let annotation: Annotation?
-    let policyGeneration: Int
-    let inspectionGeneration: Int
-
-    init(decision: Decision, recordedText: String, annotation: Annotation?, policyGeneration: Int, inspectionGeneration: Int) {
-        self.decision = decision; self.recordedText = recordedText; self.annotation = annotation
-        self.policyGeneration = policyGeneration; self.inspectionGeneration = inspectionGeneration
-    }
-}
-
-/// What an admitted request's results need: where computed and COPY columns come from.
-struct Admitted {
-    var projections: [Projection]
-    var rowStreams: [RowStreamLayout]
-}

@@ -53,11 +53,14 @@ public struct InspectedRequest: Sendable {
     public var rowStreams: [RowStreamLayout]
     /// The text holds a credential (CREATE ROLE … PASSWORD): it is recorded normalized, never as sent.
     public var carriesSecret: Bool
+    /// The text to record in place of the text as sent, when the inspector could not read it (its
+    /// literals are withheld: they cannot be known to hold no credential).
+    public var withheldText: String?
 
     public init(request: Request, statements: [StatementInfo], projections: [Projection] = [], rowStreams: [RowStreamLayout] = [],
-                carriesSecret: Bool = false) {
+                carriesSecret: Bool = false, withheldText: String? = nil) {
         self.request = request; self.statements = statements; self.projections = projections
-        self.rowStreams = rowStreams; self.carriesSecret = carriesSecret
+        self.rowStreams = rowStreams; self.carriesSecret = carriesSecret; self.withheldText = withheldText
     }
 }
 
@@ -82,6 +85,19 @@ public protocol SessionInspector: AnyObject {
 /// Decides a request from its inspected facts. Pure: no I/O, no clock.
 public protocol RequestPolicy: Sendable {
     func decide(_ request: InspectedRequest, in session: SessionContext) -> Decision
+    /// The decision with who may approve it, when it is `review`.
+    func ruling(_ request: InspectedRequest, in session: SessionContext) -> Ruling
+}
+
+/// A decision and, for `review`, the groups whose members may approve it.
+public struct Ruling: Sendable, Equatable {
+    public var decision: Decision
+    public var approvers: [String]
+    public init(decision: Decision, approvers: [String] = []) { self.decision = decision; self.approvers = approvers }
+}
+
+extension RequestPolicy {
+    public func ruling(_ request: InspectedRequest, in session: SessionContext) -> Ruling { Ruling(decision: decide(request, in: session)) }
 }
 
 /// Leaves requests as they come: for a gate without policies or masks, where nothing is decided on facts.
@@ -116,19 +132,21 @@ public struct PolicyEnforcement: RequestPolicy {
     public let policies: PolicySet
     public init(_ policies: PolicySet) { self.policies = policies }
 
-    public func decide(_ request: InspectedRequest, in session: SessionContext) -> Decision {
+    public func decide(_ request: InspectedRequest, in session: SessionContext) -> Decision { ruling(request, in: session).decision }
+
+    public func ruling(_ request: InspectedRequest, in session: SessionContext) -> Ruling {
         let path: String
         switch request.request {
         case .postgres(let p): path = p.path == .simple ? "simple" : p.path == .extended ? "extended" : "function-call"
         case .http, .kubernetes: path = "http"
         case .unknown(let u):
             // Only a capture reader meets one; a request the gate cannot name is refused.
-            return Decision(action: .deny, policy: "none", rule: "unknown-protocol", reason: "\(u.name) is not decided by this gate")
+            return Ruling(decision: Decision(action: .deny, policy: "none", rule: "unknown-protocol", reason: "\(u.name) is not decided by this gate"))
         }
         let d = policies.decide(request.statements, who: Principal(subject: session.subject, groups: session.groups),
                                 target: session.target, path: path)
         let action: Decision.Action = d.action == .allow ? .allow : d.action == .deny ? .deny : .review
-        return Decision(action: action, policy: d.policy, rule: d.rule, reason: d.reason)
+        return Ruling(decision: Decision(action: action, policy: d.policy, rule: d.rule, reason: d.reason), approvers: d.approvers)
     }
 }
 

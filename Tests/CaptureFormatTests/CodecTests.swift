@@ -1,5 +1,6 @@
 @testable import CaptureFormat
 import CZlib
+import TestSupport
 import Testing
 
 /// The writer's kept deflate stream compresses exactly as `compress2` does, block after block.

@@ -1,5 +1,6 @@
 import CaptureFormat
 import Foundation
+import TestSupport
 import Testing
 
 /// A crashed writer's file is readable, and recovery seals a copy with exactly its complete blocks.

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 // Shared helpers for the capture-format tests: temporary directories, a seeded
-// random number generator, fixed sample events and a random event builder.
+// fixed sample events and a random event builder.
 
 /// A directory under the system temporary directory, removed by `remove()`.
 struct TempDir {
@@ -26,18 +26,6 @@ func withTempDir<R>(_ body: (TempDir) throws -> R) throws -> R {
     return try body(dir)
 }
 
-/// SplitMix64: small, fast, deterministic for a given seed.
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func sampleHeader(_ sessionID: String = "sess-0001") -> SessionHeader {
     SessionHeader(sessionID: sessionID, target: "analytics-db", protocolName: "postgres", subject: "alice@example.com",

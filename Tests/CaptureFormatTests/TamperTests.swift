@@ -1,5 +1,6 @@
 import CaptureFormat
 import Foundation
+import TestSupport
 import Testing
 
 /// Changing, removing or reordering any byte is detected, and located.

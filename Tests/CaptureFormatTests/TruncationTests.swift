@@ -1,5 +1,6 @@
 import CaptureFormat
 import Foundation
+import TestSupport
 import Testing
 
 /// A capture cut off at any byte is readable up to its last complete block, and says where it was cut.

@@ -1,5 +1,6 @@
 import CaptureFormat
 import Foundation
+import TestSupport
 import Testing
 
 /// Malformed fields throw `WireError`; nothing crashes.

@@ -168,18 +168,11 @@ struct LineageThroughGateTests {
 /// A seeded generator of SELECTs over `lineage_users` (id, name, email, card) that reach `card`
 /// by every route the lineage must follow. Seeded so a failure can be replayed (LINEAGE_FUZZ_SEED).
 struct LineageFuzz {
-    var state: UInt64
+    var rng: SeededRNG
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { rng = SeededRNG(seed: seed) }
 
-    /// SplitMix64: small, seedable, good enough to pick shapes.
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { rng.next() }
 
     mutating func pick<T>(_ options: [T]) -> T { options[Int(next() % UInt64(options.count))] }
 
