@@ -1,10 +1,9 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-/// The gate's data path in release builds: runtime exclusivity checks off. The compiler still
-/// proves exclusivity statically, and debug builds (every test run) keep the dynamic checks; in
-/// the gate's profile they were 3% of its CPU per transaction (`benchmarks/pgbench.sh`).
-let dataPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+// No target has unsafeFlags: SwiftPM refuses them in a package that another package depends on
+// by version, and CaptureFormat is a library other teams' tools depend on to read captures
+// (ToolTests/PackageManifestTests checks). Runtime exclusivity checks stay on in release builds.
 
 let package = Package(
     name: "Tollgate",
@@ -35,8 +34,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "CaptureFormat",
-            dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: dataPath
+            dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // What the investigator's tools share: reports, terminal output; and the engines (export).
         .target(name: "Forensics", dependencies: ["CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -73,28 +71,29 @@ let package = Package(
         ),
         // PostgreSQL frontend/backend protocol v3: message framing both ways, SCRAM-SHA-256 and md5.
         .target(name: "PostgresWire", dependencies: [.product(name: "NIOCore", package: "swift-nio"),
-                                                     .product(name: "Crypto", package: "swift-crypto")], swiftSettings: dataPath),
+                                                     .product(name: "Crypto", package: "swift-crypto")]),
         // OIDC: discovery, JWKS cache with rotation, token validation. HTTP through the toolchain's
         // FoundationNetworking, so no HTTP client dependency is built for two GETs.
         .target(name: "Identity", dependencies: [.product(name: "JWTKit", package: "jwt-kit")]),
         // PostgreSQL's own SQL parser (Debian: libpg-query-dev), for statement inspection.
         .systemLibrary(name: "CPgQuery", path: "Sources/CPgQuery", providers: [.apt(["libpg-query-dev"])]),
-        .target(name: "SQLInspection", dependencies: ["CPgQuery"], swiftSettings: dataPath),
+        .target(name: "SQLInspection", dependencies: ["CPgQuery"]),
         // Least-privilege decisions: pure (no I/O, no clock).
-        .target(name: "Policy", swiftSettings: dataPath),
+        .target(name: "Policy"),
         // Detectors and masks for sensitive values in responses.
-        .target(name: "Masking", swiftSettings: dataPath),
+        .target(name: "Masking"),
         // The exchange pipeline every protocol adapter feeds, the gate's config, and session recording.
         .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Policy", "Masking", "Yams",
-                                                  .product(name: "HeapModule", package: "swift-collections")], swiftSettings: dataPath),
+                                                  .product(name: "HeapModule", package: "swift-collections")]),
         .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "Identity", "SQLInspection", "Policy", "Masking",
                                                       .product(name: "NIOCore", package: "swift-nio"),
                                                       .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "NIOPosix", package: "swift-nio"),
                                                       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                                       .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                                                      .product(name: "Metrics", package: "swift-metrics")],
-                swiftSettings: dataPath),
+                                                      // TLSUserEvent: the upstream handshake's end, for verify-full's name check.
+                                                      .product(name: "NIOTLS", package: "swift-nio"),
+                                                      .product(name: "Metrics", package: "swift-metrics")]),
         .executableTarget(
             name: "capture-proxy",
             dependencies: ["PostgresProxy", "ProxyCore", "Identity", "Forensics", "CaptureFormat", "Policy", "SQLInspection",

@@ -229,6 +229,9 @@ extension Request {
                 w.string("resource", k.resource); w.field("namespace", k.namespace); w.field("name", k.name)
                 w.field("subresource", k.subresource); w.strings("command", k.command); w.field("container", k.container)
             }
+        case .unknown(let u):
+            o.string("protocol", u.name)
+            o.number("payload_bytes", UInt64(u.bytes.count))
         }
     }
 }
@@ -275,6 +278,9 @@ extension Response {
             o.pairs("headers", h.headers)
             if h.body.totalSize > 0 { h.body.writeJSON("body", &o) }
             if h.durationMicros != 0 { o.number("duration_us", h.durationMicros) }
+        case .unknown(let u):
+            o.string("protocol", u.name)
+            o.number("payload_bytes", UInt64(u.bytes.count))
         }
     }
 }

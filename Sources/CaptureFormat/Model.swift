@@ -301,12 +301,15 @@ public enum Request: Sendable, Equatable, WireMessage {
     case postgres(PostgresRequest)
     case http(HTTPRequest)
     case kubernetes(KubernetesRequest)
+    /// A protocol added after this reader (a message field with a tag it does not know).
+    case unknown(UnknownProtocol)
 
     public func encode(to w: inout WireWriter) {
         switch self {
         case .postgres(let p): w.message(1, p)
         case .http(let h): w.message(2, h)
         case .kubernetes(let k): w.message(3, k)
+        case .unknown(let u): u.encode(to: &w)
         }
     }
 
@@ -317,6 +320,8 @@ public enum Request: Sendable, Equatable, WireMessage {
             case 1: result = .postgres(try r.message(t))
             case 2: result = .http(try r.message(t))
             case 3: result = .kubernetes(try r.message(t))
+            // A newer writer's protocol: kept, not a reason to refuse the event.
+            case _ where t == .lengthDelimited && result == nil: result = .unknown(UnknownProtocol(tag: tag, bytes: try r.bytes(t)))
             default: try r.skip(t)
             }
         }
@@ -599,11 +604,14 @@ public struct Approval: Sendable, Equatable, WireMessage {
 public enum Response: Sendable, Equatable, WireMessage {
     case postgres(PostgresResponse)
     case http(HTTPResponse)
+    /// A protocol added after this reader (a message field with a tag it does not know).
+    case unknown(UnknownProtocol)
 
     public func encode(to w: inout WireWriter) {
         switch self {
         case .postgres(let p): w.message(1, p)
         case .http(let h): w.message(2, h)
+        case .unknown(let u): u.encode(to: &w)
         }
     }
 
@@ -613,6 +621,8 @@ public enum Response: Sendable, Equatable, WireMessage {
             switch tag {
             case 1: result = .postgres(try r.message(t))
             case 2: result = .http(try r.message(t))
+            // A newer writer's protocol: kept, not a reason to refuse the event.
+            case _ where t == .lengthDelimited && result == nil: result = .unknown(UnknownProtocol(tag: tag, bytes: try r.bytes(t)))
             default: try r.skip(t)
             }
         }

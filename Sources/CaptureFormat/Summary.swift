@@ -45,6 +45,10 @@ public struct SummaryBuilder: Sendable {
                     if !k.name.isEmpty { parts.append(k.name) }
                     addResource("k8s:" + parts.joined(separator: "/"))
                 }
+            case .unknown:
+                // A protocol added later adds to the exchanges only: what its bytes and errors
+                // are, this reader cannot say, so a writer must not count them (capture-format.md).
+                break
             }
         case .response(let r):
             switch r {
@@ -55,6 +59,8 @@ public struct SummaryBuilder: Sendable {
             case .http(let h):
                 sat(&summary.responseBytes, h.body.totalSize)
                 if h.status >= 400 { summary.errors += 1 }
+            case .unknown:
+                break
             }
         case .decision(let d):
             decisionsByCode[Int(d.action.rawValue)] += 1

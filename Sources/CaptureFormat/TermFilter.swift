@@ -98,7 +98,7 @@ public enum SearchTerms {
             if let t = a.traceID { terms.insert("trace:\(t)") }
         case .sessionStart(let s):
             if !s.applicationName.isEmpty { terms.insert("app:\(s.applicationName)") }
-        case .sessionEnd, .streamChunk, .divergence, .unknown:
+        case .sessionEnd, .streamChunk, .divergence, .unknown, .request(.unknown), .response(.unknown):
             break
         }
     }

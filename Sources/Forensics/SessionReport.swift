@@ -220,6 +220,8 @@ func describe(_ p: Payload, terminal: Terminal) -> String {
         if let c = r.cut { s += ", \(c.rows) rows cut" }
         if r.durationMicros > 0 { s += ", \(r.durationMicros) µs" }
         return s
+    case .request(.unknown(let u)), .response(.unknown(let u)):
+        return "\(u.name), \(u.bytes.count) bytes"
     case .response(.http(let h)):
         var s = "\(h.status), \(humanBytes(h.body.totalSize))"
         if h.body.isTruncated { s += " (\(humanBytes(h.body.data.count)) recorded)" }

@@ -79,6 +79,8 @@ final class CatalogCache: Sendable {
     /// Changes with every stored snapshot, so sessions know when to drop what they derived from
     /// it; read on every request, so without the lock.
     let generationCounter = Atomic<Int>(0)
+    /// The refresh in flight, which sessions share (CatalogRefresh).
+    let refresh = CatalogRefresh()
 
     var snapshot: Snapshot? { state.withLockedValue { $0.snapshot } }
     var generation: Int { generationCounter.load(ordering: .acquiring) }

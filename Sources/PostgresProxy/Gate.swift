@@ -30,7 +30,7 @@ public final class PostgresGate: Sendable {
     /// Each target's relations and columns, for column rules and search-path resolution.
     let catalogs: [String: CatalogCache]
     let tlsContexts: [String: NIOSSLContext]
-    let upstreamTLSContext: NIOSSLContext?
+    let upstreamTLS: UpstreamTLSContexts
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
     /// Where the sessions' captures are written: one idle-priority thread per usable core.
@@ -67,10 +67,7 @@ public final class PostgresGate: Sendable {
             }
         }
         tlsContexts = contexts
-        // Upstream TLS as libpq's sslmode=prefer/require: encrypts, does not verify the server's certificate.
-        var client = TLSConfiguration.makeClientConfiguration()
-        client.certificateVerification = .none
-        upstreamTLSContext = try? NIOSSLContext(configuration: client)
+        upstreamTLS = try UpstreamTLSContexts(config.targets, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: Self.eventLoops(config))
     }
 

@@ -301,14 +301,29 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         let opening = core.identified(.init(subject: identity.subject, groups: identity.groups, issuer: identity.issuer,
                                             clientAddress: clientAddress, applicationName: parameter("application_name") ?? "", tls: tls,
                                             parameters: startupParameters.map { KeyValue($0.name, $0.value) }, startMicros: nowMicros()))
+        // Off the event loop (LoginRecording); the state stays .verifying meanwhile, so anything
+        // the client sends before AuthenticationOk is refused as it was during token verification.
+        LoginRecording.openCapture(opening, key: gate.signingKey, thread: gate.writerThreads.next(), on: context.eventLoop)
+            .assumeIsolated().whenComplete { result in self.captureOpened(result, context: context) }
+    }
+
+    /// The capture exists (or could not be made): let the client in, or refuse the session.
+    func captureOpened(_ result: Result<SessionRecorder, any Error>, context: ChannelHandlerContext) {
         let recorder: SessionRecorder
-        do {
-            recorder = try opening.open(key: gate.signingKey, thread: gate.writerThreads.next())
-        } catch {
+        switch result {
+        case .failure(let error):
             gate.logger.error("cannot create capture; refusing the session", metadata: ["error": "\(error)"])
-            let closing = core.captureFailed(error)
+            let closing = core.captureFailed(error as? CaptureError ?? CaptureError(.io, "\(error)"))
             fail(context, code: "58000", closing.message, reason: closing.reason)
             return
+        case .success(let created):
+            guard state == .verifying else {
+                // The client left (or the gate shut down) meanwhile: the capture is sealed, not left open.
+                let reason = endReason
+                Task { _ = await created.finish(reason: reason) }
+                return
+            }
+            recorder = created
         }
         resumeWhenRecorderDrains(recorder, loop: context.eventLoop)
         if let finish = core.captureOpened(recorder) { Task { _ = await finish.run() } }
@@ -336,7 +351,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         let target = self.target
         let maxMessage = target.maxMessageBytes
         let tlsMode = target.upstreamTLS
-        let clientTLS = gate.upstreamTLSContext
+        let clientTLS = gate.upstreamTLS[target.name]
         ClientBootstrap(group: context.eventLoop)
             .channelOption(.autoRead, value: true)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -357,7 +372,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                     }
                     self.upstream = channel
                     let handler = UpstreamHandler(session: self, maxMessageSize: maxMessage, tlsMode: tlsMode,
-                                                  tlsContext: clientTLS, serverName: target.upstream.host)
+                                                  tlsContext: clientTLS, serverName: target.upstreamTLSHostname)
                     do {
                         try channel.pipeline.syncOperations.addHandler(handler)
                         handler.begin(context: channel)
@@ -398,9 +413,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         fail(context, code: "08006", "the gate could not log in to the database", reason: "upstream-login-failed")
     }
 
-    func upstreamClosed() {
+    func upstreamClosed(afterFatal: Bool = false) {
         guard let context, state != .closed else { return }
         if endReason == "client-terminate" { return }
+        if afterFatal { return endAfterUpstreamFatal(context) }
         fail(context, code: "08006", "the connection to the database was lost", reason: "upstream-closed")
     }
 
@@ -517,7 +533,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         upstreamOut.writeImmutableBuffer(frame)
         if let expectation = Self.expectation(for: message) { relay.expected.append(expectation) }
         noteForwarded(message)
-        if case .terminate = message { flushUpstream() }
+        if case .terminate = message {
+            flushUpstream()
+            endAfterTerminate(context)
+        }
     }
 
     /// The SQL an Execute of `statement` runs: its Parse text, or for a statement PREPAREd in SQL

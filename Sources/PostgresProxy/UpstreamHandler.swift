@@ -1,5 +1,6 @@
 import NIOCore
 import NIOSSL
+import NIOTLS
 import PostgresWire
 import ProxyCore
 
@@ -23,7 +24,8 @@ final class UpstreamHandler: ChannelInboundHandler {
     let maxMessageSize: Int
     let tlsMode: TargetConfig.UpstreamTLS
     let tlsContext: NIOSSLContext?
-    let serverName: String
+    /// SNI and the name verify-full checks; nil for an IP address (checked against the certificate's IP names).
+    let serverName: String?
     var phase = Phase.login
     var scram: SCRAMSHA256Client?
     var parameterStatus: [PostgresBackendMessage] = []
@@ -32,13 +34,18 @@ final class UpstreamHandler: ChannelInboundHandler {
     var catalogLoader: CatalogCache.Loader?
     var catalogFailed = false
     var loginReady: PostgresBackendMessage?
+    /// The catalog whose shared refresh this connection is reading.
+    var refreshing: CatalogCache?
     /// Closed (by either side): no further message is handled. Kept here rather than asked of the
     /// channel for every message.
     var open = true
+    /// The server sent a FATAL error while relaying: its close that follows ends the session as
+    /// the server ended it, without an error of the gate's after the server's.
+    var sawFatal = false
     /// The database's messages, decoded here as they arrive, each with the bytes it came in.
     var frames: FramedDecoding<PostgresBackendDecoder>
 
-    init(session: PostgresSessionHandler, maxMessageSize: Int, tlsMode: TargetConfig.UpstreamTLS, tlsContext: NIOSSLContext?, serverName: String) {
+    init(session: PostgresSessionHandler, maxMessageSize: Int, tlsMode: TargetConfig.UpstreamTLS, tlsContext: NIOSSLContext?, serverName: String?) {
         self.session = session
         self.maxMessageSize = maxMessageSize
         self.tlsMode = tlsMode
@@ -61,10 +68,11 @@ final class UpstreamHandler: ChannelInboundHandler {
     func sslResponse(_ response: PostgresBackendMessage.SSLResponse, context: ChannelHandlerContext) {
         do {
             if response == .supported, let tlsContext {
-                let hostname = serverName.first?.isNumber == true || serverName.contains(":") ? nil : serverName
-                try context.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: hostname), position: .first)
-            } else if tlsMode == .require {
-                return loginFailed("the database does not offer TLS, and upstream_tls is require")
+                try context.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName), position: .first)
+                // verify-full of a DNS name: nothing is sent until the handshake is done and the name checked.
+                if tlsMode == .verifyFull, serverName != nil { return }
+            } else if tlsMode != .prefer {
+                return loginFailed("the database does not offer TLS, and upstream_tls is \(tlsMode.rawValue)")
             }
             sendStartup()
         } catch {
@@ -93,7 +101,9 @@ final class UpstreamHandler: ChannelInboundHandler {
         do {
             while open, let (message, frame) = try frames.next() {
                 switch phase {
-                case .relaying: session.upstreamMessage(message, frame: frame)
+                case .relaying:
+                    if case .errorResponse(let d) = message, d.severity == "FATAL" || d.severity == "PANIC" { sawFatal = true }
+                    session.upstreamMessage(message, frame: frame)
                 case .catalog: catalogMessage(message)
                 case .login: loginMessage(message, context: context)
                 }
@@ -125,12 +135,26 @@ final class UpstreamHandler: ChannelInboundHandler {
         case .backendKeyData(let pid, let key):
             keyData = (pid, key)
         case .readyForQuery:
-            if let s = session.session, session.gate.needsCatalog(s), let catalog = session.gate.catalogs[session.target.name], catalog.needsLoad {
-                phase = .catalog
-                catalogLoader = CatalogCache.Loader()
-                loginReady = message
-                send(.query(CatalogCache.query))
-                return
+            if let s = session.session, session.gate.needsCatalog(s), let catalog = session.gate.catalogs[session.target.name] {
+                switch catalog.refresh.claim(catalog, on: context.eventLoop) {
+                case .fresh:
+                    break
+                case .load:
+                    session.gate.logger.info("reading the target's catalog", metadata: [
+                        "target": "\(session.target.name)", "refresh": "\(catalog.refresh.started.load(ordering: .relaxed))"])
+                    refreshing = catalog
+                    phase = .catalog
+                    catalogLoader = CatalogCache.Loader()
+                    loginReady = message
+                    send(.query(CatalogCache.query))
+                    return
+                case .wait(let done):
+                    session.gate.logger.debug("waiting for the catalog refresh in flight", metadata: ["target": "\(session.target.name)"])
+                    phase = .catalog
+                    loginReady = message
+                    done.assumeIsolated().whenComplete { _ in self.catalogReady() }
+                    return
+                }
             }
             phase = .relaying
             session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: message)
@@ -152,20 +176,40 @@ final class UpstreamHandler: ChannelInboundHandler {
             session.gate.logger.warning("cannot read the target's catalog; unresolved columns will be masked whole",
                                         metadata: ["target": "\(session.target.name)", "error": "\(fields.notice.message)"])
         case .readyForQuery:
-            if !catalogFailed, var loader = catalogLoader {
-                let snapshot = loader.finish()
-                session.gate.catalogs[session.target.name]?.store(snapshot)
-                if !snapshot.complete {
-                    session.gate.logger.warning("catalog larger than the gate reads; columns beyond it are masked whole",
-                                                metadata: ["target": "\(session.target.name)", "limit": "\(CatalogCache.rowLimit)"])
-                }
+            guard let loader = catalogLoader, !catalogFailed, let context else {
+                catalogLoader = nil
+                endRefresh()
+                return catalogReady()
             }
             catalogLoader = nil
-            phase = .relaying
-            session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: loginReady ?? message)
+            let target = session.target.name, logger = session.gate.logger, catalog = refreshing
+            CatalogRefresh.finish(loader, on: context.eventLoop).assumeIsolated().whenComplete { result in
+                if case .success(let snapshot) = result {
+                    catalog?.store(snapshot)
+                    if !snapshot.complete {
+                        logger.warning("catalog larger than the gate reads; columns beyond it are masked whole",
+                                       metadata: ["target": "\(target)", "limit": "\(CatalogCache.rowLimit)"])
+                    }
+                }
+                self.endRefresh()
+                self.catalogReady()
+            }
         default:
             break
         }
+    }
+
+    /// The catalog is as fresh as it gets (read here or by the session that was reading it): the client is let in.
+    func catalogReady() {
+        guard open, phase == .catalog, let ready = loginReady else { return }
+        phase = .relaying
+        session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: ready)
+    }
+
+    /// Ends the refresh this connection was reading, once (also when the connection is lost).
+    func endRefresh() {
+        refreshing?.refresh.end()
+        refreshing = nil
     }
 
     /// Answers the database's authentication request with the target's credentials.
@@ -219,14 +263,32 @@ final class UpstreamHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         open = false
-        session.upstreamClosed()
+        endRefresh()
+        session.upstreamClosed(afterFatal: sawFatal)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         session.upstreamWritabilityChanged(context.channel.isWritable)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent, phase == .login, tlsMode == .verifyFull, let serverName {
+            let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
+            guard let certificate, UpstreamServerName.matches(certificate, expected: serverName) else {
+                return loginFailed("the database's TLS certificate does not name \(serverName) (upstream_tls: verify-full)")
+            }
+            sendStartup()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // During login this is most often the TLS handshake (a certificate that does not verify):
+        // the session is refused saying so, before the startup message, let alone a password, is sent.
+        if open && phase != .relaying {
+            return loginFailed("upstream connection error (upstream_tls: \(tlsMode.rawValue)): \(error)")
+        }
         session.gate.logger.error("upstream connection error", metadata: ["error": "\(error)"])
         close()
     }

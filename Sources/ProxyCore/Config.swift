@@ -111,7 +111,13 @@ public struct TargetConfig: Sendable {
     public static let defaultCompressionLevel = 1
 
     public enum ProtocolKind: String, Sendable { case postgres }
-    public enum UpstreamTLS: String, Sendable { case disable, prefer, require }
+    /// As libpq's sslmode: prefer and require encrypt without verifying the server; verify-ca
+    /// checks its certificate chain against `upstreamCAFile`, verify-full also its name.
+    public enum UpstreamTLS: String, Sendable {
+        case disable, prefer, require
+        case verifyCA = "verify-ca", verifyFull = "verify-full"
+        public var verifies: Bool { self == .verifyCA || self == .verifyFull }
+    }
 
     public var name: String
     public var protocolKind: ProtocolKind
@@ -123,6 +129,11 @@ public struct TargetConfig: Sendable {
     /// Plaintext clients on a non-loopback listener are refused unless this is set.
     public var allowPlaintext: Bool
     public var upstreamTLS: UpstreamTLS
+    /// The CA certificates (PEM) the upstream's certificate must chain to (verify-ca, verify-full).
+    public var upstreamCAFile: String? = nil
+    /// The name the upstream's certificate must carry (verify-full), and the TLS server name sent;
+    /// nil: the upstream's host (an IP address is then checked against the certificate's IP names).
+    public var upstreamServerName: String? = nil
     public var credentials: Credentials
     public var maxMessageBytes: Int
     public var idleTimeout: Duration
@@ -144,7 +155,7 @@ public struct TargetConfig: Sendable {
     static func parse(name: String, node: ConfigNode, resolve: (String) -> String, environment: [String: String],
                       requireSecrets: Bool) throws -> TargetConfig {
         let f = try node.fields(["protocol", "listen", "upstream", "tls", "allow_plaintext", "upstream_tls",
-                                 "credentials", "limits", "recording", "masks"])
+                                 "upstream_ca_file", "upstream_server_name", "credentials", "limits", "recording", "masks"])
         guard let proto = try f["protocol"]?.oneOf(["postgres": ProtocolKind.postgres]) else {
             throw node.error("missing 'protocol' (postgres)")
         }
@@ -180,13 +191,20 @@ public struct TargetConfig: Sendable {
         if cert == nil && !listen.isLoopback && !allowPlaintext {
             throw node.error("listens on \(listen), which is not loopback, without 'tls': clients would send tokens in clear. Configure tls, or set allow_plaintext: true")
         }
-        return TargetConfig(name: name, protocolKind: proto, listen: listen, upstream: upstream, tlsCertificate: cert, tlsKey: key,
+        let modes: [String: UpstreamTLS] = ["disable": .disable, "prefer": .prefer, "require": .require,
+                                            "verify-ca": .verifyCA, "verify-full": .verifyFull]
+        let upstreamTLS: UpstreamTLS = try f["upstream_tls"]?.oneOf(modes) ?? .prefer
+        let (caFile, serverName) = try upstreamVerification(f, mode: upstreamTLS, node: node, resolve: resolve)
+        var target = TargetConfig(name: name, protocolKind: proto, listen: listen, upstream: upstream, tlsCertificate: cert, tlsKey: key,
                             allowPlaintext: allowPlaintext,
-                            upstreamTLS: try f["upstream_tls"]?.oneOf(["disable": .disable, "prefer": .prefer, "require": .require]) ?? .prefer,
+                            upstreamTLS: upstreamTLS,
                             credentials: credentials,
                             maxMessageBytes: maxMessage, idleTimeout: idle, recordMaxRows: maxRows, recordMaxValueBytes: maxValue,
                             recordCompressionLevel: level,
                             masks: try f["masks"].map(MaskConfig.parse) ?? [])
+        target.upstreamCAFile = caFile
+        target.upstreamServerName = serverName
+        return target
     }
 }
 

@@ -139,6 +139,9 @@ public struct PolicyEnforcement: RequestPolicy {
         switch request.request {
         case .postgres(let p): path = p.path == .simple ? "simple" : p.path == .extended ? "extended" : "function-call"
         case .http, .kubernetes: path = "http"
+        case .unknown(let u):
+            // Only a capture reader meets one; a request the gate cannot name is refused.
+            return Ruling(decision: Decision(action: .deny, policy: "none", rule: "unknown-protocol", reason: "\(u.name) is not decided by this gate"))
         }
         let d = policies.decide(request.statements, who: Principal(subject: session.subject, groups: session.groups),
                                 target: session.target, path: path)

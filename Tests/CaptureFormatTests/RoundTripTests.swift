@@ -29,6 +29,7 @@ import Testing
                 case .postgres(let q): try check(q); for x in q.parameters { try check(x) }; for x in q.resources { try check(x) }
                 case .http(let h): try check(h); try check(h.body)
                 case .kubernetes(let k): try check(k); try check(k.http)
+                case .unknown: break
                 }
             case .decision(let p): try check(p)
             case .approval(let p): try check(p)
@@ -38,6 +39,7 @@ import Testing
                 case .postgres(let r):
                     try check(r); for c in r.columns { try check(c) }; if let e = r.error { try check(e) }; if let c = r.cut { try check(c) }
                 case .http(let h): try check(h); try check(h.body)
+                case .unknown: break
                 }
             case .streamChunk(let p): try check(p)
             case .maskSummary(let p): try check(p); for e in p.entries { try check(e) }

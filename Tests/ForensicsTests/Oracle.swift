@@ -118,6 +118,8 @@ enum Oracle {
             func eq(_ values: [String], _ v: String) -> Bool { any(values) { $0 == v || $0.lowercased() == v } }
             return httpOK(k.http) && eq(f.verbs, k.verb) && any(f.namespaces) { $0 == k.namespace }
                 && eq(f.resources, k.resource) && eq(f.subresources, k.subresource)
+        case .unknown:
+            return !(pgFields || httpFields || k8sFields)
         }
     }
 
@@ -139,6 +141,8 @@ enum Oracle {
                 if !k.http.body.data.isEmpty { out.append((s(k.http.body.data), false)) }
                 out.append(("\(k.http.method) \(k.http.target)", true))
                 if !k.command.isEmpty { out.append((k.command.joined(separator: " "), true)) }
+            case .unknown:
+                break
             }
         case .response(let r) where responses:
             switch r {
@@ -150,6 +154,8 @@ enum Oracle {
                 }
             case .http(let h):
                 if !h.body.data.isEmpty { out.append((s(h.body.data), false)) }
+            case .unknown:
+                break
             }
         case .streamChunk(let c):
             if (c.stream == .stdin && requests) || ((c.stream == .stdout || c.stream == .stderr) && responses) { out.append((s(c.data), false)) }

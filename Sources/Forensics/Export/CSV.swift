@@ -57,6 +57,8 @@ public enum CSV {
             if !k.subresource.isEmpty { r += "/\(k.subresource)" }
             resources = r
             if !k.command.isEmpty { parameters = k.command.joined(separator: " ") }
+        case .unknown(let u):
+            protocolName = u.name
         case nil:
             break
         }
@@ -72,6 +74,8 @@ public enum CSV {
             status = String(h.status)
             if h.status >= 400 { error = String(h.status) }
             if h.durationMicros > 0 { duration = String(h.durationMicros) }
+        case .unknown:
+            break
         case nil:
             break
         }

@@ -95,6 +95,7 @@ extension HTMLWriting {
             var s = "\(k.http.method) \(k.http.target)"
             if !k.command.isEmpty { s += "  — " + k.command.joined(separator: " ") }
             return s
+        case .unknown(let u): return "(\(u.name), \(u.bytes.count) bytes)"
         case nil: return "(no request recorded)"
         }
     }

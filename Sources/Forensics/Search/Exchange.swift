@@ -166,6 +166,9 @@ struct ExchangeMatcher {
             if !f.resources.isEmpty && !f.resources.contains(where: { lower($0).contains(k.resource) }) { return false }
             if !f.subresources.isEmpty && !f.subresources.contains(where: { lower($0).contains(k.subresource) }) { return false }
             return true
+        case .unknown:
+            // A protocol this reader does not know matches only criteria that name no protocol's fields.
+            return !wantsPostgres && !wantsHTTP && !wantsKubernetes
         }
     }
 }
