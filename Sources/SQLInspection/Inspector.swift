@@ -100,6 +100,8 @@ struct Walker {
     var seen: Set<RelationAccess> = []
     var functions: [String] = []
     var unknownFunctions: [String] = []
+    /// Operator names as written (`+`, `review17.#~#`), for `StatementFacts.operators`.
+    var operators: [String] = []
     var sideEffects: [String] = []
     var settings: [Setting] = []
     /// Why the gate cannot follow the statement (a parser setting changed to another value).
@@ -157,6 +159,7 @@ struct Walker {
                 // search path stays as it was.
                 w.functions = inner.functions
                 w.unknownFunctions = inner.unknownFunctions
+                w.operators = inner.operators
                 w.sideEffects = inner.sideEffects.filter {
                     $0.hasPrefix("side-effect function ") || $0.hasPrefix("set_config(")
                 }
@@ -168,6 +171,7 @@ struct Walker {
                 w.relations = inner.relations
                 w.functions = inner.functions
                 w.unknownFunctions = inner.unknownFunctions
+                w.operators = inner.operators
                 w.sideEffects = inner.sideEffects
                 w.settings = inner.settings
                 kindWrites = inner.writes
@@ -196,6 +200,7 @@ struct Walker {
                                    settings: w.settings, preparedName: w.preparedName, text: "")
         facts.projections = w.projections
         facts.unknownFunctions = w.unknownFunctions
+        facts.operators = w.operators
         facts.cursorName = w.cursorName
         facts.refusals = w.refusals
         facts.opaqueResult = w.opaqueResult || kind == "unknown" || !w.unknownFunctions.isEmpty
@@ -380,6 +385,10 @@ struct Walker {
             addRangeVar(body, access, ctes)
         case "FuncCall":
             walkFields(body, access, ctes)  // recorded there, like a bare FuncCall
+        case "A_Expr", "SubLink", "SortBy", "CaseExpr", "JoinExpr":
+            // Operators run functions too, found by name on the search path (OperatorLookup).
+            addOperators(node: node, body: body)
+            walkFields(body, access, ctes)
         case "DoStmt":
             addSideEffect(SideEffect.doBlock)
             opaqueResult = true  // its body (not parsed) may read anything and RAISE it as a notice
