@@ -97,6 +97,9 @@ DO $$ BEGIN
         CREATE OPERATOR diff_review17.= (leftarg = int, rightarg = int, function = diff_review17.writes_eq);
     END IF;
 END $$;
+-- A function of a table's row type: `i.writes_row` and `(i).writes_row` call it (attribute notation).
+CREATE OR REPLACE FUNCTION diff_review17.writes_row(diff.items) RETURNS int LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$ DELETE FROM diff.refunds WHERE id = 999; SELECT 0 $$;
 CREATE OR REPLACE VIEW diff_review17.writing_view AS SELECT diff_review17.writes(id) AS x FROM diff.items;
 CREATE OR REPLACE VIEW diff_review17.view_over_view AS SELECT x FROM diff_review17.writing_view;
 GRANT USAGE ON SCHEMA diff_review17 TO tollgate_gate;

@@ -15,6 +15,8 @@ import SQLInspection
 /// - **Views whose definitions call unknown or side-effect functions.** Reading such a view runs
 ///   them: its unknown functions and side effects become the statement's, through views over
 ///   views.
+/// - **Attribute notation.** `t.f` or `(t).f` is `f(t)` when `t` has no column `f`: a reference
+///   whose last field names a function a schema on the path defines counts as calling it.
 ///
 /// Read with the rest of the catalog (`CatalogCache`), from the third result set of its query.
 struct CatalogRoutines: Sendable {
@@ -101,6 +103,12 @@ extension StatementFacts {
         for o in operators where !o.contains(".") {
             let schemas = routines.reachable(routines.operators[o], path: path)
             if !schemas.isEmpty { unknown("operator \(o) (also defined in \(schemas.joined(separator: ", ")))") }
+        }
+        // Attribute notation: `t.f` and `(t).f` call a function `f(t)` when `t` has no column `f`.
+        for p in projections where p.count >= 2 && p.last != "*" {
+            let f = p.last!
+            let schemas = routines.reachable(routines.functions[f], path: path)
+            if !schemas.isEmpty { unknown("\(f) (attribute notation \(p.joined(separator: ".")); also defined in \(schemas.joined(separator: ", ")))") }
         }
         for r in relations {
             let table = TableName(schema: r.schema, name: r.name)

@@ -84,7 +84,7 @@ public final class SQLRequestInspector: RequestInspector {
             let dependent = inspection.statements.contains { s in
                 s.kind == "execute" || s.kind == "fetch" || s.relations.contains { !$0.schemaWasWritten }
                     // Checked against the catalog's functions, operators and views (CatalogRoutines).
-                    || !s.functions.isEmpty || !s.operators.isEmpty || !s.relations.isEmpty
+                    || !s.functions.isEmpty || !s.operators.isEmpty || !s.relations.isEmpty || !s.projections.isEmpty
             }
             let changes = inspection.statements.contains { s in
                 ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty || (s.cursorName != nil && s.kind != "fetch")

@@ -259,7 +259,13 @@ struct Walker {
                     return n == "A_Star" ? "*" : (b["sval"]?.string ?? "?")
                 }
                 if !refs.contains(fields) { refs.append(fields) }
+                if let row = attributeNotationRow(fields), !refs.contains(row) { refs.append(row) }
                 return
+            }
+            if let (name, body) = node(d), name == "A_Indirection" {
+                var scratch = Walker(defaultSchema: "")
+                scratch.addIndirection(body)
+                for r in scratch.projections where !refs.contains(r) { refs.append(r) }
             }
             for (_, v) in d.pairs { collectReferences(v, into: &refs) }
         default: break
@@ -381,6 +387,10 @@ struct Walker {
             }
             if fields == ["*"] { bareStars += 1 }
             if !fields.isEmpty && !projections.contains(fields) { projections.append(fields) }
+            addAttributeNotation(fields)
+        case "A_Indirection":
+            addIndirection(body)
+            walkFields(body, access, ctes)
         case "RangeVar":
             addRangeVar(body, access, ctes)
         case "FuncCall":

@@ -38,4 +38,15 @@ import SQLInspection
         let execute = try facts("EXECUTE p").resolvingExecute(with: prepared)
         #expect(execute.operators == ["+"])
     }
+
+    /// `p.to_jsonb` is `to_jsonb(p)`: the row counts as referenced, in the outputs too.
+    @Test func attributeNotationOnARowReferencesTheRow() throws {
+        let f = try facts("SELECT p.to_jsonb, (q).row_to_json, s.t.concat FROM t p, u q, s.t")
+        for row in [["p"], ["q"], ["t"], ["q", "row_to_json"]] { #expect(f.projections.contains(row), "\(row) in \(f.projections)") }
+        #expect(f.outputs?[0].contains(["p"]) == true, "\(String(describing: f.outputs))")
+        #expect(f.outputs?[1].contains(["q"]) == true, "\(String(describing: f.outputs))")
+        // A column named like a function that cannot take a row is a column.
+        let plain = try facts("SELECT upper(p.name), p.length FROM t p")
+        #expect(!plain.projections.contains(["p"]), "\(plain.projections)")
+    }
 }
