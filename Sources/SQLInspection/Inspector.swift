@@ -436,6 +436,12 @@ struct Walker {
             walkFields(body, .write, ctes)
         case "TransactionStmt":
             addTransactionModes(body["options"], name: "transaction_read_only")
+            // Two-phase commit: PREPARE TRANSACTION keeps a transaction (and its locks) past the
+            // session; COMMIT/ROLLBACK PREPARED finish any prepared transaction of the same account.
+            if let phase = ["TRANS_STMT_PREPARE": "PREPARE TRANSACTION", "TRANS_STMT_COMMIT_PREPARED": "COMMIT PREPARED",
+                            "TRANS_STMT_ROLLBACK_PREPARED": "ROLLBACK PREPARED"][body["kind"]?.string ?? ""] {
+                addSideEffect(phase)
+            }
         case "DiscardStmt":
             if body["target"]?.string == "DISCARD_ALL" { addSetting(Setting(name: "*", value: nil), verb: "DISCARD ALL") }
         case "CheckPointStmt":

@@ -49,4 +49,12 @@ import SQLInspection
         let plain = try facts("SELECT upper(p.name), p.length FROM t p")
         #expect(!plain.projections.contains(["p"]), "\(plain.projections)")
     }
+
+    /// Two-phase commit changes what other sessions' transactions do: a write (second review).
+    @Test func twoPhaseCommitStatementsWrite() throws {
+        for sql in ["PREPARE TRANSACTION 'x'", "COMMIT PREPARED 'x'", "ROLLBACK PREPARED 'x'"] {
+            #expect(try facts(sql).writes, "\(sql)")
+        }
+        #expect(try !facts("COMMIT").writes)
+    }
 }
