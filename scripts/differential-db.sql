@@ -72,3 +72,40 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA diff TO t
 GRANT CREATE ON SCHEMA diff TO tollgate_gate;
 GRANT SELECT ON audit.writes, audit.ddl TO tollgate_gate;
 REVOKE ALL ON FUNCTION audit.log_write(), audit.log_ddl(), audit.log_drop() FROM PUBLIC;
+
+-- Code the statement's text names only by a name PostgreSQL resolves on the search path, or runs
+-- inside a view (second review of issue 17, Tests/GateTests/DifferentialCorpus.swift `routines`):
+-- functions and operators of built-in names, an operator of a new name, views that call a writing
+-- function. They belong to the administrator, as code a read-only session finds in place would.
+CREATE SCHEMA IF NOT EXISTS diff_review17;
+CREATE OR REPLACE FUNCTION diff_review17.writes(int) RETURNS int LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$ DELETE FROM diff.refunds WHERE id = 999; SELECT $1 $$;
+CREATE OR REPLACE FUNCTION diff_review17.writes2(int, int) RETURNS int LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$ DELETE FROM diff.refunds WHERE id = 999; SELECT $1 $$;
+CREATE OR REPLACE FUNCTION diff_review17.writes_eq(int, int) RETURNS boolean LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$ DELETE FROM diff.refunds WHERE id = 999; SELECT $1 OPERATOR(pg_catalog.=) $2 $$;
+-- length(integer): an exact match where pg_catalog's length(text) needs a cast, so it wins
+-- whenever this schema is on the path, pg_catalog first or not.
+CREATE OR REPLACE FUNCTION diff_review17.length(int) RETURNS int LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$ DELETE FROM diff.refunds WHERE id = 999; SELECT 0 $$;
+-- lower(text): the same signature as pg_catalog's, so it wins only on a path naming pg_catalog later.
+CREATE OR REPLACE FUNCTION diff_review17.lower(text) RETURNS text LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$ DELETE FROM diff.refunds WHERE id = 999; SELECT 'x'::text $$;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_operator WHERE oprname = '#~#' AND oprnamespace = 'diff_review17'::regnamespace) THEN
+        CREATE OPERATOR diff_review17.#~# (leftarg = int, rightarg = int, function = diff_review17.writes2);
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_operator WHERE oprname = '+' AND oprnamespace = 'diff_review17'::regnamespace) THEN
+        CREATE OPERATOR diff_review17.+ (leftarg = int, rightarg = int, function = diff_review17.writes2);
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_operator WHERE oprname = '=' AND oprnamespace = 'diff_review17'::regnamespace) THEN
+        CREATE OPERATOR diff_review17.= (leftarg = int, rightarg = int, function = diff_review17.writes_eq);
+    END IF;
+END $$;
+-- A function of a table's row type: `i.writes_row` and `(i).writes_row` call it (attribute notation).
+CREATE OR REPLACE FUNCTION diff_review17.writes_row(diff.items) RETURNS int LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$ DELETE FROM diff.refunds WHERE id = 999; SELECT 0 $$;
+CREATE OR REPLACE VIEW diff_review17.writing_view AS SELECT diff_review17.writes(id) AS x FROM diff.items;
+CREATE OR REPLACE VIEW diff_review17.view_over_view AS SELECT x FROM diff_review17.writing_view;
+GRANT USAGE ON SCHEMA diff_review17 TO tollgate_gate;
+GRANT SELECT ON diff_review17.writing_view, diff_review17.view_over_view TO tollgate_gate;

@@ -33,6 +33,8 @@ final class CatalogCache: Sendable {
         var views: [UInt32: [String: Projection]] = [:]
         /// Views (and materialized views) whose definitions were not read or did not parse.
         var untracedViews: Set<UInt32> = []
+        /// Functions and operators defined outside the system schemas (`CatalogRoutines`).
+        var routines = CatalogRoutines()
 
         /// `stale`: DDL went through the gate since this was read, so a view may not be what its
         /// definition here says: every view column counts as untraceable until the next read.
@@ -72,7 +74,8 @@ final class CatalogCache: Sendable {
         AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY c.oid, a.attnum LIMIT \(rowLimit + 1); \
         SELECT c.oid, pg_catalog.pg_get_viewdef(c.oid) FROM pg_catalog.pg_class c \
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-        WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') LIMIT \(viewLimit + 1)
+        WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') LIMIT \(viewLimit + 1); \
+        \(CatalogRoutines.query)
         """
 
     let state = NIOLockedValueBox<(snapshot: Snapshot?, loadedAt: NIODeadline, stale: Bool)>((nil, .distantPast, true))
@@ -105,6 +108,10 @@ final class CatalogCache: Sendable {
         var definitions: [(UInt32, String)] = []
 
         mutating func add(_ row: [ByteBuffer?]) {
+            if row.count == 3 {
+                snapshot.routines.add(row.map { $0.map { String(buffer: $0) } })
+                return
+            }
             if row.count == 2 {
                 guard let oid = row[0].flatMap({ UInt32(String(buffer: $0)) }), let text = row[1].map({ String(buffer: $0) }) else { return }
                 if definitions.count < CatalogCache.viewLimit { definitions.append((oid, text)) } else { snapshot.complete = false }
@@ -146,7 +153,9 @@ final class CatalogCache: Sendable {
                                                  renamed: Set(facts.renamedColumns), nestedStar: facts.nestedStar)
                 }
                 snapshot.views[oid] = columns
+                snapshot.routines.addView(TableName(schema: view.table.schema, name: view.table.name), facts: facts, resolve: resolve)
             }
+            snapshot.routines.closeViews()
             return snapshot
         }
 

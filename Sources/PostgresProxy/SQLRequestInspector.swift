@@ -83,6 +83,8 @@ public final class SQLRequestInspector: RequestInspector {
             let inspection = try SQLInspector.inspect(text, searchPath: [defaultSchema])
             let dependent = inspection.statements.contains { s in
                 s.kind == "execute" || s.kind == "fetch" || s.relations.contains { !$0.schemaWasWritten }
+                    // Checked against the catalog's functions, operators and views (CatalogRoutines).
+                    || !s.functions.isEmpty || !s.operators.isEmpty || !s.relations.isEmpty || !s.projections.isEmpty
             }
             let changes = inspection.statements.contains { s in
                 ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty || (s.cursorName != nil && s.kind != "fetch")
@@ -234,6 +236,9 @@ final class SQLSessionInspector: SessionInspector {
             if s.kind == "prepare", let name = s.preparedName { known[name] = s }
             if s.kind == "fetch", let name = s.cursorName, let c = knownCursors[name] { s = s.resolvingFetch(with: c) }
             if s.isCursorDeclaration, let name = s.cursorName { knownCursors[name] = s }
+            if let snapshot {
+                s = s.checkingRoutines(snapshot.routines, path: pathChanged || pending.pathChanges > 0 ? .unknown : searchPath)
+            }
             return s
         }
     }
@@ -242,7 +247,8 @@ final class SQLSessionInspector: SessionInspector {
         // A search_path or temporary table change not yet confirmed: the name resolves to no schema.
         let unknown = pathUnknown || pending.pathChanges > 0
         return { r in
-            guard !r.schemaWasWritten, r.schema == SQLRequestInspector.defaultSchema else { return r }
+            // `pg_…` names come as pg_catalog from the inspector; PostgreSQL looks further along the path.
+            guard !r.schemaWasWritten, r.schema == SQLRequestInspector.defaultSchema || r.schema == "pg_catalog" else { return r }
             let schema = unknown || self.pending.tempTables.contains(r.name) ? ""
                 : self.tempTables.contains(r.name) ? "pg_temp" : self.searchPath.resolve(r.name, in: snapshot)
             return RelationAccess(schema: schema, name: r.name, access: r.access, schemaWasWritten: false)
@@ -306,8 +312,11 @@ struct SearchPath: Sendable, Equatable {
     /// has (no schema rule matches "", so such a statement is not allowed by schema: the name
     /// means nothing the gate knows). Without it: the first schema on the path.
     func resolve(_ table: String, in snapshot: CatalogCache.Snapshot?) -> String {
-        guard let snapshot else { return schemas[0] }
-        if let holders = snapshot.schemasOf[table], let first = schemas.first(where: holders.contains) { return first }
+        guard let snapshot else { return table.hasPrefix("pg_") ? "pg_catalog" : schemas[0] }
+        // pg_catalog is searched first unless the path names it (then where it names it), so
+        // `pg_people` is the path's table when pg_catalog has none of that name.
+        let effective = schemas.contains("pg_catalog") ? schemas : ["pg_catalog"] + schemas
+        if let holders = snapshot.schemasOf[table], let first = effective.first(where: holders.contains) { return first }
         return ""
     }
 }

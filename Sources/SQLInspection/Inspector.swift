@@ -100,6 +100,8 @@ struct Walker {
     var seen: Set<RelationAccess> = []
     var functions: [String] = []
     var unknownFunctions: [String] = []
+    /// Operator names as written (`+`, `review17.#~#`), for `StatementFacts.operators`.
+    var operators: [String] = []
     var sideEffects: [String] = []
     var settings: [Setting] = []
     /// Why the gate refuses the statement whatever the policy (see `Refusal`).
@@ -155,6 +157,7 @@ struct Walker {
                 // search path stays as it was.
                 w.functions = inner.functions
                 w.unknownFunctions = inner.unknownFunctions
+                w.operators = inner.operators
                 w.sideEffects = inner.sideEffects.filter {
                     $0.hasPrefix("side-effect function ") || $0.hasPrefix("set_config(")
                 }
@@ -166,6 +169,7 @@ struct Walker {
                 w.relations = inner.relations
                 w.functions = inner.functions
                 w.unknownFunctions = inner.unknownFunctions
+                w.operators = inner.operators
                 w.sideEffects = inner.sideEffects
                 w.settings = inner.settings
                 kindWrites = inner.writes
@@ -194,6 +198,7 @@ struct Walker {
                                    settings: w.settings, preparedName: w.preparedName, text: "")
         facts.projections = w.projections
         facts.unknownFunctions = w.unknownFunctions
+        facts.operators = w.operators
         facts.cursorName = w.cursorName
         facts.refusals = w.refusals
         facts.opaqueResult = w.opaqueResult || kind == "unknown" || !w.unknownFunctions.isEmpty
@@ -251,7 +256,13 @@ struct Walker {
                     return n == "A_Star" ? "*" : (b["sval"]?.string ?? "?")
                 }
                 if !refs.contains(fields) { refs.append(fields) }
+                if let row = attributeNotationRow(fields), !refs.contains(row) { refs.append(row) }
                 return
+            }
+            if let (name, body) = node(d), name == "A_Indirection" {
+                var scratch = Walker(defaultSchema: "")
+                scratch.addIndirection(body)
+                for r in scratch.projections where !refs.contains(r) { refs.append(r) }
             }
             for (_, v) in d.pairs { collectReferences(v, into: &refs) }
         default: break
@@ -373,10 +384,18 @@ struct Walker {
             }
             if fields == ["*"] { bareStars += 1 }
             if !fields.isEmpty && !projections.contains(fields) { projections.append(fields) }
+            addAttributeNotation(fields)
+        case "A_Indirection":
+            addIndirection(body)
+            walkFields(body, access, ctes)
         case "RangeVar":
             addRangeVar(body, access, ctes)
         case "FuncCall":
             walkFields(body, access, ctes)  // recorded there, like a bare FuncCall
+        case "A_Expr", "SubLink", "SortBy", "CaseExpr", "JoinExpr":
+            // Operators run functions too, found by name on the search path (OperatorLookup).
+            addOperators(node: node, body: body)
+            walkFields(body, access, ctes)
         case "DoStmt":
             addSideEffect(SideEffect.doBlock)
             opaqueResult = true  // its body (not parsed) may read anything and RAISE it as a notice
@@ -414,6 +433,12 @@ struct Walker {
             walkFields(body, .write, ctes)
         case "TransactionStmt":
             addTransactionModes(body["options"], name: "transaction_read_only")
+            // Two-phase commit: PREPARE TRANSACTION keeps a transaction (and its locks) past the
+            // session; COMMIT/ROLLBACK PREPARED finish any prepared transaction of the same account.
+            if let phase = ["TRANS_STMT_PREPARE": "PREPARE TRANSACTION", "TRANS_STMT_COMMIT_PREPARED": "COMMIT PREPARED",
+                            "TRANS_STMT_ROLLBACK_PREPARED": "ROLLBACK PREPARED"][body["kind"]?.string ?? ""] {
+                addSideEffect(phase)
+            }
         case "DiscardStmt":
             if body["target"]?.string == "DISCARD_ALL" { addSetting(Setting(name: "*", value: nil), verb: "DISCARD ALL") }
         case "CheckPointStmt":

@@ -72,6 +72,10 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     /// The functions among them that PostgreSQL does not ship (`BuiltinFunctions`), or that are
     /// qualified with a schema other than pg_catalog: user-defined or extension code, which may do anything.
     public var unknownFunctions: [String] = []
+    /// Operators used, as written (`+`, `review17.#~#`), including the `=` that `CASE x WHEN`,
+    /// `JOIN … USING` and `NATURAL JOIN` look up; deduplicated. An operator PostgreSQL does not
+    /// ship, or one qualified with another schema, is also in `unknownFunctions` (`operator …`).
+    public var operators: [String] = []
     /// True when the statement can change data, schema, or security state.
     public var writes: Bool
     /// Why `writes` is true beyond the statement's kind (e.g. "data-modifying CTE").
@@ -135,6 +139,7 @@ public struct StatementFacts: Sendable, Hashable, Codable {
         var out = adopting(prepared)
         for f in functions where !out.functions.contains(f) { out.functions.append(f) }
         for f in unknownFunctions where !out.unknownFunctions.contains(f) { out.unknownFunctions.append(f) }
+        for o in operators where !out.operators.contains(o) { out.operators.append(o) }
         out.sideEffects = prepared.sideEffects
         for s in sideEffects where s != SideEffect.unresolvedExecute && !out.sideEffects.contains(s) {
             out.sideEffects.append(s)
@@ -163,6 +168,7 @@ public struct StatementFacts: Sendable, Hashable, Codable {
         out.relations = inner.relations
         out.functions = inner.functions
         out.unknownFunctions = inner.unknownFunctions
+        out.operators = inner.operators
         out.projections = inner.projections
         out.outputs = inner.outputs
         out.aliases = inner.aliases

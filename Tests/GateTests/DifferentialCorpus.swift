@@ -97,6 +97,31 @@ enum DifferentialCorpus {
                                                   ("GBK", [0xE4, 0xB8, 0xA4, 0x5C]), ("GB18030", [0xE4, 0xB8, 0xA4, 0x5C]),
                                                   ("UHC", [0xE4, 0xB8, 0xA4, 0x5C])]
 
+    /// Code the text names only by a name PostgreSQL resolves on the search path, or runs inside a
+    /// view (second review): the fixtures in `diff_review17` (scripts/differential-db.sql) write
+    /// through functions and operators of built-in names (`length(int)`, `lower(text)`, `+`, `=`),
+    /// an operator of a new name (`#~#`), and views that call a writing function.
+    static let routines: [(startup: [String: String], sql: String)] = [
+        (["options": "-c search_path=diff_review17"], "SELECT length(5)"),
+        (["options": "-c search_path=diff_review17"], "SELECT 1 #~# 2"),
+        (["options": "-c search_path=diff_review17"], "SELECT count(*) FROM diff.items WHERE id #~# 1 > 0"),
+        ([:], "SELECT 1 OPERATOR(diff_review17.#~#) 2"),
+        (["search_path": "diff_review17, public"], "SELECT length(5) FROM diff.items"),
+        (["options": "-c search_path=diff_review17,pg_catalog"], "SELECT lower('x')"),
+        (["options": "-c search_path=diff_review17,pg_catalog"], "SELECT 1 + 2"),
+        (["options": "-c search_path=diff_review17,pg_catalog"], "SELECT CASE 1 WHEN 2 THEN 3 END"),
+        (["options": "-c search_path=diff_review17,pg_catalog"], "SELECT id FROM diff.items WHERE id BETWEEN 1 AND 2"),
+        (["options": "-c search_path=diff_review17,pg_catalog"], "SELECT i.id FROM diff.items i JOIN diff.refunds r USING (id)"),
+        (["options": "-c search_path=diff_review17"], "SELECT i.writes_row FROM diff.items i"),
+        (["options": "-c search_path=diff_review17"], "SELECT (i).writes_row FROM diff.items i"),
+        (["options": "-c search_path=diff_review17"], "SELECT items.writes_row FROM diff.items"),
+        ([:], "SELECT * FROM diff_review17.writing_view"),
+        ([:], "SELECT count(*) FROM diff_review17.view_over_view"),
+        (["options": "-c search_path=diff_review17"], "SELECT * FROM view_over_view"),
+        ([:], "EXPLAIN ANALYZE SELECT * FROM diff_review17.writing_view"),
+        ([:], "COPY (SELECT * FROM diff_review17.writing_view) TO STDOUT"),
+    ]
+
     static func build() -> [DifferentialCase] {
         var cases: [DifferentialCase] = []
         func add(_ name: String, startup: [String: String] = [:], _ steps: [String], pipelined: Bool = false) {
@@ -112,6 +137,10 @@ enum DifferentialCorpus {
                 add("explain\(i).\(j)", ["EXPLAIN \(o) \(hidden(w))"])
                 if i == 0 { add("explain-plain\(j)", ["EXPLAIN \(o) \(w)"]) }
             }
+        }
+        for (k, r) in routines.enumerated() {
+            add("routine\(k)", startup: r.startup, [r.sql])
+            if r.sql.hasPrefix("SELECT") { add("routine\(k).prepared", startup: r.startup, ["PREPARE routine\(k) AS \(r.sql)", "EXECUTE routine\(k)"]) }
         }
         for (j, o) in explainOptions.enumerated() {
             add("explain-fn\(j)", ["EXPLAIN \(o) SELECT set_config('search_path', 'diff', false), pg_advisory_lock(42), pg_notify('c', 'x')"])

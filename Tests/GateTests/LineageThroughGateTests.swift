@@ -81,6 +81,13 @@ struct LineageThroughGateTests {
             ("SELECT format('%s', u) FROM lineage_users u", "********"),
             ("SELECT * FROM lineage_users UNION ALL SELECT * FROM lineage_users", "********"),
             ("SELECT ARRAY(SELECT card FROM lineage_users)::text", "********"),
+            // Attribute notation (second review): `u.to_jsonb` is `to_jsonb(u)`.
+            ("SELECT u.to_jsonb FROM lineage_users u", "********"),
+            ("SELECT (u).row_to_json FROM lineage_users u", "********"),
+            ("SELECT lineage_users.concat FROM lineage_users", "********"),
+            ("SELECT public.lineage_users.json_build_array FROM lineage_users", "********"),
+            ("SELECT x.to_json FROM (SELECT * FROM lineage_users) x", "********"),
+            ("COPY (SELECT u.to_jsonb FROM lineage_users u) TO STDOUT", "********"),
         ]
         for (sql, expected) in examples {
             let r = try gate.psql("db", token: token, ["-c", sql])
