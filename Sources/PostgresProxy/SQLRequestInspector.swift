@@ -88,6 +88,7 @@ public final class SQLRequestInspector: RequestInspector {
             }
             let changes = inspection.statements.contains { s in
                 ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty || (s.cursorName != nil && s.kind != "fetch")
+                    || s.discardsTemporaryTables
                     || (StatementKind.writingKinds.contains(s.kind) && !["insert", "update", "delete", "merge", "lock"].contains(s.kind))
             }
             return Entry(facts: inspection.statements, fingerprint: inspection.fingerprint, normalized: inspection.normalized,

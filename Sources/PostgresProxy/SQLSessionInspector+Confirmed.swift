@@ -49,7 +49,7 @@ extension SQLSessionInspector {
     /// Whether a statement changes what later statements mean (its change waits for confirmation).
     func changesSession(_ s: StatementFacts) -> Bool {
         ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty || s.isCursorDeclaration || s.isCursorClose
-            || createdTempTables(s).first != nil
+            || createdTempTables(s).first != nil || !temporaryTablesAtStake(s).isEmpty
     }
 
     func createdTempTables(_ s: StatementFacts) -> [String] {
@@ -85,7 +85,16 @@ extension SQLSessionInspector {
         if s.isCursorClose, let name = s.cursorName { p.closedCursors.insert(name) }
         if s.settings.contains(where: Self.touchesPath) { p.pathChanges += 1 }
         for t in createdTempTables(s) { p.tempTables.insert(t) }
+        // Until the server answers, the temporary tables it may drop are of no known schema.
+        p.tempTables.formUnion(temporaryTablesAtStake(s))
         pending = p
+    }
+
+    /// The session's temporary tables a statement may drop or rename.
+    func temporaryTablesAtStake(_ s: StatementFacts) -> Set<String> {
+        if s.discardsTemporaryTables { return tempTables }
+        guard s.kind == "drop" || s.kind == "other_ddl" else { return [] }
+        return Set(s.relations.filter { $0.schema == "pg_temp" && $0.access == .write && tempTables.contains($0.name) }.map(\.name))
     }
 
     /// DEALLOCATE ALL, or DISCARD ALL (which also deallocates every statement).
@@ -103,6 +112,7 @@ extension SQLSessionInspector {
         if let name = s.cursorName { p.cursors[name] = nil; p.closedCursors.remove(name) }
         if s.settings.contains(where: Self.touchesPath) { p.pathChanges = max(0, p.pathChanges - 1) }
         for t in createdTempTables(s) { p.tempTables.remove(t) }
+        p.tempTables.subtract(temporaryTablesAtStake(s))
         pending = p
     }
 
@@ -112,6 +122,7 @@ extension SQLSessionInspector {
     /// The server confirmed the statement (its CommandComplete): its change is the session's now.
     func confirmed(_ s: StatementFacts) {
         unpend(s)
+        followTemporaryTables(s)
         switch s.kind {
         case "prepare":
             // The server took it, so the name was free there: this is what it holds now.
@@ -143,6 +154,23 @@ extension SQLSessionInspector {
             default:
                 break
             }
+        }
+    }
+
+    /// What the server dropped or renamed of the session's temporary tables: PostgreSQL then reads
+    /// those names on the path again. A DROP forgets them, DISCARD TEMP forgets all; any other DDL
+    /// on one (a rename) leaves the gate unable to say what the names mean, so the path becomes
+    /// unknown (fail closed). Read before the statement's own creations are added.
+    func followTemporaryTables(_ s: StatementFacts) {
+        if s.discardsTemporaryTables { tempTables = [] }
+        guard s.kind == "drop" || s.kind == "other_ddl" else { return }
+        let touched = s.relations.filter { $0.schema == "pg_temp" && $0.access == .write && tempTables.contains($0.name) }.map(\.name)
+        guard !touched.isEmpty else { return }
+        if s.kind == "drop" {
+            for t in touched { tempTables.remove(t) }
+        } else {
+            searchPath = .unknown
+            stable?.sessionPathChanged = true
         }
     }
 

@@ -102,6 +102,7 @@ struct Walker {
     var unknownFunctions: [String] = []
     /// Operator names as written (`+`, `review17.#~#`), for `StatementFacts.operators`.
     var operators: [String] = []
+    var discardsTemporaryTables = false
     var sideEffects: [String] = []
     var settings: [Setting] = []
     /// Why the gate refuses the statement whatever the policy (see `Refusal`).
@@ -199,6 +200,7 @@ struct Walker {
         facts.projections = w.projections
         facts.unknownFunctions = w.unknownFunctions
         facts.operators = w.operators
+        facts.discardsTemporaryTables = w.discardsTemporaryTables
         facts.cursorName = w.cursorName
         facts.refusals = w.refusals
         facts.opaqueResult = w.opaqueResult || kind == "unknown" || !w.unknownFunctions.isEmpty
@@ -441,6 +443,7 @@ struct Walker {
             }
         case "DiscardStmt":
             if body["target"]?.string == "DISCARD_ALL" { addSetting(Setting(name: "*", value: nil), verb: "DISCARD ALL") }
+            if ["DISCARD_ALL", "DISCARD_TEMP"].contains(body["target"]?.string ?? "") { discardsTemporaryTables = true }
         case "CheckPointStmt":
             addSideEffect("CHECKPOINT")
         case "LoadStmt":

@@ -76,6 +76,8 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     /// `JOIN … USING` and `NATURAL JOIN` look up; deduplicated. An operator PostgreSQL does not
     /// ship, or one qualified with another schema, is also in `unknownFunctions` (`operator …`).
     public var operators: [String] = []
+    /// `DISCARD TEMP` (or `DISCARD ALL`): the session's temporary tables are dropped.
+    public var discardsTemporaryTables = false
     /// True when the statement can change data, schema, or security state.
     public var writes: Bool
     /// Why `writes` is true beyond the statement's kind (e.g. "data-modifying CTE").

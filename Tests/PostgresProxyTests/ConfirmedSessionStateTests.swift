@@ -172,6 +172,49 @@ import Testing
         #expect(s.divergences.isEmpty)
     }
 
+    @Test func aDroppedTemporaryTableIsReadOnThePathAgain() {
+        let s = Session()
+        s.send("CREATE TEMP TABLE confirm_t (a int)")
+        s.answer(.commandComplete(tag: "CREATE TABLE"), .readyForQuery(.idle))
+        #expect(s.tables("SELECT * FROM confirm_t") == ["pg_temp.confirm_t"])
+        s.send("DROP TABLE confirm_t")
+        // Until the server answers, the name is of no known schema.
+        #expect(s.tables("SELECT * FROM confirm_t") == [".confirm_t"])
+        s.answer(.commandComplete(tag: "DROP TABLE"), .readyForQuery(.idle))
+        #expect(s.tables("SELECT * FROM confirm_t") == ["public.confirm_t"])
+    }
+
+    @Test func aDropTheServerRefusedKeepsTheTemporaryTable() {
+        let s = Session()
+        s.send("CREATE TEMP TABLE confirm_t (a int)")
+        s.answer(.commandComplete(tag: "CREATE TABLE"), .readyForQuery(.idle))
+        s.send("DROP TABLE confirm_t")
+        s.answer(error("cannot drop"), .readyForQuery(.idle))
+        #expect(s.tables("SELECT * FROM confirm_t") == ["pg_temp.confirm_t"])
+    }
+
+    @Test func discardTempForgetsEveryTemporaryTable() {
+        let s = Session()
+        s.send("CREATE TEMP TABLE confirm_t (a int); CREATE TEMP TABLE confirm_u (a int)")
+        s.answer(.commandComplete(tag: "CREATE TABLE"), .commandComplete(tag: "CREATE TABLE"), .readyForQuery(.idle))
+        s.send("DISCARD TEMP")
+        #expect(s.tables("SELECT * FROM confirm_u") == [".confirm_u"])
+        s.answer(.commandComplete(tag: "DISCARD TEMP"), .readyForQuery(.idle))
+        #expect(s.tables("SELECT * FROM confirm_t") == ["public.confirm_t"])
+        #expect(s.tables("SELECT * FROM confirm_u") == ["public.confirm_u"])
+        #expect(s.divergences.isEmpty)
+    }
+
+    @Test func aRenamedTemporaryTableLeavesNamesUnknown() {
+        let s = Session()
+        s.send("CREATE TEMP TABLE confirm_t (a int)")
+        s.answer(.commandComplete(tag: "CREATE TABLE"), .readyForQuery(.idle))
+        s.send("ALTER TABLE confirm_t RENAME TO confirm_v")
+        s.answer(.commandComplete(tag: "ALTER TABLE"), .readyForQuery(.idle))
+        // confirm_v is a temporary table now, which the gate did not see created: no name is known.
+        #expect(s.tables("SELECT * FROM confirm_v") == [".confirm_v"])
+    }
+
     @Test func aWriteTagForASelectIsADivergence() {
         let s = Session()
         s.send("SELECT 'a\\' , ' ; DELETE FROM t; -- '")
