@@ -119,7 +119,7 @@ let package = Package(
         // with identities from a real OIDC provider (scripts/test starts the database).
         .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "TestSupport"], exclude: ["Fixtures"]),
         // Running built executables and other programs from tests.
-        .target(name: "TestSupport", dependencies: ["CaptureFormat"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CaptureFormat", "SyntheticSessions"], path: "Tests/TestSupport"),
         // Runs the built executables as a user would (scripts/test builds them first).
         .testTarget(name: "ToolTests", dependencies: ["CaptureFormat", "SyntheticSessions", "TestSupport"], exclude: ["Fixtures"]),
         // The search engine against a slow, obvious oracle; globs, times, patterns, filter options.

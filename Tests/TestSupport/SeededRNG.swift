@@ -1,12 +1,8 @@
-/// SplitMix64: small, fast, deterministic for a given seed.
+import SyntheticSessions
+
+/// A seeded generator for tests: SplitMix64 (the synthetic sessions' own), deterministic for a given seed.
 public struct SeededRNG: RandomNumberGenerator {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var mix: SplitMix64
+    public init(seed: UInt64) { mix = SplitMix64(seed: seed) }
+    public mutating func next() -> UInt64 { mix.next() }
 }
