@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         // The gate's counters (divergences between the server's answers and the gate's reading).
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        // The gate's services (listeners, SIGHUP reload) and their graceful shutdown.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev): block compression and CRC32.
@@ -85,7 +87,15 @@ let package = Package(
         // The exchange pipeline every protocol adapter feeds, the gate's config, and session recording.
         .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Policy", "Masking", "Yams",
                                                   .product(name: "HeapModule", package: "swift-collections")]),
-        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "Identity", "SQLInspection", "Policy", "Masking",
+        // The gate every protocol shares: listeners chosen by the target's protocol, live sessions,
+        // reload, graceful shutdown as a service.
+        .target(name: "GateRuntime", dependencies: ["ProxyCore", "Identity", "CaptureFormat",
+                                                    .product(name: "NIOCore", package: "swift-nio"),
+                                                    .product(name: "NIOPosix", package: "swift-nio"),
+                                                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                                                    .product(name: "Logging", package: "swift-log"),
+                                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "GateRuntime", "Identity", "SQLInspection", "Policy", "Masking",
                                                       .product(name: "NIOCore", package: "swift-nio"),
                                                       .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "NIOPosix", package: "swift-nio"),
@@ -96,7 +106,9 @@ let package = Package(
                                                       .product(name: "Metrics", package: "swift-metrics")]),
         .executableTarget(
             name: "capture-proxy",
-            dependencies: ["PostgresProxy", "ProxyCore", "Identity", "Forensics", "CaptureFormat", "Policy", "SQLInspection",
+            dependencies: ["PostgresProxy", "GateRuntime", "ProxyCore", "Identity", "Forensics", "CaptureFormat", "Policy", "SQLInspection",
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
@@ -104,7 +116,7 @@ let package = Package(
                                                              .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "SQLInspectionTests", dependencies: ["SQLInspection"]),
         // The gate's protocol-level pieces without a network: result masking, COPY rows, catalog.
-        .testTarget(name: "PostgresProxyTests", dependencies: ["PostgresProxy", "ProxyCore", "Masking", "PostgresWire", "CaptureFormat",
+        .testTarget(name: "PostgresProxyTests", dependencies: ["PostgresProxy", "GateRuntime", "ProxyCore", "Masking", "PostgresWire", "CaptureFormat",
                                                                .product(name: "NIOCore", package: "swift-nio"), "TestSupport", "SQLInspection",
                                                                .product(name: "Metrics", package: "swift-metrics"),
                                                                .product(name: "MetricsTestKit", package: "swift-metrics")]),

@@ -1,5 +1,6 @@
 import CaptureFormat
 import Foundation
+import GateRuntime
 import Identity
 import Logging
 import NIOCore

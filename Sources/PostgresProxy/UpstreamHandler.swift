@@ -1,3 +1,4 @@
+import GateRuntime
 import NIOCore
 import NIOSSL
 import NIOTLS

@@ -1,3 +1,4 @@
+import GateRuntime
 import Logging
 import NIOSSL
 import ProxyCore

@@ -6,7 +6,10 @@ import Foundation
 import Identity
 import Logging
 import Policy
+import GateRuntime
 import PostgresProxy
+import ServiceLifecycle
+import UnixSignals
 import ProxyCore
 import SQLInspection
 
@@ -70,41 +73,34 @@ struct Run: AsyncParsableCommand {
         } catch {
             throw ToolFailure(description: "identity: cannot load the issuer's keys: \(error)\(error.operatorDetail.map { " (\($0))" } ?? "")")
         }
-        let gate = try PostgresGate(config: config, verifier: verifier, logger: logger)
-        try await gate.start()
-        for address in gate.listeningAddresses { logger.info("ready", metadata: ["address": "\(address)"]) }
-        // SIGHUP reloads the policies; a file that does not load keeps the running ones.
-        var stopSignal: Int32 = SIGTERM
-        for await signal in signalStream([SIGTERM, SIGINT, SIGHUP]) {
-            if signal != SIGHUP { stopSignal = signal; break }
+        let postgres = try PostgresAdapter(config: config, logger: logger)
+        let gate = try Gate(config: config, verifier: verifier, logger: logger, adapters: [postgres],
+                            policies: { postgres.policies($0, generation: $1) })
+        let load = options
+        let reloader = ReloadOnHangup(gate: gate, logger: logger) { try load.load() }
+        // SIGTERM and SIGINT shut the gate down gracefully; a second one during the drain does not cut it short.
+        let services = ServiceGroup(configuration: .init(services: [.init(service: gate), .init(service: reloader)],
+                                                         gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await services.run()
+    }
+}
+
+/// SIGHUP reloads the policies; a file that does not load keeps the running ones.
+struct ReloadOnHangup: Service {
+    let gate: Gate
+    let logger: Logger
+    let load: @Sendable () throws -> GateConfig
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             do {
-                gate.reload(try options.load())
+                gate.reload(try load())
             } catch {
                 logger.error("reload failed; keeping the running policies", metadata: ["error": "\(error)"])
             }
         }
-        logger.info("signal received", metadata: ["signal": "\(stopSignal == SIGTERM ? "SIGTERM" : "SIGINT")"])
-        await gate.shutdown(grace: config.proxy.shutdownGrace)
-        logger.info("stopped: every capture is sealed")
     }
 }
-
-/// The signals in `signals` as they arrive (they are no longer delivered the default way).
-func signalStream(_ signals: [Int32]) -> AsyncStream<Int32> {
-    let (stream, continuation) = AsyncStream<Int32>.makeStream()
-    let queue = DispatchQueue(label: "signals")
-    for s in signals {
-        signal(s, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: s, queue: queue)
-        source.setEventHandler { continuation.yield(s) }
-        source.resume()
-        retainedSignalSources.append(source)
-    }
-    return stream
-}
-
-/// Signal sources live as long as the process; only touched on the main path before the gate runs.
-nonisolated(unsafe) var retainedSignalSources: [DispatchSourceSignal] = []
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Validate a configuration; errors name the file, line and column.")
@@ -113,7 +109,7 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let config = try options.load()
-        let loops = PostgresGate.eventLoops(config)
+        let loops = EventLoops.count(config)
         print("\(options.config): OK: gate \(config.proxy.id), \(config.targets.count) target(s), \(loops) event loop\(loops == 1 ? "" : "s")"
               + (config.proxy.threads == nil ? " (one per usable core)" : ""))
         for t in config.targets {
