@@ -122,6 +122,8 @@ let package = Package(
                                                                .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The exchange session driven as an adapter drives it: no sockets, no database.
         .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", "CaptureFormat", "Policy", "Masking", "TestSupport"]),
+        // The gate's runtime: live sessions and their waits.
+        .testTarget(name: "GateRuntimeTests", dependencies: ["GateRuntime", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
         // The export engine's parts: formats, manifest, integrity classes, tar, custody log.
