@@ -1,0 +1,77 @@
+// The event model: decisions and approvals (field tags are file format).
+
+public struct Decision: Sendable, Equatable, WireMessage {
+    public enum Action: UInt8, Sendable, CaseIterable {
+        case allow = 1, deny = 2, review = 3
+        public var name: String { switch self { case .allow: "allow"; case .deny: "deny"; case .review: "review" } }
+    }
+    public var action: Action
+    public var policy: String
+    public var rule: String
+    public var reason: String
+    /// Names of the masks the decision applies to the response.
+    public var masks: [String]
+
+    public init(action: Action, policy: String = "", rule: String = "", reason: String = "", masks: [String] = []) {
+        self.action = action; self.policy = policy; self.rule = rule; self.reason = reason; self.masks = masks
+    }
+
+    public func encode(to w: inout WireWriter) {
+        w.uint(1, UInt64(action.rawValue)); w.string(2, policy); w.string(3, rule)
+        w.string(4, reason); w.strings(5, masks)
+    }
+
+    public init(wire r: inout WireReader) throws {
+        self.init(action: .deny)
+        while let (tag, t) = try r.nextField() {
+            switch tag {
+            // An action this reader does not know is read as deny: fail closed.
+            case 1: action = Action(rawValue: UInt8(truncatingIfNeeded: try r.uint(t))) ?? .deny
+            case 2: policy = try r.string(t)
+            case 3: rule = try r.string(t)
+            case 4: reason = try r.string(t)
+            case 5: masks.append(try r.string(t))
+            default: try r.skip(t)
+            }
+        }
+    }
+}
+
+public struct Approval: Sendable, Equatable, WireMessage {
+    public enum State: UInt8, Sendable, CaseIterable {
+        case requested = 1, granted = 2, denied = 3, expired = 4
+        public var name: String {
+            switch self { case .requested: "requested"; case .granted: "granted"; case .denied: "denied"; case .expired: "expired" }
+        }
+    }
+    public var state: State
+    public var approvalID: String
+    /// The approver (for granted or denied).
+    public var by: String
+    public var reason: String
+    /// Groups allowed to approve (for requested).
+    public var approverGroups: [String]
+
+    public init(state: State, approvalID: String, by: String = "", reason: String = "", approverGroups: [String] = []) {
+        self.state = state; self.approvalID = approvalID; self.by = by; self.reason = reason; self.approverGroups = approverGroups
+    }
+
+    public func encode(to w: inout WireWriter) {
+        w.uint(1, UInt64(state.rawValue)); w.string(2, approvalID); w.string(3, by)
+        w.string(4, reason); w.strings(5, approverGroups)
+    }
+
+    public init(wire r: inout WireReader) throws {
+        self.init(state: .requested, approvalID: "")
+        while let (tag, t) = try r.nextField() {
+            switch tag {
+            case 1: state = State(rawValue: UInt8(truncatingIfNeeded: try r.uint(t))) ?? .denied
+            case 2: approvalID = try r.string(t)
+            case 3: by = try r.string(t)
+            case 4: reason = try r.string(t)
+            case 5: approverGroups.append(try r.string(t))
+            default: try r.skip(t)
+            }
+        }
+    }
+}
