@@ -202,7 +202,7 @@ extension Request {
         switch self {
         case .postgres(let p):
             o.string("protocol", "postgres")
-            o.string("path", p.path == .simple ? "simple" : p.path == .extended ? "extended" : "function-call")
+            o.string("path", p.path.name)
             o.string("statement", p.text)
             o.field("statement_name", p.statementName); o.field("portal", p.portalName)
             if !p.parameters.isEmpty {

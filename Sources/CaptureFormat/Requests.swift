@@ -94,7 +94,23 @@ public struct Parameter: Sendable, Equatable, WireMessage {
 
 public struct PostgresRequest: Sendable, Equatable, WireMessage {
     /// Simple Query, the extended protocol (Parse/Bind/Execute), or a function call.
-    public enum Path: UInt8, Sendable, Codable { case simple = 1, extended = 2, functionCall = 3 }
+    public enum Path: UInt8, Sendable, Codable, CaseIterable {
+        case simple = 1, extended = 2, functionCall = 3
+
+        /// The path's one spelling: in policies (`when: {path: …}`), JSON, reports and exports.
+        public var name: String {
+            switch self {
+            case .simple: "simple"
+            case .extended: "extended"
+            case .functionCall: "function-call"
+            }
+        }
+
+        public init?(name: String) {
+            guard let path = Self.allCases.first(where: { $0.name == name }) else { return nil }
+            self = path
+        }
+    }
     public var text: String
     public var path: Path
     public var statementName: String

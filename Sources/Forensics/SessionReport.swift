@@ -190,8 +190,7 @@ func describe(_ p: Payload, terminal: Terminal) -> String {
         }
         return s
     case .request(.postgres(let r)):
-        let path = r.path == .simple ? "simple" : r.path == .extended ? "extended" : "fcall"
-        return "[\(path)] " + oneLine(r.text, 160) + (r.parameters.isEmpty ? "" : "  (\(r.parameters.count) params)")
+        return "[\(r.path.name)] " + oneLine(r.text, 160) + (r.parameters.isEmpty ? "" : "  (\(r.parameters.count) params)")
     case .request(.http(let h)):
         return "\(h.method) \(h.host)\(h.target)"
     case .request(.kubernetes(let k)):

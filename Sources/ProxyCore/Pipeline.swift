@@ -137,7 +137,7 @@ public struct PolicyEnforcement: RequestPolicy {
     public func ruling(_ request: InspectedRequest, in session: SessionContext) -> Ruling {
         let path: String
         switch request.request {
-        case .postgres(let p): path = p.path == .simple ? "simple" : p.path == .extended ? "extended" : "function-call"
+        case .postgres(let p): path = p.path.name
         case .http, .kubernetes: path = "http"
         case .unknown(let u):
             // Only a capture reader meets one; a request the gate cannot name is refused.

@@ -1,3 +1,4 @@
+import CaptureFormat
 import Masking
 import Policy
 
@@ -75,8 +76,8 @@ enum PolicyConfig {
             var paths: [String]?
             if let p = w["path"] {
                 paths = try p.strings()
-                for path in paths! where !["simple", "extended", "function-call"].contains(path) {
-                    throw p.error("unknown path '\(path)' (simple, extended, function-call)")
+                for path in paths! where PostgresRequest.Path(name: path) == nil {
+                    throw p.error("unknown path '\(path)' (\(PostgresRequest.Path.allCases.map(\.name).joined(separator: ", ")))")
                 }
             }
             // Through the initializer, which folds the name patterns (one place for that).

@@ -160,6 +160,9 @@ struct Explain: ParsableCommand {
     func run() throws {
         let config = try options.load(requireSecrets: false)
         guard config.targets.contains(where: { $0.name == target }) else { throw ToolFailure(description: "unknown target '\(target)'") }
+        guard PostgresRequest.Path(name: path) != nil else {
+            throw ValidationError("unknown path '\(path)' (\(PostgresRequest.Path.allCases.map(\.name).joined(separator: ", ")))")
+        }
         let who = Principal(subject: subject, groups: groups.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         // The gate's own inspection, so that the dry run decides exactly as the gate would.
         let dry = SQLRequestInspector.explain(sql, searchPath: searchPath.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })

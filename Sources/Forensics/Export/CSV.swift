@@ -34,7 +34,7 @@ public enum CSV {
         case .postgres(let p):
             protocolName = "postgres"
             request = p.text
-            path = p.path == .simple ? "simple" : p.path == .extended ? "extended" : "function-call"
+            path = p.path.name
             if !p.parameters.isEmpty {
                 var w = JSONWriter()
                 w.array { a in for prm in p.parameters { a.bytes(nil, prm.value) } }

@@ -38,7 +38,7 @@ public enum SQLScript {
             var facts = ["exchange \(x.id)"]
             if let s = x.requestSequence { facts.append("seq \(s)") }
             if let t = x.requestMicros { facts.append(isoTime(micros: t)) }
-            facts.append(p.path == .simple ? "simple" : p.path == .extended ? "extended" : "function call")
+            facts.append(p.path.name)
             if let d = x.decision {
                 var s = d.action.name
                 if !d.policy.isEmpty || !d.rule.isEmpty { s += " \(d.policy)/\(d.rule)" }
