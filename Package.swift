@@ -81,7 +81,7 @@ let package = Package(
         .systemLibrary(name: "CPgQuery", path: "Sources/CPgQuery", providers: [.apt(["libpg-query-dev"])]),
         .target(name: "SQLInspection", dependencies: ["CPgQuery"]),
         // Least-privilege decisions: pure (no I/O, no clock).
-        .target(name: "Policy"),
+        .target(name: "Policy", dependencies: ["CaptureFormat"]),
         // Detectors and masks for sensitive values in responses.
         .target(name: "Masking"),
         // The exchange pipeline every protocol adapter feeds, the gate's config, and session recording.
@@ -125,7 +125,7 @@ let package = Package(
         // The gate's runtime: live sessions and their waits.
         .testTarget(name: "GateRuntimeTests", dependencies: ["GateRuntime", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "CaptureFormat"]),
         // The export engine's parts: formats, manifest, integrity classes, tar, custody log.
         .testTarget(name: "ExportTests", dependencies: ["Forensics", "CaptureFormat", "TestSupport"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),

@@ -4,6 +4,15 @@ public struct Decision: Sendable, Equatable, WireMessage {
     public enum Action: UInt8, Sendable, CaseIterable {
         case allow = 1, deny = 2, review = 3
         public var name: String { switch self { case .allow: "allow"; case .deny: "deny"; case .review: "review" } }
+
+        /// Deny beats review beats allow.
+        var strictness: Int {
+            switch self {
+            case .allow: 0
+            case .review: 1
+            case .deny: 2
+            }
+        }
     }
     public var action: Action
     public var policy: String
@@ -74,4 +83,9 @@ public struct Approval: Sendable, Equatable, WireMessage {
             }
         }
     }
+}
+
+extension Decision.Action: Comparable {
+    /// By strictness: deny > review > allow (not by the stored code).
+    public static func < (a: Decision.Action, b: Decision.Action) -> Bool { a.strictness < b.strictness }
 }

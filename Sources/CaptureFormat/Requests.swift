@@ -35,7 +35,10 @@ public enum Request: Sendable, Equatable, WireMessage {
 
 /// A table or other object a statement touches.
 public struct Resource: Sendable, Equatable, Hashable, WireMessage {
-    public enum Access: UInt8, Sendable { case read = 1, write = 2 }
+    public enum Access: UInt8, Sendable {
+        case read = 1, write = 2
+        public var name: String { self == .read ? "read" : "write" }
+    }
     public var schema: String
     public var name: String
     public var access: Access

@@ -3,35 +3,16 @@
 // rule that made it. Deny beats review beats allow; nothing matched is denied; a request
 // of several statements takes its strictest statement's decision.
 
-public enum Action: String, Sendable, Hashable, CaseIterable, Comparable {
-    case allow, review, deny
+import CaptureFormat
 
-    var strictness: Int {
-        switch self {
-        case .allow: 0
-        case .review: 1
-        case .deny: 2
-        }
-    }
-
-    public static func < (a: Action, b: Action) -> Bool { a.strictness < b.strictness }
-}
+/// What a policy decides: the capture's own decision action (one enum for the policy and the record).
+public typealias Action = Decision.Action
 
 /// The identity a decision is about (from the verified token, never from the client's claims).
 public struct Principal: Sendable, Hashable {
     public var subject: String
     public var groups: [String]
     public init(subject: String, groups: [String]) { self.subject = subject; self.groups = groups }
-}
-
-/// A relation a statement touches, as the inspector resolved it.
-public struct Resource: Sendable, Hashable {
-    public enum Access: String, Sendable, Hashable { case read, write }
-    public var schema: String
-    public var name: String
-    public var access: Access
-    public init(schema: String, name: String, access: Access) { self.schema = schema; self.name = name; self.access = access }
-    public var qualifiedName: String { "\(schema).\(name)" }
 }
 
 /// The protocol-neutral facts of one statement (or one HTTP/Kubernetes action later).
@@ -293,7 +274,8 @@ func glob(_ pattern: String, _ text: String) -> Bool {
 
 /// `schema.table` patterns match the qualified name; a pattern without a dot matches the table name.
 func tableGlob(_ pattern: String, _ r: Resource) -> Bool {
-    pattern.contains(".") ? nameGlob(pattern, r.qualifiedName) : nameGlob(pattern, r.name)
+    // "schema.name" even when the schema is unknown (""), which no schema pattern matches.
+    pattern.contains(".") ? nameGlob(pattern, "\(r.schema).\(r.name)") : nameGlob(pattern, r.name)
 }
 
 /// Object names compare as PostgreSQL compares them. The parser reports unquoted identifiers
@@ -324,6 +306,3 @@ func nameGlob(_ pattern: String, _ text: String) -> Bool {
     while pi < p.count && p[pi] == "*" { pi += 1 }
     return pi == p.count
 }
-
-/// `Resource` under a name that does not collide with other modules' (and with this module's name).
-public typealias PolicyResource = Resource

@@ -326,7 +326,7 @@ extension StatementFacts {
     /// The facts a policy decides on.
     public var policyInfo: StatementInfo {
         var info = StatementInfo(kind: kind, innerKind: innerKind,
-                                 resources: relations.map { PolicyResource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
+                                 resources: relations.map { Resource(schema: $0.schema, name: $0.name, access: $0.access == .read ? .read : .write) },
                                  functions: functions, unknownFunctions: unknownFunctions, writes: writes, sideEffects: sideEffects)
         info.refusal = policyRefusal
         return info

@@ -145,8 +145,7 @@ public struct PolicyEnforcement: RequestPolicy {
         }
         let d = policies.decide(request.statements, who: Principal(subject: session.subject, groups: session.groups),
                                 target: session.target, path: path)
-        let action: Decision.Action = d.action == .allow ? .allow : d.action == .deny ? .deny : .review
-        return Ruling(decision: Decision(action: action, policy: d.policy, rule: d.rule, reason: d.reason), approval: d.approval)
+        return Ruling(decision: Decision(action: d.action, policy: d.policy, rule: d.rule, reason: d.reason), approval: d.approval)
     }
 }
 

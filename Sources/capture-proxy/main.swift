@@ -173,7 +173,7 @@ struct Explain: ParsableCommand {
         if json {
             var w = JSONWriter()
             w.object { o in
-                o.string("decision", decision.action.rawValue)
+                o.string("decision", decision.action.name)
                 o.string("policy", decision.policy)
                 o.string("rule", decision.rule)
                 o.string("reason", decision.reason)
@@ -189,14 +189,14 @@ struct Explain: ParsableCommand {
                             s.string("kind", info.kind)
                             s.array("relations") { r in
                                 for res in info.resources {
-                                    r.object { $0.string("schema", res.schema); $0.string("name", res.name); $0.string("access", res.access.rawValue) }
+                                    r.object { $0.string("schema", res.schema); $0.string("name", res.name); $0.string("access", res.access.name) }
                                 }
                             }
                             s.strings("functions", info.functions)
                             s.strings("unknown_functions", info.unknownFunctions)
                             s.bool("writes", info.writes)
                             s.strings("side_effects", info.sideEffects)
-                            s.string("decision", d.action.rawValue)
+                            s.string("decision", d.action.name)
                             s.string("policy", d.policy)
                             s.string("rule", d.rule)
                             s.string("reason", d.reason)
@@ -206,19 +206,19 @@ struct Explain: ParsableCommand {
             }
             print(w.text)
         } else {
-            print("decision: \(decision.action.rawValue) (policy \(decision.policy.isEmpty ? "-" : decision.policy), rule \(decision.rule)): \(decision.reason)")
+            print("decision: \(decision.action.name) (policy \(decision.policy.isEmpty ? "-" : decision.policy), rule \(decision.rule)): \(decision.reason)")
             if !decision.approvers.isEmpty { print("approvers: \(decision.approvers.joined(separator: ", "))") }
             print("masks: \(masks.isEmpty ? "none" : masks.map(\.label).joined(separator: ", "))")
             for (i, d) in decision.statements.enumerated() {
                 let info = infos[i]
                 print("statement \(i + 1): \(info.kind)" + (i < facts.count ? ": \(facts[i].text)" : ""))
-                for r in info.resources { print("  \(r.access.rawValue) \(r.qualifiedName)") }
+                for r in info.resources { print("  \(r.access.name) \(r.qualifiedName)") }
                 if !info.functions.isEmpty { print("  functions: \(info.functions.joined(separator: ", "))") }
                 if !info.unknownFunctions.isEmpty {
                     print("  not shipped with PostgreSQL: \(info.unknownFunctions.joined(separator: ", ")) (see the policy's unknown_functions)")
                 }
                 print("  writes: \(info.writes)" + (info.sideEffects.isEmpty ? "" : " (\(info.sideEffects.joined(separator: "; ")))"))
-                print("  -> \(d.action.rawValue) by \(d.policy.isEmpty ? "-" : d.policy)/\(d.rule): \(d.reason)")
+                print("  -> \(d.action.name) by \(d.policy.isEmpty ? "-" : d.policy)/\(d.rule): \(d.reason)")
             }
         }
         if let repetitions, repetitions > 0 { timeInspection(config: config, who: who, times: repetitions) }

@@ -1,3 +1,4 @@
+import CaptureFormat
 import Policy
 import Testing
 

@@ -25,7 +25,7 @@ final class LineInspector: RequestInspector {
             let parts = words[1].split(separator: ".").map(String.init)
             let (schema, table) = parts.count == 2 ? (parts[0], parts[1]) : (self.schema, parts[0])
             let reads = words[0] == "read"
-            let resource = PolicyResource(schema: schema, name: table, access: reads ? .read : .write)
+            let resource = Resource(schema: schema, name: table, access: reads ? .read : .write)
             return InspectedRequest(request: request, statements: [StatementInfo(kind: reads ? "select" : "delete", resources: [resource],
                                                                                   writes: !reads)],
                                     carriesSecret: words[0] == "password")
