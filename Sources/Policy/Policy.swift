@@ -15,7 +15,9 @@ public struct Principal: Sendable, Hashable {
     public init(subject: String, groups: [String]) { self.subject = subject; self.groups = groups }
 }
 
-/// The protocol-neutral facts of one statement (or one HTTP/Kubernetes action later).
+/// The protocol-neutral facts of one action a request asks for: a SQL statement, an HTTP
+/// request, a Kubernetes API call. `kind` is its verb (select, delete; get, post; list, exec),
+/// `resources` what it touches and how, `attributes` what else a rule may name.
 public struct StatementInfo: Sendable, Hashable {
     /// Lowercase kind: select, insert, update, delete, …; "unparseable" when inspection failed.
     public var kind: String
@@ -33,6 +35,9 @@ public struct StatementInfo: Sendable, Hashable {
     /// Set when the gate cannot follow what the statement does to the session (it changes how the
     /// server reads later statements): denied whatever the rules say, like an unparseable statement.
     public var refusal: String?
+    /// What else a rule may name, by `RequestAttribute` (an HTTP request's method and path, a
+    /// Kubernetes call's API group, resource, namespace…). SQL statements have none.
+    public var attributes: [RequestAttribute: String] = [:]
 
     public init(kind: String, innerKind: String? = nil, resources: [Resource] = [], functions: [String] = [],
                 unknownFunctions: [String] = [], writes: Bool = false, sideEffects: [String] = [], parseError: String? = nil) {
@@ -64,6 +69,9 @@ public struct Condition: Sendable, Hashable {
     public var writes: Bool?
     /// The protocol path: simple, extended, function-call.
     public var paths: [String]?
+    /// Each attribute named has a value matching one of these globs (a request without the
+    /// attribute, a SQL statement for an HTTP method, does not match).
+    public var attributes: [RequestAttribute: [String]] = [:]
 
     /// Name lists (schemas, tables, functions) are folded as PostgreSQL folds identifiers (see `NamePattern`).
     public init(statements: [String]? = nil, schemas: [String]? = nil, tables: [String]? = nil, functions: [String]? = nil,
@@ -82,6 +90,9 @@ public struct Condition: Sendable, Hashable {
         if let anyFunctions, !s.functions.contains(where: { f in anyFunctions.contains { nameGlob($0, f) } }) { return false }
         if let writes, s.writes != writes { return false }
         if let paths, !paths.contains(path) { return false }
+        for (attribute, patterns) in attributes {
+            guard let value = s.attributes[attribute], patterns.contains(where: { attribute.matches($0, value) }) else { return false }
+        }
         return true
     }
 }

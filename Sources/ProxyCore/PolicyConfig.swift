@@ -72,7 +72,8 @@ enum PolicyConfig {
         }
         var condition = Condition()
         if let when = f["when"] {
-            let w = try when.fields(["statement", "schemas", "tables", "functions", "any_tables", "any_functions", "writes", "path"])
+            let w = try when.fields(Set(["statement", "schemas", "tables", "functions", "any_tables", "any_functions", "writes", "path"]
+                                        + RequestAttribute.allCases.map(\.key)))
             var paths: [String]?
             if let p = w["path"] {
                 paths = try p.strings()
@@ -85,6 +86,13 @@ enum PolicyConfig {
                                   schemas: try w["schemas"]?.strings(), tables: try w["tables"]?.strings(),
                                   functions: try w["functions"]?.strings(), anyTables: try w["any_tables"]?.strings(),
                                   anyFunctions: try w["any_functions"]?.strings(), writes: try w["writes"]?.bool(), paths: paths)
+            // HTTP and Kubernetes attributes: a string or a list of globs each.
+            for attribute in RequestAttribute.allCases {
+                guard let node = w[attribute.key] else { continue }
+                let patterns = try node.strings()
+                if patterns.isEmpty || patterns.contains(where: \.isEmpty) { throw node.error("\(attribute.key): expected one or more non-empty names") }
+                condition.attributes[attribute] = patterns
+            }
         }
         let approvers = try f["approvers"]?.strings() ?? []
         if then == .review && approvers.isEmpty {

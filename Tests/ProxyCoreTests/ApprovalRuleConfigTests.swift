@@ -52,3 +52,65 @@ struct ApprovalRuleConfigTests {
         }
     }
 }
+
+/// Rules that name HTTP and Kubernetes attributes: the loader takes them, and they match only
+/// requests that carry those attributes (the adapters that fill them in come with their issue).
+@Suite("HTTP and Kubernetes conditions in the configuration")
+struct RequestAttributeConfigTests {
+    let who = Principal(subject: "ana", groups: ["analysts"])
+
+    func policies(_ rules: String) throws -> PolicySet {
+        let yaml = """
+            proxy: {id: t, captures: /nonexistent, signing_key: /nonexistent}
+            identity: {issuer: "http://127.0.0.1:9400", audiences: [tollgate]}
+            targets:
+              db: {protocol: postgres, listen: 127.0.0.1:6499, upstream: 127.0.0.1:5499, credentials: {user: gate}}
+            policies:
+              - name: p
+                who: {groups: [analysts]}
+                rules:
+            \(rules)
+            """
+        return try GateConfig.parse(yaml: yaml, file: "t.yaml").policies
+    }
+
+    @Test func kubernetesRulesWorkAsWritten() throws {
+        let set = try policies("""
+                  - {name: read-dev, when: {verb: [get, list, watch], namespace: dev}, then: allow}
+                  - {name: exec-needs-approval, when: {subresource: exec}, then: review, approvers: [sre]}
+                  - {name: no-secrets, when: {resource: secrets}, then: deny}
+            """)
+        func call(_ verb: String, _ attributes: [RequestAttribute: String]) -> Action {
+            var s = StatementInfo(kind: verb)
+            s.attributes = attributes.merging([.verb: verb]) { a, _ in a }
+            return set.decide([s], who: who, target: "k8s", path: "http").action
+        }
+        #expect(call("list", [.resource: "pods", .namespace: "dev"]) == .allow)
+        #expect(call("list", [.resource: "pods", .namespace: "prod"]) == .deny, "default deny outside dev")
+        #expect(call("create", [.resource: "pods", .namespace: "dev", .name: "web", .subresource: "exec"]) == .review)
+        #expect(call("get", [.resource: "secrets", .namespace: "dev"]) == .deny)
+        // A SQL statement has no Kubernetes attributes: the rules above never match it.
+        #expect(set.decide([StatementInfo(kind: "list")], who: who, target: "db", path: "simple").action == .deny)
+    }
+
+    @Test func httpMethodsCompareWithoutCase() throws {
+        let set = try policies("      - {name: reads, when: {method: [GET, HEAD], http_path: \"/api/*\"}, then: allow}")
+        var get = StatementInfo(kind: "get")
+        get.attributes = [.method: "get", .path: "/api/v1/orders"]
+        #expect(set.decide([get], who: who, target: "api", path: "http").action == .allow)
+        get.attributes[.path] = "/admin"
+        #expect(set.decide([get], who: who, target: "api", path: "http").action == .deny)
+    }
+
+    @Test func anEmptyOrUnknownAttributeIsRefusedWithItsLine() throws {
+        for (rule, message) in [("{name: x, when: {verb: \"\"}, then: allow}", "verb: expected one or more"),
+                                ("{name: x, when: {subresorce: exec}, then: allow}", "unknown key 'subresorce'")] {
+            do {
+                _ = try policies("      - \(rule)")
+                Issue.record("accepted \(rule)")
+            } catch {
+                #expect("\(error)".contains(message) && "\(error)".contains("t.yaml:"), "\(error)")
+            }
+        }
+    }
+}
