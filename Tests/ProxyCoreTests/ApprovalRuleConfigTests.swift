@@ -2,23 +2,26 @@ import Policy
 import ProxyCore
 import Testing
 
+/// A configuration with one policy for group `analysts` holding `rules` (YAML list items), as loaded.
+func policies(rules: String) throws -> PolicySet {
+    let yaml = """
+        proxy: {id: t, captures: /nonexistent, signing_key: /nonexistent}
+        identity: {issuer: "http://127.0.0.1:9400", audiences: [tollgate]}
+        targets:
+          db: {protocol: postgres, listen: 127.0.0.1:6499, upstream: 127.0.0.1:5499, credentials: {user: gate}}
+        policies:
+          - name: p
+            who: {groups: [analysts]}
+            rules:
+        \(rules)
+        """
+    return try GateConfig.parse(yaml: yaml, file: "t.yaml").policies
+}
+
 /// Review rules as the configuration spells them: approvers, how many, each group, timeout, grant.
 @Suite("approval settings in the configuration")
 struct ApprovalRuleConfigTests {
-    func rules(_ rules: String) throws -> [Rule] {
-        let yaml = """
-            proxy: {id: t, captures: /nonexistent, signing_key: /nonexistent}
-            identity: {issuer: "http://127.0.0.1:9400", audiences: [tollgate]}
-            targets:
-              db: {protocol: postgres, listen: 127.0.0.1:6499, upstream: 127.0.0.1:5499, credentials: {user: gate}}
-            policies:
-              - name: p
-                who: {groups: [analysts]}
-                rules:
-            \(rules)
-            """
-        return try GateConfig.parse(yaml: yaml, file: "t.yaml").policies.policies[0].rules
-    }
+    func rules(_ rules: String) throws -> [Rule] { try policies(rules: rules).policies[0].rules }
 
     @Test func aReviewRuleDefaultsToOneApproverAndFiveMinutes() throws {
         let r = try rules("      - {name: w, when: {writes: true}, then: review, approvers: [dba, ops]}")[0]
@@ -59,20 +62,7 @@ struct ApprovalRuleConfigTests {
 struct RequestAttributeConfigTests {
     let who = Principal(subject: "ana", groups: ["analysts"])
 
-    func policies(_ rules: String) throws -> PolicySet {
-        let yaml = """
-            proxy: {id: t, captures: /nonexistent, signing_key: /nonexistent}
-            identity: {issuer: "http://127.0.0.1:9400", audiences: [tollgate]}
-            targets:
-              db: {protocol: postgres, listen: 127.0.0.1:6499, upstream: 127.0.0.1:5499, credentials: {user: gate}}
-            policies:
-              - name: p
-                who: {groups: [analysts]}
-                rules:
-            \(rules)
-            """
-        return try GateConfig.parse(yaml: yaml, file: "t.yaml").policies
-    }
+    func policies(_ rules: String) throws -> PolicySet { try ProxyCoreTests.policies(rules: rules) }
 
     @Test func kubernetesRulesWorkAsWritten() throws {
         let set = try policies("""
