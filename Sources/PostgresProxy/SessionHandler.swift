@@ -59,6 +59,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// The session's masks (nil: none configured for it).
     var masking: PostgresResultMasker?
     var recordingBacklog = false
+    /// Strict recording: what waits to be forwarded until its records are durable (nil: batched recording).
+    var writeAhead: WriteAheadQueue<ByteBuffer>?
+    var readsPausedForRecording = false
     /// Events stamped during the current read, not yet handed to the recorder.
     var staged: [Event] = []
     /// Secrets never reach a capture: what is recorded gets a secrets pass unless the session's masks already cover them.
@@ -120,6 +123,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func flushUpstream() {
+        if writeAhead != nil, let recorder, let context { return forwardAfterRecording(recorder, loop: context.eventLoop) }
         submitRecorded()
         guard let upstream, upstreamOut.readableBytes > 0 else { return }
         upstream.writeAndFlush(upstreamOut, promise: nil)
@@ -310,6 +314,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             options.compressionLevel = Int32(target.recordCompressionLevel)
             recorder = try SessionRecorder(directory: gate.config.proxy.captureDirectory, header: header, key: gate.signingKey, options: options,
                                            thread: gate.writerThreads.next())
+            if target.recordDurability == .strict { writeAhead = WriteAheadQueue() }
         } catch {
             gate.logger.error("cannot create capture; refusing the session", metadata: ["error": "\(error)"])
             fail(context, code: "58000", "the gate cannot record this session; try again later", reason: "recording-failed")
@@ -417,8 +422,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
 
     func upstreamWritabilityChanged(_ writable: Bool) {
         guard let context else { return }
-        context.channel.setOption(ChannelOptions.autoRead, value: writable).whenComplete { _ in }
-        if writable { context.read() }
+        let read = writable && !readsPausedForRecording
+        context.channel.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
+        if read { context.read() }
     }
 
     // MARK: Relaying
