@@ -103,6 +103,8 @@ public final class WriterThread: Sendable {
     public let jobsRun = Atomic<Int>(0)
     /// How many of them the rescuer ran.
     public let jobsRescued = Atomic<Int>(0)
+    /// How many group commits (sync passes for sessions waiting on strict recording) have run.
+    public let groupCommits = Atomic<Int>(0)
     /// Set by the idle thread once it has lowered its priority: whether `SCHED_IDLE` was granted.
     let idlePolicy = Atomic<Int>(0)  // 0 not yet, 1 granted, 2 refused
     let rescueAfter: Duration?
@@ -167,6 +169,7 @@ public final class WriterThread: Sendable {
     /// The urgent jobs queued together: each writes (and seals) its events, then one pass syncs
     /// every file and acknowledges every waiting session at once.
     func runUrgent(_ jobs: [(job: any WriterJob, token: UInt64)]) {
+        groupCommits.add(1, ordering: .relaxed)
         var commit = GroupCommit()
         for (job, token) in jobs {
             jobsRun.add(1, ordering: .relaxed)
