@@ -123,7 +123,10 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func flushUpstream() {
-        if writeAhead != nil, let recorder, let context { return forwardAfterRecording(recorder, loop: context.eventLoop) }
+        if writeAhead != nil {  // strict recording: forwarded once recorded (SessionHandler+WriteAhead)
+            if let recorder, let context { forwardAfterRecording(recorder, loop: context.eventLoop) }
+            return
+        }
         submitRecorded()
         guard let upstream, upstreamOut.readableBytes > 0 else { return }
         upstream.writeAndFlush(upstreamOut, promise: nil)
