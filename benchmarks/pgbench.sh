@@ -2,8 +2,11 @@
 # PostgreSQL gate benchmark: pgbench select-only, tpcb-like and a masking-heavy query at
 # -c 1 and -c 8, against PostgreSQL directly, through pgbouncer (session pooling), through a
 # bare SwiftNIO relay that decodes nothing ("relay", benchmarks/relay: the floor of any proxy
-# built like the gate), through capture-proxy with recording on ("gate"), and through capture-proxy with its full path:
-# policies, masks and recording ("full"), interleaved round by round in one run. Prints TPS,
+# built like the gate), through capture-proxy with recording on ("gate", the default batched
+# recording), the same with write-ahead recording ("strict": recording.durability: strict, every
+# request written and synced before it is forwarded), and through capture-proxy with its full path:
+# policies, masks and recording ("full"), interleaved round by round in one run. With both gate
+# and strict, the throughput table also prints strict's tps as a ratio of gate's. Prints TPS,
 # mean latency, each ratio to direct and how far the rounds are apart, each proxy's CPU time
 # per transaction (user and system, all its threads, from /proc), in the pinned layout how busy
 # PostgreSQL's CPU stayed behind each path, then inspections per second with and without the
@@ -16,7 +19,7 @@
 #
 # Usage: benchmarks/pgbench.sh
 # Environment: SECONDS_PER_RUN (10), ROUNDS (3), SCALE (10), CLIENTS ("1 8"),
-#   SCRIPTS ("select-only tpcb-like masking"), PATHS ("direct pgbouncer relay gate full"),
+#   SCRIPTS ("select-only tpcb-like masking"), PATHS ("direct pgbouncer relay gate strict full"),
 #   LAYOUTS ("shared pinned"; pinned needs 2 cores), GATE_BIN (a capture-proxy binary to use
 #   instead of building one: to compare two builds, run the script once with each)
 set -euo pipefail
@@ -26,7 +29,7 @@ ROUNDS=${ROUNDS:-3}
 SCALE=${SCALE:-10}
 CLIENTS=${CLIENTS:-"1 8"}
 SCRIPTS=${SCRIPTS:-"select-only tpcb-like masking"}
-PATHS=${PATHS:-"direct pgbouncer relay gate full"}
+PATHS=${PATHS:-"direct pgbouncer relay gate strict full"}
 LAYOUTS=${LAYOUTS:-"shared pinned"}
 for layout in $LAYOUTS; do
   case $layout in shared|pinned) ;; *) echo "unknown layout '$layout' (shared, pinned)" >&2; exit 2 ;; esac
@@ -72,9 +75,11 @@ else
   swift build -c release --scratch-path .build-release --product capture-proxy 2>&1 | tail -1
   gate_bin=.build-release/release/capture-proxy
 fi
-echo "building bench-relay (release, benchmarks/relay)"
-swift build -c release --package-path benchmarks/relay 2>&1 | tail -1
 relay_bin=benchmarks/relay/.build/release/bench-relay
+if [[ " $PATHS " == *" relay "* ]]; then
+  echo "building bench-relay (release, benchmarks/relay)"
+  swift build -c release --package-path benchmarks/relay 2>&1 | tail -1
+fi
 
 pg_pid=$(ss -ltnpH "sport = :$TOLLGATE_PG_PORT" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
 [ -z "$pg_pid" ] || pg_cpus=$(taskset -c -p "$pg_pid" 2>/dev/null | sed 's/.*: //')
@@ -116,13 +121,13 @@ U
 
 # One set of proxies per layout, started on that layout's CPUs, so that each sizes itself (event
 # loops) for the CPUs it has, as it would on a host or pod of that size.
-# Ports: base+2 pgbouncer, +3 gate, +4 full, +5 relay.
+# Ports: base+2 pgbouncer, +3 gate, +4 full, +5 relay, +6 strict.
 declare -A port proc
 start_proxies() { # layout cpus base_port
   local layout=$1 cpus=$2 base=$3 dir=$work/$1
   mkdir -p "$dir"
   port[$layout,pgbouncer]=$((base + 2)); port[$layout,gate]=$((base + 3))
-  port[$layout,full]=$((base + 4)); port[$layout,relay]=$((base + 5))
+  port[$layout,full]=$((base + 4)); port[$layout,relay]=$((base + 5)); port[$layout,strict]=$((base + 6))
   # pgbouncer, session pooling, SCRAM to clients and upstream.
   cp "$work/userlist.txt" "$dir/userlist.txt"
   cat > "$dir/pgbouncer.ini" <<INI
@@ -149,8 +154,10 @@ INI
   fi
   pids+=($!)
   # The bare relay, with one event loop per CPU it has, as the gate.
-  taskset -c "$cpus" "$relay_bin" "${port[$layout,relay]}" "$TOLLGATE_PG_PORT" "$(taskset -c "$cpus" nproc)" &
-  pids+=($!); proc[$layout,relay]=$!
+  if [[ " $PATHS " == *" relay "* ]]; then
+    taskset -c "$cpus" "$relay_bin" "${port[$layout,relay]}" "$TOLLGATE_PG_PORT" "$(taskset -c "$cpus" nproc)" &
+    pids+=($!); proc[$layout,relay]=$!
+  fi
   # The gate, recording; and the full path: a least-privilege policy decided per statement,
   # masks by content and by column, recording.
   cat > "$dir/gate.yaml" <<YAML
@@ -163,6 +170,19 @@ targets:
     upstream: 127.0.0.1:$TOLLGATE_PG_PORT
     upstream_tls: disable
     credentials: {user: tollgate_bench, password_env: BENCH_PW}
+YAML
+  # The gate with write-ahead recording: the same, every request synced to its capture before it is forwarded.
+  cat > "$dir/strict.yaml" <<YAML
+proxy: {id: bench-strict, captures: $work/captures-strict, signing_key: $work/signing.key}
+identity: {issuer: "http://127.0.0.1:$issuer_port", audiences: [tollgate]}
+targets:
+  bench:
+    protocol: postgres
+    listen: 127.0.0.1:${port[$layout,strict]}
+    upstream: 127.0.0.1:$TOLLGATE_PG_PORT
+    upstream_tls: disable
+    credentials: {user: tollgate_bench, password_env: BENCH_PW}
+    recording: {durability: strict}
 YAML
   cat > "$dir/full.yaml" <<YAML
 proxy: {id: bench-full, captures: $work/captures-full, signing_key: $work/signing.key}
@@ -185,21 +205,24 @@ policies:
 YAML
   BENCH_PW=$pw taskset -c "$cpus" "$gate_bin" run --config "$dir/gate.yaml" --log-level warning > "$dir/gate.log" 2>&1 &
   pids+=($!); proc[$layout,gate]=$!
+  BENCH_PW=$pw taskset -c "$cpus" "$gate_bin" run --config "$dir/strict.yaml" --log-level warning > "$dir/strict.log" 2>&1 &
+  pids+=($!); proc[$layout,strict]=$!
   BENCH_PW=$pw taskset -c "$cpus" "$gate_bin" run --config "$dir/full.yaml" --log-level warning > "$dir/full.log" 2>&1 &
   pids+=($!); proc[$layout,full]=$!
-  local path
+  local path started=(pgbouncer gate strict full)
+  [[ " $PATHS " != *" relay "* ]] || started+=(relay)
   for _ in $(seq 1 100); do
     sleep 0.2
-    for path in pgbouncer relay gate full; do pg_isready -q -h 127.0.0.1 -p "${port[$layout,$path]}" || continue 2; done
+    for path in "${started[@]}"; do pg_isready -q -h 127.0.0.1 -p "${port[$layout,$path]}" || continue 2; done
     # pgbouncer may run under runuser, which is not pgbouncer's process: its pid file is.
     proc[$layout,pgbouncer]=$(cat "$dir/pgbouncer.pid")
     return 0
   done
   echo "proxies of layout $layout did not start; not answering:" >&2
-  for path in pgbouncer relay gate full; do
+  for path in "${started[@]}"; do
     pg_isready -q -h 127.0.0.1 -p "${port[$layout,$path]}" && continue
     echo "  $path on port ${port[$layout,$path]}" >&2
-    case $path in gate|full) tail -5 "$dir/$path.log" | sed 's/^/    /' >&2 ;; pgbouncer) tail -5 "$dir/pgbouncer.log" 2>/dev/null | sed 's/^/    /' >&2 ;; esac
+    case $path in gate|strict|full) tail -5 "$dir/$path.log" | sed 's/^/    /' >&2 ;; pgbouncer) tail -5 "$dir/pgbouncer.log" 2>/dev/null | sed 's/^/    /' >&2 ;; esac
   done
   exit 2
 }
@@ -236,7 +259,7 @@ run() { # layout path script clients -> "tps latency_ms proxy_cpu_us_per_transac
   case $2 in
     direct) p=$TOLLGATE_PG_PORT; pass=$pw ;;
     pgbouncer|relay) p=${port[$1,$2]}; pass=$pw ;;
-    gate|full) p=${port[$1,$2]}; pass=$token ;;
+    gate|strict|full) p=${port[$1,$2]}; pass=$token ;;
   esac
   local script=$3 c=$4 out workload
   if [ "$script" = masking ]; then workload=(-f "$work/masking.sql"); else workload=(-b "$script"); fi
@@ -289,15 +312,18 @@ table() {
 proxies=(); for path in $PATHS; do [ "$path" = direct ] || proxies+=("$path"); done
 has_pgbouncer=; [[ " $PATHS " == *" pgbouncer "* ]] && has_pgbouncer=1
 
+has_strict=; [[ " $PATHS " == *" gate "* && " $PATHS " == *" strict "* ]] && has_strict=1
 throughput_header() {
   for path in $PATHS; do printf ' %11s' "${path}_tps"; done
   for path in "${proxies[@]}"; do printf ' %9s' "${path:0:6}/d"; done
+  [ -z "$has_strict" ] || printf ' %9s' "strict/g"
   for path in $PATHS; do printf ' %9s' "${path:0:6}_ms"; done
 }
 throughput_row() {
   local path d; d=$(echo "${tps[$layout,direct,$script,$c]:-0}" | median)
   for path in $PATHS; do printf ' %11.1f' "$(echo "${tps[$layout,$path,$script,$c]}" | median)"; done
   for path in "${proxies[@]}"; do printf ' %9.2f' "$(ratio "$(echo "${tps[$layout,$path,$script,$c]}" | median)" "$d")"; done
+  [ -z "$has_strict" ] || printf ' %9.2f' "$(ratio "$(echo "${tps[$layout,strict,$script,$c]}" | median)" "$(echo "${tps[$layout,gate,$script,$c]}" | median)")"
   for path in $PATHS; do printf ' %9.3f' "$(echo "${lat[$layout,$path,$script,$c]}" | median)"; done
 }
 spread_row() { local path; for path in $PATHS; do printf ' %11.1f' "$(echo "${tps[$layout,$path,$script,$c]}" | spread)"; done; }
@@ -322,7 +348,7 @@ for layout in $LAYOUTS; do
     pinned) echo "layout pinned: pgbench and PostgreSQL on CPU ${cpu_list[0]}, the proxy alone on CPU ${cpu_list[1]}" ;;
   esac
   echo "median of $ROUNDS rounds (pgbench -M prepared, ${SECONDS_PER_RUN}s per run; ratio = tps / direct tps)"
-  echo "gate: recording; full: policy + masks + recording; masking: 50 rows x (email, ssn, card, phone) per query"
+  echo "gate: recording (batched); strict: write-ahead recording; full: policy + masks + recording; masking: 50 rows x (email, ssn, card, phone) per query"
   table "$(throughput_header)" throughput_row
   if [ "$ROUNDS" -gt 1 ]; then
     echo "tps spread between rounds, % of the median ((max - min) / median): compare ratios against it"
@@ -339,7 +365,7 @@ for layout in $LAYOUTS; do
   fi
 done
 echo
-for dir in captures captures-full; do
+for dir in captures captures-strict captures-full; do
   [ -d "$work/$dir" ] || continue
   echo "$dir: $(find "$work/$dir" -name '*.sesscap' | wc -l) sessions, $(du -sh "$work/$dir" | cut -f1)"
 done

@@ -102,6 +102,8 @@ public final class CaptureWriter {
     var lastSync: ContinuousClock.Instant
     /// How much of the file the last `fsync` covered.
     var syncedOffset: UInt64 = 0
+    /// Set during `sealDeferringSync`: the caller syncs.
+    var deferSync = false
     var closed = false
 
     /// Creates `path` (which must not exist) with mode 0600 and writes the file header.
@@ -126,7 +128,10 @@ public final class CaptureWriter {
             try writeAll(fd: fd, bytes, path: path)
             if options.durability != .none { try sync() }
         } catch {
+            // A capture that never got its header is removed (the file is ours: O_EXCL): left
+            // behind, every tool would read it as cut off (a full disk refusing a session did that).
             Foundation.close(fd)
+            unlink(path)
             throw error
         }
     }
@@ -230,6 +235,19 @@ public final class CaptureWriter {
         try sealBlock()
     }
 
+    /// Seals the open block without forcing it to disk (no-op when empty): a group commit seals
+    /// the blocks of many sessions, then forces each with `syncWritten` in one pass.
+    public func sealDeferringSync() throws(CaptureError) {
+        deferSync = true
+        defer { deferSync = false }
+        try sealBlock()
+    }
+
+    /// Forces what was written to disk, if anything was written since the last sync.
+    public func syncWritten() throws(CaptureError) {
+        if offset > syncedOffset { try sync() }
+    }
+
     func sealBlock() throws(CaptureError) {
         guard pendingInfo.eventCount > 0 else { return }
         var info = pendingInfo
@@ -247,7 +265,7 @@ public final class CaptureWriter {
         termedDecisions.removeAll()
         pendingSince = nil
         switch options.durability {
-        case .perBlock, .strict: try sync()
+        case .perBlock, .strict: if !deferSync { try sync() }
         case .interval, .none: break
         }
     }

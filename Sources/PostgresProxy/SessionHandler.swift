@@ -58,6 +58,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// Bind/Execute/Sync (or a result's rows) become one write, not one per message.
     var clientOut = ByteBuffer()
     var upstreamOut = ByteBuffer()
+    /// Strict recording: upstream output waiting for its record, by the core's ticket.
+    var heldUpstream: [(ticket: UInt64, bytes: ByteBuffer)] = []
     /// The client's messages, decoded here as they arrive, each with the bytes it came in.
     var frames: FramedDecoding<PostgresFrontendDecoder>
 
@@ -70,7 +72,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         core = ExchangeSession(settings: .init(target: target.name, protocolName: "postgres", proxyID: gate.config.proxy.id,
                                                writerName: "capture-proxy \(gateVersion)", captureDirectory: gate.config.proxy.captureDirectory,
                                                writerOptions: writerOptions, maxValueBytes: target.recordMaxValueBytes,
-                                               headerAttributes: [KeyValue("upstream", target.upstream.description)]),
+                                               headerAttributes: [KeyValue("upstream", target.upstream.description)],
+                                               durability: target.recordDurability),
                                policies: gate.policies)
         relay = RelayState(maxRows: target.recordMaxRows)
         frames = FramedDecoding(PostgresFrontendDecoder(maxMessageSize: target.maxMessageBytes))
@@ -116,7 +119,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func flushUpstream() {
-        submitRecorded()
+        // Strict recording holds the output until it is recorded (SessionHandler+WriteAhead).
+        apply(upstreamOut.readableBytes > 0 ? core.flushBeforeForwarding(acknowledged: writeAheadAcknowledgement) : core.flush())
         guard let upstream, upstreamOut.readableBytes > 0 else { return }
         upstream.writeAndFlush(upstreamOut, promise: nil)
         Self.recycle(&upstreamOut)
@@ -165,6 +169,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                 let read = core.pauses.reads(.client)
                 context.channel.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
                 if read { context.read() }
+            case .holdUpstream(let ticket): holdUpstream(ticket)
+            case .releaseUpstream(let ticket): releaseUpstream(through: ticket)
             case .forward, .refuse, .hold:
                 break
             }
@@ -622,7 +628,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             case .hold(let hold):
                 // Holds are not configured for this adapter (approvals come with their own issue): fail closed.
                 relay.lastDenial = "tollgate: approval \(hold.approvalID) required; approvals are not available on this gate"
-            case .pauseReading, .resumeReading: apply([action])
+            case .pauseReading, .resumeReading, .holdUpstream, .releaseUpstream: apply([action])
             }
         }
         return admitted

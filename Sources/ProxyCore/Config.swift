@@ -143,6 +143,8 @@ public struct TargetConfig: Sendable {
     public var recordCompressionLevel: Int
     /// Masks for every session on this target, whoever it is (policies may add more).
     public var masks: [MaskSpec]
+    /// When a request's record must be on disk (see `RecordingDurability`).
+    public var recordDurability: RecordingDurability = .batched
 
     /// The account the gate logs in with upstream: the client never learns it.
     public struct Credentials: Sendable {
@@ -181,8 +183,10 @@ public struct TargetConfig: Sendable {
             idle = try l["idle_timeout"]?.duration() ?? idle
         }
         var maxRows = 1000, maxValue = 64 << 10, level = TargetConfig.defaultCompressionLevel
+        var durability = RecordingDurability.batched
         if let rec = f["recording"] {
-            let r = try rec.fields(["max_rows", "max_value_bytes", "compression_level"])
+            let r = try rec.fields(["max_rows", "max_value_bytes", "compression_level", "durability"])
+            durability = try r["durability"]?.oneOf(["batched": .batched, "strict": .strict]) ?? durability
             maxRows = try r["max_rows"]?.int(in: 0...1_000_000) ?? maxRows
             maxValue = try r["max_value_bytes"]?.bytes(max: 16 << 20) ?? maxValue
             level = try r["compression_level"]?.int(in: 1...9) ?? level
@@ -201,7 +205,7 @@ public struct TargetConfig: Sendable {
                             credentials: credentials,
                             maxMessageBytes: maxMessage, idleTimeout: idle, recordMaxRows: maxRows, recordMaxValueBytes: maxValue,
                             recordCompressionLevel: level,
-                            masks: try f["masks"].map(MaskConfig.parse) ?? [])
+                            masks: try f["masks"].map(MaskConfig.parse) ?? [], recordDurability: durability)
         target.upstreamCAFile = caFile
         target.upstreamServerName = serverName
         return target

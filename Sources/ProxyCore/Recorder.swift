@@ -19,8 +19,9 @@ import Synchronization
 public final class SessionRecorder: WriterJob {
     enum Phase {
         case idle
-        /// On the writer thread's schedule, for `at`, with the token that entry carries.
-        case scheduled(token: UInt64, at: ContinuousClock.Instant)
+        /// On the writer thread's schedule, for `at`, with the token that entry carries (urgent:
+        /// in the rescuer's urgent lane, for a session waiting on it).
+        case scheduled(token: UInt64, at: ContinuousClock.Instant, urgent: Bool)
         /// The writer thread is draining (what is submitted meanwhile waits for the next run).
         case running
         /// The file is closed, with the first write error, if any.
@@ -43,27 +44,42 @@ public final class SessionRecorder: WriterJob {
         var finishing = false
         /// The callers of `finish`, while the file is not closed yet.
         var waiters: [CheckedContinuation<CaptureError?, Never>] = []
+        /// Strict recording: sessions waiting for what they queued to be durable (see `submitDurably`).
+        var durableWaiters: [@Sendable (CaptureError?) -> Void] = []
+        /// Taken by a run and waiting for its group commit's sync, with how many events it covers.
+        var committing: [@Sendable (CaptureError?) -> Void] = []
+        var committingUpTo: UInt64 = 0
+        /// Events queued so far, and how many of them a group commit has made durable.
+        var enqueued: UInt64 = 0
+        var synced: UInt64 = 0
 
         /// When the writer thread should run next (nil: nothing to do until more is submitted).
         var wantedDue: ContinuousClock.Instant? {
-            if finishing || bytes >= SessionRecorder.drainBytes { return .now }
+            if finishing || !durableWaiters.isEmpty || bytes >= SessionRecorder.drainBytes { return .now }
             guard let write = writeDue else { return sealDue }
             return min(write, sealDue ?? write)
         }
 
         /// Moves the session's entry earlier if it needs to run earlier: the token and time to
         /// schedule (schedule them after the lock is released).
-        mutating func reschedule() -> (token: UInt64, at: ContinuousClock.Instant)? {
+        mutating func reschedule() -> Schedule? {
             guard let due = wantedDue else { return nil }
+            let urgent = !durableWaiters.isEmpty
             switch phase {
             case .idle: break
-            case .scheduled(_, let at) where due < at: break
+            case .scheduled(_, let at, let wasUrgent) where !wasUrgent && (urgent || due < at): break
             default: return nil
             }
             tokens += 1
-            phase = .scheduled(token: tokens, at: due)
-            return (tokens, due)
+            phase = .scheduled(token: tokens, at: due, urgent: urgent)
+            return Schedule(token: tokens, at: due, urgent: urgent)
         }
+    }
+
+    struct Schedule {
+        let token: UInt64
+        let at: ContinuousClock.Instant
+        let urgent: Bool
     }
 
     /// What only the writer thread touches (the phase makes its runs one at a time).
@@ -111,22 +127,35 @@ public final class SessionRecorder: WriterJob {
         output = Mutex(Output(writer: try CaptureWriter(path: path, header: header, key: key, options: options)))
     }
 
+    func schedule(_ next: Schedule?) {
+        guard let next else { return }
+        if next.urgent { thread.scheduleUrgent(self, token: next.token) } else { thread.schedule(self, token: next.token, at: next.at) }
+    }
+
     /// One run on the writer thread: writes what is queued, seals the open block if it is due,
     /// closes the file once `finish` was called, and schedules the next run.
     func run(token: UInt64, on thread: WriterThread) {
-        let taken: (events: [Event], wasOver: Bool, closing: Bool)? = queue.withLock { q in
-            guard case .scheduled(token, _) = q.phase else { return nil }  // an entry moved earlier since
+        var commit = GroupCommit()
+        run(token: token, on: thread, commit: &commit)
+        commit.complete(on: thread)
+    }
+
+    func run(token: UInt64, on thread: WriterThread, commit: inout GroupCommit) {
+        let taken: (events: [Event], wasOver: Bool, closing: Bool, durable: [@Sendable (CaptureError?) -> Void], upTo: UInt64)? = queue.withLock { q in
+            guard case .scheduled(token, _, _) = q.phase else { return nil }  // an entry moved earlier since
             q.phase = .running
-            defer { q.events = []; q.bytes = 0; q.writeDue = nil }
-            return (q.events, q.bytes > SessionRecorder.backlogLimit, q.finishing)
+            defer { q.events = []; q.bytes = 0; q.writeDue = nil; q.durableWaiters = [] }
+            return (q.events, q.bytes > SessionRecorder.backlogLimit, q.finishing, q.durableWaiters, q.enqueued)
         }
-        guard let (queued, wasOver, closing) = taken else { return }
+        guard let (queued, wasOver, closing, durable, upTo) = taken else { return }
         var events = queued
         let (failed, failure, sealDue) = output.withLock { o -> (CaptureError?, CaptureError?, ContinuousClock.Instant?) in
             var failed: CaptureError?
             if o.failure == nil {
                 do throws(CaptureError) {
                     try o.writer.append(moving: &events)  // (and seals the open block if it is due)
+                    // A session waits on these: sealed now, synced with the group (below, or at close).
+                    if !durable.isEmpty && !closing { try o.writer.sealDeferringSync() }
                 } catch {
                     failed = error
                     o.failure = error
@@ -137,21 +166,32 @@ public final class SessionRecorder: WriterJob {
             }
             return (failed, o.failure, closing || o.failure != nil ? nil : o.writer.sealDue)
         }
-        let (next, waiters) = queue.withLock { q -> ((token: UInt64, at: ContinuousClock.Instant)?, [CheckedContinuation<CaptureError?, Never>]) in
+        let (next, waiters, late) = queue.withLock { q -> (Schedule?, [CheckedContinuation<CaptureError?, Never>], [@Sendable (CaptureError?) -> Void]) in
             if closing {
                 q.phase = .closed(failure)
-                defer { q.waiters = [] }
-                return (nil, q.waiters)
+                if failure == nil { q.synced = upTo }  // closing syncs
+                defer { q.waiters = []; q.durableWaiters = [] }
+                return (nil, q.waiters, q.durableWaiters)
             }
             q.phase = .idle
             q.sealDue = sealDue
-            return (q.reschedule(), [])
+            if !durable.isEmpty {
+                q.committing.append(contentsOf: durable)
+                q.committingUpTo = upTo
+            }
+            return (q.reschedule(), [], [])
         }
-        if let next { thread.schedule(self, token: next.token, at: next.at) }
+        if !durable.isEmpty && !closing { commit.join(self) }
+        if closing, !(durable + late).isEmpty {
+            let acks = durable + late
+            thread.handOff { for ack in acks { ack(failure) } }
+        }
+        schedule(next)
         // Whatever happens to the writing, a session paused for the backlog must go on (and a
         // failed one is told so and ended by its owner).
         if wasOver, let drained = callbacks.drained.withLock({ $0 }) { thread.handOff(drained) }
-        if let failed, let onFailure = callbacks.failed.withLock({ $0 }) { thread.handOff { onFailure(failed) } }
+        // (Sessions waiting on these events learn it from their acknowledgement: they refuse what waited.)
+        if let failed, durable.isEmpty, let onFailure = callbacks.failed.withLock({ $0 }) { thread.handOff { onFailure(failed) } }
         if !waiters.isEmpty { thread.handOff { for waiter in waiters { waiter.resume(returning: failure) } } }
     }
 
@@ -181,22 +221,67 @@ public final class SessionRecorder: WriterJob {
     public func submit(_ events: inout [Event]) -> Bool {
         guard !events.isEmpty else { return false }
         let size = events.reduce(0) { $0 + SessionRecorder.approximateSize($1.payload) }
-        let (over, next) = queue.withLock { q -> (Bool, (token: UInt64, at: ContinuousClock.Instant)?) in
+        let (over, next) = queue.withLock { q -> (Bool, Schedule?) in
             enqueue(&events, size: size, into: &q)
             return (q.bytes > SessionRecorder.backlogLimit, q.reschedule())
         }
         events.removeAll(keepingCapacity: true)
-        if let next { thread.schedule(self, token: next.token, at: next.at) }
+        schedule(next)
         return over
+    }
+
+    /// Strict recording: queues `events` (possibly none) and calls `acknowledged` once they and
+    /// everything queued before them are written and synced (nil), or could not be (the error);
+    /// the writer thread runs it at once, in a group commit with the other sessions waiting on
+    /// that thread. Returns false, without calling `acknowledged`, when there is nothing to wait
+    /// for (nothing queued since the last sync). Called after `finish`, it acknowledges with an error.
+    public func submitDurably(_ events: inout [Event], acknowledged: @escaping @Sendable (CaptureError?) -> Void) -> Bool {
+        let size = events.reduce(0) { $0 + SessionRecorder.approximateSize($1.payload) }
+        let (wait, finished, next) = queue.withLock { q -> (Bool, Bool, Schedule?) in
+            if q.finishing { return (true, true, nil) }
+            if !events.isEmpty { enqueue(&events, size: size, into: &q) }
+            guard q.enqueued > q.synced else { return (false, false, nil) }
+            q.durableWaiters.append(acknowledged)
+            return (true, false, q.reschedule())
+        }
+        events.removeAll(keepingCapacity: true)
+        if finished { acknowledged(CaptureError(.io, "\(path): the capture is closed")) }
+        schedule(next)
+        return wait
+    }
+
+    /// The group commit's part for this session (on the writer thread, after its run): syncs the
+    /// file and returns the acknowledgements of the sessions that waited for it.
+    func syncForGroupCommit(on thread: WriterThread) -> [@Sendable () -> Void] {
+        let (acks, upTo) = queue.withLock { q in
+            defer { q.committing = [] }
+            return (q.committing, q.committingUpTo)
+        }
+        guard !acks.isEmpty else { return [] }
+        let (failed, failure) = output.withLock { o -> (CaptureError?, CaptureError?) in
+            guard o.failure == nil else { return (nil, o.failure) }
+            do throws(CaptureError) {
+                try o.writer.syncWritten()
+                return (nil, nil)
+            } catch {
+                o.failure = error
+                return (error, error)
+            }
+        }
+        if failure == nil { queue.withLock { q in q.synced = max(q.synced, upTo) } }
+        if let failed, let onFailure = callbacks.failed.withLock({ $0 }) { thread.handOff { onFailure(failed) } }
+        return acks.map { ack in { ack(failure) } }
     }
 
     func enqueue(_ events: inout [Event], size: Int, into q: inout Queue) {
         guard !q.finishing else { return }
         if q.events.isEmpty {
+            q.enqueued += UInt64(events.count)
             swap(&q.events, &events)
             q.writeDue = .now + gatherDelay
         } else {
             // Moved, not copied (see `Event.take`); the caller's array keeps its capacity.
+            q.enqueued += UInt64(events.count)
             for i in events.indices { q.events.append(Event.take(&events[i])) }
         }
         q.bytes += size
@@ -229,12 +314,12 @@ public final class SessionRecorder: WriterJob {
     public func finish(reason: String, detail: String = "", counts: SessionCounts? = nil) async -> CaptureError? {
         var end = [stamp(.sessionEnd(SessionEnd(reason: reason, detail: detail, counts: counts)))]
         let size = SessionRecorder.approximateSize(end[0].payload)
-        let next = queue.withLock { q -> (token: UInt64, at: ContinuousClock.Instant)? in
+        let next = queue.withLock { q -> Schedule? in
             enqueue(&end, size: size, into: &q)
             q.finishing = true
             return q.reschedule()
         }
-        if let next { thread.schedule(self, token: next.token, at: next.at) }
+        schedule(next)
         return await withCheckedContinuation { (waiter: CheckedContinuation<CaptureError?, Never>) in
             let phase = queue.withLock { q in
                 if case .closed = q.phase {} else { q.waiters.append(waiter) }

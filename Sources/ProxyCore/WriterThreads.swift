@@ -41,6 +41,12 @@ public final class WriterThreads: Sendable {
 /// `WriterThread.handOff`.
 protocol WriterJob: AnyObject, Sendable {
     func run(token: UInt64, on thread: WriterThread)
+    /// As `run`, for a job that may leave its file's sync to the group commit it joins.
+    func run(token: UInt64, on thread: WriterThread, commit: inout GroupCommit)
+}
+
+extension WriterJob {
+    func run(token: UInt64, on thread: WriterThread, commit: inout GroupCommit) { run(token: token, on: thread) }
 }
 
 /// Runs scheduled jobs, each once its time has come, earliest first: a thread at idle priority
@@ -78,6 +84,8 @@ public final class WriterThread: Sendable {
         var due = Heap<Entry>()
         var scheduled: UInt64 = 0
         var handOffs: [@Sendable () -> Void] = []
+        /// Jobs a session waits on (strict recording): the rescuer runs them at once, together, as one group commit.
+        var urgent: [(job: any WriterJob, token: UInt64)] = []
 
         /// The earliest entry if it is `late` past its time, or when it will be.
         mutating func takeDue(late: Duration) -> Next {
@@ -95,6 +103,8 @@ public final class WriterThread: Sendable {
     public let jobsRun = Atomic<Int>(0)
     /// How many of them the rescuer ran.
     public let jobsRescued = Atomic<Int>(0)
+    /// How many group commits (sync passes for sessions waiting on strict recording) have run.
+    public let groupCommits = Atomic<Int>(0)
     /// Set by the idle thread once it has lowered its priority: whether `SCHED_IDLE` was granted.
     let idlePolicy = Atomic<Int>(0)  // 0 not yet, 1 granted, 2 refused
     let rescueAfter: Duration?
@@ -125,6 +135,14 @@ public final class WriterThread: Sendable {
         }
     }
 
+    /// Runs `job` on the rescuer as soon as it can, at normal priority, with every other urgent job
+    /// queued by then: their files are synced in one pass after they all ran (see `GroupCommit`).
+    /// For a session whose forwarding waits on it: at idle priority it would wait for a free core.
+    func scheduleUrgent(_ job: any WriterJob, token: UInt64) {
+        state.withLock { $0.urgent.append((job, token)) }
+        rescuerWake.signal()
+    }
+
     /// Runs `body` on the rescuer, at normal priority, in the order handed off: what a job does
     /// that wakes or starts other threads (resuming a task, a session's callbacks).
     func handOff(_ body: @escaping @Sendable () -> Void) {
@@ -143,7 +161,21 @@ public final class WriterThread: Sendable {
     func run(_ entry: Entry, rescued: Bool) {
         jobsRun.add(1, ordering: .relaxed)
         if rescued { jobsRescued.add(1, ordering: .relaxed) }
-        entry.job.run(token: entry.token, on: self)
+        var commit = GroupCommit()
+        entry.job.run(token: entry.token, on: self, commit: &commit)
+        commit.complete(on: self)
+    }
+
+    /// The urgent jobs queued together: each writes (and seals) its events, then one pass syncs
+    /// every file and acknowledges every waiting session at once.
+    func runUrgent(_ jobs: [(job: any WriterJob, token: UInt64)]) {
+        groupCommits.add(1, ordering: .relaxed)
+        var commit = GroupCommit()
+        for (job, token) in jobs {
+            jobsRun.add(1, ordering: .relaxed)
+            job.run(token: token, on: self, commit: &commit)
+        }
+        commit.complete(on: self)
     }
 
     func runAtIdlePriority() {
@@ -161,14 +193,15 @@ public final class WriterThread: Sendable {
     func rescue() {
         WriterThread.nameCurrentThread(name + "r")
         while true {
-            let (handOffs, next) = state.withLock { s -> ([@Sendable () -> Void], Next?) in
-                if !s.handOffs.isEmpty {
-                    defer { s.handOffs = [] }
-                    return (s.handOffs, nil)
+            let (handOffs, urgent, next) = state.withLock { s -> ([@Sendable () -> Void], [(job: any WriterJob, token: UInt64)], Next?) in
+                if !s.handOffs.isEmpty || !s.urgent.isEmpty {
+                    defer { s.handOffs = []; s.urgent = [] }
+                    return (s.handOffs, s.urgent, nil)
                 }
-                return ([], rescueAfter.map { s.takeDue(late: $0) } ?? .sleep(until: nil))
+                return ([], [], rescueAfter.map { s.takeDue(late: $0) } ?? .sleep(until: nil))
             }
             for body in handOffs { body() }
+            if !urgent.isEmpty { runUrgent(urgent) }
             switch next {
             case .job(let entry): run(entry, rescued: true)
             case .sleep(let until): WriterThread.sleep(on: rescuerWake, until: until)

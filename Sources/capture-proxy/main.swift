@@ -114,7 +114,7 @@ struct Check: ParsableCommand {
               + (config.proxy.threads == nil ? " (one per usable core)" : ""))
         for t in config.targets {
             let tls = t.tlsCertificate != nil ? "TLS" : (t.listen.isLoopback ? "plaintext (loopback)" : "plaintext (allowed)")
-            print("  \(t.name): \(t.protocolKind.rawValue) \(t.listen) -> \(t.upstream) as \(t.credentials.user) (password: \(t.credentials.source)), \(tls)")
+            print("  \(t.name): \(t.protocolKind.rawValue) \(t.listen) -> \(t.upstream) as \(t.credentials.user) (password: \(t.credentials.source)), \(tls), recording \(t.recordDurability.rawValue)")
             if !t.masks.isEmpty { print("    masks: \(t.masks.map(\.label).joined(separator: ", "))") }
         }
         for p in config.policies.policies {

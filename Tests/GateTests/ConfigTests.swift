@@ -57,6 +57,18 @@ struct ConfigTests {
         #expect(!r.stdout.contains("brokered-secret-7f3a") && !r.stderr.contains("brokered-secret-7f3a"))
     }
 
+    /// `recording.durability`: batched unless set; strict when set; anything else named with its line.
+    @Test func recordingDurabilityIsReadAndChecked() throws {
+        let batched = try check(valid, environment: ["GATE_PW": "x"])
+        #expect(batched.stdout.contains("recording batched"), "\(batched.stdout)")
+        let strict = try check(valid + "\n    recording:\n      durability: strict\n", environment: ["GATE_PW": "x"])
+        #expect(strict.status == 0, "\(strict.stderr)")
+        #expect(strict.stdout.contains("recording strict"), "\(strict.stdout)")
+        let wrong = try check(valid + "\n    recording:\n      durability: eventually\n", environment: ["GATE_PW": "x"])
+        #expect(wrong.status == 2)
+        #expect(wrong.stderr.contains("gate.yaml:17:"), "\(wrong.stderr)")
+    }
+
     @Test(arguments: [
         ("proxy:\n  id: [unclosed", "gate.yaml:3:1:", "that starts at line 2, column 7"),
         ("proxy:\n  id: g1\n  captures: c\n  signing_key: k\n  colour: red\n", "gate.yaml:5:", "unknown key 'colour'"),

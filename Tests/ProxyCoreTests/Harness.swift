@@ -44,16 +44,16 @@ struct Harness {
                            enforcing: true, generation: generation, credentials: config.upstreamCredentials)
     }
 
-    func session(holds: Bool = false) -> ExchangeSession {
+    func session(holds: Bool = false, durability: RecordingDurability = .batched) -> ExchangeSession {
         ExchangeSession(settings: .init(target: "lines", protocolName: "lines", proxyID: "core-tests", writerName: "proxycore-tests",
-                                        captureDirectory: scratch.path("captures"), maxValueBytes: 64, holds: holds),
+                                        captureDirectory: scratch.path("captures"), maxValueBytes: 64, holds: holds, durability: durability),
                         policies: store)
     }
 
     /// A session identified as `subject` in `groups`, with its capture open.
     func opened(holds: Bool = false, subject: String = "ana", groups: [String] = ["analysts"],
-                parameters: [KeyValue] = []) throws -> ExchangeSession {
-        var s = session(holds: holds)
+                parameters: [KeyValue] = [], durability: RecordingDurability = .batched) throws -> ExchangeSession {
+        var s = session(holds: holds, durability: durability)
         let opening = s.identified(.init(subject: subject, groups: groups, issuer: "http://127.0.0.1:9400", clientAddress: "127.0.0.1:50000",
                                          applicationName: "tests", parameters: parameters, startMicros: 1_700_000_000_000_000))
         let recorder = try opening.open(key: key, thread: thread)

@@ -35,12 +35,15 @@ public struct ExchangeSession {
         public var headerAttributes: [KeyValue]
         /// Whether a `review` decision holds the request for an approver; without approvals it is refused.
         public var holds: Bool
+        /// Strict: what the adapter forwards waits until its record is durable (`flushBeforeForwarding`).
+        public var durability: RecordingDurability
 
         public init(target: String, protocolName: String, proxyID: String, writerName: String, captureDirectory: String,
-                    writerOptions: WriterOptions = WriterOptions(), maxValueBytes: Int, headerAttributes: [KeyValue] = [], holds: Bool = false) {
+                    writerOptions: WriterOptions = WriterOptions(), maxValueBytes: Int, headerAttributes: [KeyValue] = [], holds: Bool = false,
+                    durability: RecordingDurability = .batched) {
             self.target = target; self.protocolName = protocolName; self.proxyID = proxyID; self.writerName = writerName
             self.captureDirectory = captureDirectory; self.writerOptions = writerOptions; self.maxValueBytes = maxValueBytes
-            self.headerAttributes = headerAttributes; self.holds = holds
+            self.headerAttributes = headerAttributes; self.holds = holds; self.durability = durability
         }
     }
 
@@ -81,6 +84,9 @@ public struct ExchangeSession {
     var recorder: SessionRecorder?
     /// Events stamped since the last `flush`, handed to the recorder together.
     var staged: [Event] = []
+    /// Strict recording: the adapter's held upstream output, by ticket, until the recorder
+    /// acknowledges its records (nil: batched recording). See ExchangeSession+WriteAhead.
+    var writeAhead: WriteAheadQueue<UInt64>?
     public private(set) var counts = SessionCounts()
     /// The last exchange number given out (0 is the session's own events).
     public private(set) var exchanges: UInt64 = 0
@@ -126,6 +132,7 @@ public struct ExchangeSession {
         }
         phase = .open
         self.recorder = recorder
+        if settings.durability == .strict { writeAhead = WriteAheadQueue() }
         let policy = currentPolicy()
         inspection = policy.pipeline.inspector.makeSession(target: context.target, parameters: opening.parameters)
         record(.sessionStart(SessionStart(clientAddress: opening.clientAddress, applicationName: recording.text(opening.applicationName),
@@ -458,6 +465,10 @@ public enum ExchangeAction: Sendable, Equatable {
     case hold(Hold)
     case pauseReading(ReadingSide)
     case resumeReading(ReadingSide)
+    /// Strict recording: keep what this flush would send upstream under this ticket, unsent.
+    case holdUpstream(ticket: UInt64)
+    /// Strict recording: send what was held, in order, up to and including this ticket.
+    case releaseUpstream(through: UInt64)
 }
 
 /// What an admitted request's responses need: where computed and streamed columns come from.
