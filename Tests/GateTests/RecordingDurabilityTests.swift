@@ -108,6 +108,8 @@ struct RecordingDurabilityTests {
             guard f.count == 3, let w = Int(f[0]), let s = Int(f[1]), let at = Double(f[2]) else { return nil }
             return Row(writer: w, seq: s, at: at)
         }
+        // The rows are read: the shared demo database keeps none of them (other suites read its public schema whole).
+        _ = try gate.database.psql(["-c", "DELETE FROM \(Self.table) WHERE run = '\(run)'"])
         // What the captures hold (cut off by the kill: read up to their last complete block).
         var recorded = Set<Row>()
         let pattern = try Regex("VALUES \\('\(run)', (\\d+), (\\d+)\\)")
@@ -190,6 +192,7 @@ struct RecordingDurabilityTests {
         let accepted = words.count > 1 ? Int(words[1]) ?? -1 : -1
         // PostgreSQL has exactly the statements before the refused one: the refused one never reached it.
         #expect(try count(run) == accepted, "\(client.stdout)")
+        _ = try gate.database.psql(["-c", "DELETE FROM \(Self.table) WHERE run = '\(run)'"])
         // And the capture holds every one of them.
         var recorded = Set<Int>()
         let pattern = try Regex("VALUES \\('\(run)', 1, (\\d+)\\)")
