@@ -14,7 +14,8 @@ struct ConfigTests {
         return try run(tool("capture-proxy").path, ["check", "--config", path], environment: environment)
     }
 
-    let valid = """
+    /// A configuration `check` accepts (other suites start from it too).
+    static let valid = """
         proxy:
           id: g1
           captures: captures
@@ -38,7 +39,7 @@ struct ConfigTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("gate.yaml").path
-        try valid.write(toFile: path, atomically: true, encoding: .utf8)
+        try Self.valid.write(toFile: path, atomically: true, encoding: .utf8)
         // The first CPU this test may use (a cpuset need not start at 0).
         let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
         let list = try #require(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") })
@@ -46,12 +47,12 @@ struct ConfigTests {
         let one = try run("taskset", ["-c", first, tool("capture-proxy").path, "check", "--config", path], environment: ["GATE_PW": "x"])
         #expect(one.status == 0, "\(one.stderr)")
         #expect(one.stdout.contains("1 event loop (one per usable core)"), "\(one.stdout)")
-        let set = try check(valid.replacingOccurrences(of: "  id: g1", with: "  id: g1\n  threads: 3"), environment: ["GATE_PW": "x"])
+        let set = try check(Self.valid.replacingOccurrences(of: "  id: g1", with: "  id: g1\n  threads: 3"), environment: ["GATE_PW": "x"])
         #expect(set.stdout.contains("3 event loops\n"), "\(set.stdout)")
     }
 
     @Test func validConfigurationIsSummarised() throws {
-        let r = try check(valid, environment: ["GATE_PW": "brokered-secret-7f3a"])
+        let r = try check(Self.valid, environment: ["GATE_PW": "brokered-secret-7f3a"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("db: postgres 127.0.0.1:6432 -> 127.0.0.1:5432 as gate (password: env GATE_PW)"))
         #expect(!r.stdout.contains("brokered-secret-7f3a") && !r.stderr.contains("brokered-secret-7f3a"))
@@ -59,12 +60,12 @@ struct ConfigTests {
 
     /// `recording.durability`: batched unless set; strict when set; anything else named with its line.
     @Test func recordingDurabilityIsReadAndChecked() throws {
-        let batched = try check(valid, environment: ["GATE_PW": "x"])
+        let batched = try check(Self.valid, environment: ["GATE_PW": "x"])
         #expect(batched.stdout.contains("recording batched"), "\(batched.stdout)")
-        let strict = try check(valid + "\n    recording:\n      durability: strict\n", environment: ["GATE_PW": "x"])
+        let strict = try check(Self.valid + "\n    recording:\n      durability: strict\n", environment: ["GATE_PW": "x"])
         #expect(strict.status == 0, "\(strict.stderr)")
         #expect(strict.stdout.contains("recording strict"), "\(strict.stdout)")
-        let wrong = try check(valid + "\n    recording:\n      durability: eventually\n", environment: ["GATE_PW": "x"])
+        let wrong = try check(Self.valid + "\n    recording:\n      durability: eventually\n", environment: ["GATE_PW": "x"])
         #expect(wrong.status == 2)
         #expect(wrong.stderr.contains("gate.yaml:17:"), "\(wrong.stderr)")
     }
@@ -81,23 +82,23 @@ struct ConfigTests {
     }
 
     @Test func unsafeSettingsAreRefused() throws {
-        let inline = valid.replacingOccurrences(of: "password_env: GATE_PW", with: "password: hunter2")
+        let inline = Self.valid.replacingOccurrences(of: "password_env: GATE_PW", with: "password: hunter2")
         let r1 = try check(inline)
         #expect(r1.status == 2)
         #expect(r1.stderr.contains("gate.yaml:15:"), "\(r1.stderr)")
         #expect(r1.stderr.contains("inline passwords are not allowed"))
         #expect(!r1.stderr.contains("hunter2"))
 
-        let r2 = try check(valid)
+        let r2 = try check(Self.valid)
         #expect(r2.status == 2)
         #expect(r2.stderr.contains("environment variable GATE_PW is not set"))
 
-        let open = valid.replacingOccurrences(of: "listen: 127.0.0.1:6432", with: "listen: 0.0.0.0:6432")
+        let open = Self.valid.replacingOccurrences(of: "listen: 127.0.0.1:6432", with: "listen: 0.0.0.0:6432")
         let r3 = try check(open, environment: ["GATE_PW": "x"])
         #expect(r3.status == 2)
         #expect(r3.stderr.contains("without 'tls'"), "\(r3.stderr)")
 
-        let reviewWithoutApprovers = valid + "\npolicies:\n  - name: p\n    who: {groups: [g]}\n    rules:\n      - {when: {statement: [insert]}, then: review}\n"
+        let reviewWithoutApprovers = Self.valid + "\npolicies:\n  - name: p\n    who: {groups: [g]}\n    rules:\n      - {when: {statement: [insert]}, then: review}\n"
         let r4 = try check(reviewWithoutApprovers, environment: ["GATE_PW": "x"])
         #expect(r4.status == 2)
         #expect(r4.stderr.contains("gate.yaml:20:"), "\(r4.stderr)")
@@ -148,27 +149,27 @@ struct ConfigTests {
     @Test func policyCredentialsAreValidatedWithTheirLine() throws {
         let env = ["GATE_PW": "x", "RO_PW": "y"]
         let readOnly = "\npolicies:\n  - name: ro\n    who: {groups: [g]}\n    target: db\n    credentials: {user: reader, password_env: RO_PW}\n    rules: [{when: {writes: false}, then: allow}]\n"
-        let good = try check(valid + readOnly, environment: env)
+        let good = try check(Self.valid + readOnly, environment: env)
         #expect(good.status == 0, "\(good.stderr)")
         #expect(good.stdout.contains("logs in as reader (password: env RO_PW)"), "\(good.stdout)")
-        let unset = try check(valid + readOnly, environment: ["GATE_PW": "x"])
+        let unset = try check(Self.valid + readOnly, environment: ["GATE_PW": "x"])
         #expect(unset.status == 2 && unset.stderr.contains("gate.yaml:20:") && unset.stderr.contains("RO_PW is not set"), "\(unset.stderr)")
-        let conflict = try check(valid + readOnly + "  - name: other\n    who: {groups: [h, g]}\n    credentials: {user: writer, password_env: GATE_PW}\n    rules: [{then: allow}]\n",
+        let conflict = try check(Self.valid + readOnly + "  - name: other\n    who: {groups: [h, g]}\n    credentials: {user: writer, password_env: GATE_PW}\n    rules: [{then: allow}]\n",
                                  environment: env)
         #expect(conflict.status == 2)
         #expect(conflict.stderr.contains("gate.yaml:24:") && conflict.stderr.contains("policy 'other' names database account writer, but policy 'ro' names reader"),
                 "\(conflict.stderr)")
         // Other groups: a session is refused only if someone is in both (decided when they log in).
-        let disjoint = try check(valid + readOnly + "  - name: other\n    who: {groups: [h]}\n    credentials: {user: writer, password_env: GATE_PW}\n    rules: [{then: allow}]\n",
+        let disjoint = try check(Self.valid + readOnly + "  - name: other\n    who: {groups: [h]}\n    credentials: {user: writer, password_env: GATE_PW}\n    rules: [{then: allow}]\n",
                                  environment: env)
         #expect(disjoint.status == 0, "\(disjoint.stderr)")
-        let inline = try check(valid + "\npolicies:\n  - name: ro\n    who: {groups: [g]}\n    credentials: {user: reader, password: secret}\n    rules: [{then: allow}]\n", environment: env)
+        let inline = try check(Self.valid + "\npolicies:\n  - name: ro\n    who: {groups: [g]}\n    credentials: {user: reader, password: secret}\n    rules: [{then: allow}]\n", environment: env)
         #expect(inline.status == 2 && inline.stderr.contains("gate.yaml:19:") && inline.stderr.contains("inline passwords are not allowed"), "\(inline.stderr)")
     }
 
     @Test func masksAreValidatedWithTheirLine() throws {
         let env = ["GATE_PW": "x"]
-        let good = try check(valid + "\n    masks: [credit_card, secrets, {column: \"*.ssn\"}, {regex: 'EMP-\\d{6}', name: employee_id}]\n", environment: env)
+        let good = try check(Self.valid + "\n    masks: [credit_card, secrets, {column: \"*.ssn\"}, {regex: 'EMP-\\d{6}', name: employee_id}]\n", environment: env)
         #expect(good.status == 0, "\(good.stderr)")
         #expect(good.stdout.contains("masks: credit_card, secrets, column *.ssn, employee_id /EMP-\\d{6}/"), "\(good.stdout)")
         for (masks, message) in [
@@ -179,12 +180,12 @@ struct ConfigTests {
             ("[{regex: 'x+', name: 'Bad Name'}]", "must be lowercase letters"),
             ("[{column: a, regex: b, name: c}]", "either {column"),
         ] {
-            let r = try check(valid + "\n    masks: \(masks)\n", environment: env)
+            let r = try check(Self.valid + "\n    masks: \(masks)\n", environment: env)
             #expect(r.status == 2, "\(masks)")
             #expect(r.stderr.contains("gate.yaml:16:"), "\(masks): \(r.stderr)")
             #expect(r.stderr.contains(message), "\(masks): \(r.stderr)")
         }
-        let inPolicy = try check(valid + "\npolicies:\n  - name: p\n    who: {groups: [g]}\n    rules: [{when: {statement: [select]}, then: allow}]\n    masks: [ibann]\n", environment: env)
+        let inPolicy = try check(Self.valid + "\npolicies:\n  - name: p\n    who: {groups: [g]}\n    rules: [{when: {statement: [select]}, then: allow}]\n    masks: [ibann]\n", environment: env)
         #expect(inPolicy.status == 2)
         #expect(inPolicy.stderr.contains("gate.yaml:20:") && inPolicy.stderr.contains("'ibann'"), "\(inPolicy.stderr)")
     }

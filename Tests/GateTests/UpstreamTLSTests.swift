@@ -12,6 +12,21 @@ struct UpstreamTLSTests {
     let database: DatabaseEnvironment
     let work: URL
 
+    /// The proxy and identity sections every configuration here starts with, up to `targets:`.
+    var gateHeader: String {
+        """
+        proxy:
+          id: test-gate
+          captures: captures
+          signing_key: signing.key
+        identity:
+          issuer: \(provider.issuer)
+          audiences: [tollgate]
+        targets:
+
+        """
+    }
+
     init() throws {
         provider = try sharedProvider.get()
         database = try DatabaseEnvironment.load()
@@ -138,15 +153,7 @@ struct UpstreamTLSTests {
         try "this is not a certificate\n".write(toFile: notPEM, atomically: true, encoding: .utf8)
         let dbPort = database.port
         let listen = try freePort()
-        let yaml = """
-            proxy:
-              id: test-gate
-              captures: captures
-              signing_key: signing.key
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
-            targets:
+        let yaml = gateHeader + """
               broken:
                 protocol: postgres
                 listen: 127.0.0.1:\(listen)
@@ -167,24 +174,7 @@ struct UpstreamTLSTests {
 
     /// A verify mode without its CA file, or a CA file where nothing verifies, is refused with its line.
     @Test func verificationSettingsAreChecked() throws {
-        let base = """
-            proxy:
-              id: g1
-              captures: captures
-              signing_key: signing.key
-            identity:
-              issuer: https://login.example.com
-              audiences: [tollgate]
-            targets:
-              db:
-                protocol: postgres
-                listen: 127.0.0.1:6432
-                upstream: db.internal.example:5432
-                credentials:
-                  user: gate
-                  password_env: GATE_PW
-
-            """
+        let base = ConfigTests.valid.replacingOccurrences(of: "upstream: 127.0.0.1:5432", with: "upstream: db.internal.example:5432") + "\n"
         let config = work.appendingPathComponent("check.yaml").path
         for (extra, message) in [("upstream_tls: verify-full", "needs 'upstream_ca_file'"),
                                  ("upstream_tls: require\n    upstream_ca_file: \(caFile)", "only used with upstream_tls: verify-ca or verify-full"),
@@ -199,15 +189,7 @@ struct UpstreamTLSTests {
     /// Beyond loopback, a mode that does not verify is started with a warning that names the target.
     @Test func unverifiedUpstreamBeyondLoopbackIsWarnedAbout() throws {
         let ports = ["remote": try freePort(), "checked": try freePort()]
-        let yaml = """
-            proxy:
-              id: test-gate
-              captures: captures
-              signing_key: signing.key
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
-            targets:
+        let yaml = gateHeader + """
               remote:
                 protocol: postgres
                 listen: 127.0.0.1:\(ports["remote"]!)
