@@ -103,7 +103,8 @@ public final class Gate: Service, Sendable {
     }
 
     /// Graceful shutdown: stop accepting, let sessions finish for up to `grace`, then close the
-    /// rest as their protocol's server would; returns once every capture is sealed.
+    /// rest as their protocol's server would; returns once every capture is sealed and the
+    /// writer threads have exited.
     public func shutdown(grace: Duration) async {
         await stopListening()
         logger.info("shutting down", metadata: ["sessions": "\(sessions.count)", "grace": "\(grace)"])
@@ -114,6 +115,7 @@ public final class Gate: Service, Sendable {
         // Sealing a capture is a few writes; wait for all of them.
         await sessions.wait(untilNone: false, deadline: .now + .seconds(30))
         try? await group.shutdownGracefully()
+        await writerThreads.stop()
         logger.info("stopped: every capture is sealed")
     }
 }

@@ -25,8 +25,14 @@ public final class WriterThreads: Sendable {
     let threads: [WriterThread]
     let nextThread = Atomic<Int>(0)
 
-    public init(count: Int) {
-        threads = (0..<max(1, count)).map { WriterThread(name: "tg-writer-\($0)") }
+    public init(count: Int, name: String = "tg-writer-") {
+        threads = (0..<max(1, count)).map { WriterThread(name: "\(name)\($0)") }
+    }
+
+    /// Stops every thread once it has run what is scheduled (for a gate that has sealed its
+    /// captures: a thread left running would outlive the gate in a process that goes on).
+    public func stop() async {
+        for thread in threads { await thread.stop() }
     }
 
     /// A thread for the next recorder, in turn.
@@ -86,6 +92,11 @@ public final class WriterThread: Sendable {
         var handOffs: [@Sendable () -> Void] = []
         /// Jobs a session waits on (strict recording): the rescuer runs them at once, together, as one group commit.
         var urgent: [(job: any WriterJob, token: UInt64)] = []
+        /// `stop` was called: run what is left without waiting for its time, then exit.
+        var stopping = false
+        /// Both threads have exited: what is scheduled from now on runs on the caller.
+        var stopped = false
+        var whenStopped: [CheckedContinuation<Void, Never>] = []
 
         /// The earliest entry if it is `late` past its time, or when it will be.
         mutating func takeDue(late: Duration) -> Next {
@@ -99,6 +110,9 @@ public final class WriterThread: Sendable {
     let idleWake = DispatchSemaphore(value: 0)
     /// Signalled when the earliest entry changes or a hand-off is queued.
     let rescuerWake = DispatchSemaphore(value: 0)
+    /// Signalled by the idle thread as it exits (see `stop`).
+    let idleExited = DispatchSemaphore(value: 0)
+    let hasIdleThread: Bool
     /// How many jobs have run (entries a job no longer needed included).
     public let jobsRun = Atomic<Int>(0)
     /// How many of them the rescuer ran.
@@ -118,17 +132,20 @@ public final class WriterThread: Sendable {
     init(name: String, rescueAfter: Duration? = .milliseconds(20), idleThread: Bool = true) {
         self.name = name
         self.rescueAfter = rescueAfter
+        hasIdleThread = idleThread
         if idleThread { Thread { [self] in runAtIdlePriority() }.start() } else { idlePolicy.store(2, ordering: .releasing) }
         Thread { [self] in rescue() }.start()
     }
 
     /// Runs `job` (with `token`) once `due` has come.
     func schedule(_ job: any WriterJob, token: UInt64, at due: ContinuousClock.Instant) {
-        let earliest = state.withLock { s in
+        let earliest: Bool? = state.withLock { s in
+            if s.stopped { return nil }
             s.scheduled += 1
             s.due.insert(Entry(due: due, order: s.scheduled, job: job, token: token))
             return s.due.min?.order == s.scheduled
         }
+        guard let earliest else { return run(Entry(due: due, order: 0, job: job, token: token), rescued: false) }
         if earliest {
             idleWake.signal()
             rescuerWake.signal()
@@ -139,15 +156,35 @@ public final class WriterThread: Sendable {
     /// queued by then: their files are synced in one pass after they all ran (see `GroupCommit`).
     /// For a session whose forwarding waits on it: at idle priority it would wait for a free core.
     func scheduleUrgent(_ job: any WriterJob, token: UInt64) {
-        state.withLock { $0.urgent.append((job, token)) }
-        rescuerWake.signal()
+        let queued = state.withLock { s in
+            if !s.stopped { s.urgent.append((job, token)) }
+            return !s.stopped
+        }
+        if queued { rescuerWake.signal() } else { runUrgent([(job, token)]) }
     }
 
     /// Runs `body` on the rescuer, at normal priority, in the order handed off: what a job does
     /// that wakes or starts other threads (resuming a task, a session's callbacks).
     func handOff(_ body: @escaping @Sendable () -> Void) {
-        state.withLock { $0.handOffs.append(body) }
-        rescuerWake.signal()
+        let queued = state.withLock { s in
+            if !s.stopped { s.handOffs.append(body) }
+            return !s.stopped
+        }
+        if queued { rescuerWake.signal() } else { body() }
+    }
+
+    /// Lets both threads exit once everything scheduled has run (entries not yet due run at
+    /// once), and returns when they have.
+    func stop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { s in
+                if s.stopped { return true }
+                s.stopping = true
+                s.whenStopped.append(continuation)
+                return false
+            }
+            if done { continuation.resume() } else { idleWake.signal(); rescuerWake.signal() }
+        }
     }
 
     /// Whether the idle thread's scheduling policy is `SCHED_IDLE` (false where that is not available).
@@ -183,11 +220,14 @@ public final class WriterThread: Sendable {
         WriterThread.lowerCurrentThreadPriority()
         idlePolicy.store(WriterThread.currentThreadRunsAtIdlePriority() ? 1 : 2, ordering: .releasing)
         while true {
-            switch state.withLock({ $0.takeDue(late: .zero) }) {
+            // Stopping: what is left is the rescuer's to drain.
+            guard let next = state.withLock({ $0.stopping ? nil : $0.takeDue(late: .zero) }) else { break }
+            switch next {
             case .job(let entry): run(entry, rescued: false)
             case .sleep(let until): WriterThread.sleep(on: idleWake, until: until)
             }
         }
+        idleExited.signal()
     }
 
     func rescue() {
@@ -198,6 +238,10 @@ public final class WriterThread: Sendable {
                     defer { s.handOffs = []; s.urgent = [] }
                     return (s.handOffs, s.urgent, nil)
                 }
+                if s.stopping {
+                    // Drain without waiting for due times; done when nothing is left.
+                    return ([], [], s.due.isEmpty ? nil : .job(s.due.removeMin()))
+                }
                 return ([], [], rescueAfter.map { s.takeDue(late: $0) } ?? .sleep(until: nil))
             }
             for body in handOffs { body() }
@@ -205,9 +249,30 @@ public final class WriterThread: Sendable {
             switch next {
             case .job(let entry): run(entry, rescued: true)
             case .sleep(let until): WriterThread.sleep(on: rescuerWake, until: until)
-            case nil: break
+            case nil:
+                if handOffs.isEmpty, urgent.isEmpty, state.withLock({ $0.stopping }) { return finishStopping() }
             }
         }
+    }
+
+    /// On the rescuer, once it has drained: waits for the idle thread to exit, then wakes
+    /// whoever waits in `stop` (from here, at normal priority, never from the idle thread).
+    func finishStopping() {
+        if hasIdleThread { idleExited.wait() }
+        let waiting = state.withLock { s in
+            s.stopped = true
+            defer { s.whenStopped = [] }
+            return s.whenStopped
+        }
+        // Anything queued between the drain and `stopped` runs here.
+        let (handOffs, urgent, due) = state.withLock { s in
+            defer { s.handOffs = []; s.urgent = []; s.due = Heap() }
+            return (s.handOffs, s.urgent, s.due.unordered)
+        }
+        for body in handOffs { body() }
+        if !urgent.isEmpty { runUrgent(urgent) }
+        for entry in due.sorted() { run(entry, rescued: true) }
+        for continuation in waiting { continuation.resume() }
     }
 
     /// Waits for `semaphore` or until `instant` (forever if nil). (A signal left over only costs a look.)

@@ -132,6 +132,41 @@ import Testing
                         Ran(label: "job handed off", thread: "tg-writer-hr", idle: false, early: false)])
     }
 
+    /// Stopping runs what is scheduled (a job not yet due included, at once), then both threads
+    /// of each writer exit; what is scheduled afterwards runs on the caller, so nothing is lost.
+    @Test(.timeLimit(.minutes(1))) func stoppingRunsWhatIsLeftThenTheThreadsExit() async throws {
+        let threads = WriterThreads(count: 2, name: "tg-stop-")
+        let log = NotingJob.Log()
+        let later = ContinuousClock.now + .seconds(3600)
+        threads.threads[0].schedule(NotingJob("due later", due: later, log: log), token: 0, at: later)
+        threads.threads[1].schedule(NotingJob("due now", due: .now, log: log), token: 0, at: .now)
+        // (Each thread names itself once it runs.)
+        try waitUntil("the writer threads to start", timeout: .seconds(30)) {
+            (try? Self.threadNames().filter { $0.hasPrefix("tg-stop-") }.count) == 4
+        }
+        await threads.stop()
+        let ran = await log.until(2) ?? []
+        #expect(Set(ran.map(\.label)) == ["due later", "due now"])
+        // A thread is gone from /proc a moment after it has woken `stop`'s caller.
+        try waitUntil("the writer threads to exit", timeout: .seconds(30)) {
+            (try? Self.threadNames().contains(where: { $0.hasPrefix("tg-stop-") })) == false
+        }
+        threads.threads[0].schedule(NotingJob("after stop", due: .now, log: log), token: 0, at: .now)
+        #expect(await log.until(3)?.last?.label == "after stop")
+        await threads.stop()  // a second stop returns at once
+    }
+
+    /// The names of this process's threads.
+    static func threadNames() throws -> [String] {
+        #if os(Linux)
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { tid in
+            (try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #else
+        []
+        #endif
+    }
+
     /// The threads at idle priority in this process, by name.
     static func threadsAtIdlePriority() throws -> [String] {
         #if os(Linux)
