@@ -30,6 +30,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         // The gate's services (listeners, SIGHUP reload) and their graceful shutdown.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The admin API's HTTP server (approvals, sessions, reload, metrics). Without its default
+        // traits: swift-configuration support is not used.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
+        // The gate's metrics in Prometheus's text format, as the swift-metrics backend.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev): block compression and CRC32.
@@ -94,19 +99,32 @@ let package = Package(
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                                     .product(name: "Logging", package: "swift-log"),
+                                                    .product(name: "Metrics", package: "swift-metrics"),
                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "GateRuntime", "Identity", "SQLInspection", "Policy", "Masking",
                                                       .product(name: "NIOCore", package: "swift-nio"),
                                                       .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "NIOPosix", package: "swift-nio"),
                                                       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                                                      .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                      .product(name: "NIOCore", package: "swift-nio"),
+                                                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                       // TLSUserEvent: the upstream handshake's end, for verify-full's name check.
                                                       .product(name: "NIOTLS", package: "swift-nio"),
                                                       .product(name: "Metrics", package: "swift-metrics")]),
+        // The admin API: its own listener, bearer tokens from the gate's issuer, JSON.
+        .target(name: "AdminAPI", dependencies: ["GateRuntime", "ProxyCore", "Identity",
+                                                 .product(name: "Hummingbird", package: "hummingbird"),
+                                                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                                                 .product(name: "Prometheus", package: "swift-prometheus"),
+                                                 .product(name: "NIOCore", package: "swift-nio"),
+                                                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                 .product(name: "Logging", package: "swift-log"),
+                                                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .executableTarget(
             name: "capture-proxy",
-            dependencies: ["PostgresProxy", "GateRuntime", "ProxyCore", "Identity", "Forensics", "CaptureFormat", "Policy", "SQLInspection",
+            dependencies: ["PostgresProxy", "GateRuntime", "AdminAPI",
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Metrics", package: "swift-metrics"), "ProxyCore", "Identity", "Forensics", "CaptureFormat", "Policy", "SQLInspection",
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log"),

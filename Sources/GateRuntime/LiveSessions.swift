@@ -1,3 +1,4 @@
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -6,6 +7,7 @@ import Synchronization
 public final class LiveSessions: Sendable {
     struct State {
         var channels: [String: any Channel] = [:]
+        var listed: [String: LiveSession] = [:]
         var sealing: Set<String> = []
         var waiters: [(id: UInt64, open: Bool, continuation: CheckedContinuation<Void, Never>)] = []
         var nextWaiter: UInt64 = 0
@@ -24,17 +26,38 @@ public final class LiveSessions: Sendable {
 
     public init() {}
 
-    public func started(_ id: String, channel: any Channel) {
-        state.withLock { $0.channels[id] = channel }
+    public func started(_ id: String, channel: any Channel, listing: LiveSession? = nil) {
+        let open = state.withLock { s in
+            s.channels[id] = channel
+            s.listed[id] = listing
+            return s.channels.count
+        }
+        if let listing { Counter(label: "tollgate_sessions_total", dimensions: [("target", listing.target)]).increment() }
+        Gauge(label: "tollgate_sessions_open").record(open)
+    }
+
+    /// The open sessions, oldest first.
+    public var listing: [LiveSession] {
+        state.withLock { Array($0.listed.values) }.sorted { ($0.started, $0.id) < ($1.started, $1.id) }
+    }
+
+    /// Ends an open session as an administrator's command would (see `GateShutdown`); false when
+    /// no open session has that id.
+    public func end(_ id: String, by operator: String) -> Bool {
+        guard let channel = state.withLock({ $0.channels[id] }) else { return false }
+        channel.pipeline.fireUserInboundEventTriggered(GateShutdown(endedBy: `operator`))
+        return true
     }
 
     /// The session's connection is gone; its capture is being sealed.
     public func ending(_ id: String) {
-        let ready = state.withLock { s in
+        let (ready, open) = state.withLock { s in
             s.channels[id] = nil
+            s.listed[id] = nil
             s.sealing.insert(id)
-            return s.satisfied()
+            return (s.satisfied(), s.channels.count)
         }
+        Gauge(label: "tollgate_sessions_open").record(open)
         for c in ready { c.resume() }
     }
 

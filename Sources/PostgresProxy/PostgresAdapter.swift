@@ -100,8 +100,10 @@ struct PostgresGate {
     func needsCatalog(_ session: SessionContext) -> Bool { postgres.needsCatalog(session, policies: gate.policies) }
 
     func sessionStarted(_ handler: PostgresSessionHandler, channel: any Channel) {
-        guard let id = handler.session?.sessionID else { return }
-        gate.sessions.started(id, channel: channel)
+        guard let session = handler.session else { return }
+        gate.sessions.started(session.sessionID, channel: channel,
+                              listing: LiveSession(id: session.sessionID, target: session.target, subject: session.subject, groups: session.groups,
+                                                   clientAddress: session.clientAddress, applicationName: session.applicationName))
     }
 
     func sessionEnding(_ id: String) { gate.sessions.ending(id) }

@@ -209,8 +209,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is GateShutdown {
-            fail(context, code: "57P01", "terminating connection due to administrator command (the gate is shutting down)", reason: "shutdown")
+        if let end = event as? GateShutdown {
+            fail(context, code: "57P01", "terminating connection due to administrator command (\(end.detail))", reason: end.endReason)
             return
         }
         // Silence while a statement runs (pg_sleep, a long report) is not idleness.

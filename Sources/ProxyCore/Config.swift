@@ -10,6 +10,8 @@ public struct GateConfig: Sendable {
     public var policies: PolicySet
     /// The upstream accounts policies name (`credentials:` in a policy), by policy name.
     public var policyCredentials: [String: TargetConfig.Credentials] = [:]
+    /// The admin API's listener; nil: none.
+    public var admin: AdminSettings? = nil
 
     /// Which account each session logs in with (see `UpstreamCredentials`).
     public var upstreamCredentials: UpstreamCredentials { UpstreamCredentials(policies: policies, byPolicy: policyCredentials) }
@@ -55,7 +57,7 @@ public struct GateConfig: Sendable {
     public static func parse(yaml: String, file: String, baseDirectory: String = ".",
                              environment: [String: String] = [:], requireSecrets: Bool = true) throws -> GateConfig {
         let root = try ConfigNode.parse(yaml: yaml, file: file)
-        let top = try root.fields(["proxy", "identity", "targets", "policies"])
+        let top = try root.fields(["proxy", "identity", "targets", "policies", "admin"])
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p) }
 
         guard let proxyNode = top["proxy"] else { throw root.error("missing 'proxy' section") }
@@ -99,7 +101,11 @@ public struct GateConfig: Sendable {
                 try TargetConfig.Credentials.parse($0, resolve: resolve, environment: environment, requireSecrets: requireSecrets)
             })
         } ?? (PolicySet(policies: []), [:])
-        return GateConfig(proxy: proxy, identity: identity, targets: targets, policies: policies, policyCredentials: credentials)
+        let admin = try top["admin"].map { try AdminSettings.parse($0, resolve: resolve) }
+        if let admin, let target = targets.first(where: { $0.listen.description == admin.listen.description }) {
+            throw top["admin"]!.error("the admin API and target '\(target.name)' both listen on \(admin.listen)")
+        }
+        return GateConfig(proxy: proxy, identity: identity, targets: targets, policies: policies, policyCredentials: credentials, admin: admin)
     }
 }
 
@@ -163,17 +169,8 @@ public struct TargetConfig: Sendable {
         }
         guard let listen = try f["listen"]?.hostPort() else { throw node.error("missing 'listen' (HOST:PORT)") }
         guard let upstream = try f["upstream"]?.hostPort() else { throw node.error("missing 'upstream' (HOST:PORT)") }
-        var cert: String?, key: String?
-        if let tls = f["tls"] {
-            let t = try tls.fields(["certificate", "key"])
-            guard let c = try t["certificate"]?.string(), let k = try t["key"]?.string() else {
-                throw tls.error("needs both 'certificate' and 'key' (PEM files)")
-            }
-            cert = resolve(c); key = resolve(k)
-            for (label, path) in [("certificate", cert!), ("key", key!)] where !FileManager.default.fileExists(atPath: path) {
-                throw (t[label] ?? tls).error("file not found: \(path)")
-            }
-        }
+        let tls = try f["tls"].map { try ListenerTLS.parse($0, resolve: resolve) }
+        let cert = tls?.certificate, key = tls?.key
         guard let credNode = f["credentials"] else { throw node.error("missing 'credentials' (the upstream account the gate uses)") }
         let credentials = try Credentials.parse(credNode, resolve: resolve, environment: environment, requireSecrets: requireSecrets)
         var maxMessage = 16 << 20, idle = Duration.seconds(900)

@@ -1,4 +1,7 @@
+import AdminAPI
 import ArgumentParser
+import Metrics
+import Prometheus
 import CaptureFormat
 import Dispatch
 import Forensics
@@ -61,6 +64,9 @@ struct Run: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "capture-proxy")
+        // Every swift-metrics counter of the gate lands here; the admin API serves it at /metrics.
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         let verifier: OIDCVerifier
         do {
             verifier = OIDCVerifier(configuration: try config.identity.identityConfiguration())
@@ -78,10 +84,14 @@ struct Run: AsyncParsableCommand {
                             policies: { postgres.policies($0, generation: $1) })
         let load = options
         let reloader = ReloadOnHangup(gate: gate, logger: logger) { try load.load() }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: gate), .init(service: reloader)]
+        if let admin = config.admin {
+            services.append(.init(service: try AdminServer.service(gate: gate, settings: admin, registry: metrics,
+                                                                   reload: { try load.load() }, logger: logger)))
+        }
         // SIGTERM and SIGINT shut the gate down gracefully; a second one during the drain does not cut it short.
-        let services = ServiceGroup(configuration: .init(services: [.init(service: gate), .init(service: reloader)],
-                                                         gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await services.run()
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }
 
@@ -112,6 +122,10 @@ struct Check: ParsableCommand {
         let loops = EventLoops.count(config)
         print("\(options.config): OK: gate \(config.proxy.id), \(config.targets.count) target(s), \(loops) event loop\(loops == 1 ? "" : "s")"
               + (config.proxy.threads == nil ? " (one per usable core)" : ""))
+        if let admin = config.admin {
+            let tls = admin.tls != nil ? "TLS" : (admin.listen.isLoopback ? "plaintext (loopback)" : "plaintext (allowed)")
+            print("  admin API: \(admin.listen), \(tls), operators: \(admin.groups.joined(separator: ", "))")
+        }
         for t in config.targets {
             let tls = t.tlsCertificate != nil ? "TLS" : (t.listen.isLoopback ? "plaintext (loopback)" : "plaintext (allowed)")
             print("  \(t.name): \(t.protocolKind.rawValue) \(t.listen) -> \(t.upstream) as \(t.credentials.user) (password: \(t.credentials.source)), \(tls), recording \(t.recordDurability.rawValue)")

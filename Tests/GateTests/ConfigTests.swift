@@ -51,6 +51,23 @@ struct ConfigTests {
         #expect(set.stdout.contains("3 event loops\n"), "\(set.stdout)")
     }
 
+    @Test func theAdminSectionIsCheckedWithItsLine() throws {
+        let ok = try check(Self.valid + "\nadmin:\n  listen: 127.0.0.1:9440\n  groups: [tollgate-ops]\n", environment: ["GATE_PW": "x"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("admin API: 127.0.0.1:9440, plaintext (loopback), operators: tollgate-ops"), "\(ok.stdout)")
+        for (section, message) in [
+            ("admin:\n  listen: 0.0.0.0:9440\n  groups: [ops]\n", "gate.yaml:17:3: admin: listens on 0.0.0.0:9440, which is not loopback, without 'tls'"),
+            ("admin:\n  listen: 127.0.0.1:9440\n", "gate.yaml:17:3: admin: missing 'groups'"),
+            ("admin:\n  listen: 127.0.0.1:6432\n  groups: [ops]\n", "the admin API and target 'db' both listen on 127.0.0.1:6432"),
+            ("admin:\n  listen: 127.0.0.1:9440\n  groups: [ops]\n  tls: {certificate: nope.crt, key: nope.key}\n", "file not found"),
+            ("admin:\n  listen: 127.0.0.1:9440\n  groups: [ops]\n  port: 3\n", "unknown key 'port'"),
+        ] {
+            let r = try check(Self.valid + "\n" + section, environment: ["GATE_PW": "x"])
+            #expect(r.status != 0)
+            #expect(r.stderr.contains(message), "\(r.stderr)")
+        }
+    }
+
     @Test func validConfigurationIsSummarised() throws {
         let r = try check(Self.valid, environment: ["GATE_PW": "brokered-secret-7f3a"])
         #expect(r.status == 0, "\(r.stderr)")

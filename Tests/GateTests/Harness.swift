@@ -105,8 +105,11 @@ final class GateProcess {
     /// `targets` maps a target name to its YAML body (without listen/upstream, which the harness
     /// adds: listening on 127.0.0.1, or the host in `listenHosts`, in front of the test database,
     /// or of the loopback port in `upstreamPorts`).
+    /// `admin`: the body of an `admin:` section (without `listen`, which the harness adds), whose
+    /// port is then `adminPort`.
     convenience init(provider: OIDCProvider, targets: [String: String], extraIdentity: String = "", policies: String = "",
-                     environment: [String: String] = [:], listenHosts: [String: String] = [:], upstreamPorts: [String: Int] = [:]) throws {
+                     environment: [String: String] = [:], listenHosts: [String: String] = [:], upstreamPorts: [String: Int] = [:],
+                     admin: String? = nil) throws {
         let database = try DatabaseEnvironment.load()
         var ports: [String: Int] = [:]
         var yaml = """
@@ -128,6 +131,11 @@ final class GateProcess {
             yaml += "  \(name):\n    protocol: postgres\n    listen: \(listenHosts[name] ?? "127.0.0.1"):\(port)\n"
             yaml += "    upstream: 127.0.0.1:\(upstreamPorts[name].map(String.init) ?? database.port)\n"
             yaml += body.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n") + "\n"
+        }
+        if let admin {
+            let port = try freePort()
+            ports[Self.adminListener] = port
+            yaml += "admin:\n  listen: 127.0.0.1:\(port)\n" + admin.split(separator: "\n").map { "  \($0)" }.joined(separator: "\n") + "\n"
         }
         yaml += policies
         try self.init(config: yaml, ports: ports, environment: environment)
@@ -169,6 +177,10 @@ final class GateProcess {
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
     func port(_ target: String) -> Int { ports[target]! }
+
+    /// The key of the admin API's port in `ports` (not a valid target name).
+    static let adminListener = "(admin)"
+    var adminPort: Int? { ports[Self.adminListener] }
 
     /// psql through the gate with `token` as the password.
     func psql(_ target: String, token: String, _ arguments: [String], sslmode: String = "disable", stdin: String? = nil,
@@ -286,3 +298,18 @@ let scramTarget = """
       user: tollgate_gate
       password_env: TEST_DB_SCRAM_PASSWORD
     """
+
+/// A CA named `caName` made in `directory`, and a server certificate it signed for localhost and
+/// 127.0.0.1 (PEM files, valid two days): for TLS listeners under test.
+func makeTestCertificates(in directory: URL, caName: String) throws -> (ca: String, cert: String, key: String) {
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    let (ca, caKey, csr, ext, cert, key) = (path("ca.crt"), path("ca.key"), path("s.csr"), path("ext"), path("s.crt"), path("s.key"))
+    try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: ext, atomically: true, encoding: .utf8)
+    for args in [["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=\(caName)", "-keyout", caKey, "-out", ca],
+                 ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", key, "-out", csr],
+                 ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert]] {
+        let r = try run("openssl", args)
+        guard r.status == 0 else { throw HarnessError(description: "openssl \(args[0]): \(r.stderr)") }
+    }
+    return (ca, cert, key)
+}

@@ -43,17 +43,7 @@ struct UpstreamTLSTests {
 
     /// A CA the database's certificate does not chain to, and a server certificate it signed (for 127.0.0.1).
     func otherCA() throws -> (ca: String, cert: String, key: String) {
-        let ca = work.appendingPathComponent("other-ca.crt").path, caKey = work.appendingPathComponent("other-ca.key").path
-        let csr = work.appendingPathComponent("s.csr").path, ext = work.appendingPathComponent("ext").path
-        let cert = work.appendingPathComponent("s.crt").path, key = work.appendingPathComponent("s.key").path
-        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: ext, atomically: true, encoding: .utf8)
-        for args in [["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Not the test CA", "-keyout", caKey, "-out", ca],
-                     ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", key, "-out", csr],
-                     ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert]] {
-            let r = try run("openssl", args)
-            try #require(r.status == 0, "openssl: \(r.stderr)")
-        }
-        return (ca, cert, key)
+        try makeTestCertificates(in: work, caName: "Not the test CA")
     }
 
     func sslOf(_ gate: GateProcess, _ target: String, token: String) throws -> Output {

@@ -1,0 +1,93 @@
+import Foundation
+import GateRuntime
+import Hummingbird
+import HTTPTypes
+import Identity
+import Logging
+import Prometheus
+import ProxyCore
+
+/// The admin API's endpoints. Health and metrics answer anyone who can reach the listener (no
+/// session, subject or statement is in them); everything under /v1 needs a verified token, and
+/// operator actions a token of one of the admin groups. Every operator action is logged with who
+/// did it.
+struct AdminRoutes: Sendable {
+    let gate: Gate
+    let operators: Set<String>
+    let registry: PrometheusCollectorRegistry
+    let reload: @Sendable () throws -> GateConfig
+    let logger: Logger
+
+    func register(on router: Router<AdminContext>, authentication: BearerAuthentication) {
+        router.get("health") { _, _ in health() }
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        let v1 = router.group("v1").add(middleware: authentication)
+        v1.get("sessions") { _, context in
+            try operatorOnly(context) { _ in AdminResponse.json(SessionList(sessions: gate.sessions.listing)) }
+        }
+        v1.post("sessions/:id/end") { _, context in
+            try operatorOnly(context) { who in
+                let id = try context.parameters.require("id")
+                guard gate.sessions.end(id, by: who.subject) else {
+                    return AdminResponse.error(.notFound, "no open session \(id)")
+                }
+                logger.notice("session ended through the admin API", metadata: ["session": "\(id)", "by": "\(who.subject)"])
+                return AdminResponse.json(["ended": id])
+            }
+        }
+        v1.post("policy/reload") { _, context in
+            try operatorOnly(context) { who in reloadPolicies(by: who) }
+        }
+        router.get("**") { _, _ in AdminResponse.error(.notFound, "no such endpoint") }
+    }
+
+    struct Health: Encodable {
+        var status = "ok"
+        var gate: String
+        var sessions: Int
+        var policyGeneration: Int
+
+        enum CodingKeys: String, CodingKey { case status, gate, sessions, policyGeneration = "policy_generation" }
+    }
+
+    func health() -> Response {
+        AdminResponse.json(Health(gate: gate.config.proxy.id, sessions: gate.sessions.count,
+                                  policyGeneration: gate.policies.generation))
+    }
+
+    struct SessionList: Encodable { var sessions: [LiveSession] }
+
+    /// Runs `body` for a caller in one of the admin groups; 403 for anyone else.
+    func operatorOnly(_ context: AdminContext, _ body: (VerifiedIdentity) throws -> Response) throws -> Response {
+        guard let who = context.identity else { return AdminResponse.error(.unauthorized, "missing bearer token") }
+        guard !operators.isDisjoint(with: who.groups) else {
+            return AdminResponse.error(.forbidden, "\(who.subject) is not in an admin group (\(operators.sorted().joined(separator: ", ")))")
+        }
+        return try body(who)
+    }
+
+    struct Reloaded: Encodable {
+        var reloaded = true
+        var policies: Int
+        var policyGeneration: Int
+
+        enum CodingKeys: String, CodingKey { case reloaded, policies, policyGeneration = "policy_generation" }
+    }
+
+    /// As SIGHUP: a file that does not load keeps the running policies, and says why (422).
+    func reloadPolicies(by who: VerifiedIdentity) -> Response {
+        do {
+            let config = try reload()
+            gate.reload(config)
+            logger.notice("policies reloaded through the admin API", metadata: ["by": "\(who.subject)"])
+            return AdminResponse.json(Reloaded(policies: config.policies.policies.count, policyGeneration: gate.policies.generation))
+        } catch {
+            logger.error("reload through the admin API failed; keeping the running policies",
+                         metadata: ["by": "\(who.subject)", "error": "\(error)"])
+            return AdminResponse.error(.unprocessableContent, "the configuration does not load; the running policies stay: \(error)")
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+
+/// The admin API's listener (`admin:` in the configuration; none when absent): where it listens,
+/// its TLS, and who may use its operator endpoints.
+public struct AdminSettings: Sendable {
+    public var listen: HostPort
+    public var tls: ListenerTLS?
+    /// Members of these groups (from their OIDC token) may list and end sessions and reload the
+    /// policies. Approvers are authorized by each rule's own groups.
+    public var groups: [String]
+
+    public init(listen: HostPort, tls: ListenerTLS? = nil, groups: [String]) {
+        self.listen = listen; self.tls = tls; self.groups = groups
+    }
+
+    static func parse(_ node: ConfigNode, resolve: (String) -> String) throws -> AdminSettings {
+        let f = try node.fields(["listen", "tls", "allow_plaintext", "groups"])
+        guard let listen = try f["listen"]?.hostPort() else { throw node.error("missing 'listen' (HOST:PORT)") }
+        let tls = try f["tls"].map { try ListenerTLS.parse($0, resolve: resolve) }
+        if tls == nil, !listen.isLoopback, try f["allow_plaintext"]?.bool() != true {
+            throw node.error("listens on \(listen), which is not loopback, without 'tls': approvers and operators would send tokens in clear. Configure tls, or set allow_plaintext: true")
+        }
+        guard let groups = try f["groups"]?.strings(), !groups.isEmpty else {
+            throw node.error("missing 'groups' (the groups whose members may operate the gate: list and end sessions, reload)")
+        }
+        return AdminSettings(listen: listen, tls: tls, groups: groups)
+    }
+}
