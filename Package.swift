@@ -91,7 +91,8 @@ let package = Package(
         .target(name: "Masking"),
         // The exchange pipeline every protocol adapter feeds, the gate's config, and session recording.
         .target(name: "ProxyCore", dependencies: ["CaptureFormat", "Policy", "Masking", "Yams",
-                                                  .product(name: "HeapModule", package: "swift-collections")]),
+                                                  .product(name: "HeapModule", package: "swift-collections"),
+                                                  .product(name: "Metrics", package: "swift-metrics")]),
         // The gate every protocol shares: listeners chosen by the target's protocol, live sessions,
         // reload, graceful shutdown as a service.
         .target(name: "GateRuntime", dependencies: ["ProxyCore", "Identity", "CaptureFormat",
@@ -139,7 +140,8 @@ let package = Package(
                                                                .product(name: "Metrics", package: "swift-metrics"),
                                                                .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The exchange session driven as an adapter drives it: no sockets, no database.
-        .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", "CaptureFormat", "Policy", "Masking", "TestSupport"]),
+        .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", "CaptureFormat", "Policy", "Masking", "TestSupport",
+                                                           .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The gate's runtime: live sessions and their waits.
         .testTarget(name: "GateRuntimeTests", dependencies: ["GateRuntime", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),

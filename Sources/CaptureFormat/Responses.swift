@@ -14,6 +14,15 @@ public enum Response: Sendable, Equatable, WireMessage {
         }
     }
 
+    /// How long the upstream took to answer, as the gate measured it (0: not measured).
+    public var durationMicros: UInt64 {
+        switch self {
+        case .postgres(let p): p.durationMicros
+        case .http(let h): h.durationMicros
+        case .unknown: 0
+        }
+    }
+
     public init(wire r: inout WireReader) throws {
         var result: Response?
         while let (tag, t) = try r.nextField() {

@@ -24,6 +24,8 @@ public final class Gate: Service, Sendable {
     /// Where the sessions' captures are written: one idle-priority thread per usable core.
     public let writerThreads: WriterThreads
     public let sessions = LiveSessions()
+    /// Each target's exchange counters and latencies, shared by its sessions.
+    public let exchangeMetrics: [String: ExchangeMetrics]
     let adapters: [TargetConfig.ProtocolKind: any ProtocolAdapter]
     let makePolicies: @Sendable (GateConfig, Int) -> PolicyState
     let listeners = NIOLockedValueBox<[any Channel]>([])
@@ -44,6 +46,7 @@ public final class Gate: Service, Sendable {
             throw GateError("signing key: \(error)")
         }
         writerThreads = WriterThreads(count: EventLoops.usableCores())
+        exchangeMetrics = Dictionary(uniqueKeysWithValues: config.targets.map { ($0.name, ExchangeMetrics(target: $0.name)) })
         group = MultiThreadedEventLoopGroup(numberOfThreads: EventLoops.count(config))
     }
 

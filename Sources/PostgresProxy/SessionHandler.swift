@@ -73,7 +73,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                                                writerName: "capture-proxy \(gateVersion)", captureDirectory: gate.config.proxy.captureDirectory,
                                                writerOptions: writerOptions, maxValueBytes: target.recordMaxValueBytes,
                                                headerAttributes: [KeyValue("upstream", target.upstream.description)],
-                                               durability: target.recordDurability),
+                                               durability: target.recordDurability, metrics: gate.gate.exchangeMetrics[target.name]),
                                policies: gate.policies)
         relay = RelayState(maxRows: target.recordMaxRows)
         frames = FramedDecoding(PostgresFrontendDecoder(maxMessageSize: target.maxMessageBytes))

@@ -57,6 +57,10 @@ struct AdminAPITests {
         #expect(metrics.status == 200)
         #expect(metrics.headers["content-type"]?.hasPrefix("text/plain") == true)
         #expect(metrics.body.contains(#"tollgate_sessions_total{target="db"} 1"#), "\(metrics.body)")
+        #expect(metrics.body.contains(#"tollgate_decisions_total{target="db",outcome="allow"} 1"#), "\(metrics.body)")
+        #expect(metrics.body.contains(#"tollgate_exchanges_total{target="db"} 1"#))
+        #expect(metrics.body.contains(#"tollgate_upstream_latency_seconds_count{target="db"} 1"#))
+        #expect(metrics.body.contains(#"tollgate_gate_added_latency_seconds_count{target="db"} 1"#))
         #expect(!metrics.body.contains("metrics@example.com"))
         #expect(try request(gate, "GET", "/nothing-here").status == 404)
     }

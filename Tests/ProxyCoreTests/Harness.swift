@@ -44,16 +44,17 @@ struct Harness {
                            enforcing: true, generation: generation, credentials: config.upstreamCredentials)
     }
 
-    func session(holds: Bool = false, durability: RecordingDurability = .batched) -> ExchangeSession {
+    func session(holds: Bool = false, durability: RecordingDurability = .batched, metrics: ExchangeMetrics? = nil) -> ExchangeSession {
         ExchangeSession(settings: .init(target: "lines", protocolName: "lines", proxyID: "core-tests", writerName: "proxycore-tests",
-                                        captureDirectory: scratch.path("captures"), maxValueBytes: 64, holds: holds, durability: durability),
+                                        captureDirectory: scratch.path("captures"), maxValueBytes: 64, holds: holds, durability: durability,
+                                        metrics: metrics),
                         policies: store)
     }
 
     /// A session identified as `subject` in `groups`, with its capture open.
     func opened(holds: Bool = false, subject: String = "ana", groups: [String] = ["analysts"],
-                parameters: [KeyValue] = [], durability: RecordingDurability = .batched) throws -> ExchangeSession {
-        var s = session(holds: holds, durability: durability)
+                parameters: [KeyValue] = [], durability: RecordingDurability = .batched, metrics: ExchangeMetrics? = nil) throws -> ExchangeSession {
+        var s = session(holds: holds, durability: durability, metrics: metrics)
         let opening = s.identified(.init(subject: subject, groups: groups, issuer: "http://127.0.0.1:9400", clientAddress: "127.0.0.1:50000",
                                          applicationName: "tests", parameters: parameters, startMicros: 1_700_000_000_000_000))
         let recorder = try opening.open(key: key, thread: thread)

@@ -37,13 +37,15 @@ public struct ExchangeSession {
         public var holds: Bool
         /// Strict: what the adapter forwards waits until its record is durable (`flushBeforeForwarding`).
         public var durability: RecordingDurability
+        /// The target's counters and latencies (one instance per target, shared by its sessions).
+        public var metrics: ExchangeMetrics?
 
         public init(target: String, protocolName: String, proxyID: String, writerName: String, captureDirectory: String,
                     writerOptions: WriterOptions = WriterOptions(), maxValueBytes: Int, headerAttributes: [KeyValue] = [], holds: Bool = false,
-                    durability: RecordingDurability = .batched) {
+                    durability: RecordingDurability = .batched, metrics: ExchangeMetrics? = nil) {
             self.target = target; self.protocolName = protocolName; self.proxyID = proxyID; self.writerName = writerName
             self.captureDirectory = captureDirectory; self.writerOptions = writerOptions; self.maxValueBytes = maxValueBytes
-            self.headerAttributes = headerAttributes; self.holds = holds; self.durability = durability
+            self.headerAttributes = headerAttributes; self.holds = holds; self.durability = durability; self.metrics = metrics
         }
     }
 
@@ -195,6 +197,7 @@ public struct ExchangeSession {
         guard phase == .open, let context, let inspection else {
             return Outstanding(exchange: exchange, verdict: .refuse(Self.notOpen.reason))
         }
+        let arrived = settings.metrics == nil ? nil : ContinuousClock.now
         let inspected = inspection.inspect(request, in: context)
         let admission = admission(inspected)
         let decision = admission.decision
@@ -211,6 +214,7 @@ public struct ExchangeSession {
         swap(&recorded, &spent.request)
         record(.request(recording.request(recorded, text: admission.recordedText, carriesSecret: spent.carriesSecret)), exchange: exchange)
         record(.decision(decision), exchange: exchange)
+        if let arrived { settings.metrics?.decided(decision.action, in: .now - arrived) }
         switch decision.action {
         case .allow:
             return Outstanding(exchange: exchange, verdict: .forward(admitted))
@@ -341,6 +345,7 @@ public struct ExchangeSession {
     /// masks replaced in it. `rows`: the result rows passed to the client.
     public mutating func responded(_ response: Response, exchange: UInt64, rows: UInt64 = 0, masked: MaskTally? = nil) {
         counts.rows &+= rows
+        if let metrics = settings.metrics { metrics.responded(durationMicros: response.durationMicros) }
         if case .postgres(let p) = response, p.error != nil { counts.errors &+= 1 }
         record(.response(recording.response(response)), exchange: exchange)
         if let masked, !masked.isEmpty {
