@@ -33,6 +33,8 @@ let package = Package(
         // The admin API's HTTP server (approvals, sessions, reload, metrics). Without its default
         // traits: swift-configuration support is not used.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
+        // Webhooks: signed deliveries of the gate's events, with retries.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
         // The gate's metrics in Prometheus's text format, as the swift-metrics backend.
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
@@ -112,6 +114,18 @@ let package = Package(
                                                       // TLSUserEvent: the upstream handshake's end, for verify-full's name check.
                                                       .product(name: "NIOTLS", package: "swift-nio"),
                                                       .product(name: "Metrics", package: "swift-metrics")]),
+        // Signed deliveries of the gate's events to webhook receivers (approvals), never on the data path.
+        .target(name: "Webhooks", dependencies: ["ProxyCore",
+                                                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                 .product(name: "Crypto", package: "swift-crypto"),
+                                                 .product(name: "NIOCore", package: "swift-nio"),
+                                                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                 .product(name: "Logging", package: "swift-log"),
+                                                 .product(name: "Metrics", package: "swift-metrics"),
+                                                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "ProxyCore", "TestSupport",
+                                                          .product(name: "Crypto", package: "swift-crypto"),
+                                                          .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The admin API: its own listener, bearer tokens from the gate's issuer, JSON.
         .target(name: "AdminAPI", dependencies: ["GateRuntime", "ProxyCore", "Identity",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
@@ -123,7 +137,7 @@ let package = Package(
                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .executableTarget(
             name: "capture-proxy",
-            dependencies: ["PostgresProxy", "GateRuntime", "AdminAPI",
+            dependencies: ["PostgresProxy", "GateRuntime", "AdminAPI", "Webhooks",
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Metrics", package: "swift-metrics"), "ProxyCore", "Identity", "Forensics", "CaptureFormat", "Policy", "SQLInspection",
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -12,6 +12,8 @@ public struct GateConfig: Sendable {
     public var policyCredentials: [String: TargetConfig.Credentials] = [:]
     /// The admin API's listener; nil: none.
     public var admin: AdminSettings? = nil
+    /// Receivers of the gate's events (approvals), by name.
+    public var webhooks: [WebhookSettings] = []
 
     /// Which account each session logs in with (see `UpstreamCredentials`).
     public var upstreamCredentials: UpstreamCredentials { UpstreamCredentials(policies: policies, byPolicy: policyCredentials) }
@@ -57,7 +59,7 @@ public struct GateConfig: Sendable {
     public static func parse(yaml: String, file: String, baseDirectory: String = ".",
                              environment: [String: String] = [:], requireSecrets: Bool = true) throws -> GateConfig {
         let root = try ConfigNode.parse(yaml: yaml, file: file)
-        let top = try root.fields(["proxy", "identity", "targets", "policies", "admin"])
+        let top = try root.fields(["proxy", "identity", "targets", "policies", "admin", "webhooks"])
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p) }
 
         guard let proxyNode = top["proxy"] else { throw root.error("missing 'proxy' section") }
@@ -105,7 +107,12 @@ public struct GateConfig: Sendable {
         if let admin, let target = targets.first(where: { $0.listen.description == admin.listen.description }) {
             throw top["admin"]!.error("the admin API and target '\(target.name)' both listen on \(admin.listen)")
         }
-        return GateConfig(proxy: proxy, identity: identity, targets: targets, policies: policies, policyCredentials: credentials, admin: admin)
+        var webhooks: [WebhookSettings] = []
+        for (name, node) in try top["webhooks"]?.mapping() ?? [] {
+            webhooks.append(try WebhookSettings.parse(name: name, node: node, resolve: resolve, environment: environment, requireSecrets: requireSecrets))
+        }
+        return GateConfig(proxy: proxy, identity: identity, targets: targets, policies: policies, policyCredentials: credentials, admin: admin,
+                          webhooks: webhooks)
     }
 }
 

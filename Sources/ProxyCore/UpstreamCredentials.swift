@@ -7,22 +7,10 @@ extension TargetConfig.Credentials {
     static func parse(_ credNode: ConfigNode, resolve: (String) -> String, environment: [String: String],
                       requireSecrets: Bool) throws -> TargetConfig.Credentials {
         let c = try credNode.fields(["user", "password_env", "password_file", "password"])
-        if let inline = c["password"] {
-            throw inline.errorAtKey("inline passwords are not allowed: use password_env or password_file")
-        }
         guard let user = try c["user"]?.string(), !user.isEmpty else { throw credNode.error("missing 'user'") }
-        var password: String?, source = "none (trust)"
-        if let envNode = c["password_env"] {
-            let name = try envNode.string()
-            let value = environment[name] ?? ""
-            if value.isEmpty && requireSecrets { throw envNode.error("environment variable \(name) is not set") }
-            password = value.isEmpty ? nil : value; source = "env \(name)"
-        } else if let fileNode = c["password_file"] {
-            let path = resolve(try fileNode.string())
-            let text = FileManager.default.contents(atPath: path).flatMap { String(data: $0, encoding: .utf8) }
-            if text == nil && requireSecrets { throw fileNode.error("cannot read password file \(path)") }
-            password = text?.trimmingCharacters(in: .newlines); source = "file \(path)"
-        }
+        let secret = try ConfigSecret.read("password", from: c, of: credNode, resolve: resolve, environment: environment,
+                                           requireSecrets: requireSecrets, what: "password")
+        let password = secret?.value, source = secret?.source ?? "none (trust)"
         return TargetConfig.Credentials(user: user, password: password, source: source)
     }
 

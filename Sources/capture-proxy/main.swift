@@ -1,4 +1,5 @@
 import AdminAPI
+import Webhooks
 import ArgumentParser
 import Metrics
 import Prometheus
@@ -85,6 +86,10 @@ struct Run: AsyncParsableCommand {
         let load = options
         let reloader = ReloadOnHangup(gate: gate, logger: logger) { try load.load() }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: gate), .init(service: reloader)]
+        if !config.webhooks.isEmpty {
+            // Approval events reach it once held requests are built (issue 19); until then it has nothing to send.
+            services.append(.init(service: WebhookDispatcher(receivers: config.webhooks, gate: config.proxy.id, logger: logger)))
+        }
         if let admin = config.admin {
             services.append(.init(service: try AdminServer.service(gate: gate, settings: admin, registry: metrics,
                                                                    reload: { try load.load() }, logger: logger)))
@@ -122,6 +127,10 @@ struct Check: ParsableCommand {
         let loops = EventLoops.count(config)
         print("\(options.config): OK: gate \(config.proxy.id), \(config.targets.count) target(s), \(loops) event loop\(loops == 1 ? "" : "s")"
               + (config.proxy.threads == nil ? " (one per usable core)" : ""))
+        for hook in config.webhooks {
+            print("  webhook \(hook.name): \(hook.format.rawValue) to \(hook.url.scheme ?? "")://\(hook.url.host ?? "")…, events: "
+                  + (hook.events.isEmpty ? "all" : hook.events.sorted().joined(separator: ", ")) + ", secret: \(hook.secretSource), \(hook.attempts) attempts")
+        }
         if let admin = config.admin {
             let tls = admin.tls != nil ? "TLS" : (admin.listen.isLoopback ? "plaintext (loopback)" : "plaintext (allowed)")
             print("  admin API: \(admin.listen), \(tls), operators: \(admin.groups.joined(separator: ", "))")

@@ -68,6 +68,26 @@ struct ConfigTests {
         }
     }
 
+    @Test func webhooksAreCheckedWithTheirLineAndTheirSecretNeverShown() throws {
+        let hook = "\nwebhooks:\n  dba-chat:\n    url: https://hooks.example.com/services/T000/B000/XXXX\n    format: slack\n    secret_env: HOOK_KEY\n    events: [approval.requested]\n"
+        let ok = try check(Self.valid + hook, environment: ["GATE_PW": "x", "HOOK_KEY": "webhook-signing-key-5e1"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("webhook dba-chat: slack to https://hooks.example.com…, events: approval.requested, secret: env HOOK_KEY, 5 attempts"), "\(ok.stdout)")
+        // Neither the secret nor the URL's path (a Slack URL is its own secret) is shown.
+        #expect(!ok.stdout.contains("webhook-signing-key-5e1") && !ok.stdout.contains("XXXX"))
+        for (section, message) in [
+            ("webhooks:\n  r:\n    url: http://hooks.example.com/x\n    secret_env: HOOK_KEY\n", "gate.yaml:18:10: webhooks.r.url: the url must be https"),
+            ("webhooks:\n  r:\n    url: https://hooks.example.com/x\n", "gate.yaml:18:5: webhooks.r: missing 'secret_env' or 'secret_file'"),
+            ("webhooks:\n  r:\n    url: https://hooks.example.com/x\n    secret: inline\n", "inline secrets are not allowed"),
+            ("webhooks:\n  r:\n    url: https://hooks.example.com/x\n    secret_env: UNSET_KEY\n", "environment variable UNSET_KEY is not set"),
+            ("webhooks:\n  r:\n    url: https://hooks.example.com/x\n    secret_env: HOOK_KEY\n    events: [approval.maybe]\n", "unknown event 'approval.maybe'"),
+        ] {
+            let r = try check(Self.valid + "\n" + section, environment: ["GATE_PW": "x", "HOOK_KEY": "k"])
+            #expect(r.status != 0)
+            #expect(r.stderr.contains(message), "\(r.stderr)")
+        }
+    }
+
     @Test func validConfigurationIsSummarised() throws {
         let r = try check(Self.valid, environment: ["GATE_PW": "brokered-secret-7f3a"])
         #expect(r.status == 0, "\(r.stderr)")
