@@ -5,6 +5,7 @@ import ProxyCore
 
 /// What the relay tracks to tie each result to its request: prepared statements and
 /// portals (for the extended protocol), and the queue of exchanges awaiting results.
+/// Changed only by `RelayStateMachine`, which owns it.
 struct RelayState {
     struct Pending {
         var exchange: UInt64
@@ -93,32 +94,8 @@ struct RelayState {
     var skippingUntilSync = false
     var transactionStatus: PostgresBackendMessage.TransactionStatus = .idle
     var lastDenial = ""
-    var copyChunks = 0
     /// What the server must still confirm, and the checks of its answers (ConfirmedSessionState).
     var confirmed = ConfirmedSessionState()
-
-    // The result being received.
-    var columns: [Column] = []
-    let maxRows: Int
-    var rows: RowRecorder
-    var notices: [CaptureFormat.PostgresNotice] = []
-
-    /// A new exchange (its number is the session core's): COPY chunks are capped per exchange.
-    mutating func exchangeStarted() {
-        copyChunks = 0
-    }
-
-    /// `maxRows`: rows recorded per result; the rest are counted and hashed.
-    init(maxRows: Int) {
-        self.maxRows = maxRows
-        rows = RowRecorder(maxRows: maxRows)
-    }
-
-    mutating func beginResult(columns: [Column]) {
-        self.columns = columns
-        rows = RowRecorder(maxRows: maxRows)
-        resultStarted = true
-    }
 
     /// The server has answered every Sync up to `answered`: the exchanges and Describes of
     /// those batches are done (the server skips what follows an error). Both queues are in
@@ -142,17 +119,5 @@ struct RelayState {
             portals[name] = nil
             portalDescribed[name] = nil
         }
-    }
-
-    /// The recorded part of the current result; resets for the next one.
-    mutating func takeResult() -> PostgresResponse {
-        // Moved out, not copied: a copy retains every string and array the response holds.
-        var response = PostgresResponse(cut: rows.cut)
-        swap(&response.columns, &columns)
-        swap(&response.notices, &notices)
-        response.packedRows = rows.packedRows
-        rows = RowRecorder(maxRows: maxRows)
-        resultStarted = false
-        return response
     }
 }

@@ -95,7 +95,7 @@ import Testing
     }
 
     @Test func readyForQueryEndsOnlyThePortalsOfAnsweredBatches() {
-        var relay = RelayState(maxRows: 10)
+        var relay = RelayState()
         relay.portals["a"] = .init(statement: "s", text: "SELECT 1", parameters: [], resultFormats: [], sync: 1)
         relay.portals["b"] = .init(statement: "s", text: "SELECT 1", parameters: [], resultFormats: [], sync: 2)
         relay.portalDescribed["a"] = []
