@@ -50,11 +50,13 @@ extension RelayStateMachine {
             relay.lastDenial = "tollgate: portal \"\(bind.portal)\" exists or has a Bind the server has not confirmed yet; close it or wait for its answer"
             return false
         }
+        relay.serial += 1
         let portal = RelayState.Portal(statement: bind.statement, text: statementText(bind.statement),
                                        parameters: bind.parameters.enumerated().map { i, p in
                                            Parameter(value: p.map { Array($0.readableBytesView) },
                                                      format: UInt8(truncatingIfNeeded: bind.format(ofParameter: i)))
-                                       }, resultFormats: bind.resultFormats, sync: relay.syncSequence + 1)
+                                       }, resultFormats: bind.resultFormats, sync: relay.syncSequence + 1, serial: relay.serial,
+                                       statementSerial: relay.parsed[bind.statement] ?? 0)
         if bind.portal.isEmpty {
             relay.portals[""] = portal
             relay.portalDescribed[""] = nil
@@ -77,6 +79,7 @@ extension RelayStateMachine {
 
     mutating func forgetStatement(_ name: String) {
         relay.statements[name] = nil; relay.described[name] = nil; relay.resultPlans[name] = nil
+        if !name.isEmpty { relay.parsed[name] = nil }
         sql?.prepared[name] = nil  // SQL PREPARE and protocol statements share one namespace
     }
 

@@ -137,9 +137,11 @@ extension RelayStateMachine {
     /// Stores a Describe's answer. True when it was the gate's own Describe: not forwarded.
     private mutating func answerDescribe(_ fields: [PostgresBackendMessage.ColumnDescription]) -> Bool {
         let describe = relay.describes.removeFirst()
+        // Kept with what it described: a Parse or Bind of the name pipelined after the Describe
+        // makes a new statement or portal, whose columns this answer does not tell.
         switch describe.target {
-        case .statement(let name): relay.described[name] = fields
-        case .portal(let name): relay.portalDescribed[name] = fields
+        case .statement(let name): relay.described[name] = .init(serial: describe.serial, fields: fields)
+        case .portal(let name): relay.portalDescribed[name] = .init(serial: describe.serial, fields: fields)
         }
         return describe.injected
     }
@@ -149,8 +151,10 @@ extension RelayStateMachine {
     /// masking describes portals itself).
     func pendingColumns() -> [PostgresBackendMessage.ColumnDescription] {
         guard let pending = relay.pending.first, !pending.simple, let portal = pending.portal else { return [] }
-        if let described = relay.portalDescribed[portal] { return described }
-        guard let p = relay.portals[portal], var fields = relay.described[p.statement] else { return [] }
+        // Only an answer about the portal (and statement) this Execute ran: not an earlier or later one of the name.
+        if let described = relay.portalDescribed[portal], described.serial == pending.bound?.serial ?? 0 { return described.fields }
+        guard let p = pending.bound, let described = relay.described[p.statement], described.serial == p.statementSerial else { return [] }
+        var fields = described.fields
         for i in fields.indices {
             fields[i].format = p.resultFormats.isEmpty ? 0 : p.resultFormats.count == 1 ? p.resultFormats[0]
                 : (i < p.resultFormats.count ? p.resultFormats[i] : 0)

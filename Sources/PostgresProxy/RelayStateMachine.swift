@@ -96,7 +96,8 @@ struct RelayStateMachine {
             }
         case .describe(let kind, let name):
             relay.describes.append(.init(target: kind == .statement ? .statement(name) : .portal(name), injected: false,
-                                         sync: relay.syncSequence + 1))
+                                         sync: relay.syncSequence + 1,
+                                         serial: kind == .statement ? relay.parsed[name] ?? 0 : relay.portalSerial(name)))
         case .execute(let portal, _):
             // A portal whose Bind is pipelined before this Execute: if that Bind fails, the server skips this too.
             let bound = relay.portals[portal] ?? relay.pendingPortals[portal]
@@ -147,6 +148,8 @@ struct RelayStateMachine {
             relay.syncSequence -= 1
             return refused(verdict, ownReady: true)
         case (.parse(let name, let query, _), .allowed), (.parse(let name, let query, _), .admitted):
+            relay.serial += 1
+            relay.parsed[name] = relay.serial
             if name.isEmpty { registerStatement(name, text: query) }
             forwarded(message, exchange: 0)
             return .forward
@@ -157,9 +160,11 @@ struct RelayStateMachine {
             var describing = false
             // Masking needs the portal's real columns (a statement's Describe may be stale: the server
             // re-plans after DDL or a search_path change): ask the server, and keep the answer to itself.
-            if masksResults, relay.portalDescribed[portal] == nil,
-               !relay.describes.contains(where: { if case .portal(let p) = $0.target { return p == portal } else { return false } }) {
-                relay.describes.append(.init(target: .portal(portal), injected: true, sync: relay.syncSequence + 1))
+            // A Describe of an earlier portal of the same name (pipelined before a new Bind of it) does not count.
+            let serial = relay.portalSerial(portal)
+            if masksResults, relay.portalDescribed[portal]?.serial != serial,
+               !relay.describes.contains(where: { if case .portal(let p) = $0.target { return p == portal && $0.serial == serial } else { return false } }) {
+                relay.describes.append(.init(target: .portal(portal), injected: true, sync: relay.syncSequence + 1, serial: serial))
                 relay.expected.append(.describe)
                 relay.confirmed.forwarded(.describe)
                 describing = true
@@ -167,7 +172,7 @@ struct RelayStateMachine {
             let bound = relay.portals[portal] ?? relay.pendingPortals[portal]
             relay.pending.append(.init(exchange: admitted.exchange, simple: false, sync: relay.syncSequence + 1, started: .now(),
                                        projections: admitted.projections, rowStreams: admitted.rowStreams,
-                                       portal: portal, statement: bound?.statement))
+                                       portal: portal, statement: bound?.statement, bound: bound))
             forwarded(message, exchange: admitted.exchange)
             return describing ? .forwardAndDescribePortal(portal) : .forward
         case (.execute, _):

@@ -316,6 +316,45 @@ import Testing
         #expect(relay.upstream.suffix(4) == ["Bind ", "Describe portal ", "Execute ", "Sync"])
     }
 
+    /// Two batches pipelined on the unnamed portal: the second Bind replaces the portal the first
+    /// batch's Describe asked about, so that answer must not stand for the second Execute's columns
+    /// (masking would place the second result's fields by the first one's columns).
+    @Test func aDescribeAnsweredAfterTheNextBindDoesNotDescribeTheNewPortal() {
+        var relay = Relay(masking: true)
+        relay.send(Self.batch("SELECT 1"))
+        relay.send(Self.batch("SELECT 'x' AS secret, 2"))
+        // Each Execute gets the gate's own Describe of the portal it runs.
+        #expect(relay.upstream == ["Parse :SELECT 1", "Bind ", "Describe portal ", "Execute ", "Sync",
+                                   "Parse :SELECT 'x' AS secret, 2", "Bind ", "Describe portal ", "Execute ", "Sync"])
+        let second = [PostgresBackendMessage.ColumnDescription(name: "secret", tableOID: 16384, columnAttribute: 3, typeOID: 25, typeSize: -1),
+                      PostgresBackendMessage.ColumnDescription(name: "?column?", typeOID: 23, typeSize: 4)]
+        relay.receive([.parseComplete, .bindComplete, .rowDescription(Self.fields), Self.row, .commandComplete(tag: "SELECT 1"),
+                       .readyForQuery(.idle), .parseComplete, .bindComplete])
+        #expect(relay.receive(.rowDescription(second)).isKeepBack)
+        guard case .row(let opening) = relay.receive(.dataRow(.init(columns: [ByteBuffer(string: "x"), ByteBuffer(string: "2")])))
+        else { Issue.record("no row"); return }
+        #expect(opening == second)
+        relay.receive([.commandComplete(tag: "SELECT 1"), .readyForQuery(.idle)])
+        #expect(relay.client == ["1", "2", "D", "C SELECT 1", "Z idle", "1", "2", "D", "C SELECT 1", "Z idle"])
+    }
+
+    /// The same for the unnamed statement: a Describe of it answered after a new Parse of it.
+    @Test func aDescribeAnsweredAfterTheNextParseDoesNotDescribeTheNewStatement() {
+        var relay = Relay()
+        relay.send([.parse(name: "", query: "SELECT 1", parameterTypes: []), .describe(.statement, name: ""), .sync])
+        relay.send([.parse(name: "", query: "SELECT 'x' AS secret, 2", parameterTypes: []), .bind(.init()), .execute(portal: "", maxRows: 0), .sync])
+        relay.receive([.parseComplete, .parameterDescription([]), .rowDescription(Self.fields), .readyForQuery(.idle)])
+        relay.receive([.parseComplete, .bindComplete])
+        guard case .row(let opening) = relay.receive(.dataRow(.init(columns: [ByteBuffer(string: "x"), ByteBuffer(string: "2")])))
+        else { Issue.record("no row"); return }
+        #expect(opening == [])  // not known (and not the first statement's)
+        // Without anything pipelined behind it, a Describe's answer is kept.
+        relay.receive([.commandComplete(tag: "SELECT 1"), .readyForQuery(.idle)])
+        relay.send([.describe(.statement, name: ""), .sync])
+        relay.receive([.parameterDescription([]), .rowDescription(Self.fields), .readyForQuery(.idle)])
+        #expect(relay.machine.relay.described[""]?.fields == Self.fields)
+    }
+
     @Test func aNamedPortalIsHeldOnceConfirmedAndClosed() {
         var relay = Relay()
         relay.send([.begin, .parse(name: "s", query: "SELECT 1", parameterTypes: []), .bind(.init(portal: "p", statement: "s")), .sync])
