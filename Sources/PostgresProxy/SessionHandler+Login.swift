@@ -2,6 +2,7 @@ import CaptureFormat
 import Foundation
 import GateRuntime
 import Identity
+import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -208,7 +209,7 @@ extension PostgresSessionHandler {
         fail(context, code: "08006", "the gate could not log in to the database", reason: "upstream-login-failed")
     }
 
-    func upstreamClosed(afterFatal: Bool = false) {
+    func upstreamClosed(afterFatal: Bool) {
         guard let context, state != .closed else { return }
         if endReason == "client-terminate" { return }
         if afterFatal { return endAfterUpstreamFatal(context) }
@@ -217,6 +218,17 @@ extension PostgresSessionHandler {
 
     func upstreamWritabilityChanged(_ writable: Bool) {
         apply(writable ? core.resume(.client, .peerSlow) : core.pause(.client, .peerSlow))
+    }
+}
+
+/// What the upstream connection reports to (see `UpstreamSession`).
+extension PostgresSessionHandler: UpstreamSession {
+    var logger: Logger { gate.logger }
+    var targetName: String { target.name }
+
+    func catalogToRead() -> CatalogCache? {
+        guard let session, gate.needsCatalog(session) else { return nil }
+        return catalog
     }
 }
 
