@@ -118,7 +118,7 @@ let package = Package(
         // The gate's protocol-level pieces without a network: result masking, COPY rows, catalog.
         .testTarget(name: "PostgresProxyTests", dependencies: ["PostgresProxy", "GateRuntime", "ProxyCore", "Masking", "PostgresWire", "CaptureFormat",
                                                                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
-                                                               "TestSupport", "SQLInspection",
+                                                               "TestSupport", "SQLInspection", "Identity",
                                                                .product(name: "Metrics", package: "swift-metrics"),
                                                                .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The exchange session driven as an adapter drives it: no sockets, no database.

@@ -121,14 +121,20 @@ extension PostgresSessionHandler {
             }
             recorder = created
         }
+        sessionOpened(recorder, context: context)
+        state = .connecting
+        connectUpstream(context: context)
+    }
+
+    /// The session's capture is open: the core records to it, and the relay reads with the
+    /// session's SQL inspection and masks.
+    func sessionOpened(_ recorder: SessionRecorder, context: ChannelHandlerContext) {
         resumeWhenRecorderDrains(recorder, loop: context.eventLoop)
         if let finish = core.captureOpened(recorder) { Task { _ = await finish.run() } }
         gate.sessionStarted(self, channel: context.channel)
         machine.sql = core.inspection as? SQLSessionInspector
         machine.sql?.protocolStatement = { [weak self] name in self?.machine.protocolStatementState(name) ?? .pending }
         syncMasking()
-        state = .connecting
-        connectUpstream(context: context)
     }
 
     // MARK: Upstream
