@@ -148,8 +148,12 @@ struct RelayStateMachine {
             relay.syncSequence -= 1
             return refused(verdict, ownReady: true)
         case (.parse(let name, let query, _), .allowed), (.parse(let name, let query, _), .admitted):
-            relay.serial += 1
-            relay.parsed[name] = relay.serial
+            // A Parse of a named statement the server holds fails there (the name is taken): what
+            // the name describes does not change.
+            if name.isEmpty || relay.statements[name] == nil {
+                relay.serial += 1
+                relay.parsed[name] = relay.serial
+            }
             if name.isEmpty { registerStatement(name, text: query) }
             forwarded(message, exchange: 0)
             return .forward

@@ -355,6 +355,23 @@ import Testing
         #expect(relay.machine.relay.described[""]?.fields == Self.fields)
     }
 
+    /// A second Parse of a named statement the server holds fails there; the statement's
+    /// described columns still stand for its later Executes.
+    @Test func aFailedParseOfAHeldNameKeepsTheStatementsColumns() {
+        var relay = Relay()
+        relay.send([.parse(name: "s", query: "SELECT 1", parameterTypes: []), .describe(.statement, name: "s"), .sync])
+        relay.receive([.parseComplete, .parameterDescription([]), .rowDescription(Self.fields), .readyForQuery(.idle)])
+        relay.send([.parse(name: "s", query: "SELECT 2", parameterTypes: []), .sync])
+        relay.receive([.errorResponse(.init(severity: "ERROR", sqlState: "42P05", message: "prepared statement \"s\" already exists")),
+                       .readyForQuery(.idle)])
+        relay.send([.bind(.init(portal: "", statement: "s")), .execute(portal: "", maxRows: 0), .sync])
+        relay.receive(.bindComplete)
+        guard case .row(let opening) = relay.receive(Self.row) else { Issue.record("no row"); return }
+        #expect(opening == Self.fields)
+        relay.receive([.commandComplete(tag: "SELECT 1"), .readyForQuery(.idle)])
+        #expect(relay.machine.relay.statements["s"] == "SELECT 1")
+    }
+
     @Test func aNamedPortalIsHeldOnceConfirmedAndClosed() {
         var relay = Relay()
         relay.send([.begin, .parse(name: "s", query: "SELECT 1", parameterTypes: []), .bind(.init(portal: "p", statement: "s")), .sync])
