@@ -150,7 +150,8 @@ let package = Package(
         .testTarget(name: "SQLInspectionTests", dependencies: ["SQLInspection"]),
         // The gate's protocol-level pieces without a network: result masking, COPY rows, catalog.
         .testTarget(name: "PostgresProxyTests", dependencies: ["PostgresProxy", "GateRuntime", "ProxyCore", "Masking", "PostgresWire", "CaptureFormat",
-                                                               .product(name: "NIOCore", package: "swift-nio"), "TestSupport", "SQLInspection",
+                                                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                                                               "TestSupport", "SQLInspection", "Identity",
                                                                .product(name: "Metrics", package: "swift-metrics"),
                                                                .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The exchange session driven as an adapter drives it: no sockets, no database.

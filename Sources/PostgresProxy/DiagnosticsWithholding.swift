@@ -38,10 +38,10 @@ extension PostgresResultMasker {
 }
 
 extension PostgresSessionHandler {
-    /// True when the request being answered touches a covered column (see `ColumnMaskPlanner.touchesCovered`).
-    func withholdsDiagnostics() -> Bool {
+    /// True when the request being answered (`pending`) touches a covered column (see `ColumnMaskPlanner.touchesCovered`).
+    func withholdsDiagnostics(_ pending: RelayState.Pending?) -> Bool {
         guard let masker = masking?.masker, masker.hasColumnRules else { return false }
-        return ColumnMaskPlanner.touchesCovered(relay.pending.first?.projections ?? [.unknown], masker: masker,
+        return ColumnMaskPlanner.touchesCovered(pending?.projections ?? [.unknown], masker: masker,
                                                 catalog: catalogLookup())
     }
 }

@@ -5,6 +5,7 @@ import ProxyCore
 
 /// What the relay tracks to tie each result to its request: prepared statements and
 /// portals (for the extended protocol), and the queue of exchanges awaiting results.
+/// Changed only by `RelayStateMachine`, which owns it.
 struct RelayState {
     struct Pending {
         var exchange: UInt64
@@ -20,6 +21,9 @@ struct RelayState {
         /// For an Execute: the portal it runs and the prepared statement behind it.
         var portal: String?
         var statement: String?
+        /// For an Execute: the portal as it was bound when the Execute was sent (a Bind pipelined
+        /// behind it may replace the name before the result arrives).
+        var bound: Portal?
     }
 
     /// A prepared statement's result columns as recorded and as masking planned them, for the
@@ -44,6 +48,16 @@ struct RelayState {
         var resultFormats: [Int16]
         /// The Sync of the batch it was bound in: portals end with their transaction.
         var sync: Int
+        /// Which Bind made it, and which Parse made its statement (`RelayState.serial`): a
+        /// Describe's answer tells its columns only if it described that Bind (or Parse).
+        var serial = 0
+        var statementSerial = 0
+    }
+
+    /// A Describe's answer: the columns, and which Parse or Bind of the name they belong to.
+    struct Described {
+        var serial: Int
+        var fields: [PostgresBackendMessage.ColumnDescription]
     }
 
     /// A Describe waiting for its answer (RowDescription or NoData), and the Sync it belongs to:
@@ -54,6 +68,10 @@ struct RelayState {
         var target: Target
         var injected: Bool
         var sync: Int
+        /// Which Parse or Bind of the name it describes (`RelayState.serial`; 0: one the gate did
+        /// not see, a SQL PREPARE or DECLARE). A Parse or Bind of the same name pipelined behind
+        /// the Describe replaces what it describes: its answer tells nothing about the new one.
+        var serial = 0
     }
 
     /// What the server still owes for what the gate sent it, in order, and the errors the gate
@@ -70,16 +88,21 @@ struct RelayState {
     }
 
     var statements: [String: String] = [:]
+    /// Numbers each Parse and Bind the gate forwards, so that a Describe's answer is matched to
+    /// the statement or portal it described, not to a newer one of the same name sent after it.
+    var serial = 0
+    /// The serial of the last Parse forwarded for each statement name.
+    var parsed: [String: Int] = [:]
     /// Portals the server holds, as far as it confirmed them: the unnamed one from its Bind,
     /// named ones from their BindComplete (see ConfirmedSessionState).
     var portals: [String: Portal] = [:]
     /// Named portals whose Bind the server has not confirmed yet.
     var pendingPortals: [String: Portal] = [:]
     /// Result columns of prepared statements, from the RowDescription that answered a Describe of the statement.
-    var described: [String: [PostgresBackendMessage.ColumnDescription]] = [:]
+    var described: [String: Described] = [:]
     /// Result columns of portals, from the RowDescription that answered a Describe of the portal
     /// (the client's or the gate's own): what an Execute of the portal returns, formats included.
-    var portalDescribed: [String: [PostgresBackendMessage.ColumnDescription]] = [:]
+    var portalDescribed: [String: Described] = [:]
     // Queues (appended at the back, answered from the front): ring buffers, so a client that
     // pipelines thousands of messages does not pay for shifting the rest at every answer.
     var expected = CircularBuffer<Expectation>()
@@ -93,32 +116,8 @@ struct RelayState {
     var skippingUntilSync = false
     var transactionStatus: PostgresBackendMessage.TransactionStatus = .idle
     var lastDenial = ""
-    var copyChunks = 0
     /// What the server must still confirm, and the checks of its answers (ConfirmedSessionState).
     var confirmed = ConfirmedSessionState()
-
-    // The result being received.
-    var columns: [Column] = []
-    let maxRows: Int
-    var rows: RowRecorder
-    var notices: [CaptureFormat.PostgresNotice] = []
-
-    /// A new exchange (its number is the session core's): COPY chunks are capped per exchange.
-    mutating func exchangeStarted() {
-        copyChunks = 0
-    }
-
-    /// `maxRows`: rows recorded per result; the rest are counted and hashed.
-    init(maxRows: Int) {
-        self.maxRows = maxRows
-        rows = RowRecorder(maxRows: maxRows)
-    }
-
-    mutating func beginResult(columns: [Column]) {
-        self.columns = columns
-        rows = RowRecorder(maxRows: maxRows)
-        resultStarted = true
-    }
 
     /// The server has answered every Sync up to `answered`: the exchanges and Describes of
     /// those batches are done (the server skips what follows an error). Both queues are in
@@ -126,6 +125,11 @@ struct RelayState {
     mutating func batchesAnswered(through answered: Int) {
         while let first = pending.first, first.sync <= answered { pending.removeFirst() }
         while let first = describes.first, first.sync <= answered { describes.removeFirst() }
+    }
+
+    /// The serial of the Bind that made the portal the name holds (the newest, confirmed or not); 0: none the gate saw.
+    func portalSerial(_ name: String) -> Int {
+        (pendingPortals[name] ?? portals[name])?.serial ?? 0
     }
 
     /// Outside a transaction, the portals of the batches answered so far are gone.
@@ -142,17 +146,5 @@ struct RelayState {
             portals[name] = nil
             portalDescribed[name] = nil
         }
-    }
-
-    /// The recorded part of the current result; resets for the next one.
-    mutating func takeResult() -> PostgresResponse {
-        // Moved out, not copied: a copy retains every string and array the response holds.
-        var response = PostgresResponse(cut: rows.cut)
-        swap(&response.columns, &columns)
-        swap(&response.notices, &notices)
-        response.packedRows = rows.packedRows
-        rows = RowRecorder(maxRows: maxRows)
-        resultStarted = false
-        return response
     }
 }

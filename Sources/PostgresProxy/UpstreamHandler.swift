@@ -1,4 +1,5 @@
 import GateRuntime
+import Logging
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -12,16 +13,36 @@ struct UpstreamLogin {
     var parameters: [(name: String, value: String)]
 }
 
+/// What the upstream connection reports to: the session handler. A protocol, so that the
+/// connection is tested on an EmbeddedChannel with a session written in the test.
+protocol UpstreamSession: AnyObject {
+    var upstreamLogin: UpstreamLogin? { get }
+    var logger: Logger { get }
+    var targetName: String { get }
+    /// The target's catalog, when this session must read it before the client is let in.
+    func catalogToRead() -> CatalogCache?
+    /// The login finished (and the catalog was read, if it had to be).
+    func upstreamReady(keyData: (Int32, Int32)?, parameterStatus: [PostgresBackendMessage], ready: PostgresBackendMessage)
+    func upstreamLoginFailed(_ detail: String)
+    /// A message from the database while relaying, with the bytes it came in.
+    func upstreamMessage(_ message: PostgresBackendMessage, frame: ByteBuffer)
+    func upstreamClosed(afterFatal: Bool)
+    /// The end of a read from the database: what was gathered for the client goes out.
+    func flushClient()
+    func upstreamWritabilityChanged(_ writable: Bool)
+}
+
 /// The gate's connection to the database: logs in with the target's credentials
 /// (trust, cleartext, md5 or SCRAM-SHA-256), then hands every message to the session.
-final class UpstreamHandler: ChannelInboundHandler {
+/// Generic over the session so that the per-message call is direct, not through an existential.
+final class UpstreamHandler<Session: UpstreamSession>: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// login: authenticating; catalog: reading the target's catalog before the client is let in.
     enum Phase { case login, catalog, relaying }
 
-    let session: PostgresSessionHandler
+    let session: Session
     let maxMessageSize: Int
     let tlsMode: TargetConfig.UpstreamTLS
     let tlsContext: NIOSSLContext?
@@ -46,7 +67,7 @@ final class UpstreamHandler: ChannelInboundHandler {
     /// The database's messages, decoded here as they arrive, each with the bytes it came in.
     var frames: FramedDecoding<PostgresBackendDecoder>
 
-    init(session: PostgresSessionHandler, maxMessageSize: Int, tlsMode: TargetConfig.UpstreamTLS, tlsContext: NIOSSLContext?, serverName: String?) {
+    init(session: Session, maxMessageSize: Int, tlsMode: TargetConfig.UpstreamTLS, tlsContext: NIOSSLContext?, serverName: String?) {
         self.session = session
         self.maxMessageSize = maxMessageSize
         self.tlsMode = tlsMode
@@ -110,9 +131,9 @@ final class UpstreamHandler: ChannelInboundHandler {
                 }
             }
         } catch {
-            session.gate.logger.error("invalid message from the database", metadata: ["error": "\(error)"])
+            session.logger.error("invalid message from the database", metadata: ["error": "\(error)"])
             if phase == .relaying {
-                session.upstreamClosed()
+                session.upstreamClosed(afterFatal: false)
                 close()
             } else {
                 loginFailed("invalid message from the database: \(error)")
@@ -136,13 +157,13 @@ final class UpstreamHandler: ChannelInboundHandler {
         case .backendKeyData(let pid, let key):
             keyData = (pid, key)
         case .readyForQuery:
-            if let s = session.session, session.gate.needsCatalog(s), let catalog = session.gate.catalogs[session.target.name] {
+            if let catalog = session.catalogToRead() {
                 switch catalog.refresh.claim(catalog, on: context.eventLoop) {
                 case .fresh:
                     break
                 case .load:
-                    session.gate.logger.info("reading the target's catalog", metadata: [
-                        "target": "\(session.target.name)", "refresh": "\(catalog.refresh.started.load(ordering: .relaxed))"])
+                    session.logger.info("reading the target's catalog", metadata: [
+                        "target": "\(session.targetName)", "refresh": "\(catalog.refresh.started.load(ordering: .relaxed))"])
                     refreshing = catalog
                     phase = .catalog
                     catalogLoader = CatalogCache.Loader()
@@ -150,7 +171,7 @@ final class UpstreamHandler: ChannelInboundHandler {
                     send(.query(CatalogCache.query))
                     return
                 case .wait(let done):
-                    session.gate.logger.debug("waiting for the catalog refresh in flight", metadata: ["target": "\(session.target.name)"])
+                    session.logger.debug("waiting for the catalog refresh in flight", metadata: ["target": "\(session.targetName)"])
                     phase = .catalog
                     loginReady = message
                     done.assumeIsolated().whenComplete { _ in self.catalogReady() }
@@ -174,8 +195,8 @@ final class UpstreamHandler: ChannelInboundHandler {
             catalogLoader?.add(row.columns)
         case .errorResponse(let fields):
             catalogFailed = true
-            session.gate.logger.warning("cannot read the target's catalog; unresolved columns will be masked whole",
-                                        metadata: ["target": "\(session.target.name)", "error": "\(fields.notice.message)"])
+            session.logger.warning("cannot read the target's catalog; unresolved columns will be masked whole",
+                                        metadata: ["target": "\(session.targetName)", "error": "\(fields.notice.message)"])
         case .readyForQuery:
             guard let loader = catalogLoader, !catalogFailed, let context else {
                 catalogLoader = nil
@@ -183,7 +204,7 @@ final class UpstreamHandler: ChannelInboundHandler {
                 return catalogReady()
             }
             catalogLoader = nil
-            let target = session.target.name, logger = session.gate.logger, catalog = refreshing
+            let target = session.targetName, logger = session.logger, catalog = refreshing
             CatalogRefresh.finish(loader, on: context.eventLoop).assumeIsolated().whenComplete { result in
                 if case .success(let snapshot) = result {
                     catalog?.store(snapshot)
@@ -290,7 +311,7 @@ final class UpstreamHandler: ChannelInboundHandler {
         if open && phase != .relaying {
             return loginFailed("upstream connection error (upstream_tls: \(tlsMode.rawValue)): \(error)")
         }
-        session.gate.logger.error("upstream connection error", metadata: ["error": "\(error)"])
+        session.logger.error("upstream connection error", metadata: ["error": "\(error)"])
         close()
     }
 }

@@ -75,7 +75,8 @@ struct HostileClientTests {
             #expect(r.status == 0, "\(name): \(r.stderr)")
             return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
         }
-        for name in ["describe-then-execute-another", "reparse-without-describe", "temp-table-shadow", "duplicate-parse", "bind-sql-prepared"] {
+        for name in ["describe-then-execute-another", "reparse-without-describe", "temp-table-shadow", "duplicate-parse", "bind-sql-prepared",
+                     "pipelined-rebind"] {
             let out = try scenario(name)
             let rows = (out["rows"] as? [[Any]]) ?? []
             #expect(!rows.isEmpty, "\(name): \(out)")

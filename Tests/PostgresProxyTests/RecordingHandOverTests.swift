@@ -95,11 +95,11 @@ import Testing
     }
 
     @Test func readyForQueryEndsOnlyThePortalsOfAnsweredBatches() {
-        var relay = RelayState(maxRows: 10)
+        var relay = RelayState()
         relay.portals["a"] = .init(statement: "s", text: "SELECT 1", parameters: [], resultFormats: [], sync: 1)
         relay.portals["b"] = .init(statement: "s", text: "SELECT 1", parameters: [], resultFormats: [], sync: 2)
-        relay.portalDescribed["a"] = []
-        relay.portalDescribed["b"] = []
+        relay.portalDescribed["a"] = .init(serial: 0, fields: [])
+        relay.portalDescribed["b"] = .init(serial: 0, fields: [])
         relay.endPortals(answeredSyncs: 1)
         #expect(relay.portals.keys.sorted() == ["b"])
         #expect(relay.portalDescribed.keys.sorted() == ["b"])

@@ -108,6 +108,14 @@ def scenario(pg, name):
     elif name == "reparse-without-describe":
         pg.parse("", "SELECT full_name AS v FROM customers ORDER BY id LIMIT 3"); pg.describe(b"S", ""); pg.sync(); pg.until_ready()
         pg.parse("", SSN); pg.bind("", ""); pg.execute(""); pg.sync(); pg.until_ready()
+    elif name == "pipelined-rebind":
+        # Two batches on the unnamed portal in one write, the second without a Describe: the answer
+        # to the first batch's Describe arrives after the second Bind replaced the portal, and must
+        # not stand for the second result's columns.
+        pg.hold = b""
+        pg.parse("", "SELECT full_name AS v FROM customers ORDER BY id LIMIT 3"); pg.bind("", ""); pg.describe(b"P", ""); pg.execute(""); pg.sync()
+        pg.parse("", SSN); pg.bind("", ""); pg.execute(""); pg.sync()
+        pg.send_held(); pg.until_ready(); pg.until_ready()
     elif name == "temp-table-shadow":
         pg.parse("s1", "SELECT full_name FROM customers ORDER BY id LIMIT 3"); pg.describe(b"S", "s1"); pg.sync(); pg.until_ready()
         pg.query("CREATE TEMP TABLE customers AS SELECT id, replace(ssn, '-', '') AS full_name FROM public.customers"); pg.until_ready()
