@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         // The gate's services (listeners, SIGHUP reload) and their graceful shutdown.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The approvals' state store (SQLite through the system's libsqlite3; Debian: libsqlite3-dev).
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev): block compression and CRC32.
@@ -104,6 +106,9 @@ let package = Package(
                                                       // TLSUserEvent: the upstream handshake's end, for verify-full's name check.
                                                       .product(name: "NIOTLS", package: "swift-nio"),
                                                       .product(name: "Metrics", package: "swift-metrics")]),
+        // Held statements waiting for people: approvals, grants, the admin audit, and their SQLite store.
+        .target(name: "Approvals", dependencies: ["CaptureFormat", "Policy", "Identity",
+                                                  .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "capture-proxy",
             dependencies: ["PostgresProxy", "GateRuntime", "ProxyCore", "Identity", "Forensics", "CaptureFormat", "Policy", "SQLInspection",
@@ -126,6 +131,8 @@ let package = Package(
         .testTarget(name: "GateRuntimeTests", dependencies: ["GateRuntime", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "CaptureFormat"]),
+        // The approvals service and its store, with an injected clock and real SQLite files.
+        .testTarget(name: "ApprovalsTests", dependencies: ["Approvals", "Policy", "Identity", "CaptureFormat"]),
         // The export engine's parts: formats, manifest, integrity classes, tar, custody log.
         .testTarget(name: "ExportTests", dependencies: ["Forensics", "CaptureFormat", "TestSupport"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
