@@ -154,12 +154,13 @@ struct DecisionTests {
     }
 
     @Test func aDecisionPastTheDeadlineIsRefusedEvenBeforeTheTimerRuns() async throws {
-        // Whether or not the timer has run yet, the decision itself finds the deadline passed.
-        let f = try Fixture(); defer { f.remove() }
+        // A clock whose timers never fire: only the decision's own check can find the deadline passed.
+        let f = try Fixture(clock: ManualClock(wakesSleepers: false)); defer { f.remove() }
         try await f.approvals.request(hold("a1"))
         f.clock.advance(by: 301)
         #expect(await refusal { try await f.approvals.approve("a1", by: ana, reason: "late") } == .notPending("a1", .expired))
-        #expect(try await f.approvals.approval("a1")?.decisions.isEmpty == true)
+        let record = try #require(try await f.approvals.approval("a1"))
+        #expect(record.state == .expired && record.decisions.isEmpty)
     }
 
     @Test func withdrawnOnCancelOrDisconnect() async throws {

@@ -124,3 +124,58 @@ func sqlite3(_ path: String, _ sql: String) throws -> String {
     guard p.terminationStatus == 0 else { throw Failed(status: p.terminationStatus) }
     return String(decoding: data, as: UTF8.self)
 }
+
+@Suite("approvals: a store that refuses a write")
+struct StoreFailureTests {
+    @Test func aDecisionTheStoreCannotKeepApprovesNothing() async throws {
+        let f = try Fixture(); defer { f.remove() }
+        try await f.approvals.request(hold("a1"))
+        // The real sqlite3 shell takes the store's write lock and keeps it.
+        let locker = try SQLiteShell(f.path)
+        try locker.run("BEGIN EXCLUSIVE;")
+        let error = await refusal { try await f.approvals.approve("a1", by: person("ana", "dba"), reason: "ok") }
+        guard case .store(let storeError)? = error else {
+            Issue.record("expected a store error, got \(String(describing: error))")
+            return
+        }
+        #expect(storeError.kind == .io && storeError.description.contains(f.path))
+        let record = try #require(try await f.approvals.approval("a1"))
+        #expect(record.state == .pending && record.decisions.isEmpty, "nothing was approved")
+        try locker.run("COMMIT;")
+        locker.close()
+        #expect(try await f.approvals.approve("a1", by: person("ana", "dba"), reason: "ok").kind == .approved)
+    }
+}
+
+/// An interactive sqlite3 shell on the store: each `run` returns once the shell has executed it.
+final class SQLiteShell {
+    private let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+
+    init(_ path: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = ["-batch", path]
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+    }
+
+    /// Runs `sql`, then waits for a marker the shell prints after it.
+    func run(_ sql: String) throws {
+        input.fileHandleForWriting.write(Data("\(sql)\nSELECT 'done-marker';\n".utf8))
+        var seen = ""
+        while !seen.contains("done-marker") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw CocoaError(.fileReadUnknown) }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        if seen.contains("Error") || seen.contains("error") { throw CocoaError(.fileWriteUnknown) }
+    }
+
+    func close() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+}

@@ -14,14 +14,20 @@ final class ManualClock: ApprovalClock, @unchecked Sendable {
     private var cancelled: Set<Int> = []
     private var nextSleeper = 0
 
-    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = start }
+    /// Whether moving the clock wakes sleepers (false: timers never fire, only explicit checks see time pass).
+    private let wakesSleepers: Bool
+
+    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000), wakesSleepers: Bool = true) {
+        current = start
+        self.wakesSleepers = wakesSleepers
+    }
 
     func now() -> Date { lock.withLock { current } }
 
     func advance(by seconds: TimeInterval) {
         let due: [CheckedContinuation<Void, any Error>] = lock.withLock {
             current = current.addingTimeInterval(seconds)
-            let ready = sleepers.filter { $0.value.deadline <= current }
+            let ready = wakesSleepers ? sleepers.filter { $0.value.deadline <= current } : [:]
             for key in ready.keys { sleepers[key] = nil }
             return ready.map(\.value.continuation)
         }
@@ -34,7 +40,7 @@ final class ManualClock: ApprovalClock, @unchecked Sendable {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 let resumeNow: Result<Void, any Error>? = lock.withLock {
                     if cancelled.contains(id) { return .failure(CancellationError()) }
-                    if current >= deadline { return .success(()) }
+                    if current >= deadline && wakesSleepers { return .success(()) }
                     sleepers[id] = (deadline, c)
                     return nil
                 }
