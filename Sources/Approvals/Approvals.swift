@@ -18,8 +18,8 @@ public actor Approvals {
     public private(set) var unreportedStoreError: ApprovalStoreError?
 
     private var live: [String: Live] = [:]
-    private var turnTaken = false
-    private var turnQueue: [CheckedContinuation<Void, Never>] = []
+    private var turns = Turns()
+    private var started = false
 
     /// A pending approval: its record, who waits on it, and its timeout.
     private struct Live {
@@ -35,10 +35,13 @@ public actor Approvals {
     }
 
     /// Once, before the first request: approvals a previous process left pending are marked
-    /// abandoned (their clients are gone). Returns their ids.
+    /// abandoned (their clients are gone). Returns their ids. Later calls do nothing (they would
+    /// abandon this process's own pending approvals).
     @discardableResult
     public func start() async throws(ApprovalError) -> [String] {
         await takeTurn(); defer { endTurn() }
+        guard !started, live.isEmpty else { return [] }
+        started = true
         return try await stored { [store, clock] () async throws(ApprovalStoreError) in
             try await store.abandonPending(at: clock.now().storedPrecision, reason: "the gate stopped while it waited; its client is gone")
         }
@@ -334,12 +337,12 @@ public actor Approvals {
     }
 
     private func takeTurn() async {
-        if !turnTaken { turnTaken = true; return }
-        await withCheckedContinuation { turnQueue.append($0) }
+        if turns.enter() { return }
+        await withCheckedContinuation { turns.wait($0) }
     }
 
     private func endTurn() {
-        if turnQueue.isEmpty { turnTaken = false } else { turnQueue.removeFirst().resume() }
+        turns.leave()?.resume()
     }
 
     static func reuseReason(_ grant: GrantRecord) -> String {

@@ -74,6 +74,10 @@ struct StoreTests {
         #expect(try await restarted.approval("decided")?.state == .approved)
         #expect(try await restarted.grants().map(\.id) == [grantID])
         #expect(try await restarted.request(hold("again", requirement: windowed)).kind == .reusedGrant, "the live grant survived the restart")
+        // A second start abandons nothing: what is pending now is this process's own.
+        try await restarted.request(hold("new", fingerprint: "fp-new"))
+        #expect(try await restarted.start() == [])
+        #expect(try await SQLiteApprovalStore(path: f.path).approval("new")?.state == .pending)
         // Newest first: the refused attempt after the restart, then the approval before it.
         #expect(try await restarted.audit().map(\.outcome) == ["refused: approval waiting is abandoned, no longer pending", "done"])
     }
