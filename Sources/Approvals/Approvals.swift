@@ -50,7 +50,7 @@ public actor Approvals {
     // MARK: Requests
 
     /// Registers a held request. A live grant for the same subject, target, statement fingerprint
-    /// and rule lets it run at once (`reusedGrant`); otherwise it is pending (`requested`) until
+    /// and rule lets it run at once (`reusedGrant`) if the rule still grants windows; otherwise it is pending (`requested`) until
     /// decided, expired or withdrawn. `onEvent` hears every later change of this approval; it is
     /// called on the service's actor and must return at once (an adapter hops to its event loop).
     @discardableResult
@@ -68,7 +68,8 @@ public actor Approvals {
             policy: hold.decision.policy, rule: hold.decision.rule, requirement: hold.requirement, state: .pending,
             createdAt: now, deadline: now.addingTimeInterval(hold.requirement.timeout.timeInterval).storedPrecision)
 
-        let grant = try await stored { [store] () async throws(ApprovalStoreError) in
+        // Only while the rule still grants windows: a policy that took its grant away ends the reuse.
+        let grant = hold.requirement.grant == nil ? nil : try await stored { [store] () async throws(ApprovalStoreError) in
             try await store.activeGrant(subject: hold.requester.subject, target: hold.target, fingerprint: hold.fingerprint,
                                         policy: hold.decision.policy, rule: hold.decision.rule, at: now)
         }
@@ -108,7 +109,7 @@ public actor Approvals {
         let now = clock.now().storedPrecision
         record.state = .withdrawn
         record.decidedAt = now
-        record.outcomeReason = "withdrawn: \(reason)"
+        record.outcomeReason = "withdrawn: \(Self.printable(reason))"
         let event = ApprovalEvent(kind: .withdrawn, approvalID: id, reason: record.outcomeReason)
         // Settled even if the store cannot say so (refusing the request is safe), but after the
         // write, so that a waiter arriving meanwhile finds it live or stored as withdrawn.

@@ -42,6 +42,8 @@ struct GrantTests {
         #expect(try await f.approvals.request(hold("t", target: "billing-db", requirement: windowed)).kind == .requested)
         #expect(try await f.approvals.request(hold("f", fingerprint: "fp-delete-customers", requirement: windowed)).kind == .requested)
         #expect(try await f.approvals.request(hold("r", rule: "other-rule", requirement: windowed)).kind == .requested)
+        // The policy was reloaded and the rule no longer grants windows: the old grant is not used.
+        #expect(try await f.approvals.request(hold("n", requirement: ApprovalRequirement(anyOf: ["dba"]))).kind == .requested)
         #expect(try await f.approvals.request(hold("same", requirement: windowed)).kind == .reusedGrant)
     }
 
