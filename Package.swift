@@ -37,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
         // The gate's metrics in Prometheus's text format, as the swift-metrics backend.
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The approvals' state store (SQLite through the system's libsqlite3; Debian: libsqlite3-dev).
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev): block compression and CRC32.
@@ -135,6 +137,9 @@ let package = Package(
                                                  .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                  .product(name: "Logging", package: "swift-log"),
                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        // Held statements waiting for people: approvals, grants, the admin audit, and their SQLite store.
+        .target(name: "Approvals", dependencies: ["CaptureFormat", "Policy", "Identity",
+                                                  .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "capture-proxy",
             dependencies: ["PostgresProxy", "GateRuntime", "AdminAPI", "Webhooks",
@@ -161,6 +166,8 @@ let package = Package(
         .testTarget(name: "GateRuntimeTests", dependencies: ["GateRuntime", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "CaptureFormat"]),
+        // The approvals service and its store, with an injected clock and real SQLite files.
+        .testTarget(name: "ApprovalsTests", dependencies: ["Approvals", "Policy", "Identity", "CaptureFormat"]),
         // The export engine's parts: formats, manifest, integrity classes, tar, custody log.
         .testTarget(name: "ExportTests", dependencies: ["Forensics", "CaptureFormat", "TestSupport"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
