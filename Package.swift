@@ -99,7 +99,7 @@ let package = Package(
                                                   .product(name: "Metrics", package: "swift-metrics")]),
         // The gate every protocol shares: listeners chosen by the target's protocol, live sessions,
         // reload, graceful shutdown as a service.
-        .target(name: "GateRuntime", dependencies: ["ProxyCore", "Identity", "CaptureFormat",
+        .target(name: "GateRuntime", dependencies: ["ProxyCore", "Identity", "CaptureFormat", "Approvals",
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -129,7 +129,7 @@ let package = Package(
                                                           .product(name: "Crypto", package: "swift-crypto"),
                                                           .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The admin API: its own listener, bearer tokens from the gate's issuer, JSON.
-        .target(name: "AdminAPI", dependencies: ["GateRuntime", "ProxyCore", "Identity",
+        .target(name: "AdminAPI", dependencies: ["GateRuntime", "ProxyCore", "Identity", "Approvals", "Policy",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
                                                  .product(name: "HummingbirdTLS", package: "hummingbird"),
                                                  .product(name: "Prometheus", package: "swift-prometheus"),

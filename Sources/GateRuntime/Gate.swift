@@ -1,3 +1,4 @@
+import Approvals
 import CaptureFormat
 import Foundation
 import Identity
@@ -26,6 +27,8 @@ public final class Gate: Service, Sendable {
     public let sessions = LiveSessions()
     /// Each target's exchange counters and latencies, shared by its sessions.
     public let exchangeMetrics: [String: ExchangeMetrics]
+    /// Held requests, approvers' decisions, grants and the admin audit (`approvals.store`).
+    public let approvals: Approvals
     let adapters: [TargetConfig.ProtocolKind: any ProtocolAdapter]
     let makePolicies: @Sendable (GateConfig, Int) -> PolicyState
     let listeners = NIOLockedValueBox<[any Channel]>([])
@@ -44,6 +47,14 @@ public final class Gate: Service, Sendable {
             signingKey = try SigningKey.loadOrCreate(path: config.proxy.signingKey)
         } catch {
             throw GateError("signing key: \(error)")
+        }
+        do {
+            // Beside the captures by default, whose directory may not exist yet (0700, as the gate makes it).
+            try FileManager.default.createDirectory(atPath: (config.approvals.store as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            approvals = Approvals(store: try SQLiteApprovalStore(path: config.approvals.store))
+        } catch {
+            throw GateError("approvals store: \(error)")
         }
         writerThreads = WriterThreads(count: EventLoops.usableCores())
         exchangeMetrics = Dictionary(uniqueKeysWithValues: config.targets.map { ($0.name, ExchangeMetrics(target: $0.name)) })
@@ -98,6 +109,9 @@ public final class Gate: Service, Sendable {
     /// As a service: listens until the service group's graceful shutdown (SIGTERM, SIGINT), then
     /// drains.
     public func run() async throws {
+        // What a previous run left pending is abandoned: its clients are gone.
+        let abandoned = try await approvals.start()
+        if !abandoned.isEmpty { logger.notice("approvals left pending by the last run marked abandoned", metadata: ["count": "\(abandoned.count)"]) }
         try await start()
         for address in listeningAddresses { logger.info("ready", metadata: ["address": "\(address)"]) }
         try? await gracefulShutdown()

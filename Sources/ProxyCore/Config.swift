@@ -14,6 +14,8 @@ public struct GateConfig: Sendable {
     public var admin: AdminSettings? = nil
     /// Receivers of the gate's events (approvals), by name.
     public var webhooks: [WebhookSettings] = []
+    /// The approvals store and page.
+    public var approvals: ApprovalsSettings = ApprovalsSettings(store: "approvals.sqlite")
 
     /// Which account each session logs in with (see `UpstreamCredentials`).
     public var upstreamCredentials: UpstreamCredentials { UpstreamCredentials(policies: policies, byPolicy: policyCredentials) }
@@ -59,7 +61,7 @@ public struct GateConfig: Sendable {
     public static func parse(yaml: String, file: String, baseDirectory: String = ".",
                              environment: [String: String] = [:], requireSecrets: Bool = true) throws -> GateConfig {
         let root = try ConfigNode.parse(yaml: yaml, file: file)
-        let top = try root.fields(["proxy", "identity", "targets", "policies", "admin", "webhooks"])
+        let top = try root.fields(["proxy", "identity", "targets", "policies", "admin", "webhooks", "approvals"])
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p) }
 
         guard let proxyNode = top["proxy"] else { throw root.error("missing 'proxy' section") }
@@ -111,8 +113,9 @@ public struct GateConfig: Sendable {
         for (name, node) in try top["webhooks"]?.mapping() ?? [] {
             webhooks.append(try WebhookSettings.parse(name: name, node: node, resolve: resolve, environment: environment, requireSecrets: requireSecrets))
         }
+        let approvals = try ApprovalsSettings.parse(top["approvals"], captureDirectory: proxy.captureDirectory, resolve: resolve)
         return GateConfig(proxy: proxy, identity: identity, targets: targets, policies: policies, policyCredentials: credentials, admin: admin,
-                          webhooks: webhooks)
+                          webhooks: webhooks, approvals: approvals)
     }
 }
 

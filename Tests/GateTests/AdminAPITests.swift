@@ -23,9 +23,10 @@ struct AdminAPITests {
 
     /// One request with curl; `token` as a bearer token; `extra` curl arguments (TLS).
     func request(_ gate: GateProcess, _ method: String, _ path: String, token: String? = nil, scheme: String = "http",
-                 extra: [String] = [], authorization: String? = nil) throws -> Reply {
+                 extra: [String] = [], authorization: String? = nil, body: String? = nil) throws -> Reply {
         let port = try #require(gate.adminPort)
         var args = ["-sS", "-i", "-X", method, "--max-time", "20"] + extra
+        if let body { args += ["-H", "Content-Type: application/json", "--data-binary", body] }
         if let token { args += ["-H", "Authorization: Bearer \(token)"] }
         if let authorization { args += ["-H", "Authorization: \(authorization)"] }
         args.append("\(scheme)://127.0.0.1:\(port)\(path)")
@@ -130,6 +131,10 @@ struct AdminAPITests {
         }
         #expect(end.reason == "admin-end")
         #expect(gate.logText.contains("session ended through the admin API"))
+        // And in the audit of the gate's state store, with who did it.
+        let store = gate.directory.appendingPathComponent("captures/approvals.sqlite").path
+        let audit = try run("sqlite3", [store, "SELECT actor, action, object, outcome FROM admin_audit"])
+        #expect(audit.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ops@example.com|end-session|\(id)|ended", "\(audit.stdout)\(audit.stderr)")
     }
 
     @Test func reloadTakesTheFileOrKeepsTheRunningPolicies() throws {
@@ -166,6 +171,9 @@ struct AdminAPITests {
         #expect(denied.status != 0)
         #expect(denied.stderr.contains("42501") || denied.stderr.contains("denied"), "\(denied.stderr)")
         #expect(gate.logText.contains("policies reloaded through the admin API"))
+        let store = gate.directory.appendingPathComponent("captures/approvals.sqlite").path
+        let audit = try run("sqlite3", [store, "SELECT action, outcome FROM admin_audit ORDER BY id"])
+        #expect(audit.stdout == "reload-policies|refused: the configuration does not load\nreload-policies|reloaded\n", "\(audit.stdout)\(audit.stderr)")
     }
 
     @Test func theAdminListenerServesTLS() throws {
@@ -198,16 +206,39 @@ struct AdminAPITests {
             """, spec])
         try #require(listed.status == 0, "\(listed.stderr)")
         let operations = listed.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        #expect(operations.count == 5)
+        #expect(operations.count == 11)
         let gate = try GateProcess(provider: provider, targets: ["db": scramTarget], admin: Self.admin)
         defer { gate.stop() }
         let ops = try provider.token("ops@example.com", groups: ["tollgate-ops"])
         for operation in operations {
-            let reply = try request(gate, operation[0], operation[1].replacingOccurrences(of: "{id}", with: "unknown"), token: ops)
-            // (A 404 is right only for the unknown session id, and says so.)
-            #expect(reply.status != 404 || (reply.json?["error"] as? String)?.hasPrefix("no open session") == true,
+            let reply = try request(gate, operation[0], operation[1].replacingOccurrences(of: "{id}", with: "unknown"), token: ops,
+                                    body: operation[0] == "POST" ? #"{"reason": "checking the API"}"# : nil)
+            // (A 404 is right only for the unknown id, and says so.)
+            let error = reply.json?["error"] as? String ?? ""
+            #expect(reply.status != 404 || ["no open session", "no approval", "no grant"].contains { error.hasPrefix($0) },
                     "\(operation): \(reply.status) \(reply.body)")
             #expect(reply.status < 500, "\(operation): \(reply.status)")
         }
+    }
+
+    /// The approvers' endpoints, before anything is held: empty lists, unknown ids (404), bad
+    /// bodies (400) and unknown states (400), each a clear JSON error that changes nothing.
+    @Test func approvalEndpointsAnswerBadInputClearly() throws {
+        let gate = try GateProcess(provider: provider, targets: ["db": scramTarget], admin: Self.admin)
+        defer { gate.stop() }
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let pending = try request(gate, "GET", "/v1/approvals", token: dba)
+        #expect(pending.status == 200 && (pending.json?["approvals"] as? [Any])?.isEmpty == true, "\(pending.body)")
+        #expect(try request(gate, "GET", "/v1/approvals?state=maybe", token: dba).status == 400)
+        let unknown = try request(gate, "POST", "/v1/approvals/no-such/approve", token: dba, body: #"{"reason": "looks fine"}"#)
+        #expect(unknown.status == 404 && unknown.json?["error"] as? String == "no approval no-such", "\(unknown.body)")
+        for bad in ["not json", #"{"why": "x"}"#, #"["reason"]"#, ""] {
+            let r = try request(gate, "POST", "/v1/approvals/no-such/deny", token: dba, body: bad)
+            #expect(r.status == 400, "\(bad): \(r.status) \(r.body)")
+        }
+        let grants = try request(gate, "GET", "/v1/grants?all=true", token: dba)
+        #expect(grants.status == 200 && (grants.json?["grants"] as? [Any])?.isEmpty == true)
+        #expect(try request(gate, "POST", "/v1/grants/no-such/revoke", token: dba, body: #"{"reason": "done"}"#).status == 404)
+        #expect(try request(gate, "GET", "/v1/approvals").status == 401)
     }
 }
