@@ -106,7 +106,7 @@ let package = Package(
                                                     .product(name: "Logging", package: "swift-log"),
                                                     .product(name: "Metrics", package: "swift-metrics"),
                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
-        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "GateRuntime", "Identity", "SQLInspection", "Policy", "Masking",
+        .target(name: "PostgresProxy", dependencies: ["PostgresWire", "ProxyCore", "GateRuntime", "Approvals", "Identity", "SQLInspection", "Policy", "Masking",
                                                       .product(name: "NIOCore", package: "swift-nio"),
                                                       .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "NIOPosix", package: "swift-nio"),

@@ -90,6 +90,7 @@ extension PostgresSessionHandler {
         upstream = nil
         if let (pid, key) = gateKey { gate.cancels.remove(processID: pid, secretKey: key) }
         gateKey = nil
+        withdrawHold(reason: reason)
         if let finish = core.end(reason: reason) {
             let gate = self.gate
             let logger = gate.logger

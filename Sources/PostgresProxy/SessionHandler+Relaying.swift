@@ -9,15 +9,29 @@ import ProxyCore
 extension PostgresSessionHandler {
     func clientMessage(_ message: PostgresFrontendMessage, frame: ByteBuffer, context: ChannelHandlerContext) {
         guard upstream != nil else { return }
+        // Behind a held request, the client's messages wait in order (SessionHandler+Holds).
+        if held != nil {
+            waiting.append(message, frame: frame)
+            if waiting.bytes > Self.maxWaitingBytes {
+                fail(context, code: "54000", "too much sent behind a request waiting for approval", reason: "protocol-error")
+            }
+            return
+        }
         var action = machine.clientMessage(message)
         switch action {
         case .inspect(let request):
-            action = machine.inspected(admit(request))
+            guard let verdict = admit(request, message: message, frame: frame, context: context) else { return }
+            action = machine.inspected(verdict)
         case .preview(let name, let text):
             action = machine.inspected(preview(name: name, text: text))
         default:
             break
         }
+        execute(action, message: message, frame: frame, context: context)
+    }
+
+    /// Carries out the relay's answer for one client message.
+    func execute(_ action: RelayStateMachine.ClientAction, message: PostgresFrontendMessage, frame: ByteBuffer, context: ChannelHandlerContext) {
         switch action {
         case .forward:
             // Requests go upstream exactly as the client sent them.
@@ -52,22 +66,30 @@ extension PostgresSessionHandler {
 
     /// Inspects, decides and records one request (the core's steps): admitted, with what masking
     /// needs to place the columns of its results, or refused, with the message for the client.
-    func admit(_ request: consuming Request) -> RelayStateMachine.Verdict {
+    /// Nil: the request is held (`startHold`), the message kept until the approval is decided.
+    func admit(_ request: consuming Request, message: PostgresFrontendMessage? = nil, frame: ByteBuffer? = nil,
+               context: ChannelHandlerContext? = nil) -> RelayStateMachine.Verdict? {
         let actions = core.request(request)
         recorded.exchangeStarted()
         syncMasking()
         var verdict = RelayStateMachine.Verdict.refused(machine.relay.lastDenial)
+        var holding = false
         for action in actions {
             switch action {
             case .forward(let a): verdict = .admitted(a)
             case .refuse(_, let message): verdict = .refused(message)
             case .hold(let hold):
-                // Holds are not configured for this adapter (approvals come with their own issue): fail closed.
-                verdict = .refused("tollgate: approval \(hold.approvalID) required; approvals are not available on this gate")
+                guard let message, let frame, let context else {
+                    // Only a message the relay can keep may wait (a Parse is decided at its Execute).
+                    verdict = .refused("tollgate: approval \(hold.approvalID) required; this message cannot wait for it")
+                    continue
+                }
+                startHold(hold, message: message, frame: frame, context: context)
+                holding = true
             case .pauseReading, .resumeReading, .holdUpstream, .releaseUpstream: apply([action])
             }
         }
-        return verdict
+        return holding ? nil : verdict
     }
 
     /// A Parse is decided where the policy enforces, so a refused statement is never even prepared
@@ -75,7 +97,9 @@ extension PostgresSessionHandler {
     func preview(name: String, text: String) -> RelayStateMachine.Verdict {
         guard core.currentPolicy().enforcing else { return .allowed }
         let request = Request.postgres(PostgresRequest(text: text, path: .extended, statementName: name))
-        guard core.preview(request).action != .allow else { return .allowed }
+        let action = core.preview(request).action
+        // A statement to be reviewed is held at its Execute, where it would run.
+        guard action != .allow, !(action == .review && core.settings.holds) else { return .allowed }
         if case .refused(let message) = admit(request) { return .refused(message) }
         return .refused(machine.relay.lastDenial)
     }

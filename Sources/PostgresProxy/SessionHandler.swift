@@ -60,6 +60,9 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var upstreamOut = ByteBuffer()
     /// Strict recording: upstream output waiting for its record, by the core's ticket.
     var heldUpstream: [(ticket: UInt64, bytes: ByteBuffer)] = []
+    /// A request waiting for an approver, and the client's messages behind it (SessionHandler+Holds).
+    var held: HeldRequest?
+    var waiting = WaitingMessages()
     /// The client's messages, decoded here as they arrive, each with the bytes it came in.
     var frames: FramedDecoding<PostgresFrontendDecoder>
 
@@ -72,7 +75,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         core = ExchangeSession(settings: .init(target: target.name, protocolName: "postgres", proxyID: gate.config.proxy.id,
                                                writerName: "capture-proxy \(gateVersion)", captureDirectory: gate.config.proxy.captureDirectory,
                                                writerOptions: writerOptions, maxValueBytes: target.recordMaxValueBytes,
-                                               headerAttributes: [KeyValue("upstream", target.upstream.description)],
+                                               headerAttributes: [KeyValue("upstream", target.upstream.description)], holds: true,
                                                durability: target.recordDurability, metrics: gate.gate.exchangeMetrics[target.name]),
                                policies: gate.policies)
         recorded = ResultRecording(maxRows: target.recordMaxRows)
@@ -207,7 +210,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             return
         }
         // Silence while a statement runs (pg_sleep, a long report) is not idleness.
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, machine.relay.pending.isEmpty {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, machine.relay.pending.isEmpty, held == nil {
             fail(context, code: "57P05", "terminating connection due to idle timeout (\(target.idleTimeout))", reason: "idle-timeout")
             return
         }

@@ -220,7 +220,8 @@ public struct ExchangeSession {
             return Outstanding(exchange: exchange, verdict: .forward(admitted))
         case .review where held:
             let hold = Hold(approvalID: UUID().uuidString.lowercased(), exchange: exchange, decision: decision,
-                            approval: admission.approval ?? ApprovalRequirement(clauses: []))
+                            approval: admission.approval ?? ApprovalRequirement(clauses: []),
+                            statement: admission.recordedText, fingerprint: Self.grantKey(heldRequest))
             record(.approval(Approval(state: .requested, approvalID: hold.approvalID, approverGroups: hold.approvers)), exchange: exchange)
             return Outstanding(exchange: exchange, verdict: .forward(admitted), hold: hold, heldRequest: heldRequest)
         case .review:
@@ -492,6 +493,20 @@ public struct Hold: Sendable, Equatable {
     public var approval: ApprovalRequirement
     /// Groups whose members may approve it.
     public var approvers: [String] { approval.groups }
+    /// The statement as the capture records it (what the approver is shown: never a credential).
+    public var statement: String = ""
+    /// Where a grant applies: the statement's fingerprint (its normalized shape).
+    public var fingerprint: String = ""
+}
+
+extension ExchangeSession {
+    /// A held request's grant key: its fingerprint, else its normalized text (never empty, so that
+    /// two unrelated statements never share a grant).
+    static func grantKey(_ inspected: InspectedRequest?) -> String {
+        guard let inspected, case .postgres(let p) = inspected.request else { return "" }
+        if !p.fingerprint.isEmpty { return p.fingerprint }
+        return p.normalized.isEmpty ? "text:" + p.text : p.normalized
+    }
 }
 
 /// A decided request waiting for its turn (or its approval).

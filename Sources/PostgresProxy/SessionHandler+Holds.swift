@@ -1,0 +1,105 @@
+import Approvals
+import CaptureFormat
+import Foundation
+import NIOCore
+import Policy
+import PostgresWire
+import ProxyCore
+
+/// Held requests (just-in-time approvals): the core holds a request a rule sends to review; the
+/// handler registers it with the gate's approvals service off the event loop, tells the client
+/// where it waits (a NoticeResponse), keeps the client's later messages behind it, and on the
+/// approval's final event forwards the held message (approved) or answers it with the core's
+/// 42501 refusal (denied, expired, withdrawn), then relays what waited.
+extension PostgresSessionHandler {
+    /// Messages kept behind a hold at most (bytes): a client that pipelines more is ended (fail closed).
+    static let maxWaitingBytes = 64 << 20
+
+    /// The core held the message being inspected: register it and tell the client.
+    func startHold(_ hold: Hold, message: PostgresFrontendMessage, frame: ByteBuffer, context: ChannelHandlerContext) {
+        held = HeldRequest(approvalID: hold.approvalID, message: message, frame: frame)
+        writeBackend(context, .noticeResponse(.init(severity: "NOTICE", sqlState: "01000", message: holdNotice(hold))), flush: false)
+        flushClient()
+        submitRecorded()
+        let request = HoldRequest(approvalID: hold.approvalID, session: session?.sessionID ?? "", exchange: hold.exchange,
+                                  target: target.name, requester: Principal(subject: session?.subject ?? "", groups: session?.groups ?? []),
+                                  statement: hold.statement, fingerprint: hold.fingerprint, decision: hold.decision,
+                                  requirement: hold.approval)
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        let approvals = gate.gate.approvals
+        let id = hold.approvalID
+        Task {
+            do {
+                let event = try await approvals.request(request) { event in
+                    loop.execute { handler.value.approvalEvent(event) }
+                }
+                loop.execute {
+                    guard handler.value.held?.approvalID == id else {
+                        // The client went away before the service had it: withdraw it now.
+                        if !event.isFinal { Task { try? await approvals.withdraw(id, reason: "the client went away") } }
+                        return
+                    }
+                    handler.value.held?.registered = true
+                    handler.value.approvalEvent(event)
+                }
+            } catch {
+                // The service could not take it: the request never runs (fail closed).
+                loop.execute {
+                    handler.value.gate.logger.error("approval request failed", metadata: ["approval": "\(id)", "error": "\(error)"])
+                    handler.value.approvalEvent(ApprovalEvent(kind: .expired, approvalID: id, reason: "the approvals service could not register it: \(error)"))
+                }
+            }
+        }
+    }
+
+    /// What the client is told while it waits: the approval's id, the rule, where to approve.
+    func holdNotice(_ hold: Hold) -> String {
+        var where_ = "capture-proxy approvals approve \(hold.approvalID) --reason ..."
+        if let page = gate.config.approvals.pageURL {
+            where_ = page.appendingPathComponent("approvals").appendingPathComponent(hold.approvalID).absoluteString + " or " + where_
+        }
+        return "tollgate: approval \(hold.approvalID) required by policy \"\(hold.decision.policy)\" rule \"\(hold.decision.rule)\""
+            + " (approvers: \(hold.approvers.joined(separator: ", "))); waiting for a decision: \(where_)"
+    }
+
+    /// An event of the approval: a final one settles the held message; others change nothing for the client.
+    func approvalEvent(_ event: ApprovalEvent) {
+        guard let current = held, current.approvalID == event.approvalID, event.isFinal, let capture = event.capture,
+              let context, state == .relaying else { return }
+        held = nil
+        var verdict = RelayStateMachine.Verdict.refused("tollgate: approval \(event.approvalID) was not approved")
+        for action in core.resolve(capture) {
+            switch action {
+            case .forward(let a): verdict = .admitted(a)
+            case .refuse(_, let message): verdict = .refused(message)
+            case .hold: break
+            case .forward, .pauseReading, .resumeReading, .holdUpstream, .releaseUpstream: apply([action])
+            }
+        }
+        recorded.exchangeStarted()
+        syncMasking()
+        execute(machine.inspected(verdict), message: current.message, frame: current.frame, context: context)
+        // What waited behind it, in order, until another hold (or the end).
+        while held == nil, state == .relaying, let next = waiting.popFirst() {
+            clientMessage(next.message, frame: next.frame, context: context)
+        }
+        flushUpstream()
+        flushClient()
+        submitRecorded()
+    }
+
+    /// The client went away (or the session ended) while a request was held: it will never run.
+    func withdrawHold(reason: String) {
+        guard let current = held else { return }
+        held = nil
+        _ = core.resolve(Approval(state: .expired, approvalID: current.approvalID, reason: "withdrawn: \(reason)"))
+        let approvals = gate.gate.approvals
+        let logger = gate.logger
+        Task {
+            do { try await approvals.withdraw(current.approvalID, reason: reason) } catch {
+                logger.notice("approval not withdrawn", metadata: ["approval": "\(current.approvalID)", "error": "\(error)"])
+            }
+        }
+    }
+}

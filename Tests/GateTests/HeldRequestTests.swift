@@ -1,0 +1,201 @@
+import CaptureFormat
+import Foundation
+import TestSupport
+import Testing
+
+/// Held requests through the gate (issue 19, item 1): a statement a rule sends to review waits
+/// in the session, the client told where, until an approver decides through the admin API (curl,
+/// real provider tokens); then it runs, or the client gets 42501, and the capture tells the story.
+@Suite("held requests through the gate", .serialized)
+struct HeldRequestTests {
+    let provider: OIDCProvider
+
+    init() throws {
+        provider = try sharedProvider.get()
+        let db = try DatabaseEnvironment.load()
+        let setup = try db.psql(["-c", "CREATE TABLE IF NOT EXISTS holds19_items (id int PRIMARY KEY, label text)",
+                                 "-c", "INSERT INTO holds19_items VALUES (1, 'one'), (2, 'two') ON CONFLICT (id) DO NOTHING",
+                                 "-c", "GRANT ALL ON holds19_items TO tollgate_gate"])
+        try #require(setup.status == 0, "\(setup.stderr)")
+    }
+
+    static func policy(timeout: String = "5m") -> String {
+        """
+        policies:
+          - name: holds19
+            who: {groups: [ai-assistants]}
+            target: db
+            rules:
+              - {name: reads, when: {statement: [select]}, then: allow}
+              - name: updates-need-review
+                when: {statement: [update]}
+                then: review
+                approvers: [dba]
+                timeout: \(timeout)
+
+        """
+    }
+
+    func label(_ id: Int) throws -> String {
+        let db = try DatabaseEnvironment.load()
+        return try db.psql(["-At", "-c", "SELECT label FROM holds19_items WHERE id = \(id)"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// One admin API call with curl; the status and the JSON body.
+    func admin(_ gate: GateProcess, _ method: String, _ path: String, token: String, body: String? = nil) throws -> (Int, [String: Any]) {
+        let port = try #require(gate.adminPort)
+        var args = ["-sS", "-X", method, "--max-time", "20", "-o", "/dev/stdout", "-w", "\n%{http_code}", "-H", "Authorization: Bearer \(token)"]
+        if let body { args += ["-H", "Content-Type: application/json", "--data-binary", body] }
+        args.append("http://127.0.0.1:\(port)\(path)")
+        let r = try run("curl", args)
+        try #require(r.status == 0, "curl: \(r.stderr)")
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        let status = Int(lines.last ?? "") ?? 0
+        let json = (try? JSONSerialization.jsonObject(with: Data(lines.dropLast().joined(separator: "\n").utf8))) as? [String: Any]
+        return (status, json ?? [:])
+    }
+
+    /// The id of the one pending approval, once the gate registered it.
+    func pendingID(_ gate: GateProcess, token: String) throws -> String {
+        var id: String?
+        try waitUntil("a pending approval", timeout: .seconds(30)) {
+            let list = (try? admin(gate, "GET", "/v1/approvals?state=pending", token: token))?.1["approvals"] as? [[String: Any]]
+            id = list?.first?["id"] as? String
+            return id != nil
+        }
+        return try #require(id)
+    }
+
+    func startGate(timeout: String = "5m") throws -> GateProcess {
+        try GateProcess(provider: provider, targets: ["db": scramTarget], policies: Self.policy(timeout: timeout),
+                        admin: "groups: [tollgate-ops]")
+    }
+
+    @Test func anApprovedUpdateRunsAndTheCaptureTellsTheStory() throws {
+        _ = try DatabaseEnvironment.load().psql(["-c", "UPDATE holds19_items SET label = 'one' WHERE id = 1"])
+        let gate = try startGate()
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let (client, out, err) = try gate.startPsql("db", token: agent, "UPDATE holds19_items SET label = 'approved' WHERE id = 1")
+        let id = try pendingID(gate, token: dba)
+        #expect(client.isRunning, "psql did not wait")
+        #expect(try label(1) == "one", "the held update reached PostgreSQL before approval")
+        // The requester may not approve their own request, nor may someone outside the approvers.
+        let selfApproval = try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: try provider.token("agent@example.com", groups: ["ai-assistants", "dba"]),
+                                     body: #"{"reason": "mine"}"#)
+        #expect(selfApproval.0 == 403)
+        let outsider = try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: try provider.token("eve@example.com", groups: ["sales"]),
+                                 body: #"{"reason": "sure"}"#)
+        #expect(outsider.0 == 403)
+        #expect(client.isRunning)
+        let approved = try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "ticket 42"}"#)
+        #expect(approved.0 == 200, "\(approved.1)")
+        client.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(client.terminationStatus == 0, "\(stderr)")
+        #expect(stdout.contains("UPDATE 1"), "\(stdout)")
+        // The notice named the approval, the rule and how to approve.
+        #expect(stderr.contains("approval \(id) required by policy \"holds19\" rule \"updates-need-review\""), "\(stderr)")
+        #expect(stderr.contains("capture-proxy approvals approve \(id)"), "\(stderr)")
+        #expect(try label(1) == "approved")
+        #expect(gate.stop() == 0)
+        let events = try allEvents(try #require(try gate.captures().first)).map(\.payload)
+        let story = events.compactMap { payload -> String? in
+            switch payload {
+            case .request: "request"
+            case .decision(let d): "decision \(d.action)"
+            case .approval(let a): "approval \(a.state) \(a.by) \(a.reason)"
+            case .response: "response"
+            default: nil
+            }
+        }
+        #expect(story == ["request", "decision review", "approval requested  ", "approval granted dba@example.com ticket 42", "response"], "\(story)")
+    }
+
+    @Test func aDeniedUpdateIsRefusedWithTheApproversReason() throws {
+        let gate = try startGate()
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let (client, _, err) = try gate.startPsql("db", token: agent, "UPDATE holds19_items SET label = 'denied' WHERE id = 2")
+        let id = try pendingID(gate, token: dba)
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/deny", token: dba, body: #"{"reason": "not today"}"#).0 == 200)
+        client.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(client.terminationStatus != 0)
+        #expect(stderr.contains("approval \(id) was denied by dba@example.com: not today"), "\(stderr)")
+        #expect(try label(2) == "two")
+        // Decided: a second decision is a conflict.
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "changed my mind"}"#).0 == 409)
+    }
+
+    @Test func anUnansweredRequestTimesOut() throws {
+        let gate = try startGate(timeout: "2s")
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let r = try gate.psql("db", token: agent, ["-c", "UPDATE holds19_items SET label = 'late' WHERE id = 2"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("was not approved in time"), "\(r.stderr)")
+        #expect(try label(2) == "two")
+    }
+
+    /// psycopg's pipeline: a held UPDATE between two SELECTs; what follows it waits, in order, and
+    /// after a denial the rest of the batch is skipped to Sync as PostgreSQL does after an error.
+    @Test func aPipelinedBatchWaitsBehindTheHeldStatement() throws {
+        let gate = try startGate()
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let script = """
+            import psycopg
+            conn = psycopg.connect('', autocommit=True)
+            with conn.pipeline() as p:
+                a = conn.execute('SELECT label FROM holds19_items WHERE id = %s', (1,))
+                u = conn.execute('UPDATE holds19_items SET label = %s WHERE id = %s', ('piped', 2))
+                b = conn.execute('SELECT label FROM holds19_items WHERE id = %s', (2,))
+            print('first', a.fetchone()[0]); print('updated', u.rowcount); print('after', b.fetchone()[0])
+            """
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", "-c", script]
+        client.environment = ProcessInfo.processInfo.environment.merging(gate.libpqEnvironment("db", token: agent)) { $1 }
+        let out = Pipe(), err = Pipe()
+        client.standardOutput = out
+        client.standardError = err
+        try client.run()
+        let id = try pendingID(gate, token: dba)
+        #expect(client.isRunning)
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "batch ok"}"#).0 == 200)
+        client.waitUntilExit()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(client.terminationStatus == 0, "\(stderr)")
+        // The SELECT after the UPDATE ran after it (it sees the change).
+        #expect(stdout.contains("updated 1") && stdout.contains("after piped"), "\(stdout)\(stderr)")
+        _ = try DatabaseEnvironment.load().psql(["-c", "UPDATE holds19_items SET label = 'two' WHERE id = 2"])
+    }
+
+    /// A client that goes away while its request waits withdraws it; the capture records it.
+    @Test func aDisconnectWithdrawsTheRequest() throws {
+        let gate = try startGate()
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let (client, _, _) = try gate.startPsql("db", token: agent, "UPDATE holds19_items SET label = 'gone' WHERE id = 2")
+        let id = try pendingID(gate, token: dba)
+        kill(client.processIdentifier, SIGKILL)
+        client.waitUntilExit()
+        try waitUntil("the approval withdrawn", timeout: .seconds(30)) {
+            (try? admin(gate, "GET", "/v1/approvals/\(id)", token: dba))?.1["state"] as? String == "withdrawn"
+        }
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "late"}"#).0 == 409)
+        #expect(try label(2) == "two")
+        #expect(gate.stop() == 0)
+        let approvals = try allEvents(try #require(try gate.captures().first)).compactMap { event -> Approval? in
+            if case .approval(let a) = event.payload { return a } else { return nil }
+        }
+        #expect(approvals.last?.state == .expired && approvals.last?.reason.contains("withdrawn") == true, "\(approvals)")
+    }
+}
