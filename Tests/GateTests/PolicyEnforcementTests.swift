@@ -25,6 +25,7 @@ struct PolicyEnforcementTests {
                 when: {statement: [insert, update]}
                 then: review
                 approvers: [dba]
+                timeout: 1s               # held, and no approver answers here: not approved in time
               - name: no-destruction
                 when: {statement: [delete, truncate, drop]}
                 then: deny
@@ -40,7 +41,7 @@ struct PolicyEnforcementTests {
         #expect(allowed.stdout.contains("5000"))
         for (sql, expected) in [
             ("SELECT email FROM public.customers LIMIT 1", "default-deny"),
-            ("UPDATE analytics.events SET country = 'DE' WHERE id = 1", "approval required"),
+            ("UPDATE analytics.events SET country = 'DE' WHERE id = 1", "was not approved in time"),
             ("WITH d AS (DELETE FROM analytics.events RETURNING *) SELECT count(*) FROM d", "default-deny"),
             ("SELECT 1; DROP TABLE analytics.events", "may not delete or drop"),
             ("SELEC broken", "cannot be parsed"),
@@ -186,7 +187,7 @@ struct PolicyEnforcementTests {
         let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: Self.policy)
         let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
         func denial(_ rule: String) -> String {
-            rule == "writes-need-review" ? "approval required by policy \"copilot-analytics\" rule \"\(rule)\""
+            rule == "writes-need-review" ? "was not approved in time"
                 : "denied by policy \"copilot-analytics\" rule \"\(rule)\""
         }
         for (sql, rule) in Self.corpus {
