@@ -11,6 +11,9 @@ public final class CancelRegistry: Sendable {
         var address: HostPort
         var processID: Int32
         var secretKey: Int32
+        /// The session's own handling of a cancel (a held request is withdrawn, not cancelled
+        /// upstream); it decides on its event loop. Nil: the cancel goes upstream.
+        var onCancel: (@Sendable () -> Void)? = nil
     }
 
     struct Key: Hashable { var processID: Int32; var secretKey: Int32 }

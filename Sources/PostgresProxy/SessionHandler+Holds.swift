@@ -102,4 +102,26 @@ extension PostgresSessionHandler {
             }
         }
     }
+
+    /// A CancelRequest for this session, heard on another connection: on this session's loop, a
+    /// held request is withdrawn (the client gets its 42501, the capture the withdrawal); anything
+    /// else is cancelled upstream as before.
+    func cancelHandler(_ context: ChannelHandlerContext, upstream: CancelRegistry.Upstream) -> @Sendable () -> Void {
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        let cancels = gate.cancels
+        return {
+            loop.execute {
+                let session = handler.value
+                guard let current = session.held else {
+                    cancels.cancel(upstream, on: loop).whenComplete { _ in }
+                    return
+                }
+                let reason = "cancelled by the client"
+                session.approvalEvent(ApprovalEvent(kind: .withdrawn, approvalID: current.approvalID, reason: "withdrawn: \(reason)"))
+                let approvals = session.gate.gate.approvals
+                Task { try? await approvals.withdraw(current.approvalID, reason: reason) }
+            }
+        }
+    }
 }

@@ -31,7 +31,7 @@ extension PostgresSessionHandler {
             writeRaw(context, [UInt8(ascii: "N")])
         case .cancelRequest(let pid, let key):
             if let entry = gate.cancels.lookup(processID: pid, secretKey: key) {
-                gate.cancels.cancel(entry, on: context.eventLoop).whenComplete { _ in }
+                if let onCancel = entry.onCancel { onCancel() } else { gate.cancels.cancel(entry, on: context.eventLoop).whenComplete { _ in } }
             }
             endReason = "cancel-request"
             context.close(promise: nil)
@@ -201,7 +201,8 @@ extension PostgresSessionHandler {
             writeBackend(context, p, flush: false)
         }
         if let (pid, key) = keyData {
-            let mine = gate.cancels.register(.init(address: target.upstream, processID: pid, secretKey: key))
+            let mine = gate.cancels.register(.init(address: target.upstream, processID: pid, secretKey: key,
+                                                   onCancel: cancelHandler(context, upstream: .init(address: target.upstream, processID: pid, secretKey: key))))
             gateKey = mine
             writeBackend(context, .backendKeyData(processID: mine.0, secretKey: mine.1), flush: false)
         }

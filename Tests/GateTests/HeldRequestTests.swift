@@ -19,7 +19,7 @@ struct HeldRequestTests {
         try #require(setup.status == 0, "\(setup.stderr)")
     }
 
-    static func policy(timeout: String = "5m") -> String {
+    static func policy(timeout: String = "5m", extra: String = "") -> String {
         """
         policies:
           - name: holds19
@@ -32,6 +32,7 @@ struct HeldRequestTests {
                 then: review
                 approvers: [dba]
                 timeout: \(timeout)
+                \(extra)
 
         """
     }
@@ -66,8 +67,8 @@ struct HeldRequestTests {
         return try #require(id)
     }
 
-    func startGate(timeout: String = "5m") throws -> GateProcess {
-        try GateProcess(provider: provider, targets: ["db": scramTarget], policies: Self.policy(timeout: timeout),
+    func startGate(timeout: String = "5m", extra: String = "", target: String = scramTarget) throws -> GateProcess {
+        try GateProcess(provider: provider, targets: ["db": target], policies: Self.policy(timeout: timeout, extra: extra),
                         admin: "groups: [tollgate-ops]")
     }
 
@@ -197,5 +198,103 @@ struct HeldRequestTests {
             if case .approval(let a) = event.payload { return a } else { return nil }
         }
         #expect(approvals.last?.state == .expired && approvals.last?.reason.contains("withdrawn") == true, "\(approvals)")
+    }
+
+    /// psycopg's cancel (a CancelRequest on a new connection), sent once the gate's notice says
+    /// the request is held, withdraws it: the client gets 42501 and it can no longer be approved.
+    @Test func aCancelWithdrawsTheRequest() throws {
+        let gate = try startGate()
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let script = """
+            import psycopg, threading
+            conn = psycopg.connect('', autocommit=True)
+            conn.add_notice_handler(lambda d: threading.Thread(target=conn.cancel).start() if 'waiting for a decision' in d.message_primary else None)
+            try:
+                conn.execute("UPDATE holds19_items SET label = 'cancelled' WHERE id = 2")
+                print('ran')
+            except psycopg.Error as e:
+                print('refused', e.sqlstate, e.diag.message_primary)
+            """
+        let r = try run("python3", ["-c", script], environment: gate.libpqEnvironment("db", token: agent), timeout: .seconds(60))
+        #expect(r.stdout.contains("refused 42501") && r.stdout.contains("withdrawn: cancelled by the client"), "\(r.stdout)\(r.stderr)")
+        let list = try #require(try admin(gate, "GET", "/v1/approvals?state=all", token: dba).1["approvals"] as? [[String: Any]])
+        let id = try #require(list.first?["id"] as? String)
+        try waitUntil("the approval withdrawn", timeout: .seconds(30)) {
+            (try? admin(gate, "GET", "/v1/approvals/\(id)", token: dba))?.1["state"] as? String == "withdrawn"
+        }
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "late"}"#).0 == 409)
+        #expect(try label(2) == "two")
+    }
+
+    /// A session waiting for an approver is not idle: the target's 1s idle timeout does not end
+    /// it, and the approval, given later, still runs the statement.
+    @Test func aHeldSessionOutlivesTheIdleTimeout() throws {
+        let gate = try startGate(target: scramTarget + "\nlimits:\n  idle_timeout: 1s")
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let (client, out, err) = try gate.startPsql("db", token: agent, "UPDATE holds19_items SET label = 'late but fine' WHERE id = 2")
+        let id = try pendingID(gate, token: dba)
+        // Well past the idle timeout (1s): an idle session would have been ended by now.
+        usleep(2_500_000)
+        #expect(client.isRunning, "the held session was ended")
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "ok"}"#).0 == 200)
+        client.waitUntilExit()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(client.terminationStatus == 0 && stdout.contains("UPDATE 1"), "\(stdout)\(stderr)")
+        #expect(try label(2) == "late but fine")
+        _ = try DatabaseEnvironment.load().psql(["-c", "UPDATE holds19_items SET label = 'two' WHERE id = 2"])
+    }
+
+    /// A rule that needs two approvers: the first approval changes nothing for the client.
+    @Test func aTwoApproverRuleWaitsForTheSecond() throws {
+        let gate = try startGate(extra: "approvals: 2")
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let dba2 = try provider.token("dba2@example.com", groups: ["dba"])
+        let (client, out, err) = try gate.startPsql("db", token: agent, "UPDATE holds19_items SET label = 'twice' WHERE id = 2")
+        let id = try pendingID(gate, token: dba)
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "first"}"#).0 == 200)
+        #expect(try admin(gate, "GET", "/v1/approvals/\(id)", token: dba).1["state"] as? String == "pending")
+        #expect(client.isRunning, "ran on one approval of two")
+        #expect(try label(2) == "two")
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba2, body: #"{"reason": "second"}"#).0 == 200)
+        client.waitUntilExit()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(client.terminationStatus == 0 && stdout.contains("UPDATE 1"), "\(stdout)\(stderr)")
+        #expect(try label(2) == "twice")
+        _ = try DatabaseEnvironment.load().psql(["-c", "UPDATE holds19_items SET label = 'two' WHERE id = 2"])
+    }
+
+    /// `grant: 30m`: once approved, the same statement runs again at once; revoked, it is held again.
+    @Test func aGrantLetsTheSameStatementRunUntilRevoked() throws {
+        let gate = try startGate(extra: "grant: 30m")
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let sql = "UPDATE holds19_items SET label = label WHERE id = 1"
+        let (client, _, _) = try gate.startPsql("db", token: agent, sql)
+        let id = try pendingID(gate, token: dba)
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "for the afternoon"}"#).0 == 200)
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 0)
+        // Not held: psql completes with no approver acting.
+        let again = try gate.psql("db", token: agent, ["-c", sql])
+        #expect(again.status == 0 && again.stdout.contains("UPDATE 1"), "\(again.stderr)")
+        let grants = try #require(try admin(gate, "GET", "/v1/grants", token: dba).1["grants"] as? [[String: Any]])
+        let grant = try #require(grants.first?["id"] as? String, "\(grants)")
+        #expect(try admin(gate, "POST", "/v1/grants/\(grant)/revoke", token: dba, body: #"{"reason": "done"}"#).0 == 200)
+        let (third, _, thirdErr) = try gate.startPsql("db", token: agent, sql)
+        let held = try pendingID(gate, token: dba)
+        #expect(held != id)
+        #expect(try admin(gate, "POST", "/v1/approvals/\(held)/deny", token: dba, body: #"{"reason": "grant revoked"}"#).0 == 200)
+        third.waitUntilExit()
+        #expect(third.terminationStatus != 0)
+        #expect(String(decoding: thirdErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("was denied"))
     }
 }
