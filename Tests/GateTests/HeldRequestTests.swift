@@ -27,6 +27,7 @@ struct HeldRequestTests {
             target: db
             rules:
               - {name: reads, when: {statement: [select]}, then: allow}
+              - {name: transactions, when: {statement: [begin, commit, rollback]}, then: allow}
               - name: updates-need-review
                 when: {statement: [update]}
                 then: review
@@ -296,5 +297,34 @@ struct HeldRequestTests {
         third.waitUntilExit()
         #expect(third.terminationStatus != 0)
         #expect(String(decoding: thirdErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("was denied"))
+    }
+
+    /// Inside an explicit transaction: the held UPDATE waits, approved it runs in the transaction,
+    /// and the COMMIT that waited behind it commits it.
+    @Test func aHeldStatementInsideATransaction() throws {
+        let gate = try startGate()
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1",
+                            "-c", "BEGIN", "-c", "UPDATE holds19_items SET label = 'in a transaction' WHERE id = 2",
+                            "-c", "SELECT label FROM holds19_items WHERE id = 2", "-c", "COMMIT"]
+        client.environment = ProcessInfo.processInfo.environment.merging(gate.libpqEnvironment("db", token: agent)) { $1 }
+        let out = Pipe(), err = Pipe()
+        client.standardOutput = out
+        client.standardError = err
+        try client.run()
+        let id = try pendingID(gate, token: dba)
+        #expect(try label(2) == "two")
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "in the tx"}"#).0 == 200)
+        client.waitUntilExit()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(client.terminationStatus == 0, "\(stderr)")
+        #expect(stdout.contains("in a transaction") && stdout.contains("COMMIT"), "\(stdout)")
+        #expect(try label(2) == "in a transaction")
+        _ = try DatabaseEnvironment.load().psql(["-c", "UPDATE holds19_items SET label = 'two' WHERE id = 2"])
     }
 }
