@@ -327,4 +327,46 @@ struct HeldRequestTests {
         #expect(try label(2) == "in a transaction")
         _ = try DatabaseEnvironment.load().psql(["-c", "UPDATE holds19_items SET label = 'two' WHERE id = 2"])
     }
+
+    /// No event loop blocks: on a one-thread gate, while one session's request is held, another
+    /// session logs in and its queries complete (then the held one is approved and runs).
+    @Test func aHeldSessionBlocksNoOtherSessionOnAOneThreadGate() throws {
+        let port = try freePort(), adminPort = try freePort()
+        let yaml = """
+            proxy:
+              id: test-gate
+              captures: captures
+              signing_key: signing.key
+              shutdown_grace: 5s
+              threads: 1
+            identity:
+              issuer: \(provider.issuer)
+              audiences: [tollgate]
+            targets:
+              db:
+                protocol: postgres
+                listen: 127.0.0.1:\(port)
+                upstream: 127.0.0.1:\(try DatabaseEnvironment.load().port)
+            \(scramTarget.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+            admin:
+              listen: 127.0.0.1:\(adminPort)
+              groups: [tollgate-ops]
+            \(Self.policy())
+            """
+        let gate = try GateProcess(config: yaml, ports: ["db": port, GateProcess.adminListener: adminPort])
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let (client, _, _) = try gate.startPsql("db", token: agent, "UPDATE holds19_items SET label = 'one' WHERE id = 1")
+        let id = try pendingID(gate, token: dba)
+        for _ in 0..<3 {
+            let other = try gate.psql("db", token: agent, ["-c", "SELECT label FROM holds19_items WHERE id = 2"])
+            #expect(other.status == 0 && other.stdout.contains("two"), "\(other.stderr)")
+        }
+        #expect(client.isRunning, "the held request did not wait: the check says nothing")
+        #expect(try admin(gate, "GET", "/v1/approvals/\(id)", token: dba).1["state"] as? String == "pending")
+        #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "ok"}"#).0 == 200)
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 0)
+    }
 }
