@@ -369,4 +369,36 @@ struct HeldRequestTests {
         client.waitUntilExit()
         #expect(client.terminationStatus == 0)
     }
+
+    /// A restart after a crash (SIGKILL: a graceful stop ends the session, which withdraws its
+    /// request): a request pending when the gate died is abandoned; a live grant still lets
+    /// its statement run on the next gate (the state store outlives the process).
+    @Test func aRestartAbandonsPendingRequestsAndKeepsGrants() throws {
+        let scratch = try ScratchDirectory("holds19-restart")
+        defer { scratch.remove() }
+        let policies = "approvals:\n  store: \(scratch.path("approvals.sqlite"))\n" + Self.policy(extra: "grant: 30m")
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let granted = "UPDATE holds19_items SET label = label WHERE id = 2"
+        let first = try GateProcess(provider: provider, targets: ["db": scramTarget], policies: policies, admin: "groups: [tollgate-ops]")
+        let (approved, _, _) = try first.startPsql("db", token: agent, granted)
+        let grantedID = try pendingID(first, token: dba)
+        #expect(try admin(first, "POST", "/v1/approvals/\(grantedID)/approve", token: dba, body: #"{"reason": "for today"}"#).0 == 200)
+        approved.waitUntilExit()
+        #expect(approved.terminationStatus == 0)
+        let (waiting, _, _) = try first.startPsql("db", token: agent, "UPDATE holds19_items SET label = 'never' WHERE id = 1")
+        let pending = try pendingID(first, token: dba)
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        waiting.waitUntilExit()
+        #expect(waiting.terminationStatus != 0)
+
+        let second = try GateProcess(provider: provider, targets: ["db": scramTarget], policies: policies, admin: "groups: [tollgate-ops]")
+        defer { second.stop() }
+        #expect(try admin(second, "GET", "/v1/approvals/\(pending)", token: dba).1["state"] as? String == "abandoned")
+        #expect(try admin(second, "POST", "/v1/approvals/\(pending)/approve", token: dba, body: #"{"reason": "late"}"#).0 == 409)
+        let again = try second.psql("db", token: agent, ["-c", granted])
+        #expect(again.status == 0 && again.stdout.contains("UPDATE 1"), "\(again.stderr)")
+        #expect(try label(1) != "never")
+    }
 }
