@@ -30,15 +30,51 @@ enum CommandTags {
     ]
 
     /// The tag's words before its counts: "INSERT 0 1" → "INSERT", "CREATE TABLE" → "CREATE TABLE".
-    static func verb(of tag: String) -> String {
+    static func verb(of tag: String) -> String { String(verbSlice(of: tag)) }
+
+    /// `verb(of:)` without allocating for the tags PostgreSQL sends (ASCII words, one space
+    /// apart): the tag cut before its trailing counts. It runs on every CommandComplete, where
+    /// splitting and joining the words was the gate's largest single cost on pgbench
+    /// select-only (issue 18). Any other tag takes the general path, so the result is the same.
+    static func verbSlice(of tag: String) -> Substring {
+        let bytes = tag.utf8
+        var previousSpace = true  // a leading space is not the plain form
+        for b in bytes {
+            if b >= 0x80 || (b == 0x20 && previousSpace) { return generalVerb(of: tag)[...] }
+            previousSpace = b == 0x20
+        }
+        if previousSpace { return generalVerb(of: tag)[...] }  // empty, or a trailing space
+        // From the end, drop each word of ASCII digits with the space before it.
+        var wordEnd = bytes.endIndex
+        while true {
+            var wordStart = wordEnd
+            var digitsOnly = true
+            while wordStart > bytes.startIndex {
+                let before = bytes.index(before: wordStart)
+                let b = bytes[before]
+                if b == 0x20 { break }
+                if b < 0x30 || b > 0x39 { digitsOnly = false }
+                wordStart = before
+            }
+            guard digitsOnly else { return tag[tag.startIndex..<wordEnd] }
+            // A tag of counts alone: nothing is left.
+            if wordStart == bytes.startIndex { return tag[tag.startIndex..<tag.startIndex] }
+            wordEnd = bytes.index(before: wordStart)
+        }
+    }
+
+    /// The words split and joined: for tags not in the plain form.
+    private static func generalVerb(of tag: String) -> String {
         var words = tag.split(separator: " ")
         while let last = words.last, last.allSatisfy(\.isNumber) { words.removeLast() }
         return words.joined(separator: " ")
     }
 
     /// True when a statement of `kind` can answer `tag`.
-    static func matches(kind: String, tag: String) -> Bool {
-        let verb = verb(of: tag)
+    static func matches(kind: String, tag: String) -> Bool { matches(kind: kind, verb: verbSlice(of: tag)) }
+
+    /// True when a statement of `kind` can answer a tag of this verb (`verbSlice(of:)`).
+    static func matches(kind: String, verb: Substring) -> Bool {
         if let prefixes = byKind[kind] {
             return prefixes.contains { p in p.hasSuffix(" ") ? verb.hasPrefix(p) : verb == p || verb.hasPrefix(p + " ") }
         }
@@ -48,10 +84,10 @@ enum CommandTags {
             return true
         case "other_ddl":
             // CREATE MATERIALIZED VIEW … AS answers SELECT n; no other row tag.
-            return verb == "SELECT" || !rowTags.contains(verb)
+            return verb == "SELECT" || !rowTags.contains(String(verb))
         default:
             // other_utility (DECLARE, CLOSE, DISCARD, CHECKPOINT…): never a row tag.
-            return !rowTags.contains(verb)
+            return !rowTags.contains(String(verb))
         }
     }
 }

@@ -185,8 +185,9 @@ struct ConfirmedSessionState {
 
     /// A CommandComplete (tag) or EmptyQueryResponse (nil) for the head request.
     private mutating func complete(tag: String?, into actions: inout [Action]) {
-        if let tag {
-            let word = CommandTags.verb(of: tag)
+        // The tag's verb, read once (without allocating) for the transaction's end and the check.
+        let verb = tag.map(CommandTags.verbSlice(of:))
+        if let tag, let word = verb {
             if word == "ROLLBACK" { sawRollback = true }
             if word == "COMMIT" { sawCommit = true }
             if word == "COMMIT" || word == "ROLLBACK" || tag == "PREPARE TRANSACTION" { actions.append(.portalsEnded) }
@@ -203,17 +204,17 @@ struct ConfirmedSessionState {
                 }
                 return
             }
-            check(statements[i], tag: tag, exchange: exchange, index: i, into: &actions)
+            check(statements[i], tag: tag, verb: verb, exchange: exchange, index: i, into: &actions)
         case .execute(let exchange, let statement)?:
             sent.removeFirst()
-            check(statement, tag: tag, exchange: exchange, index: 0, into: &actions)
+            check(statement, tag: tag, verb: verb, exchange: exchange, index: 0, into: &actions)
         default:
             break
         }
     }
 
-    private func check(_ statement: Planned, tag: String?, exchange: UInt64, index: Int, into actions: inout [Action]) {
-        if let tag, !CommandTags.matches(kind: statement.kind, tag: tag) {
+    private func check(_ statement: Planned, tag: String?, verb: Substring?, exchange: UInt64, index: Int, into actions: inout [Action]) {
+        if let tag, let verb, !CommandTags.matches(kind: statement.kind, verb: verb) {
             actions.append(.divergence(Divergence(exchange: exchange, statement: index, expected: statement.kind, actual: tag)))
             return
         }

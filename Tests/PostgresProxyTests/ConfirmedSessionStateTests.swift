@@ -275,6 +275,25 @@ import Testing
         #expect(CommandTags.verb(of: "INSERT 0 12") == "INSERT")
     }
 
+    /// The allocation-free verb (issue 18) reads every tag as splitting it into words and
+    /// dropping the trailing numeric ones does, odd tags included.
+    @Test func theTagVerbWithoutAllocatingIsTheWordsVerb() {
+        func words(_ tag: String) -> String {
+            var w = tag.split(separator: " ")
+            while let last = w.last, last.allSatisfy(\.isNumber) { w.removeLast() }
+            return w.joined(separator: " ")
+        }
+        let tags = ["SELECT 1", "INSERT 0 12", "UPDATE 0", "CREATE TABLE", "DROP FUNCTION", "BEGIN", "COMMIT",
+                    "SELECT", "12", "1 2 3", "", " ", "SELECT  1", " SELECT 1", "SELECT 1 ", "A1 2", "2 A",
+                    "FETCH 10", "MOVE 0", "SELECT ١٢", "SELECT 1٢", "CRÉER 3", "INSERT 0 1a", "X 0 Y 1",
+                    "PREPARE TRANSACTION", "ALTER TABLE", "LOCK TABLE"]
+        for tag in tags {
+            #expect(String(CommandTags.verbSlice(of: tag)) == words(tag), "\(tag)")
+            #expect(CommandTags.verb(of: tag) == words(tag), "\(tag)")
+        }
+        #expect(CommandTags.matches(kind: "select", tag: "SELECT 4"))
+    }
+
     @Test func aRefusedNamedParseIsNeverRegistered() {
         var state = ConfirmedSessionState()
         state.forwarded(.parse(name: "s1", text: "SELECT 1"))
