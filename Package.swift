@@ -111,8 +111,7 @@ let package = Package(
                                                       .product(name: "Logging", package: "swift-log"),
                                                       .product(name: "NIOPosix", package: "swift-nio"),
                                                       .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                                                      .product(name: "NIOCore", package: "swift-nio"),
-                                                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                      .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                       // TLSUserEvent: the upstream handshake's end, for verify-full's name check.
                                                       .product(name: "NIOTLS", package: "swift-nio"),
                                                       .product(name: "Metrics", package: "swift-metrics")]),

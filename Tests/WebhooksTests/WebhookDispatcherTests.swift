@@ -73,8 +73,14 @@ struct WebhookDispatcherTests {
             lines.all.withLock { $0 }.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
         }
 
-        func waitFor(_ n: Int) throws -> [[String: Any]] {
-            try waitUntil("\(n) deliveries", timeout: .seconds(30)) { received.count >= n }
+        /// Waits without holding a thread of the cooperative pool: the dispatcher's tasks run there
+        /// (a blocking wait on a 2-core machine under the full suite starved them).
+        func waitFor(_ n: Int) async throws -> [[String: Any]] {
+            let deadline = ContinuousClock.now + .seconds(120)
+            while received.count < n {
+                guard ContinuousClock.now < deadline else { throw HarnessError(description: "timed out waiting for \(n) deliveries") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
             return received
         }
 
@@ -111,7 +117,7 @@ struct WebhookDispatcherTests {
         try await Self.running(dispatcher) {
             for n in 1...3 { dispatcher.submit(Self.event(n)) }
             dispatcher.submit(Self.event(4, type: "approval.decided"))
-            let got = try receiver.waitFor(4)
+            let got = try await receiver.waitFor(4)
             #expect(got.map { $0["valid"] as? Bool } == [true, true, true, true])
             #expect(got.allSatisfy { ($0["skew"] as? Double ?? 99) < 60 })
             let bodies = got.compactMap { $0["body"] as? [String: Any] }
@@ -120,7 +126,7 @@ struct WebhookDispatcherTests {
             #expect(bodies.allSatisfy { $0["gate"] as? String == "gate-1" && ($0["time"] as? String)?.hasSuffix("Z") == true })
             #expect(Set(got.compactMap { $0["delivery"] as? String }).count == 4)
             // The chat receiver wants only requests: three, as Slack messages with the link; the summary's markup escaped.
-            let chat = try slack.waitFor(3)
+            let chat = try await slack.waitFor(3)
             let text = (chat.first?["body"] as? [String: Any])?["text"] as? String
             #expect(text == "alice@example.com asks to run UPDATE customers … &lt;b&gt;&amp;&lt;/b&gt; on demo <https://gate.example.com/approvals/a-1|Review it>")
         }
@@ -133,7 +139,7 @@ struct WebhookDispatcherTests {
                                            logger: Logger(label: "test"))
         try await Self.running(dispatcher) {
             dispatcher.submit(Self.event(1))
-            let got = try receiver.waitFor(1)
+            let got = try await receiver.waitFor(1)
             #expect(got.first?["valid"] as? Bool == false)
         }
     }
@@ -148,9 +154,9 @@ struct WebhookDispatcherTests {
                                            gate: "g", logger: Logger(label: "test"), factory: metrics)
         try await Self.running(dispatcher) {
             dispatcher.submit(Self.event(1))
-            _ = try flaky.waitFor(3)
-            _ = try broken.waitFor(3)
-            _ = try refusing.waitFor(1)
+            _ = try await flaky.waitFor(3)
+            _ = try await broken.waitFor(3)
+            _ = try await refusing.waitFor(1)
         }
         #expect(flaky.received.count == 3 && broken.received.count == 3 && refusing.received.count == 1)
         func outcome(_ receiver: String, _ outcome: String) throws -> Int64 {
@@ -179,11 +185,11 @@ struct WebhookDispatcherTests {
             got.compactMap { (($0["body"] as? [String: Any])?["data"] as? [String: Any])?["approval_id"] as? String }
         }
         for n in 1...5 { dispatcher.submit(Self.event(n)) }
-        #expect(ids(try live.waitFor(5)) == (1...5).map { "a-\($0)" })
+        #expect(ids(try await live.waitFor(5)) == (1...5).map { "a-\($0)" })
         // The hanging receiver holds its first event in flight, four wait; of the next five, one fits.
-        _ = try hanging.waitFor(1)
+        _ = try await hanging.waitFor(1)
         for n in 6...10 { dispatcher.submit(Self.event(n)) }
-        #expect(ids(try live.waitFor(10)) == (1...10).map { "a-\($0)" })
+        #expect(ids(try await live.waitFor(10)) == (1...10).map { "a-\($0)" })
         #expect(try metrics.expectCounter("tollgate_webhook_deliveries_total", [("receiver", "hanging"), ("outcome", "dropped")]).totalValue == 4)
         #expect(try metrics.expectCounter("tollgate_webhook_deliveries_total", [("receiver", "live"), ("outcome", "delivered")]).totalValue == 10)
         // The dead one is still in its first backoff: nothing it did held the others.
