@@ -107,7 +107,8 @@ final class GateProcess {
     /// or of the loopback port in `upstreamPorts`).
     /// `admin`: the body of an `admin:` section (without `listen`, which the harness adds), whose
     /// port is then `adminPort`.
-    convenience init(provider: OIDCProvider, targets: [String: String], extraIdentity: String = "", policies: String = "",
+    /// `proxySettings`: lines added to the `proxy:` section (`threads: 1`).
+    convenience init(provider: OIDCProvider, targets: [String: String], proxySettings: String = "", extraIdentity: String = "", policies: String = "",
                      environment: [String: String] = [:], listenHosts: [String: String] = [:], upstreamPorts: [String: Int] = [:],
                      admin: String? = nil) throws {
         let database = try DatabaseEnvironment.load()
@@ -118,6 +119,7 @@ final class GateProcess {
               captures: captures
               signing_key: signing.key
               shutdown_grace: 5s
+            \(proxySettings.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
             identity:
               issuer: \(provider.issuer)
               audiences: [tollgate]

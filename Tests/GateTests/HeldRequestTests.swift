@@ -68,6 +68,13 @@ struct HeldRequestTests {
         return try #require(id)
     }
 
+    /// A background psql's output once it has exited.
+    func finished(_ client: Process, _ out: Pipe, _ err: Pipe) -> (stdout: String, stderr: String) {
+        client.waitUntilExit()
+        return (String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
     func startGate(timeout: String = "5m", extra: String = "", target: String = scramTarget) throws -> GateProcess {
         try GateProcess(provider: provider, targets: ["db": target], policies: Self.policy(timeout: timeout, extra: extra),
                         admin: "groups: [tollgate-ops]")
@@ -170,9 +177,7 @@ struct HeldRequestTests {
         let id = try pendingID(gate, token: dba)
         #expect(client.isRunning)
         #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "batch ok"}"#).0 == 200)
-        client.waitUntilExit()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let (stdout, stderr) = finished(client, out, err)
         #expect(client.terminationStatus == 0, "\(stderr)")
         // The SELECT after the UPDATE ran after it (it sees the change).
         #expect(stdout.contains("updated 1") && stdout.contains("after piped"), "\(stdout)\(stderr)")
@@ -242,9 +247,7 @@ struct HeldRequestTests {
         usleep(2_500_000)
         #expect(client.isRunning, "the held session was ended")
         #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "ok"}"#).0 == 200)
-        client.waitUntilExit()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let (stdout, stderr) = finished(client, out, err)
         #expect(client.terminationStatus == 0 && stdout.contains("UPDATE 1"), "\(stdout)\(stderr)")
         #expect(try label(2) == "late but fine")
         _ = try DatabaseEnvironment.load().psql(["-c", "UPDATE holds19_items SET label = 'two' WHERE id = 2"])
@@ -264,9 +267,7 @@ struct HeldRequestTests {
         #expect(client.isRunning, "ran on one approval of two")
         #expect(try label(2) == "two")
         #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba2, body: #"{"reason": "second"}"#).0 == 200)
-        client.waitUntilExit()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let (stdout, stderr) = finished(client, out, err)
         #expect(client.terminationStatus == 0 && stdout.contains("UPDATE 1"), "\(stdout)\(stderr)")
         #expect(try label(2) == "twice")
         _ = try DatabaseEnvironment.load().psql(["-c", "UPDATE holds19_items SET label = 'two' WHERE id = 2"])
@@ -319,9 +320,7 @@ struct HeldRequestTests {
         let id = try pendingID(gate, token: dba)
         #expect(try label(2) == "two")
         #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "in the tx"}"#).0 == 200)
-        client.waitUntilExit()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let (stdout, stderr) = finished(client, out, err)
         #expect(client.terminationStatus == 0, "\(stderr)")
         #expect(stdout.contains("in a transaction") && stdout.contains("COMMIT"), "\(stdout)")
         #expect(try label(2) == "in a transaction")
@@ -331,29 +330,8 @@ struct HeldRequestTests {
     /// No event loop blocks: on a one-thread gate, while one session's request is held, another
     /// session logs in and its queries complete (then the held one is approved and runs).
     @Test func aHeldSessionBlocksNoOtherSessionOnAOneThreadGate() throws {
-        let port = try freePort(), adminPort = try freePort()
-        let yaml = """
-            proxy:
-              id: test-gate
-              captures: captures
-              signing_key: signing.key
-              shutdown_grace: 5s
-              threads: 1
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
-            targets:
-              db:
-                protocol: postgres
-                listen: 127.0.0.1:\(port)
-                upstream: 127.0.0.1:\(try DatabaseEnvironment.load().port)
-            \(scramTarget.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
-            admin:
-              listen: 127.0.0.1:\(adminPort)
-              groups: [tollgate-ops]
-            \(Self.policy())
-            """
-        let gate = try GateProcess(config: yaml, ports: ["db": port, GateProcess.adminListener: adminPort])
+        let gate = try GateProcess(provider: provider, targets: ["db": scramTarget], proxySettings: "threads: 1",
+                                   policies: Self.policy(), admin: "groups: [tollgate-ops]")
         defer { gate.stop() }
         let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
         let dba = try provider.token("dba@example.com", groups: ["dba"])
