@@ -337,6 +337,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         gate.sessionStarted(self, channel: context.channel)
         sqlInspection = core.inspection as? SQLSessionInspector
         sqlInspection?.protocolStatement = { [weak self] name in self?.protocolStatementState(name) ?? .pending }
+        sqlInspection?.forgetProtocolNames = { [weak self] in self?.forgetNamesAfterHiddenCode() }
         syncMasking()
         state = .connecting
         connectUpstream(context: context)
@@ -552,7 +553,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func statementText(_ statement: String?) -> String {
         if let statement, let text = relay.statements[statement] { return text }
         // A pending Parse of a name SQL PREPARE holds fails (the server keeps the PREPAREd one).
-        if let statement, sqlInspection?.prepared[statement] == nil, let text = relay.confirmed.pendingParses[statement] { return text }
+        if let statement, sqlInspection?.prepared[statement] == nil, sqlInspection?.hiddenCodeRan != true,
+           let text = relay.confirmed.pendingParses[statement] { return text }
         return "EXECUTE \"" + (statement ?? "").replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
