@@ -39,11 +39,13 @@ final class CatalogCache: Sendable {
         /// `stale`: DDL went through the gate since this was read, so a view may not be what its
         /// definition here says: every view column counts as untraceable until the next read.
         func lookup(stale: Bool) -> CatalogLookup {
-            CatalogLookup(columns: { self.columns(of: $0) }, viewColumn: { table, column in
+            var lookup = CatalogLookup(columns: { self.columns(of: $0) }, viewColumn: { table, column in
                 guard let oid = self.byName[table], let relation = self.relations[oid], relation.isView else { return nil }
                 if stale || self.untracedViews.contains(oid) { return .unknown }
                 return self.views[oid]?[column] ?? .unknown
             })
+            lookup.knowsEveryRelation = true
+            return lookup
         }
 
         func column(tableOID: UInt32, attribute: Int16) -> (TableName, String)? {

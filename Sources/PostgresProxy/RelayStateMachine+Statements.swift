@@ -94,8 +94,8 @@ extension RelayStateMachine {
         }
         for action in relay.confirmed.received(message) {
             switch action {
-            case .apply(let s): sql?.confirmed(s)
-            case .drop(let s): sql?.dropped(s)
+            case .apply(let s): sql?.confirmed(s); followHiddenCode()
+            case .drop(let s): sql?.dropped(s); followHiddenCode()
             case .registerStatement(let name, let text): if !name.isEmpty { registerStatement(name, text: text) }
             case .forgetStatement(let name): if !name.isEmpty { forgetStatement(name) }
             case .forgetAllStatements:

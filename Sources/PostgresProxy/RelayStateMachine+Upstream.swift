@@ -42,6 +42,7 @@ extension RelayStateMachine {
     }
 
     mutating func upstreamMessage(_ message: PostgresBackendMessage) -> UpstreamAction {
+        followHiddenCode()
         switch message {
         case .rowDescription(let fields):
             // In the extended protocol a RowDescription answers a Describe; the result of an Execute

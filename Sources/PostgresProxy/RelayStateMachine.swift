@@ -28,6 +28,8 @@ struct RelayStateMachine {
     var masksResults = false
     /// The client message the core is deciding on, between `.inspect`/`.preview` and `inspected`.
     private var inspecting: PostgresFrontendMessage?
+    /// The inspector's `hiddenCodeGeneration` the relay last followed (RelayStateMachine+HiddenCode).
+    var hiddenCodeFollowed = 0
 
     init(sql: SQLSessionInspector? = nil) { self.sql = sql }
 
@@ -68,6 +70,7 @@ struct RelayStateMachine {
     // MARK: Client messages
 
     mutating func clientMessage(_ message: PostgresFrontendMessage) -> ClientAction {
+        followHiddenCode()
         // An ending session forwards nothing new: the client gets its FATAL error.
         guard relay.confirmed.ending == nil else { return .drop }
         // After the gate refuses a statement of an extended-protocol batch, the rest of the batch up to
@@ -137,6 +140,7 @@ struct RelayStateMachine {
     /// The core's verdict on the message `clientMessage` asked about: how to forward or refuse it.
     mutating func inspected(_ verdict: Verdict) -> ClientAction {
         guard let message = inspecting else { preconditionFailure("inspected(_:) without a message being inspected") }
+        followHiddenCode()
         inspecting = nil
         switch (message, verdict) {
         case (.query, .admitted(let admitted)):
@@ -243,7 +247,8 @@ struct RelayStateMachine {
     func statementText(_ statement: String?) -> String {
         if let statement, let text = relay.statements[statement] { return text }
         // A pending Parse of a name SQL PREPARE holds fails (the server keeps the PREPAREd one).
-        if let statement, sql?.prepared[statement] == nil, let text = relay.confirmed.pendingParses[statement] { return text }
+        if let statement, sql?.prepared[statement] == nil, sql?.hiddenCodeRan != true,
+           let text = relay.confirmed.pendingParses[statement] { return text }
         return "EXECUTE \"" + (statement ?? "").replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 

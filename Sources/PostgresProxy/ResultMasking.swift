@@ -282,7 +282,9 @@ struct PostgresResultMasker {
                     plan.whole = ColumnMaskPlanner.plan(names.map { ResultColumn(name: $0, source: .table(table, column: $0)) },
                                                     masker: masker, projections: [], catalog: catalog)
                 } else {
-                    plan.allWhole = masker.mayCoverColumns(ofSchema: table.schema, table: table.name)
+                    // A table the catalog does not know may hold values copied from a covered column
+                    // (a temporary table made by CREATE TABLE AS): every field is masked.
+                    plan.allWhole = catalog.knowsEveryRelation || masker.mayCoverColumns(ofSchema: table.schema, table: table.name)
                 }
             } else if projections.count == 1, let outputs = projections[0].outputs {
                 // COPY (SELECT …): each field is its select-list entry.

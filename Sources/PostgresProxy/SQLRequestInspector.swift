@@ -162,6 +162,13 @@ final class SQLSessionInspector: SessionInspector {
     /// How the protocol's named statements (Parse, Close: the same namespace on the server) hold
     /// a name; set by the session handler.
     var protocolStatement: (String) -> ProtocolStatementState = { _ in .free }
+    /// Code the gate does not read has run in this session (`StatementFacts.runsHiddenCode`):
+    /// no statement or cursor name is known to be free any more.
+    var hiddenCodeRan = false
+    /// Counts `forgetHiddenState` calls: the relay (RelayStateMachine+HiddenCode) compares it with
+    /// the count it last followed and forgets its protocol names' contents when it moved. A counter,
+    /// not a callback: the inspector is called from inside the relay's own mutating calls.
+    var hiddenCodeGeneration = 0
     /// SQL-level prepared statements (`PREPARE name AS …`), by name, with their facts.
     var prepared: [String: StatementFacts] = [:] { didSet { resolved = [:]; stateChanges &+= 1 } }
     /// Entries and their session-resolved parts by text, valid for one catalog generation and one search path.
@@ -240,6 +247,8 @@ final class SQLSessionInspector: SessionInspector {
             if let snapshot {
                 s = s.checkingRoutines(snapshot.routines, path: pathChanged || pending.pathChanges > 0 ? .unknown : searchPath)
             }
+            // Code the gate does not read may replace any name and change the path (HiddenCode.swift).
+            if s.runsHiddenCode { known = [:]; knownCursors = [:]; pathChanged = true }
             return s
         }
     }
@@ -262,7 +271,8 @@ final class SQLSessionInspector: SessionInspector {
         lastPlanned = []
         guard case .postgres(let p) = request.request, p.path != .functionCall else { return }
         let entry = resolved[p.text]?.entry ?? inspector.lookup(p.text)
-        let facts = entry.changesSession ? resolve(entry) : []
+        // Code the gate does not read (a user function, also one a view calls) changes the session too.
+        let facts = entry.changesSession || request.statements.contains(where: \.mayRunHiddenCode) ? resolve(entry) : []
         lastPlanned = request.statements.indices.map { i in
             let change = i < facts.count ? facts[i] : nil
             return ConfirmedSessionState.Planned(kind: request.statements[i].kind, change: change.flatMap { changesSession($0) ? $0 : nil })

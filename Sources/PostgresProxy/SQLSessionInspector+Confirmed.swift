@@ -49,7 +49,7 @@ extension SQLSessionInspector {
     /// Whether a statement changes what later statements mean (its change waits for confirmation).
     func changesSession(_ s: StatementFacts) -> Bool {
         ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty || s.isCursorDeclaration || s.isCursorClose
-            || createdTempTables(s).first != nil || !temporaryTablesAtStake(s).isEmpty
+            || createdTempTables(s).first != nil || !temporaryTablesAtStake(s).isEmpty || s.runsHiddenCode
     }
 
     func createdTempTables(_ s: StatementFacts) -> [String] {
@@ -76,12 +76,16 @@ extension SQLSessionInspector {
 
     /// Forwarded: kept as pending.
     func pend(_ s: StatementFacts) {
+        if s.runsHiddenCode { forgetHiddenState() }
         var p = pending
-        // A name the protocol side holds is not free: the server refuses the PREPARE.
-        if s.kind == "prepare", let name = s.preparedName, prepared[name] == nil, protocolStatement(name) == .free { p.prepared[name] = s }
+        // A name the protocol side holds is not free: the server refuses the PREPARE. After code the
+        // gate does not read, no name is known to be free (it may have taken any).
+        if s.kind == "prepare", let name = s.preparedName, prepared[name] == nil, protocolStatement(name) == .free, !hiddenCodeRan {
+            p.prepared[name] = s
+        }
         if s.kind == "deallocate", let name = s.preparedName { p.deallocated.insert(name) }
         if Self.deallocatesAll(s) { p.allDeallocations += 1 }
-        if s.isCursorDeclaration, let name = s.cursorName, cursors[name] == nil { p.cursors[name] = s }
+        if s.isCursorDeclaration, let name = s.cursorName, cursors[name] == nil, !hiddenCodeRan { p.cursors[name] = s }
         if s.isCursorClose, let name = s.cursorName { p.closedCursors.insert(name) }
         if s.settings.contains(where: Self.touchesPath) { p.pathChanges += 1 }
         for t in createdTempTables(s) { p.tempTables.insert(t) }
@@ -117,11 +121,19 @@ extension SQLSessionInspector {
     }
 
     /// The server did not run it (an error came first, or it failed).
-    func dropped(_ s: StatementFacts) { unpend(s) }
+    func dropped(_ s: StatementFacts) {
+        unpend(s)
+        // Hidden code that failed may still have replaced a prepared statement (not transactional),
+        // and what was confirmed before its answer may since have been replaced.
+        if s.runsHiddenCode { forgetHiddenState() }
+    }
 
     /// The server confirmed the statement (its CommandComplete): its change is the session's now.
     func confirmed(_ s: StatementFacts) {
         unpend(s)
+        // Forgotten when forwarded; again now, since a change confirmed meanwhile (an earlier
+        // statement of the same Query) may have been undone by the hidden code.
+        if s.runsHiddenCode { forgetHiddenState() }
         followTemporaryTables(s)
         switch s.kind {
         case "prepare":
@@ -200,5 +212,22 @@ extension SQLSessionInspector {
             return
         }
         stable = StableState(searchPath: searchPath, tempTables: tempTables, cursors: Set(cursors.keys))
+    }
+
+    /// A statement that runs code the gate does not read is being forwarded (HiddenCode.swift):
+    /// whatever that code does to the session, the gate can no longer say what a prepared
+    /// statement, cursor or portal name holds, which temporary tables exist, or what the path is.
+    /// So it forgets them at once, before the answer (prepared statements are not transactional:
+    /// even a failed statement may have replaced one): an EXECUTE, FETCH, Bind or Execute of such
+    /// a name is then unresolved (a write, its results masked whole), and unqualified names
+    /// resolve to no schema until the next `SET search_path` the gate sees confirmed.
+    func forgetHiddenState() {
+        hiddenCodeRan = true
+        prepared = [:]
+        cursors = [:]
+        tempTables = []
+        searchPath = .unknown
+        stable?.sessionPathChanged = true
+        hiddenCodeGeneration += 1
     }
 }

@@ -160,7 +160,7 @@ public enum ColumnMaskPlanner {
         return projections.contains { p in
             p.relations.contains { t in
                 if let columns = catalog.columns(t) { return columns.contains { planner.covers(t, $0, depth: 0) } }
-                return masker.mayCoverColumns(ofSchema: t.schema, table: t.name)
+                return catalog.knowsEveryRelation || masker.mayCoverColumns(ofSchema: t.schema, table: t.name)  // see `Planner.covers`
             }
         }
     }
@@ -174,6 +174,10 @@ public enum ColumnMaskPlanner {
         /// A column is covered by a rule on it, or, for a view, by what its definition computes it from.
         func covers(_ t: TableName, _ column: String, depth: Int) -> Bool {
             if masker.coversColumn(ColumnRef(schema: t.schema, table: t.name, column: column)) { return true }
+            // A relation the catalog does not know (a temporary table, one created since the catalog
+            // was read, a name of no known schema) may hold values copied from a covered column
+            // (`CREATE TEMP TABLE t AS SELECT card AS name …`): fail closed.
+            if catalog.knowsEveryRelation && catalog.columns(t) == nil { return true }
             guard let definition = catalog.viewColumn(t, column) else { return false }
             return depth >= Self.maxDepth || derives([definition], depth: depth + 1)
         }
@@ -187,7 +191,7 @@ public enum ColumnMaskPlanner {
                 }
                 func wholeRow(_ t: TableName) -> Bool {
                     if let columns = catalog.columns(t) { return columns.contains { covers(t, $0, depth: depth) } }
-                    return masker.mayCoverColumns(ofSchema: t.schema, table: t.name)
+                    return catalog.knowsEveryRelation || masker.mayCoverColumns(ofSchema: t.schema, table: t.name)  // see `covers`
                 }
                 func column(_ name: String, in tables: [TableName]) -> Bool {
                     if masker.coversColumn(ColumnRef(column: name)) { return true }
@@ -238,6 +242,9 @@ public struct CatalogLookup: Sendable {
     public var columns: @Sendable (TableName) -> [String]?
     /// For a view's column: the references its definition computes it from.
     public var viewColumn: @Sendable (TableName, String) -> Projection?
+    /// The database's catalog as read (not a stand-in): a relation it does not know was made
+    /// since, or is temporary, or is of no known schema, and may hold anything (`Planner.covers`).
+    public var knowsEveryRelation = false
 
     public init(columns: @escaping @Sendable (TableName) -> [String]?, viewColumn: @escaping @Sendable (TableName, String) -> Projection?) {
         self.columns = columns

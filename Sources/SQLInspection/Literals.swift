@@ -41,7 +41,8 @@ public enum SQLLiterals {
                 continue
             }
             if c == UInt8(ascii: "'") {
-                let escapes = i > 0 && (b[i - 1] | 0x20) == UInt8(ascii: "e")
+                // E'…' only when the E stands alone: `some'…'` is an identifier and a plain literal.
+                let escapes = i > 0 && (b[i - 1] | 0x20) == UInt8(ascii: "e") && !(i > 1 && isIdentifier(b[i - 2]))
                 i += 1
                 while i < b.count {
                     if escapes && b[i] == UInt8(ascii: "\\") { i += 2; continue }

@@ -122,6 +122,25 @@ enum DifferentialCorpus {
         ([:], "COPY (SELECT * FROM diff_review17.writing_view) TO STDOUT"),
     ]
 
+    /// Quoting and lexing the third review tried (all held): Unicode-escaped strings and identifiers
+    /// with and without UESCAPE, dollar quotes with tags inside other tags, nested comments, a line
+    /// comment at the very end, E'' escapes, identifiers that fold or not, `OPERATOR(…)`, each around
+    /// a write that must be seen (`w` is the write; the text after it may hide it from a wrong lexer).
+    static func quotings(_ w: String) -> [String] {
+        [
+            "SELECT U&'\\0027' ; \(w)", "SELECT U&'!0027' UESCAPE '!' ; \(w)", "SELECT U&'a\\\\' ; \(w); -- '",
+            "SELECT U&'a' UESCAPE ';' ; \(w); -- '", "SELECT U&\"a\\0022 ; \(w); --\"",
+            "DELETE FROM U&\"d\\0069ff\".refunds WHERE id = 999", "DELETE FROM U&\"d!0069ff\" UESCAPE '!'.refunds WHERE id = 999",
+            "SELECT $a$ $b$ $a$ ; \(w); -- $b$", "SELECT $$ $a$ $$; \(w)", "SELECT $a$ $b$ $a$, $b$ ; \(w); $b$",
+            "SELECT 1 /* /* */ ; \(w); /* */ */", "SELECT 1 /* */ ; \(w) /* /* */", "SELECT 1 -- \n; \(w)", "SELECT 1 ; \(w) --",
+            "SELECT E'\\047' ; \(w); -- '", "SELECT E'\\u0027' ; \(w); -- '", "SELECT E'\\x27' ; \(w); -- '", "SELECT e'\\\\' ; \(w); -- '",
+            "SELECT x'27' ; \(w); -- '", "SELECT 1 AS \"a;\"; \(w)", "SELECT 1 AS \"a\"\" ; \(w); --\"",
+            "SELECT U&\"d\\0069ff_review17\".writes(1)", "SELECT \"DIFF_REVIEW17\".writes(1)", "SELECT \"diff_review17\".\"writes\"(1)",
+            "SELECT 1 OPERATOR(U&\"d\\0069ff_review17\".#~#) 2", "WITH \"D\" AS (\(w) RETURNING *) SELECT * FROM \"D\"",
+            "SELECT U&\"pg_adv\\0069sory_lock\"(4217)", "SELECT \"pg_catalog\".\"pg_advisory_lock\"(4217)",
+        ]
+    }
+
     static func build() -> [DifferentialCase] {
         var cases: [DifferentialCase] = []
         func add(_ name: String, startup: [String: String] = [:], _ steps: [String], pipelined: Bool = false) {
@@ -149,6 +168,7 @@ enum DifferentialCorpus {
         add("explain-legacy-verbose", ["EXPLAIN ANALYZE VERBOSE \(hidden(writes[0]))"])
         let w = writes[0]
         for (k, d) in disguises(w).enumerated() { add("disguise\(k)", [d]) }
+        for (k, q) in quotings(w).enumerated() { add("quoting\(k)", [q]) }
         for (s, setting) in sessionSettings.enumerated() {
             for (k, d) in disguises(w).enumerated() {
                 add("set\(s).disguise\(k)", [setting, d])

@@ -372,6 +372,30 @@ import Testing
         #expect(relay.machine.relay.statements["s"] == "SELECT 1")
     }
 
+    /// A DO block may replace a named statement or portal (SPI shares the server's namespaces):
+    /// once it is forwarded, the relay no longer trusts what the names held.
+    @Test func hiddenCodeMakesTheRelayForgetWhatNamesHold() {
+        var relay = Relay()
+        relay.send([.begin, .parse(name: "s", query: "SELECT 1", parameterTypes: []), .bind(.init(portal: "p", statement: "s")),
+                    .describe(.statement, name: "s"), .sync])
+        relay.receive([.commandComplete(tag: "BEGIN"), .readyForQuery(.inTransaction)])
+        relay.receive([.parseComplete, .bindComplete, .parameterDescription([]), .rowDescription(Self.fields), .readyForQuery(.inTransaction)])
+        #expect(relay.machine.relay.statements["s"] == "SELECT 1")
+        #expect(relay.machine.relay.described["s"] != nil)
+        relay.send(.query("DO $$ BEGIN EXECUTE 'DEALLOCATE s'; EXECUTE 'PREPARE s AS SELECT 2'; END $$"))
+        // Forgotten as soon as the DO is forwarded, before its answer.
+        #expect(relay.machine.relay.statements["s"] == "EXECUTE \"s\"")
+        #expect(relay.machine.relay.described["s"] == nil)
+        #expect(relay.machine.relay.portals["p"]?.text == "FETCH ALL FROM \"p\"")
+        relay.receive([.commandComplete(tag: "DO"), .readyForQuery(.inTransaction)])
+        #expect(relay.machine.relay.statements["s"] == "EXECUTE \"s\"")
+        // An Execute of the portal is inspected as a FETCH the gate cannot resolve.
+        guard case .inspect(.postgres(let request)) = relay.machine.clientMessage(.execute(portal: "p", maxRows: 0)) else {
+            Issue.record("the Execute was not inspected"); return
+        }
+        #expect(request.text == "FETCH ALL FROM \"p\"")
+    }
+
     @Test func aNamedPortalIsHeldOnceConfirmedAndClosed() {
         var relay = Relay()
         relay.send([.begin, .parse(name: "s", query: "SELECT 1", parameterTypes: []), .bind(.init(portal: "p", statement: "s")), .sync])

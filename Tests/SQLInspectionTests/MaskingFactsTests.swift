@@ -114,5 +114,21 @@ import SQLInspection
         #expect(SQLLiterals.withheld("ALTER ROLE bob PASSWORD 'hunter2' x") == "ALTER ROLE bob PASSWORD '…' x")
         #expect(SQLLiterals.withheld("SELEC E'a\\'b', $x$ secret $x$, $1, \"it's\" -- 'kept'") == "SELEC E'…', '…', $1, \"it's\" -- 'kept'")
         #expect(SQLLiterals.withheld("x 'it''s' y") == "x '…' y")
+        // Third review: an `e` ending an identifier does not make the next literal an E'' string.
+        #expect(SQLLiterals.withheld("ALTER ROLE bob PASSWORD some'a\\' 'pw-secret' x") == "ALTER ROLE bob PASSWORD some'…' '…' x")
+        #expect(SQLLiterals.withheld("SELEC U&'a\\' 'pw-secret' x") == "SELEC U&'…' '…' x")
+        #expect(SQLLiterals.withheld("SELEC (E'a\\'' 'pw-secret') x") == "SELEC (E'…' '…') x")
+    }
+
+    /// Code the gate does not read may replace prepared statements, cursors, temporary tables and the path.
+    @Test func hiddenCodeIsWhatRunsUnread() throws {
+        for sql in ["DO $$ BEGIN NULL; END $$", "CALL p()", "SELECT my_export()", "EXECUTE q", "FETCH ALL FROM c",
+                    "SELECT 1 OPERATOR(s.#~#) 2", "SELECT * FROM t WHERE my_check(x)"] {
+            #expect(try facts(sql).runsHiddenCode, "\(sql)")
+        }
+        for sql in ["SELECT lower(email) FROM customers", "PREPARE q AS SELECT 1", "DECLARE c CURSOR FOR SELECT 1", "SET work_mem = '4MB'",
+                    "SELECT set_config('work_mem', '4MB', false)", "SELECT 1 + 2"] {
+            #expect(try !facts(sql).runsHiddenCode, "\(sql)")
+        }
     }
 }
