@@ -10,7 +10,10 @@ extension PostgresSessionHandler {
     func noteForwarded(_ message: PostgresFrontendMessage) {
         let sent: ConfirmedSessionState.Sent?
         switch message {
-        case .query: sent = .query(exchange: core.exchanges, statements: sqlInspection?.lastPlanned ?? [])
+        case .query:
+            let planned = sqlInspection?.lastPlanned ?? []
+            forgetPortals(closedOrDeclaredBy: planned)
+            sent = .query(exchange: core.exchanges, statements: planned)
         case .parse(let name, let query, _): sent = .parse(name: name, text: query)
         case .bind(let bind): sent = .bind(portal: bind.portal)
         case .describe: sent = .describe
@@ -46,8 +49,11 @@ extension PostgresSessionHandler {
     /// which portal the second means depends on an answer still to come). False: refused.
     func bindPortal(_ bind: PostgresFrontendMessage.Bind, context: ChannelHandlerContext) -> Bool {
         if !bind.portal.isEmpty, relay.portals[bind.portal] != nil || relay.pendingPortals[bind.portal] != nil
-            || relay.confirmed.hasPendingChange(portal: bind.portal) {
-            relay.lastDenial = "tollgate: portal \"\(bind.portal)\" exists or has a Bind the server has not confirmed yet; close it or wait for its answer"
+            || relay.confirmed.hasPendingChange(portal: bind.portal) || sqlCursorHeld(bind.portal) {
+            // A SQL cursor shares the namespace (SessionHandler+SharedNames).
+            relay.lastDenial = sqlCursorHeld(bind.portal)
+                ? "tollgate: portal \"\(bind.portal)\" is a cursor DECLAREd in SQL; choose another name"
+                : "tollgate: portal \"\(bind.portal)\" exists or has a Bind the server has not confirmed yet; close it or wait for its answer"
             relay.skippingUntilSync = true
             refuse(context, ownReady: false)
             return false

@@ -337,6 +337,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         gate.sessionStarted(self, channel: context.channel)
         sqlInspection = core.inspection as? SQLSessionInspector
         sqlInspection?.protocolStatement = { [weak self] name in self?.protocolStatementState(name) ?? .pending }
+        sqlInspection?.protocolPortal = { [weak self] name in self?.protocolPortalHeld(name) ?? true }
         syncMasking()
         state = .connecting
         connectUpstream(context: context)
@@ -439,6 +440,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
         // After the gate refuses a statement of an extended-protocol batch, the rest of the batch up to
         // Sync is discarded unseen, as PostgreSQL does after an error: no second error, no decision.
         if relay.skippingUntilSync, message.isSkippedAfterError { return }
+        if refusedBeforeForwarding(message, context: context) { return }
         switch message {
         case .query(let text):
             relay.syncSequence += 1
