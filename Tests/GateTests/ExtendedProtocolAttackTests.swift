@@ -93,4 +93,36 @@ struct ExtendedProtocolAttackTests {
         #expect(gate.stop() == 0)
         try gate.expectNoSecrets([token])
     }
+
+    /// A FETCH of a cursor the gate does not know (here one ROLLBACK TO closed) runs a query no one
+    /// decided on: under a policy that allows whatever does not write, it is refused as a write.
+    @Test func aFetchOfAnUnknownCursorIsNotReadOnly() throws {
+        let policy = """
+            policies:
+              - name: read-only
+                who: {groups: [ai-assistants]}
+                target: demo
+                rules:
+                  - {name: reads, when: {writes: false}, then: allow}
+
+            """
+        let gate = try GateProcess(provider: provider, targets: ["demo": scramTarget], policies: policy)
+        let token = try provider.token("copilot@example.com", groups: ["ai-assistants"])
+        let r = try run("psql", ["-X", "-At", "host=127.0.0.1 port=\(gate.port("demo")) dbname=\(gate.database.database) user=agent sslmode=disable"],
+                        environment: ["PGPASSWORD": token, "PGCONNECT_TIMEOUT": "10"], stdin: """
+            BEGIN;
+            SAVEPOINT s;
+            DECLARE c CURSOR FOR SELECT count(*) FROM analytics.events;
+            FETCH 1 FROM c;
+            ROLLBACK TO s;
+            FETCH 1 FROM c;
+            ROLLBACK;
+            """)
+        // The first FETCH is of a cursor the gate saw declared: a read, answered.
+        #expect(r.stdout.contains("5000"), "\(r.stdout) \(r.stderr)")
+        // The second is refused by the gate, not left to the server (which would answer 34000).
+        #expect(r.stderr.contains("tollgate: denied") && !r.stderr.contains("does not exist"), "\(r.stderr)")
+        #expect(gate.stop() == 0)
+        try gate.expectNoSecrets([token])
+    }
 }
