@@ -9,7 +9,10 @@ extension RelayStateMachine {
     mutating func noteForwarded(_ message: PostgresFrontendMessage, exchange: UInt64) {
         let sent: ConfirmedSessionState.Sent?
         switch message {
-        case .query: sent = .query(exchange: exchange, statements: sql?.lastPlanned ?? [])
+        case .query:
+            let planned = sql?.lastPlanned ?? []
+            forgetPortals(closedOrDeclaredBy: planned)
+            sent = .query(exchange: exchange, statements: planned)
         case .parse(let name, let query, _): sent = .parse(name: name, text: query)
         case .bind(let bind): sent = .bind(portal: bind.portal)
         case .describe: sent = .describe
@@ -46,8 +49,11 @@ extension RelayStateMachine {
     /// (`relay.lastDenial` says why).
     mutating func bindPortal(_ bind: PostgresFrontendMessage.Bind) -> Bool {
         if !bind.portal.isEmpty, relay.portals[bind.portal] != nil || relay.pendingPortals[bind.portal] != nil
-            || relay.confirmed.hasPendingChange(portal: bind.portal) {
-            relay.lastDenial = "tollgate: portal \"\(bind.portal)\" exists or has a Bind the server has not confirmed yet; close it or wait for its answer"
+            || relay.confirmed.hasPendingChange(portal: bind.portal) || sqlCursorHeld(bind.portal) {
+            // A SQL cursor shares the namespace (RelayStateMachine+SharedNames).
+            relay.lastDenial = sqlCursorHeld(bind.portal)
+                ? "tollgate: portal \"\(bind.portal)\" is a cursor DECLAREd in SQL; choose another name"
+                : "tollgate: portal \"\(bind.portal)\" exists or has a Bind the server has not confirmed yet; close it or wait for its answer"
             return false
         }
         relay.serial += 1

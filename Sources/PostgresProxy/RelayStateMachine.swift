@@ -76,6 +76,7 @@ struct RelayStateMachine {
         // After the gate refuses a statement of an extended-protocol batch, the rest of the batch up to
         // Sync is discarded unseen, as PostgreSQL does after an error: no second error, no decision.
         if relay.skippingUntilSync, message.isSkippedAfterError { return .drop }
+        if let refusal = refusedBeforeForwarding(message) { return refusal }
         switch message {
         case .query(let text):
             relay.syncSequence += 1
@@ -208,7 +209,7 @@ struct RelayStateMachine {
     /// Queues the gate's 42501 for a refused request in its place: answered once the server has
     /// answered what was sent before it. `ownReady`: a simple Query or FunctionCall, which the gate
     /// answers with its own ReadyForQuery (nothing went upstream).
-    private mutating func refuse(ownReady: Bool, countRefusal: Bool) -> ClientAction {
+    mutating func refuse(ownReady: Bool, countRefusal: Bool) -> ClientAction {
         relay.expected.append(.refusal(relay.lastDenial, ownReady: ownReady))
         return .refuse(countRefusal: countRefusal)
     }

@@ -87,7 +87,7 @@ public final class SQLRequestInspector: RequestInspector {
                     || !s.functions.isEmpty || !s.operators.isEmpty || !s.relations.isEmpty || !s.projections.isEmpty
             }
             let changes = inspection.statements.contains { s in
-                ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty || (s.cursorName != nil && s.kind != "fetch")
+                ["prepare", "deallocate", "rollback"].contains(s.kind) || !s.settings.isEmpty || (s.cursorName != nil && s.kind != "fetch")
                     || s.discardsTemporaryTables
                     || (StatementKind.writingKinds.contains(s.kind) && !["insert", "update", "delete", "merge", "lock"].contains(s.kind))
             }
@@ -169,6 +169,9 @@ final class SQLSessionInspector: SessionInspector {
     /// the count it last followed and forgets its protocol names' contents when it moved. A counter,
     /// not a callback: the inspector is called from inside the relay's own mutating calls.
     var hiddenCodeGeneration = 0
+    /// Whether the protocol side holds (or has an unconfirmed Bind of) a portal of this name:
+    /// SQL cursors share the namespace. Set by the session handler.
+    var protocolPortal: (String) -> Bool = { _ in false }
     /// SQL-level prepared statements (`PREPARE name AS …`), by name, with their facts.
     var prepared: [String: StatementFacts] = [:] { didSet { resolved = [:]; stateChanges &+= 1 } }
     /// Entries and their session-resolved parts by text, valid for one catalog generation and one search path.
@@ -232,7 +235,7 @@ final class SQLSessionInspector: SessionInspector {
         // A PREPARE earlier in the same query string counts for the EXECUTEs after it.
         // Pending PREPAREs and DECLAREs were of free names: if they fail, what uses them fails too.
         var known = prepared.merging(pending.prepared) { confirmed, _ in confirmed }
-        var knownCursors = cursors.merging(pending.cursors) { confirmed, _ in confirmed }
+        var knownCursors = self.knownCursors()
         var pathChanged = false
         return entry.facts.map { s in
             var s = s
@@ -244,6 +247,8 @@ final class SQLSessionInspector: SessionInspector {
             if s.kind == "prepare", let name = s.preparedName { known[name] = s }
             if s.kind == "fetch", let name = s.cursorName, let c = knownCursors[name] { s = s.resolvingFetch(with: c) }
             if s.isCursorDeclaration, let name = s.cursorName { knownCursors[name] = s }
+            // A ROLLBACK earlier in the request may close any cursor of the transaction: none is known after it.
+            if s.kind == "rollback" { knownCursors = [:] }
             if let snapshot {
                 s = s.checkingRoutines(snapshot.routines, path: pathChanged || pending.pathChanges > 0 ? .unknown : searchPath)
             }

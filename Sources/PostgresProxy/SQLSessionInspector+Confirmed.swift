@@ -18,9 +18,13 @@ struct PendingChanges {
     var pathChanges = 0
     /// Temporary tables being created: their names resolve to no schema until confirmed.
     var tempTables: Set<String> = []
+    /// Unconfirmed ROLLBACKs (and ROLLBACK TO SAVEPOINT): while any is pending, the cursors declared
+    /// in the transaction may be gone on the server, so a FETCH does not resolve to them.
+    var rollbacks = 0
 
     var isEmpty: Bool {
-        prepared.isEmpty && deallocated.isEmpty && allDeallocations == 0 && cursors.isEmpty && closedCursors.isEmpty && pathChanges == 0 && tempTables.isEmpty
+        prepared.isEmpty && deallocated.isEmpty && allDeallocations == 0 && cursors.isEmpty && closedCursors.isEmpty && pathChanges == 0
+            && tempTables.isEmpty && rollbacks == 0
     }
 }
 
@@ -43,12 +47,15 @@ struct StableState {
     /// set_config(…, true) or a call whose scope the gate cannot read.
     var sessionPathChanged = false
     var localPathChanged = false
+    /// Cursors DECLAREd (confirmed) in this transaction: a ROLLBACK or ROLLBACK TO SAVEPOINT may
+    /// close any of them (the gate does not follow savepoints), so it forgets them all.
+    var declaredCursors: Set<String> = []
 }
 
 extension SQLSessionInspector {
     /// Whether a statement changes what later statements mean (its change waits for confirmation).
     func changesSession(_ s: StatementFacts) -> Bool {
-        ["prepare", "deallocate"].contains(s.kind) || !s.settings.isEmpty || s.isCursorDeclaration || s.isCursorClose
+        ["prepare", "deallocate", "rollback"].contains(s.kind) || !s.settings.isEmpty || s.isCursorDeclaration || s.isCursorClose
             || createdTempTables(s).first != nil || !temporaryTablesAtStake(s).isEmpty || s.runsHiddenCode
     }
 
@@ -70,6 +77,11 @@ extension SQLSessionInspector {
                pending.cursors[name] != nil || pending.closedCursors.contains(name) {
                 return "tollgate: cursor \"\(name)\" has a change the server has not confirmed yet; wait for its answer"
             }
+            // SQL cursors and protocol portals share one namespace on the server (a FETCH reads a
+            // portal, an Execute runs a cursor): a DECLARE of a portal's name is refused, not guessed.
+            if s.isCursorDeclaration, let name = s.cursorName, protocolPortal(name) {
+                return "tollgate: cursor \"\(name)\" is also a portal this session bound with the extended protocol (Bind); close the portal first"
+            }
         }
         return nil
     }
@@ -87,6 +99,7 @@ extension SQLSessionInspector {
         if Self.deallocatesAll(s) { p.allDeallocations += 1 }
         if s.isCursorDeclaration, let name = s.cursorName, cursors[name] == nil, !hiddenCodeRan { p.cursors[name] = s }
         if s.isCursorClose, let name = s.cursorName { p.closedCursors.insert(name) }
+        if s.kind == "rollback" { p.rollbacks += 1 }
         if s.settings.contains(where: Self.touchesPath) { p.pathChanges += 1 }
         for t in createdTempTables(s) { p.tempTables.insert(t) }
         // Until the server answers, the temporary tables it may drop are of no known schema.
@@ -114,6 +127,7 @@ extension SQLSessionInspector {
         if let name = s.preparedName { p.prepared[name] = nil; p.deallocated.remove(name) }
         if Self.deallocatesAll(s) { p.allDeallocations = max(0, p.allDeallocations - 1) }
         if let name = s.cursorName { p.cursors[name] = nil; p.closedCursors.remove(name) }
+        if s.kind == "rollback" { p.rollbacks = max(0, p.rollbacks - 1) }
         if s.settings.contains(where: Self.touchesPath) { p.pathChanges = max(0, p.pathChanges - 1) }
         for t in createdTempTables(s) { p.tempTables.remove(t) }
         p.tempTables.subtract(temporaryTablesAtStake(s))
@@ -141,8 +155,16 @@ extension SQLSessionInspector {
             if let name = s.preparedName { prepared[name] = s }
         case "deallocate":
             if let name = s.preparedName { prepared[name] = nil } else { prepared = [:] }  // DEALLOCATE ALL
+        case "rollback":
+            // ROLLBACK, or ROLLBACK TO SAVEPOINT: the cursors declared in the transaction may be
+            // closed now (those declared after the savepoint are); the gate forgets them all at once,
+            // before a DECLARE of one of the names is confirmed (ReadyForQuery comes later).
+            forgetDeclaredCursors()
         default:
-            if s.isCursorDeclaration, let name = s.cursorName, cursors[name] == nil { cursors[name] = s }
+            if s.isCursorDeclaration, let name = s.cursorName, cursors[name] == nil {
+                cursors[name] = s
+                stable?.declaredCursors.insert(name)
+            }
             if s.isCursorClose, let name = s.cursorName { if name == "*" { cursors = [:] } else { cursors[name] = nil } }
         }
         for t in createdTempTables(s) { tempTables.insert(t) }
@@ -186,12 +208,30 @@ extension SQLSessionInspector {
         }
     }
 
+    /// The cursors declared in the current transaction are no longer known (a ROLLBACK or ROLLBACK
+    /// TO SAVEPOINT closes some or all of them): a FETCH of one is then of an unknown cursor (its
+    /// result masked whole), and a new DECLARE of the name is the one the gate follows.
+    func forgetDeclaredCursors() {
+        guard let declared = stable?.declaredCursors, !declared.isEmpty else { return }
+        for name in declared { cursors[name] = nil }
+        stable?.declaredCursors = []
+    }
+
+    /// The cursors a FETCH may resolve to: while a ROLLBACK is unanswered, not those declared in the
+    /// transaction, nor pending ones (which side of the rollback they fall on depends on the answer).
+    func knownCursors() -> [String: StatementFacts] {
+        guard pending.rollbacks > 0 else { return cursors.merging(pending.cursors) { confirmed, _ in confirmed } }
+        let declared = stable?.declaredCursors ?? []
+        return cursors.filter { !declared.contains($0.key) }
+    }
+
     /// A transaction ended (or was rolled back to a savepoint): follow the server.
     func transactionEnded(_ end: ConfirmedSessionState.TransactionEnd) {
+        if end != .committed { forgetDeclaredCursors() }
         guard var before = stable else { return }
         let changed = before.sessionPathChanged || before.localPathChanged
         let quiet = !changed && before.tempTables == tempTables && before.cursors == Set(cursors.keys)
-        if end == .committed && quiet { return }  // the common case: nothing to follow
+        if end == .committed && quiet { stable?.declaredCursors = []; return }  // the common case: nothing to follow
         switch end {
         case .committed:
             // SET LOCAL ends with the transaction; after SET and SET LOCAL both, the value in force is not known.
@@ -205,6 +245,7 @@ extension SQLSessionInspector {
             cursors = cursors.filter { before.cursors.contains($0.key) }
         case .rolledBackToSavepoint:
             // What followed the savepoint is undone; the gate does not follow savepoints (fail closed).
+            // Cursors declared in the transaction were forgotten above (forgetDeclaredCursors).
             if changed { searchPath = .unknown }
             tempTables = tempTables.intersection(before.tempTables)
             before.tempTables = tempTables

@@ -134,6 +134,7 @@ extension PostgresSessionHandler {
         gate.sessionStarted(self, channel: context.channel)
         machine.sql = core.inspection as? SQLSessionInspector
         machine.sql?.protocolStatement = { [weak self] name in self?.machine.protocolStatementState(name) ?? .pending }
+        machine.sql?.protocolPortal = { [weak self] name in self?.machine.protocolPortalHeld(name) ?? true }
         syncMasking()
     }
 

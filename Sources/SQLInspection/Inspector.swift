@@ -34,6 +34,8 @@ import Foundation
 ///   `preparedName` and, until the caller resolves it with
 ///   `StatementFacts.resolvingExecute(with:)`, `writes == true` with
 ///   `SideEffect.unresolvedExecute`, so an unresolved EXECUTE is never read-only.
+///   **FETCH**/**MOVE** likewise (`SideEffect.unresolvedFetch`) until resolved with
+///   `StatementFacts.resolvingFetch(with:)` to the cursor's DECLARE.
 /// - **COPY** TO STDOUT reads; FROM STDIN writes; TO/FROM a server file or
 ///   PROGRAM adds a side effect ("COPY TO PROGRAM", "COPY FROM file", …).
 /// - **DO** bodies are not parsed (PL/pgSQL): a DO block always writes.
@@ -415,6 +417,9 @@ struct Walker {
         case "FetchStmt":
             cursorName = body["portalname"]?.string
             opaqueResult = true  // until resolved to the cursor's query
+            // Like an unresolved EXECUTE: a cursor the caller did not see declared runs a query
+            // (and its functions) no one decided on, so it is never read-only.
+            addSideEffect(SideEffect.unresolvedFetch)
         case "ClosePortalStmt":
             cursorName = body["portalname"]?.string ?? "*"  // CLOSE ALL
         case "DeallocateStmt":

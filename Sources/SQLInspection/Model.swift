@@ -159,7 +159,12 @@ public struct StatementFacts: Sendable, Hashable, Codable {
     /// becomes the query's kind).
     public func resolvingFetch(with cursor: StatementFacts) -> StatementFacts {
         guard kind == "fetch" else { return self }
-        return adopting(cursor)
+        var out = adopting(cursor)
+        // The cursor's query runs at FETCH time: its side effects are the FETCH's.
+        out.sideEffects = cursor.sideEffects
+        for s in sideEffects where s != SideEffect.unresolvedFetch && !out.sideEffects.contains(s) { out.sideEffects.append(s) }
+        out.writes = cursor.writes || !out.sideEffects.isEmpty
+        return out
     }
 
     /// This statement (kept as its kind) running `inner`'s query: its inner kind, relations,
@@ -229,4 +234,5 @@ public enum SideEffect {
     public static let doBlock = "DO block"
     public static let call = "CALL"
     public static let unresolvedExecute = "EXECUTE of an unresolved prepared statement"
+    public static let unresolvedFetch = "FETCH of a cursor the gate did not see declared"
 }

@@ -126,6 +126,57 @@ import Testing
         #expect(s.inspector.cursors.isEmpty)
     }
 
+    /// Review 2026-12-05: a cursor declared inside a savepoint is closed by ROLLBACK TO, so a new
+    /// DECLARE of its name succeeds on the server; the gate must follow the new one, not keep the first.
+    @Test func aCursorRolledBackToASavepointIsForgotten() {
+        let s = Session()
+        s.send("BEGIN")
+        s.answer(.commandComplete(tag: "BEGIN"), .readyForQuery(.inTransaction))
+        s.send("SAVEPOINT sp")
+        s.answer(.commandComplete(tag: "SAVEPOINT"), .readyForQuery(.inTransaction))
+        s.send("DECLARE c CURSOR FOR SELECT * FROM confirm_decoy")
+        s.answer(.commandComplete(tag: "DECLARE CURSOR"), .readyForQuery(.inTransaction))
+        s.send("ROLLBACK TO SAVEPOINT sp")
+        s.answer(.commandComplete(tag: "ROLLBACK"), .readyForQuery(.inTransaction))
+        #expect(s.inspector.cursors["c"] == nil)
+        s.send("DECLARE c CURSOR FOR SELECT * FROM confirm_real")
+        s.answer(.commandComplete(tag: "DECLARE CURSOR"), .readyForQuery(.inTransaction))
+        #expect(s.tables("FETCH c") == ["public.confirm_real"])
+        #expect(s.divergences.isEmpty)
+    }
+
+    /// The same pipelined: while the ROLLBACK TO is unanswered, a FETCH resolves to no cursor of
+    /// the transaction (which side of the rollback each falls on depends on the answer).
+    @Test func aFetchBehindAnUnansweredRollbackKnowsNoCursorOfTheTransaction() {
+        let s = Session()
+        s.send("BEGIN")
+        s.answer(.commandComplete(tag: "BEGIN"), .readyForQuery(.inTransaction))
+        s.send("SAVEPOINT sp; DECLARE c CURSOR FOR SELECT * FROM confirm_decoy")
+        s.answer(.commandComplete(tag: "SAVEPOINT"), .commandComplete(tag: "DECLARE CURSOR"), .readyForQuery(.inTransaction))
+        #expect(s.tables("FETCH c") == ["public.confirm_decoy"])
+        s.send("ROLLBACK TO SAVEPOINT sp")
+        s.send("DECLARE c CURSOR FOR SELECT * FROM confirm_real")
+        #expect(s.tables("FETCH c").isEmpty)
+        #expect(s.tables("ROLLBACK TO sp; FETCH c").isEmpty)
+        s.answer(.commandComplete(tag: "ROLLBACK"), .readyForQuery(.inTransaction))
+        s.answer(.commandComplete(tag: "DECLARE CURSOR"), .readyForQuery(.inTransaction))
+        #expect(s.tables("FETCH c") == ["public.confirm_real"])
+    }
+
+    /// An error aborts the block; ROLLBACK TO ends the abort and closes the cursors after the savepoint.
+    @Test func aCursorIsForgottenAfterAnErrorAndRollbackTo() {
+        let s = Session()
+        s.send("BEGIN; SAVEPOINT sp")
+        s.answer(.commandComplete(tag: "BEGIN"), .commandComplete(tag: "SAVEPOINT"), .readyForQuery(.inTransaction))
+        s.send("DECLARE c CURSOR FOR SELECT * FROM confirm_decoy")
+        s.answer(.commandComplete(tag: "DECLARE CURSOR"), .readyForQuery(.inTransaction))
+        s.send("SELECT 1/0")
+        s.answer(error("division by zero"), .readyForQuery(.failed))
+        s.send("ROLLBACK TO sp")
+        s.answer(.commandComplete(tag: "ROLLBACK"), .readyForQuery(.inTransaction))
+        #expect(s.inspector.cursors["c"] == nil)
+    }
+
     @Test func searchPathSetInARolledBackTransactionIsUndone() {
         let s = Session()
         s.send("BEGIN")

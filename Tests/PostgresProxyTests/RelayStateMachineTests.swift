@@ -396,6 +396,37 @@ import Testing
         #expect(request.text == "FETCH ALL FROM \"p\"")
     }
 
+    /// A Query inside an extended batch before its Sync: refused as an error of the batch (the
+    /// server would skip it unanswered should the batch fail), and the rest skipped to the Sync.
+    @Test func aQueryInsideAnUnsyncedBatchIsRefusedAsAnErrorOfTheBatch() {
+        var relay = Relay()
+        relay.send([.parse(name: "", query: "SELECT 1", parameterTypes: []), .bind(.init()), .execute(portal: "", maxRows: 0)])
+        #expect(relay.send(.query("SELECT 2")).isRefuse)
+        #expect(relay.send(.execute(portal: "", maxRows: 0)).isDrop)
+        relay.send(.sync)
+        #expect(relay.upstream == ["Parse :SELECT 1", "Bind ", "Execute ", "Sync"])
+        relay.receive([.parseComplete, .bindComplete, Self.row, .commandComplete(tag: "SELECT 1"), .readyForQuery(.idle)])
+        #expect(relay.client.count == 6)
+        #expect(relay.client.prefix(4) == ["1", "2", "D", "C SELECT 1"])
+        #expect(relay.client[4].hasPrefix("E 42501 tollgate: a Query ('Q') message inside an extended-protocol batch"))
+        #expect(relay.client[5] == "Z idle")
+        // After the Sync, a Query is a Query again.
+        #expect(relay.send(.query("SELECT 3")).isForward)
+    }
+
+    /// SQL cursors and portals share one namespace: a Bind or Close of a DECLAREd cursor's name is refused.
+    @Test func aPortalNamedLikeASQLCursorIsRefused() {
+        var relay = Relay()
+        relay.send(.query("BEGIN; DECLARE c CURSOR FOR SELECT 1"))
+        relay.receive([.commandComplete(tag: "BEGIN"), .commandComplete(tag: "DECLARE CURSOR"), .readyForQuery(.inTransaction)])
+        relay.send(.parse(name: "", query: "SELECT 2", parameterTypes: []))
+        #expect(relay.send(.bind(.init(portal: "c", statement: ""))).isRefuse)
+        relay.send(.sync)
+        #expect(relay.send(.close(.portal, name: "c")).isRefuse)
+        relay.send(.sync)
+        #expect(relay.upstream == ["Query BEGIN; DECLARE c CURSOR FOR SELECT 1", "Parse :SELECT 2", "Sync", "Sync"])
+    }
+
     @Test func aNamedPortalIsHeldOnceConfirmedAndClosed() {
         var relay = Relay()
         relay.send([.begin, .parse(name: "s", query: "SELECT 1", parameterTypes: []), .bind(.init(portal: "p", statement: "s")), .sync])

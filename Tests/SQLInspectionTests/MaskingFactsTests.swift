@@ -100,6 +100,9 @@ import SQLInspection
         #expect(fetch.kind == "fetch" && fetch.cursorName == "c" && fetch.opaqueResult)
         let resolved = fetch.resolvingFetch(with: declare)
         #expect(!resolved.opaqueResult && resolved.projections.contains(["ssn"]) && resolved.innerKind == "select")
+        // Unresolved, a FETCH runs a query no one decided on: never read-only; resolved, it is its cursor's.
+        #expect(fetch.writes && fetch.sideEffects == [SideEffect.unresolvedFetch])
+        #expect(!resolved.writes && resolved.sideEffects.isEmpty)
         #expect(try facts("CLOSE ALL").cursorName == "*")
         #expect(try facts("EXECUTE q").opaqueResult)
         #expect(try facts("CALL p()").opaqueResult)
