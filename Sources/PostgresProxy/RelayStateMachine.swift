@@ -28,6 +28,10 @@ struct RelayStateMachine {
     var masksResults = false
     /// The client message the core is deciding on, between `.inspect`/`.preview` and `inspected`.
     private var inspecting: PostgresFrontendMessage?
+    /// The bytes of the message being inspected, kept should the core hold it.
+    private var inspectingFrame = ByteBuffer()
+    /// A request held for approval and the client's messages behind it (RelayStateMachine+Holds).
+    var holds = HoldQueue()
     /// The inspector's `hiddenCodeGeneration` the relay last followed (RelayStateMachine+HiddenCode).
     var hiddenCodeFollowed = 0
 
@@ -56,6 +60,8 @@ struct RelayStateMachine {
         case terminate
         /// Not something a client may send now: end the session with this FATAL error.
         case fail(code: String, message: String, reason: String)
+        /// Kept: held for approval, or waiting behind a held request (RelayStateMachine+Holds).
+        case wait
     }
 
     /// The core's answer for the message being inspected.
@@ -65,14 +71,19 @@ struct RelayStateMachine {
         case allowed
         /// Not to be forwarded; the message the client gets.
         case refused(String)
+        /// Held until an approver decides (`released(_:)` then gives the final verdict).
+        case held(approvalID: String)
     }
 
     // MARK: Client messages
 
-    mutating func clientMessage(_ message: PostgresFrontendMessage) -> ClientAction {
+    mutating func clientMessage(_ message: PostgresFrontendMessage, frame: ByteBuffer) -> ClientAction {
         followHiddenCode()
         // An ending session forwards nothing new: the client gets its FATAL error.
         guard relay.confirmed.ending == nil else { return .drop }
+        // Behind a held request, the client's messages wait in order.
+        if holds.approvalID != nil { return waitBehindHold(message, frame: frame) }
+        inspectingFrame = frame
         // After the gate refuses a statement of an extended-protocol batch, the rest of the batch up to
         // Sync is discarded unseen, as PostgreSQL does after an error: no second error, no decision.
         if relay.skippingUntilSync, message.isSkippedAfterError { return .drop }
@@ -142,7 +153,14 @@ struct RelayStateMachine {
     mutating func inspected(_ verdict: Verdict) -> ClientAction {
         guard let message = inspecting else { preconditionFailure("inspected(_:) without a message being inspected") }
         followHiddenCode()
+        if case .held(let approvalID) = verdict {
+            // Still the message being inspected: decided again once the approval is.
+            holds.approvalID = approvalID
+            holds.frame = inspectingFrame
+            return .wait
+        }
         inspecting = nil
+        inspectingFrame = ByteBuffer()
         switch (message, verdict) {
         case (.query, .admitted(let admitted)):
             relay.pending.append(.init(exchange: admitted.exchange, simple: true, sync: relay.syncSequence, started: .now(),
@@ -199,6 +217,15 @@ struct RelayStateMachine {
         default:
             preconditionFailure("inspected(_:) for a message that is not inspected")
         }
+    }
+
+    /// The message being inspected (a held one until its approval is decided).
+    var inspectingMessage: PostgresFrontendMessage? { inspecting }
+
+    /// Drops the message being inspected (its hold was abandoned).
+    mutating func takeInspecting() -> PostgresFrontendMessage? {
+        defer { inspecting = nil; inspectingFrame = ByteBuffer() }
+        return inspecting
     }
 
     private mutating func refused(_ verdict: Verdict, ownReady: Bool) -> ClientAction {

@@ -12,12 +12,8 @@ import ProxyCore
 /// approval's final event forwards the held message (approved) or answers it with the core's
 /// 42501 refusal (denied, expired, withdrawn), then relays what waited.
 extension PostgresSessionHandler {
-    /// Messages kept behind a hold at most (bytes): a client that pipelines more is ended (fail closed).
-    static let maxWaitingBytes = 64 << 20
-
-    /// The core held the message being inspected: register it and tell the client.
-    func startHold(_ hold: Hold, message: PostgresFrontendMessage, frame: ByteBuffer, context: ChannelHandlerContext) {
-        held = HeldRequest(approvalID: hold.approvalID, message: message, frame: frame)
+    /// The core held the message being inspected (the relay keeps it): register it and tell the client.
+    func startHold(_ hold: Hold, context: ChannelHandlerContext) {
         writeBackend(context, .noticeResponse(.init(severity: "NOTICE", sqlState: "01000", message: holdNotice(hold))), flush: false)
         flushClient()
         submitRecorded()
@@ -35,12 +31,11 @@ extension PostgresSessionHandler {
                     loop.execute { handler.value.approvalEvent(event) }
                 }
                 loop.execute {
-                    guard handler.value.held?.approvalID == id else {
+                    guard handler.value.machine.heldApprovalID == id else {
                         // The client went away before the service had it: withdraw it now.
                         if !event.isFinal { Task { try? await approvals.withdraw(id, reason: "the client went away") } }
                         return
                     }
-                    handler.value.held?.registered = true
                     handler.value.approvalEvent(event)
                 }
             } catch {
@@ -65,9 +60,8 @@ extension PostgresSessionHandler {
 
     /// An event of the approval: a final one settles the held message; others change nothing for the client.
     func approvalEvent(_ event: ApprovalEvent) {
-        guard let current = held, current.approvalID == event.approvalID, event.isFinal, let capture = event.capture,
+        guard machine.heldApprovalID == event.approvalID, event.isFinal, let capture = event.capture,
               let context, state == .relaying else { return }
-        held = nil
         var verdict = RelayStateMachine.Verdict.refused("tollgate: approval \(event.approvalID) was not approved")
         for action in core.resolve(capture) {
             switch action {
@@ -79,9 +73,10 @@ extension PostgresSessionHandler {
         }
         recorded.exchangeStarted()
         syncMasking()
-        execute(machine.inspected(verdict), message: current.message, frame: current.frame, context: context)
+        guard let released = machine.released(verdict) else { return }
+        execute(released.action, message: released.message, frame: released.frame, context: context)
         // What waited behind it, in order, until another hold (or the end).
-        while held == nil, state == .relaying, let next = waiting.popFirst() {
+        while state == .relaying, let next = machine.nextWaiting() {
             clientMessage(next.message, frame: next.frame, context: context)
         }
         flushUpstream()
@@ -91,14 +86,14 @@ extension PostgresSessionHandler {
 
     /// The client went away (or the session ended) while a request was held: it will never run.
     func withdrawHold(reason: String) {
-        guard let current = held else { return }
-        held = nil
-        _ = core.resolve(Approval(state: .expired, approvalID: current.approvalID, reason: "withdrawn: \(reason)"))
+        guard let approvalID = machine.heldApprovalID else { return }
+        machine.abandonHold()
+        _ = core.resolve(Approval(state: .expired, approvalID: approvalID, reason: "withdrawn: \(reason)"))
         let approvals = gate.gate.approvals
         let logger = gate.logger
         Task {
-            do { try await approvals.withdraw(current.approvalID, reason: reason) } catch {
-                logger.notice("approval not withdrawn", metadata: ["approval": "\(current.approvalID)", "error": "\(error)"])
+            do { try await approvals.withdraw(approvalID, reason: reason) } catch {
+                logger.notice("approval not withdrawn", metadata: ["approval": "\(approvalID)", "error": "\(error)"])
             }
         }
     }
@@ -113,14 +108,14 @@ extension PostgresSessionHandler {
         return {
             loop.execute {
                 let session = handler.value
-                guard let current = session.held else {
+                guard let approvalID = session.machine.heldApprovalID else {
                     cancels.cancel(upstream, on: loop).whenComplete { _ in }
                     return
                 }
                 let reason = "cancelled by the client"
-                session.approvalEvent(ApprovalEvent(kind: .withdrawn, approvalID: current.approvalID, reason: "withdrawn: \(reason)"))
+                session.approvalEvent(ApprovalEvent(kind: .withdrawn, approvalID: approvalID, reason: "withdrawn: \(reason)"))
                 let approvals = session.gate.gate.approvals
-                Task { try? await approvals.withdraw(current.approvalID, reason: reason) }
+                Task { try? await approvals.withdraw(approvalID, reason: reason) }
             }
         }
     }

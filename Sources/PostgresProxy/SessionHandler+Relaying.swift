@@ -9,21 +9,12 @@ import ProxyCore
 extension PostgresSessionHandler {
     func clientMessage(_ message: PostgresFrontendMessage, frame: ByteBuffer, context: ChannelHandlerContext) {
         guard upstream != nil else { return }
-        // Behind a held request, the client's messages wait in order (SessionHandler+Holds).
-        if held != nil {
-            waiting.append(message, frame: frame)
-            if waiting.bytes > Self.maxWaitingBytes {
-                fail(context, code: "54000", "too much sent behind a request waiting for approval", reason: "protocol-error")
-            }
-            return
-        }
-        var action = machine.clientMessage(message)
+        var action = machine.clientMessage(message, frame: frame)
         switch action {
         case .inspect(let request):
-            guard let verdict = admit(request, message: message, frame: frame, context: context) else { return }
-            action = machine.inspected(verdict)
+            action = machine.inspected(admit(request, context: context))
         case .preview(let name, let text):
-            action = machine.inspected(preview(name: name, text: text))
+            action = machine.inspected(preview(name: name, text: text, context: context))
         default:
             break
         }
@@ -59,6 +50,8 @@ extension PostgresSessionHandler {
             endAfterTerminate(context)
         case .fail(let code, let text, let reason):
             fail(context, code: code, text, reason: reason)
+        case .wait:
+            break
         case .inspect, .preview:
             preconditionFailure("the relay asked to inspect a message twice")
         }
@@ -66,42 +59,37 @@ extension PostgresSessionHandler {
 
     /// Inspects, decides and records one request (the core's steps): admitted, with what masking
     /// needs to place the columns of its results, or refused, with the message for the client.
-    /// Nil: the request is held (`startHold`), the message kept until the approval is decided.
-    func admit(_ request: consuming Request, message: PostgresFrontendMessage? = nil, frame: ByteBuffer? = nil,
-               context: ChannelHandlerContext? = nil) -> RelayStateMachine.Verdict? {
+    /// Held: registered with the approvals service (`startHold`); the relay keeps the message.
+    func admit(_ request: consuming Request, context: ChannelHandlerContext) -> RelayStateMachine.Verdict {
         let actions = core.request(request)
         recorded.exchangeStarted()
         syncMasking()
         var verdict = RelayStateMachine.Verdict.refused(machine.relay.lastDenial)
-        var holding = false
         for action in actions {
             switch action {
             case .forward(let a): verdict = .admitted(a)
             case .refuse(_, let message): verdict = .refused(message)
             case .hold(let hold):
-                guard let message, let frame, let context else {
-                    // Only a message the relay can keep may wait (a Parse is decided at its Execute).
-                    verdict = .refused("tollgate: approval \(hold.approvalID) required; this message cannot wait for it")
-                    continue
-                }
-                startHold(hold, message: message, frame: frame, context: context)
-                holding = true
+                startHold(hold, context: context)
+                verdict = .held(approvalID: hold.approvalID)
             case .pauseReading, .resumeReading, .holdUpstream, .releaseUpstream: apply([action])
             }
         }
-        return holding ? nil : verdict
+        return verdict
     }
 
     /// A Parse is decided where the policy enforces, so a refused statement is never even prepared
     /// upstream (and the refusal is recorded); an allowed one is decided and recorded at Execute.
-    func preview(name: String, text: String) -> RelayStateMachine.Verdict {
+    func preview(name: String, text: String, context: ChannelHandlerContext) -> RelayStateMachine.Verdict {
         guard core.currentPolicy().enforcing else { return .allowed }
         let request = Request.postgres(PostgresRequest(text: text, path: .extended, statementName: name))
         let action = core.preview(request).action
         // A statement to be reviewed is held at its Execute, where it would run.
         guard action != .allow, !(action == .review && core.settings.holds) else { return .allowed }
-        if case .refused(let message) = admit(request) { return .refused(message) }
-        return .refused(machine.relay.lastDenial)
+        switch admit(request, context: context) {
+        case .admitted, .allowed: return .refused(machine.relay.lastDenial)
+        case let verdict: return verdict
+        }
     }
 
     /// The gate's refusals whose turn has come (the server answered what was sent before them).

@@ -60,9 +60,6 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     var upstreamOut = ByteBuffer()
     /// Strict recording: upstream output waiting for its record, by the core's ticket.
     var heldUpstream: [(ticket: UInt64, bytes: ByteBuffer)] = []
-    /// A request waiting for an approver, and the client's messages behind it (SessionHandler+Holds).
-    var held: HeldRequest?
-    var waiting = WaitingMessages()
     /// The client's messages, decoded here as they arrive, each with the bytes it came in.
     var frames: FramedDecoding<PostgresFrontendDecoder>
 
@@ -210,7 +207,7 @@ final class PostgresSessionHandler: ChannelInboundHandler {
             return
         }
         // Silence while a statement runs (pg_sleep, a long report) is not idleness.
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, machine.relay.pending.isEmpty, held == nil {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, machine.relay.pending.isEmpty, machine.heldApprovalID == nil {
             fail(context, code: "57P05", "terminating connection due to idle timeout (\(target.idleTimeout))", reason: "idle-timeout")
             return
         }

@@ -1,3 +1,4 @@
+import CaptureFormat
 import NIOCore
 import PostgresWire
 @testable import ProxyCore
@@ -14,6 +15,8 @@ import Testing
         var machine = RelayStateMachine()
         /// Statement texts the "core" refuses.
         var refused: Set<String> = []
+        /// Statement texts the "core" holds for approval (approval id "a" + the exchange number).
+        var holds: Set<String> = []
         /// COPY layouts the "core" found, by statement text.
         var rowStreams: [String: [RowStreamLayout]] = [:]
         var exchanges: UInt64 = 0
@@ -37,12 +40,14 @@ import Testing
 
         @discardableResult
         mutating func send(_ message: PostgresFrontendMessage) -> RelayStateMachine.ClientAction {
-            var action = machine.clientMessage(message)
+            var action = machine.clientMessage(message, frame: Self.frame(message))
             switch action {
             case .inspect(let request):
                 guard case .postgres(let r) = request else { Issue.record("not a PostgreSQL request"); return action }
                 exchanges += 1
-                if refused.contains(r.text) {
+                if holds.contains(r.text) {
+                    action = machine.inspected(.held(approvalID: "a\(exchanges)"))
+                } else if refused.contains(r.text) {
                     action = machine.inspected(.refused("denied: \(r.text)"))
                 } else {
                     sql.forwarded(sql.inspect(request, in: context))
@@ -53,6 +58,12 @@ import Testing
             default:
                 break
             }
+            execute(action, message)
+            return action
+        }
+
+        /// What the handler does with the relay's answer for one client message.
+        mutating func execute(_ action: RelayStateMachine.ClientAction, _ message: PostgresFrontendMessage) {
             switch action {
             case .forward, .forwardCopyData, .terminate: upstream.append(Self.name(message))
             case .forwardAndDescribePortal(let portal):
@@ -61,9 +72,30 @@ import Testing
             case .refuse(let count):
                 if count { refusalsCounted += 1 }
                 emitRefusals()
-            case .drop, .fail, .inspect, .preview: break
+            case .drop, .fail, .inspect, .preview, .wait: break
             }
-            return action
+        }
+
+        /// The approval of the held message is decided (`admitted`: approved; else refused), as
+        /// the handler's `approvalEvent` does: the held message, then what waited behind it.
+        mutating func release(approved: Bool) {
+            let verdict: RelayStateMachine.Verdict = approved
+                ? .admitted(Admitted(exchange: exchanges, projections: [.unknown], rowStreams: [])) : .refused("denied by an approver")
+            // As the core does on an approval: the inspector hears the request is forwarded, then the relay.
+            if approved, case .query(let text)? = machine.inspectingMessage {
+                sql.forwarded(sql.inspect(.postgres(PostgresRequest(text: text, path: .simple)), in: context))
+            }
+            guard let released = machine.released(verdict) else { Issue.record("nothing was held"); return }
+            // The bytes kept are the client's own.
+            #expect(released.frame == Self.frame(released.message))
+            execute(released.action, released.message)
+            while let next = machine.nextWaiting() { send(next.message) }
+        }
+
+        static func frame(_ message: PostgresFrontendMessage) -> ByteBuffer {
+            var buffer = ByteBuffer()
+            try? message.encode(into: &buffer)
+            return buffer
         }
 
         mutating func send(_ messages: [PostgresFrontendMessage]) {
@@ -390,7 +422,7 @@ import Testing
         relay.receive([.commandComplete(tag: "DO"), .readyForQuery(.inTransaction)])
         #expect(relay.machine.relay.statements["s"] == "EXECUTE \"s\"")
         // An Execute of the portal is inspected as a FETCH the gate cannot resolve.
-        guard case .inspect(.postgres(let request)) = relay.machine.clientMessage(.execute(portal: "p", maxRows: 0)) else {
+        guard case .inspect(.postgres(let request)) = relay.machine.clientMessage(.execute(portal: "p", maxRows: 0), frame: ByteBuffer()) else {
             Issue.record("the Execute was not inspected"); return
         }
         #expect(request.text == "FETCH ALL FROM \"p\"")
@@ -427,6 +459,76 @@ import Testing
         #expect(relay.upstream == ["Query BEGIN; DECLARE c CURSOR FOR SELECT 1", "Parse :SELECT 2", "Sync", "Sync"])
     }
 
+    /// A held Query: the client's later messages wait behind it, in order, and go upstream only
+    /// once it is approved; the next request is decided only then.
+    @Test func messagesWaitBehindAHeldQueryUntilItIsApproved() {
+        var relay = Relay()
+        relay.holds = ["UPDATE t SET a = 1"]
+        #expect(relay.send(.query("UPDATE t SET a = 1")).isWait)
+        #expect(relay.machine.heldApprovalID == "a1")
+        #expect(relay.send(.query("SELECT 2")).isWait)
+        #expect(relay.send(.query("SELECT 3")).isWait)
+        #expect(relay.upstream.isEmpty)
+        #expect(relay.exchanges == 1)  // the waiting ones are not decided yet
+        relay.release(approved: true)
+        #expect(relay.machine.heldApprovalID == nil)
+        #expect(relay.upstream == ["Query UPDATE t SET a = 1", "Query SELECT 2", "Query SELECT 3"])
+        #expect(relay.exchanges == 3)
+        relay.receive([.commandComplete(tag: "UPDATE 1"), .readyForQuery(.idle), .commandComplete(tag: "SELECT 1"), .readyForQuery(.idle),
+                       .commandComplete(tag: "SELECT 1"), .readyForQuery(.idle)])
+        #expect(relay.results == ["1 UPDATE 1", "2 SELECT 1", "3 SELECT 1"])
+    }
+
+    /// A denied hold in an extended batch: the client gets the 42501 in the held Execute's place,
+    /// and the rest of the batch that waited is skipped up to its Sync, as after any error.
+    @Test func aDeniedHoldInABatchSkipsTheRestToSync() {
+        var relay = Relay()
+        relay.holds = ["UPDATE t SET a = 1"]
+        relay.send([.parse(name: "", query: "UPDATE t SET a = 1", parameterTypes: []), .bind(.init())])
+        #expect(relay.send(.execute(portal: "", maxRows: 0)).isWait)
+        #expect(relay.send(.parse(name: "", query: "SELECT 2", parameterTypes: [])).isWait)
+        #expect(relay.send(.bind(.init())).isWait)
+        #expect(relay.send(.execute(portal: "", maxRows: 0)).isWait)
+        #expect(relay.send(.sync).isWait)
+        #expect(relay.upstream == ["Parse :UPDATE t SET a = 1", "Bind "])
+        relay.release(approved: false)
+        #expect(relay.upstream == ["Parse :UPDATE t SET a = 1", "Bind ", "Sync"])
+        relay.receive([.parseComplete, .bindComplete, .readyForQuery(.idle)])
+        #expect(relay.client == ["1", "2", "E 42501 denied by an approver", "Z idle"])
+    }
+
+    /// A hold in the middle of a pipelined batch, approved: what waited is relayed, and a second
+    /// held message in what waited stops the relaying again, in its place.
+    @Test func aSecondHoldAmongTheWaitingMessagesStopsThereAgain() {
+        var relay = Relay()
+        relay.holds = ["UPDATE t SET a = 1", "UPDATE t SET a = 2"]
+        relay.send(.query("UPDATE t SET a = 1"))
+        relay.send([.query("SELECT 1"), .query("UPDATE t SET a = 2"), .query("SELECT 3")])
+        relay.release(approved: true)
+        #expect(relay.upstream == ["Query UPDATE t SET a = 1", "Query SELECT 1"])
+        #expect(relay.machine.heldApprovalID == "a3")
+        relay.release(approved: true)
+        #expect(relay.upstream == ["Query UPDATE t SET a = 1", "Query SELECT 1", "Query UPDATE t SET a = 2", "Query SELECT 3"])
+    }
+
+    /// A client that pipelines too much behind a hold is ended (fail closed), and an abandoned hold
+    /// (the client went away) leaves nothing held or waiting.
+    @Test func tooMuchBehindAHoldFailsAndAnAbandonedHoldLeavesNothing() {
+        var relay = Relay()
+        relay.holds = ["UPDATE t SET a = 1"]
+        relay.send(.query("UPDATE t SET a = 1"))
+        let big = String(repeating: "x", count: 1 << 20)
+        var failed = false
+        for _ in 0..<70 where !failed {
+            if case .fail(let code, _, _) = relay.send(.query("SELECT '\(big)'")) { failed = code == "54000" }
+        }
+        #expect(failed)
+        relay.machine.abandonHold()
+        #expect(relay.machine.heldApprovalID == nil)
+        #expect(relay.machine.nextWaiting() == nil)
+        #expect(relay.upstream.isEmpty)
+    }
+
     @Test func aNamedPortalIsHeldOnceConfirmedAndClosed() {
         var relay = Relay()
         relay.send([.begin, .parse(name: "s", query: "SELECT 1", parameterTypes: []), .bind(.init(portal: "p", statement: "s")), .sync])
@@ -458,6 +560,7 @@ extension RelayStateMachine.ClientAction {
     var isForward: Bool { if case .forward = self { true } else { false } }
     var isRefuse: Bool { if case .refuse = self { true } else { false } }
     var isDrop: Bool { if case .drop = self { true } else { false } }
+    var isWait: Bool { if case .wait = self { true } else { false } }
 }
 
 extension RelayStateMachine.UpstreamAction {
