@@ -234,6 +234,36 @@ struct HeldRequestTests {
         #expect(try label(2) == "two")
     }
 
+    /// psql's own Ctrl-C (SIGINT: psql sends a CancelRequest on a new connection) while its
+    /// UPDATE is held withdraws it: psql reports the 42501 and exits, nothing ran.
+    @Test func psqlsControlCWithdrawsTheRequest() throws {
+        let gate = try startGate()
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        // The test process's threads block SIGINT and a spawned child inherits the mask: psql is
+        // started with it cleared, as it would be from a shell.
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", "-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp('psql', sys.argv[1:])",
+                            "psql", "-X", "-At", "-c", "UPDATE holds19_items SET label = 'interrupted' WHERE id = 2"]
+        client.environment = ProcessInfo.processInfo.environment.merging(gate.libpqEnvironment("db", token: agent)) { $1 }
+        let out = Pipe(), err = Pipe()
+        client.standardOutput = out
+        client.standardError = err
+        try client.run()
+        let id = try pendingID(gate, token: dba)
+        #expect(client.isRunning)
+        kill(client.processIdentifier, SIGINT)
+        let (stdout, stderr) = finished(client, out, err)
+        #expect(client.terminationStatus != 0, "\(stdout)")
+        #expect(stderr.contains("Cancel request sent") && stderr.contains("withdrawn: cancelled by the client"), "\(stderr)")
+        try waitUntil("the approval withdrawn", timeout: .seconds(30)) {
+            (try? admin(gate, "GET", "/v1/approvals/\(id)", token: dba))?.1["state"] as? String == "withdrawn"
+        }
+        #expect(try label(2) == "two")
+    }
+
     /// A session waiting for an approver is not idle: the target's 1s idle timeout does not end
     /// it, and the approval, given later, still runs the statement.
     @Test func aHeldSessionOutlivesTheIdleTimeout() throws {
