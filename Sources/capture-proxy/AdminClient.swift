@@ -35,6 +35,9 @@ struct AdminClient {
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow)
         configuration.timeout.connect = .seconds(Int64(min(timeout, 10)))
+        // One attempt: a refused connection or an untrusted certificate is the answer, at once
+        // (the pool would otherwise retry until the connect timeout and report the same error).
+        configuration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let result: Result<Reply, any Error>
         do {
@@ -50,6 +53,8 @@ struct AdminClient {
         case .success(let r): reply = r
         case .failure(let error as HTTPClientError) where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout:
             throw ToolFailure(description: "\(action): no answer from the admin API at \(endpoint.base) within \(timeout)s")
+        case .failure(let error as HTTPClientError) where error == .remoteConnectionClosed && !endpoint.isTLS:
+            throw ToolFailure(description: "\(action): the admin API at \(endpoint.base) closed the connection (does its listener use TLS? then the URL is https://)")
         case .failure(let error):
             throw ToolFailure(description: "\(action): cannot reach the admin API at \(endpoint.base): \(Self.describe(error))")
         }

@@ -92,6 +92,11 @@ enum Printable {
         }))
     }
 
+    /// One line for a table cell: runs of spaces (a statement's indentation) become one.
+    static func cell(_ text: String) -> String {
+        line(text).split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+    }
+
     /// Several lines kept (a statement as written), every other control character `?`.
     static func lines(_ text: String) -> [String] {
         text.split(separator: "\n", omittingEmptySubsequences: false).map { line(String($0)) }

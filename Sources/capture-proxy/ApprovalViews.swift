@@ -58,7 +58,7 @@ struct ApprovalViews {
                     plain(Self.span(now.timeIntervalSince(a.created))), plain(timeLeft(a)),
                     plain(Printable.cut(Printable.line(a.subject), 28)), plain(Printable.line(a.target)),
                     plain(Printable.cut(Printable.line("\(a.policy)/\(a.rule)"), 40)),
-                    plain(Printable.cut(Printable.line(a.statement), 60))]
+                    plain(Printable.cut(Printable.cell(a.statement), 60))]
         }
         return table(["ID", "STATE", "AGE", "LEFT", "SUBJECT", "TARGET", "RULE", "STATEMENT"], rows)
     }
@@ -93,7 +93,7 @@ struct ApprovalViews {
         if a.decisions.isEmpty {
             field("decisions", "none yet")
         } else {
-            field("decisions", "")
+            out.append(terminal.paint("decisions", .dim))
             for d in a.decisions {
                 let verdict = d.verdict == "approve" ? terminal.paint("approved", .ok) : terminal.paint("denied", .bad)
                 out.append("  \(verdict) by \(Printable.line(d.approver)) (\(Printable.line(d.groups.joined(separator: ", ")))) at \(Stamp.string(from: d.at)): \(Printable.line(d.reason))")

@@ -240,6 +240,13 @@ struct ApprovalsCLITests {
         #expect(invalid.status == 2 && invalid.stderr.contains("list approvals (pending): 401 invalid token"), "\(invalid)")
         let clear = try cli(nil, ["approvals", "list", "--admin", "http://gate.example.invalid:9440"], token: "not.a.token")
         #expect(clear.status == 2 && clear.stderr.contains("plain http to a host that is not loopback"), "\(clear)")
+        // A listener that accepts and never answers: the call gives up after --timeout, and says so.
+        let (silent, silentPort) = try boundLoopbackSocket()
+        defer { close(silent) }
+        try #require(listen(silent, 4) == 0)
+        let hung = try cli(nil, ["approvals", "list", "--admin", "http://127.0.0.1:\(silentPort)", "--timeout", "1"], token: "not.a.token")
+        #expect(hung.status == 2 && hung.stderr.contains("list approvals (pending): no answer from the admin API at http://127.0.0.1:\(silentPort) within 1s"),
+                "\(hung)")
         let badState = try cli(gate, ["approvals", "list", "--state", "maybe"], token: "not.a.token")
         #expect(badState.status == 2 && badState.stderr.contains("unknown state 'maybe'"), "\(badState)")
     }
@@ -258,5 +265,7 @@ struct ApprovalsCLITests {
         let untrusted = try cli(gate, ["approvals", "list"], token: dba, where: ["--config", gate.configPath.path])
         #expect(untrusted.status == 2 && untrusted.stderr.contains("cannot reach the admin API at https://127.0.0.1:")
                 && untrusted.stderr.contains("TLS"), "\(untrusted)")
+        let plain = try cli(gate, ["approvals", "list"], token: dba)
+        #expect(plain.status == 2 && plain.stderr.contains("does its listener use TLS?"), "\(plain)")
     }
 }
