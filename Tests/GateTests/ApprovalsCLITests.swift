@@ -222,6 +222,25 @@ struct ApprovalsCLITests {
         #expect(third.terminationStatus != 0)
     }
 
+    /// A rule that needs two approvers: the first approval from the CLI says the request still
+    /// waits, and psql goes on waiting until the second.
+    @Test func aFirstOfTwoApprovalsSaysItStillWaits() throws {
+        let gate = try startGate(extra: "approvals: 2")
+        defer { gate.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let dba = try provider.token("dba@example.com", groups: ["dba"])
+        let (client, out, _) = try gate.startPsql("db", token: agent, "UPDATE cli19_items SET label = label WHERE id = 2")
+        let id = try pendingID(gate, token: dba)
+        let first = try cli(gate, ["approvals", "approve", id, "--reason", "first"], token: dba)
+        #expect(first.status == 0 && first.stdout.contains("approved by you; still pending: the rule needs more approvers (2 of dba"), "\(first)")
+        #expect(client.isRunning, "ran on one approval of two")
+        let second = try cli(gate, ["approvals", "approve", id, "--reason", "second"], token: try provider.token("dba2@example.com", groups: ["dba"]))
+        #expect(second.status == 0 && second.stdout.contains("is now approved"), "\(second)")
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 0)
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("UPDATE 1"))
+    }
+
     /// What the CLI refuses before it calls anything, and what the API refuses: each exit 2 with
     /// a message that says what to do; a token is never taken from (nor printed from) an argument.
     @Test func missingOrMisplacedTokensAndLocationsAreClearErrors() throws {
