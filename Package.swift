@@ -147,7 +147,12 @@ let package = Package(
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log"),
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           // `approvals` and `grants`: the CLI's calls to the admin API (already built for Webhooks).
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .testTarget(name: "PostgresWireTests", dependencies: ["PostgresWire", .product(name: "NIOTestUtils", package: "swift-nio"),
                                                              .product(name: "NIOEmbedded", package: "swift-nio")]),

@@ -21,8 +21,8 @@ struct CaptureProxy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capture-proxy",
         abstract: "The Tollgate gate: verifies OIDC identities, brokers credentials and records every session.",
-        discussion: "Exit status: 0 on success (check: the configuration is valid); 2 on errors.",
-        subcommands: [Run.self, Check.self, Explain.self, PublicKey.self]
+        discussion: "Exit status: 0 on success (check: the configuration is valid); 2 on errors (approvals, grants: 1 when nothing is listed).",
+        subcommands: [Run.self, Check.self, Explain.self, PublicKey.self, ApprovalsCommand.self, GrantsCommand.self]
     )
 }
 
