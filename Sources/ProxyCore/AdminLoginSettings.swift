@@ -17,10 +17,14 @@ public struct AdminLoginSettings: Sendable {
     }
 
     static func parse(_ node: ConfigNode, listen: HostPort, tls: Bool, resolve: (String) -> String,
-                      environment: [String: String], requireSecrets: Bool) throws -> AdminLoginSettings {
+                      environment: [String: String], requireSecrets: Bool, audiences: [String]) throws -> AdminLoginSettings {
         let f = try node.fields(["client_id", "client_secret", "client_secret_env", "client_secret_file", "redirect_url", "session_lifetime"])
         guard let clientID = try f["client_id"]?.string(), !clientID.isEmpty else {
             throw node.error("missing 'client_id' (the page's OIDC client; one of identity.audiences)")
+        }
+        // The ID token's audience is the client id, and the gate's verifier accepts only its audiences.
+        if !audiences.isEmpty, !audiences.contains(clientID) {
+            throw f["client_id"]!.error("client_id '\(clientID)' is not one of identity.audiences (\(audiences.joined(separator: ", "))): the page's ID tokens would be refused")
         }
         let secret = try ConfigSecret.read("client_secret", from: f, of: node, resolve: resolve, environment: environment,
                                            requireSecrets: requireSecrets, what: "client secret")

@@ -16,7 +16,7 @@ public struct AdminSettings: Sendable {
     }
 
     static func parse(_ node: ConfigNode, resolve: (String) -> String, environment: [String: String] = [:],
-                      requireSecrets: Bool = true) throws -> AdminSettings {
+                      requireSecrets: Bool = true, audiences: [String] = []) throws -> AdminSettings {
         let f = try node.fields(["listen", "tls", "allow_plaintext", "groups", "login"])
         guard let listen = try f["listen"]?.hostPort() else { throw node.error("missing 'listen' (HOST:PORT)") }
         let tls = try f["tls"].map { try ListenerTLS.parse($0, resolve: resolve) }
@@ -27,7 +27,8 @@ public struct AdminSettings: Sendable {
             throw node.error("missing 'groups' (the groups whose members may operate the gate: list and end sessions, reload)")
         }
         let login = try f["login"].map {
-            try AdminLoginSettings.parse($0, listen: listen, tls: tls != nil, resolve: resolve, environment: environment, requireSecrets: requireSecrets)
+            try AdminLoginSettings.parse($0, listen: listen, tls: tls != nil, resolve: resolve, environment: environment,
+                                        requireSecrets: requireSecrets, audiences: audiences)
         }
         return AdminSettings(listen: listen, tls: tls, groups: groups, login: login)
     }

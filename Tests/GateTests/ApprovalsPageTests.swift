@@ -256,4 +256,36 @@ struct ApprovalsPageTests {
         #expect(try post(gate, "/logout", jar: jar, form: ["csrf": token]).status == 200)
         #expect(try get(gate, "/approvals", jar: jar).status == 302)
     }
+
+    /// The login's configuration says what is wrong, with its line: a client id the verifier
+    /// would refuse as an audience, a secret variable that is not set, a redirect elsewhere.
+    @Test(arguments: [
+        ("login: {client_id: another-app}", "client_id 'another-app' is not one of identity.audiences (tollgate)"),
+        ("login: {client_id: tollgate, client_secret_env: PAGE19_UNSET_SECRET}", "environment variable PAGE19_UNSET_SECRET is not set"),
+        ("login: {client_id: tollgate, client_secret: inline}", "inline client secrets are not allowed"),
+        ("login: {client_id: tollgate, redirect_url: 'https://elsewhere.example/cb'}", "invalid 'redirect_url'"),
+        ("login: {}", "missing 'client_id'"),
+    ])
+    func theLoginConfigurationIsChecked(login: String, message: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("page19-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("gate.yaml")
+        try """
+            proxy: {id: check, captures: captures, signing_key: signing.key}
+            identity: {issuer: "http://127.0.0.1:9400", audiences: [tollgate]}
+            targets:
+              db: {protocol: postgres, listen: "127.0.0.1:6543", upstream: "127.0.0.1:5432", credentials: {user: u, password_env: PAGE19_DB_PASSWORD}}
+            admin:
+              listen: 127.0.0.1:9440
+              groups: [tollgate-ops]
+              \(login)
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let r = try run(tool("capture-proxy").path, ["check", "--config", config.path], environment: ["PAGE19_DB_PASSWORD": "x"])
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("gate.yaml:8:") && r.stderr.contains(message), "\(r.stderr)")
+        let fine = try run(tool("capture-proxy").path, ["check", "--config", config.path],
+                           environment: ["PAGE19_DB_PASSWORD": "x", "PAGE19_UNSET_SECRET": "s"])
+        if login.contains("PAGE19_UNSET_SECRET") { #expect(fine.status == 0, "\(fine.stderr)") }
+    }
 }
