@@ -23,7 +23,7 @@ public enum AdminServer {
                 throw GateError("admin.login.client_id '\(login.clientID)' is not one of identity.audiences: the page's ID tokens would be refused")
             }
             routes.page = ApprovalsPage(approvals: gate.approvals, operators: Set(settings.groups),
-                                        login: OIDCLogin(settings: login, verifier: gate.verifier), sessions: PageSessions(),
+                                        login: OIDCLogin(settings: login, verifier: gate.verifier), sessions: PageSessions(), recent: gate.sessions.recent,
                                         secureCookies: settings.tls != nil, logger: logger)
         }
         routes.register(on: router, authentication: BearerAuthentication(verifier: gate.verifier))

@@ -15,6 +15,8 @@ struct ApprovalsPage: Sendable {
     let operators: Set<String>
     let login: OIDCLogin
     let sessions: PageSessions
+    /// The open sessions' last exchanges (the gate feeds it when the page is served).
+    let recent: RecentExchanges
     let secureCookies: Bool
     let logger: Logger
 
@@ -118,21 +120,20 @@ struct ApprovalsPage: Sendable {
         isOperator(who) || r.subject == who.subject || who.groups.contains(where: r.requirement.groups.contains)
     }
 
-    /// Each pending request's earlier requests in the same session (the statements the gate held
-    /// or refused there), oldest first: the context an approver sees beside it.
-    func contexts(for pending: [ApprovalRecord], all: [ApprovalRecord]) -> [String: [ApprovalRecord]] {
-        var result: [String: [ApprovalRecord]] = [:]
-        for p in pending {
-            let earlier = all.filter { $0.session == p.session && $0.id != p.id && $0.exchange < p.exchange }
-            if !earlier.isEmpty { result[p.id] = earlier.sorted { $0.exchange < $1.exchange }.suffix(10) }
+    /// Each request's session's last exchanges before it, as its capture records them (masked,
+    /// withheld): the context an approver sees beside it, while the session is open.
+    func contexts(for records: [ApprovalRecord]) -> [String: [RecentExchanges.Entry]] {
+        var result: [String: [RecentExchanges.Entry]] = [:]
+        for r in records {
+            let earlier = recent.recent(r.session).filter { $0.exchange < r.exchange }
+            if !earlier.isEmpty { result[r.id] = earlier }
         }
         return result
     }
 
-    func pendingData(_ who: VerifiedIdentity) async throws -> ([ApprovalRecord], [String: [ApprovalRecord]]) {
-        let all = try await approvals.approvals(states: [], limit: 500)
-        let pending = all.filter { $0.state == .pending && may(who, see: $0) }.sorted { $0.createdAt < $1.createdAt }
-        return (pending, contexts(for: pending, all: all))
+    func pendingData(_ who: VerifiedIdentity) async throws -> ([ApprovalRecord], [String: [RecentExchanges.Entry]]) {
+        let pending = try await approvals.approvals(states: [.pending], limit: 500).filter { may(who, see: $0) }.sorted { $0.createdAt < $1.createdAt }
+        return (pending, contexts(for: pending))
     }
 
     func listPage(_ request: Request) async throws -> Response {
@@ -171,8 +172,7 @@ struct ApprovalsPage: Sendable {
                 "\(who.subject) is not an approver of \(id): it needs \(record.requirement.description), and your groups are \(who.groups.isEmpty ? "none" : who.groups.joined(separator: ", ")).",
                 who: who, csrf: session.csrf))
         }
-        let all = try await approvals.approvals(states: [], limit: 500)
-        let context = contexts(for: [record], all: all)[record.id] ?? []
+        let context = record.state == .pending ? contexts(for: [record])[record.id] ?? [] : []
         let main = "<h1>Approval \(ApprovalsPageHTML.escape(id))</h1>\n"
             + ApprovalsPageHTML.approval(record, who: who, csrf: session.csrf, context: context, now: Date(), heading: "h2")
         return html(.ok, ApprovalsPageHTML.page(title: "Approval \(id)", main: main, who: who, csrf: session.csrf, refresh: record.state == .pending))

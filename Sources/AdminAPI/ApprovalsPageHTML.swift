@@ -1,6 +1,7 @@
 import Approvals
 import Foundation
 import Identity
+import ProxyCore
 
 /// The approvals page's HTML: plain server-rendered markup, every value from a request or a token
 /// HTML-escaped here and nowhere else. Styles and script are separate files (ApprovalsPageAssets)
@@ -113,7 +114,7 @@ enum ApprovalsPageHTML {
 
     /// One held request: what, who, where, which rule, how long; the decisions so far; context;
     /// and, for someone who may decide, the form.
-    static func approval(_ r: ApprovalRecord, who: VerifiedIdentity, csrf: String, context: [ApprovalRecord], now: Date, heading: String = "h3") -> String {
+    static func approval(_ r: ApprovalRecord, who: VerifiedIdentity, csrf: String, context: [RecentExchanges.Entry], now: Date, heading: String = "h3") -> String {
         let id = escape(r.id)
         var html = "<article class=\"approval state-\(r.state.rawValue)\" id=\"approval-\(id)\" aria-labelledby=\"approval-\(id)-title\">\n"
         html += "<\(heading) id=\"approval-\(id)-title\"><a href=\"/approvals/\(id)\">\(id)</a> <span class=\"state\">\(r.state.rawValue)</span></\(heading)>\n"
@@ -137,9 +138,10 @@ enum ApprovalsPageHTML {
             html += "</ul>\n"
         }
         if !context.isEmpty {
-            html += "<details class=\"context\"><summary>Earlier in this session (\(context.count))</summary>\n<ol>\n"
+            html += "<details class=\"context\" open><summary>Earlier in this session (last \(context.count), as recorded)</summary>\n<ol>\n"
             for c in context {
-                html += "<li><code>\(highlight(c.statement))</code> <span class=\"state\">\(c.state.rawValue)</span></li>\n"
+                html += "<li><code>\(highlight(c.text))</code> <span class=\"state\">\(escape(c.decision)) (\(escape(c.rule)))"
+                    + (c.outcome.isEmpty ? "" : ": \(escape(c.outcome))") + "</span></li>\n"
             }
             html += "</ol></details>\n"
         }
@@ -165,7 +167,7 @@ enum ApprovalsPageHTML {
     }
 
     /// The pending list's inside (also what the script fetches to update it).
-    static func pendingList(_ pending: [ApprovalRecord], who: VerifiedIdentity, csrf: String, contexts: [String: [ApprovalRecord]], now: Date) -> String {
+    static func pendingList(_ pending: [ApprovalRecord], who: VerifiedIdentity, csrf: String, contexts: [String: [RecentExchanges.Entry]], now: Date) -> String {
         guard !pending.isEmpty else {
             return "<p class=\"empty\">Nothing is waiting for you. You see the requests your groups (\(escape(who.groups.joined(separator: ", ")))) may decide on, and your own.</p>\n"
         }

@@ -125,7 +125,7 @@ struct ApprovalsPageTests {
         _ = try provider.token("dba@example.com", groups: ["dba"])
         let db = gate.database.database
         let psql = "psql -X -At -v VERBOSITY=verbose 'host=127.0.0.1 port=\(gate.port("db")) dbname=\(db) user=agent sslmode=disable'"
-        let approved = try browse(gate, "dba@example.com", ["--start", psql + " -c \"UPDATE page19_items SET label = 'from the page' WHERE id = 1\"",
+        let approved = try browse(gate, "dba@example.com", ["--start", psql + " -c \"SELECT label FROM page19_items WHERE id = 1\" -c \"UPDATE page19_items SET label = 'from the page' WHERE id = 1\"",
                                                             "--verdict", "approve", "--reason", "ticket 19"],
                                   environment: ["PGPASSWORD": agent])
         #expect((approved["login_page"] as? String)?.hasPrefix(provider.issuer) == true, "\(approved)")
@@ -137,13 +137,15 @@ struct ApprovalsPageTests {
         #expect(approved["rule"] as? String == "page19 / updates-need-review")
         #expect(approved["requirement"] as? String == "1 of dba")
         #expect((approved["time_left"] as? String)?.contains(/^[45]m \d+s$/) == true, "\(approved["time_left"] ?? "")")
+        // The session's earlier exchange, as recorded, beside the held one.
+        #expect(approved["context"] as? String == "SELECT label FROM page19_items WHERE id = 1 allow (page19 / reads): SELECT 1", "\(approved["context"] ?? "")")
         #expect(approved["reason_label"] as? String == "Reason")
         let id = try #require(approved["approval"] as? String)
         #expect(approved["answer"] as? String == "You approved \(id).")
         #expect((approved["recent"] as? String)?.contains("\(id) approved dba@example.com ticket 19") == true, "\(approved["recent"] ?? "")")
         let command = try #require(approved["command"] as? [String: Any])
         #expect(command["status"] as? Int == 0, "\(command)")
-        #expect((command["stdout"] as? String)?.contains("UPDATE 1") == true)
+        #expect((command["stdout"] as? String)?.hasSuffix("UPDATE 1\n") == true, "\(command)")
         #expect(try label(1) == "from the page")
 
         // Denied from the approval's own page (the link the NoticeResponse and webhooks give).

@@ -76,6 +76,7 @@ def main() -> int:
             report["rule"] = article.find_element(By.CSS_SELECTOR, ".rule").text
             report["requirement"] = article.find_element(By.CSS_SELECTOR, ".requirement").text
             report["time_left"] = article.find_element(By.CSS_SELECTOR, ".time-left").text
+            report["context"] = " | ".join(e.text for e in article.find_elements(By.CSS_SELECTOR, "details.context li"))
             forms = article.find_elements(By.CSS_SELECTOR, "form.decide")
             report["has_form"] = bool(forms)
             report["note"] = " ".join(e.text for e in article.find_elements(By.CSS_SELECTOR, ".note"))
