@@ -269,7 +269,7 @@ struct ApprovalsPage: Sendable {
     }
 }
 
-extension Duration {
+fileprivate extension Duration {
     var seconds: TimeInterval {
         let (s, atto) = components
         return TimeInterval(s) + TimeInterval(atto) / 1e18
