@@ -129,6 +129,8 @@ let package = Package(
                                                           .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The admin API: its own listener, bearer tokens from the gate's issuer, JSON.
         .target(name: "AdminAPI", dependencies: ["GateRuntime", "ProxyCore", "Identity", "Approvals", "Policy",
+                                                 // The approvals page's login: PKCE's S256 challenge.
+                                                 .product(name: "Crypto", package: "swift-crypto"),
                                                  .product(name: "Hummingbird", package: "hummingbird"),
                                                  .product(name: "HummingbirdTLS", package: "hummingbird"),
                                                  .product(name: "Prometheus", package: "swift-prometheus"),

@@ -17,6 +17,8 @@ struct AdminRoutes: Sendable {
     let registry: PrometheusCollectorRegistry
     let reload: @Sendable () throws -> GateConfig
     let logger: Logger
+    /// The approvals page, when `admin.login` is configured.
+    var page: ApprovalsPage? = nil
 
     func register(on router: Router<AdminContext>, authentication: BearerAuthentication) {
         router.get("health") { _, _ in health() }
@@ -43,6 +45,7 @@ struct AdminRoutes: Sendable {
             try await operatorOnly(context) { who in await reloadPolicies(by: who) }
         }
         ApprovalRoutes(approvals: gate.approvals, operators: operators).register(on: v1)
+        page?.register(on: router)
         router.get("**") { _, _ in AdminResponse.error(.notFound, "no such endpoint") }
     }
 

@@ -17,7 +17,15 @@ public enum AdminServer {
     public static func service(gate: Gate, settings: AdminSettings, registry: PrometheusCollectorRegistry,
                                reload: @escaping @Sendable () throws -> GateConfig, logger: Logger) throws -> any Service {
         let router = Router(context: AdminContext.self)
-        let routes = AdminRoutes(gate: gate, operators: Set(settings.groups), registry: registry, reload: reload, logger: logger)
+        var routes = AdminRoutes(gate: gate, operators: Set(settings.groups), registry: registry, reload: reload, logger: logger)
+        if let login = settings.login {
+            guard gate.verifier.configuration.audiences.contains(login.clientID) else {
+                throw GateError("admin.login.client_id '\(login.clientID)' is not one of identity.audiences: the page's ID tokens would be refused")
+            }
+            routes.page = ApprovalsPage(approvals: gate.approvals, operators: Set(settings.groups),
+                                        login: OIDCLogin(settings: login, verifier: gate.verifier), sessions: PageSessions(), recent: gate.sessions.recent,
+                                        secureCookies: settings.tls != nil, logger: logger)
+        }
         routes.register(on: router, authentication: BearerAuthentication(verifier: gate.verifier))
         let configuration = ApplicationConfiguration(address: .hostname(settings.listen.host, port: settings.listen.port),
                                                      serverName: "tollgate-admin")

@@ -1,4 +1,5 @@
 import Metrics
+import ProxyCore
 import NIOCore
 import Synchronization
 
@@ -23,6 +24,8 @@ public final class LiveSessions: Sendable {
     }
 
     let state = Mutex(State())
+    /// Each open session's last exchanges, for the approvals page (fed only when it is served).
+    public let recent = RecentExchanges()
 
     public init() {}
 
@@ -51,6 +54,7 @@ public final class LiveSessions: Sendable {
 
     /// The session's connection is gone; its capture is being sealed.
     public func ending(_ id: String) {
+        recent.forget(id)
         let (ready, open) = state.withLock { s in
             s.channels[id] = nil
             s.listed[id] = nil

@@ -73,7 +73,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
                                                writerName: "capture-proxy \(gateVersion)", captureDirectory: gate.config.proxy.captureDirectory,
                                                writerOptions: writerOptions, maxValueBytes: target.recordMaxValueBytes,
                                                headerAttributes: [KeyValue("upstream", target.upstream.description)], holds: true,
-                                               durability: target.recordDurability, metrics: gate.gate.exchangeMetrics[target.name]),
+                                               durability: target.recordDurability, metrics: gate.gate.exchangeMetrics[target.name],
+                                               recent: gate.config.admin?.login == nil ? nil : gate.gate.sessions.recent),
                                policies: gate.policies)
         recorded = ResultRecording(maxRows: target.recordMaxRows)
         frames = FramedDecoding(PostgresFrontendDecoder(maxMessageSize: target.maxMessageBytes))

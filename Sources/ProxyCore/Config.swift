@@ -105,7 +105,7 @@ public struct GateConfig: Sendable {
                 try TargetConfig.Credentials.parse($0, resolve: resolve, environment: environment, requireSecrets: requireSecrets)
             })
         } ?? (PolicySet(policies: []), [:])
-        let admin = try top["admin"].map { try AdminSettings.parse($0, resolve: resolve) }
+        let admin = try top["admin"].map { try AdminSettings.parse($0, resolve: resolve, environment: environment, requireSecrets: requireSecrets, audiences: audiences) }
         if let admin, let target = targets.first(where: { $0.listen.description == admin.listen.description }) {
             throw top["admin"]!.error("the admin API and target '\(target.name)' both listen on \(admin.listen)")
         }

@@ -39,13 +39,16 @@ public struct ExchangeSession {
         public var durability: RecordingDurability
         /// The target's counters and latencies (one instance per target, shared by its sessions).
         public var metrics: ExchangeMetrics?
+        /// Where the approvals page reads a session's last exchanges; nil when no page is served.
+        public var recent: RecentExchanges?
 
         public init(target: String, protocolName: String, proxyID: String, writerName: String, captureDirectory: String,
                     writerOptions: WriterOptions = WriterOptions(), maxValueBytes: Int, headerAttributes: [KeyValue] = [], holds: Bool = false,
-                    durability: RecordingDurability = .batched, metrics: ExchangeMetrics? = nil) {
+                    durability: RecordingDurability = .batched, metrics: ExchangeMetrics? = nil, recent: RecentExchanges? = nil) {
             self.target = target; self.protocolName = protocolName; self.proxyID = proxyID; self.writerName = writerName
             self.captureDirectory = captureDirectory; self.writerOptions = writerOptions; self.maxValueBytes = maxValueBytes
             self.headerAttributes = headerAttributes; self.holds = holds; self.durability = durability; self.metrics = metrics
+            self.recent = recent
         }
     }
 
@@ -215,6 +218,7 @@ public struct ExchangeSession {
         record(.request(recording.request(recorded, text: admission.recordedText, carriesSecret: spent.carriesSecret)), exchange: exchange)
         record(.decision(decision), exchange: exchange)
         if let arrived { settings.metrics?.decided(decision.action, in: .now - arrived) }
+        settings.recent?.decided(session: context.sessionID, exchange: exchange, text: admission.recordedText, decision: decision)
         switch decision.action {
         case .allow:
             return Outstanding(exchange: exchange, verdict: .forward(admitted))
@@ -348,6 +352,9 @@ public struct ExchangeSession {
         counts.rows &+= rows
         if let metrics = settings.metrics { metrics.responded(durationMicros: response.durationMicros) }
         if case .postgres(let p) = response, p.error != nil { counts.errors &+= 1 }
+        if let recent = settings.recent, let context, case .postgres(let p) = response {
+            recent.responded(session: context.sessionID, exchange: exchange, outcome: p.error.map { "\($0.sqlState) \($0.message)" } ?? p.commandTag)
+        }
         record(.response(recording.response(response)), exchange: exchange)
         if let masked, !masked.isEmpty {
             record(.maskSummary(MaskSummary(entries: masked.entries.map {
