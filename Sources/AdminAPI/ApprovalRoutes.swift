@@ -30,7 +30,7 @@ struct ApprovalRoutes: Sendable {
                 states = [state]
             }
             let visible = try await approvals.approvals(states: states, limit: 500).filter { may(who, see: $0) }
-            return AdminResponse.json(ApprovalList(approvals: visible.map(ApprovalJSON.init)))
+            return AdminResponse.json(ApprovalListDocument(approvals: visible.map(ApprovalDocument.init)))
         }
         v1.get("approvals/:id") { _, context in
             let who = try identity(context)
@@ -38,7 +38,7 @@ struct ApprovalRoutes: Sendable {
             guard let record = try await approvals.approval(id), may(who, see: record) else {
                 return AdminResponse.error(.notFound, "no approval \(id)")
             }
-            return AdminResponse.json(ApprovalJSON(record))
+            return AdminResponse.json(ApprovalDocument(record))
         }
         v1.post("approvals/:id/approve") { request, context in try await decide(request, context, approve: true) }
         v1.post("approvals/:id/deny") { request, context in try await decide(request, context, approve: false) }
@@ -48,14 +48,14 @@ struct ApprovalRoutes: Sendable {
             let grants = try await approvals.grants(includeInactive: all, limit: 500).filter { g in
                 isOperator(who) || g.subject == who.subject || who.groups.contains(where: g.approverGroups.contains)
             }
-            return AdminResponse.json(GrantList(grants: grants.map(GrantJSON.init)))
+            return AdminResponse.json(GrantListDocument(grants: grants.map(GrantDocument.init)))
         }
         v1.post("grants/:id/revoke") { request, context in
             let who = try identity(context)
             let id = try context.parameters.require("id")
             guard let reason = try await reason(request, context) else { return Self.badBody }
             do {
-                return AdminResponse.json(GrantJSON(try await approvals.revokeGrant(id, by: who, reason: reason)))
+                return AdminResponse.json(GrantDocument(try await approvals.revokeGrant(id, by: who, reason: reason)))
             } catch {
                 return Self.response(for: error)
             }
@@ -72,7 +72,7 @@ struct ApprovalRoutes: Sendable {
             return Self.response(for: error)
         }
         guard let record = try await approvals.approval(id) else { return AdminResponse.error(.notFound, "no approval \(id)") }
-        return AdminResponse.json(ApprovalJSON(record))
+        return AdminResponse.json(ApprovalDocument(record))
     }
 
     func identity(_ context: AdminContext) throws -> VerifiedIdentity {
@@ -108,65 +108,5 @@ struct ApprovalRoutes: Sendable {
         case .store: status = .serviceUnavailable
         }
         return AdminResponse.error(status, error.description)
-    }
-}
-
-struct ApprovalList: Encodable { var approvals: [ApprovalJSON] }
-struct GrantList: Encodable { var grants: [GrantJSON] }
-
-/// An approval as the API shows it (snake_case, ISO 8601 times).
-struct ApprovalJSON: Encodable {
-    struct DecisionJSON: Encodable {
-        var verdict: String
-        var approver: String
-        var groups: [String]
-        var reason: String
-        var at: Date
-    }
-
-    var id, session, target, subject, statement, fingerprint, policy, rule, state: String
-    var exchange: UInt64
-    var subjectGroups, approverGroups: [String]
-    var requirement: String
-    var created, deadline: Date
-    var decided: Date?
-    var outcomeReason: String
-    var decisions: [DecisionJSON]
-    var grant: String?
-
-    init(_ r: ApprovalRecord) {
-        id = r.id; session = r.session; target = r.target; subject = r.subject; statement = r.statement; fingerprint = r.fingerprint
-        policy = r.policy; rule = r.rule; state = r.state.rawValue; exchange = r.exchange; subjectGroups = r.subjectGroups
-        approverGroups = r.requirement.groups; requirement = r.requirement.description; created = r.createdAt; deadline = r.deadline
-        decided = r.decidedAt; outcomeReason = r.outcomeReason
-        decisions = r.decisions.map { DecisionJSON(verdict: $0.verdict.rawValue, approver: $0.approver, groups: $0.groups, reason: $0.reason, at: $0.at) }
-        grant = r.openedGrant ?? r.reusedGrant
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, session, target, subject, statement, fingerprint, policy, rule, state, exchange, requirement, created, deadline, decided
-        case decisions, grant
-        case subjectGroups = "subject_groups", approverGroups = "approver_groups", outcomeReason = "outcome_reason"
-    }
-}
-
-/// A grant as the API shows it.
-struct GrantJSON: Encodable {
-    var id, approval, subject, target, fingerprint, policy, rule: String
-    var approverGroups, grantedBy: [String]
-    var created, expires: Date
-    var revokedBy: String?
-    var revoked: Date?
-    var revokeReason: String?
-
-    init(_ g: GrantRecord) {
-        id = g.id; approval = g.approvalID; subject = g.subject; target = g.target; fingerprint = g.fingerprint; policy = g.policy
-        rule = g.rule; approverGroups = g.approverGroups; grantedBy = g.grantedBy; created = g.createdAt; expires = g.expiresAt
-        revokedBy = g.revokedBy; revoked = g.revokedAt; revokeReason = g.revokeReason
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, approval, subject, target, fingerprint, policy, rule, created, expires, revoked
-        case approverGroups = "approver_groups", grantedBy = "granted_by", revokedBy = "revoked_by", revokeReason = "revoke_reason"
     }
 }

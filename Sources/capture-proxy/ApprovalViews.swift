@@ -1,3 +1,4 @@
+import AdminAPI
 import Forensics
 import Foundation
 

@@ -1,3 +1,4 @@
+import AdminAPI
 import ArgumentParser
 import Forensics
 import Foundation
@@ -39,7 +40,7 @@ struct ApprovalsCommand: AsyncParsableCommand {
         func run() async throws {
             let filter = all ? "all" : (state ?? "pending")
             let reply = try await admin.client().call(.GET, "/v1/approvals?state=\(filter)", action: "list approvals (\(filter))")
-            let list = try AdminDocuments.decode(ApprovalListDocument.self, reply.body, action: "list approvals")
+            let list = try AdminReplyDecoding.decode(ApprovalListDocument.self, reply.body, action: "list approvals")
             if admin.json {
                 writeOut(reply.body)
             } else if list.approvals.isEmpty {
@@ -109,7 +110,7 @@ struct ApprovalsCommand: AsyncParsableCommand {
 /// An approval document: as the API sent it with --json, else a headline and the detail view.
 func printApproval(_ reply: AdminClient.Reply, admin: AdminOptions, action: String,
                    headline: ((ApprovalDocument) -> String)?) throws {
-    let approval = try AdminDocuments.decode(ApprovalDocument.self, reply.body, action: action)
+    let approval = try AdminReplyDecoding.decode(ApprovalDocument.self, reply.body, action: action)
     if admin.json {
         writeOut(reply.body)
         return

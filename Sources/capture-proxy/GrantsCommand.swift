@@ -1,3 +1,4 @@
+import AdminAPI
 import ArgumentParser
 import Forensics
 import Foundation
@@ -25,7 +26,7 @@ struct GrantsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let reply = try await admin.client().call(.GET, "/v1/grants" + (all ? "?all=true" : ""), action: "list grants")
-            let list = try AdminDocuments.decode(GrantListDocument.self, reply.body, action: "list grants")
+            let list = try AdminReplyDecoding.decode(GrantListDocument.self, reply.body, action: "list grants")
             if admin.json {
                 writeOut(reply.body)
             } else if list.grants.isEmpty {
@@ -52,7 +53,7 @@ struct GrantsCommand: AsyncParsableCommand {
             let action = "revoke \(Printable.line(id))"
             let body = try JSONEncoder().encode(["reason": reason])
             let reply = try await admin.client().call(.POST, "/v1/grants/\(id.pathSegment)/revoke", body: body, action: action)
-            let grant = try AdminDocuments.decode(GrantDocument.self, reply.body, action: action)
+            let grant = try AdminReplyDecoding.decode(GrantDocument.self, reply.body, action: action)
             if admin.json {
                 writeOut(reply.body)
             } else {

@@ -1,47 +1,10 @@
+import AdminAPI
 import Foundation
 
-// The admin API's documents as the CLI reads them (docs/admin-api.openapi.yaml: Approval,
-// Grant). Only for the readable views: `--json` prints what the API sent, unchanged.
+// Reading the admin API's documents (AdminAPI's ApprovalDocument, GrantDocument) for the readable
+// views: `--json` prints what the API sent, unchanged.
 
-struct ApprovalDocument: Decodable {
-    struct Decision: Decodable {
-        var verdict: String
-        var approver: String
-        var groups: [String]
-        var reason: String
-        var at: Date
-    }
-
-    var id, session, target, subject, statement, fingerprint, policy, rule, state: String
-    var exchange: UInt64
-    var subjectGroups, approverGroups: [String]
-    var requirement: String
-    var created, deadline: Date
-    var decided: Date?
-    var outcomeReason: String
-    var decisions: [Decision]
-    var grant: String?
-
-    enum CodingKeys: String, CodingKey {
-        case id, session, target, subject, statement, fingerprint, policy, rule, state, exchange, requirement, created, deadline, decided
-        case decisions, grant
-        case subjectGroups = "subject_groups", approverGroups = "approver_groups", outcomeReason = "outcome_reason"
-    }
-}
-
-struct GrantDocument: Decodable {
-    var id, approval, subject, target, fingerprint, policy, rule: String
-    var approverGroups, grantedBy: [String]
-    var created, expires: Date
-    var revokedBy: String?
-    var revoked: Date?
-    var revokeReason: String?
-
-    enum CodingKeys: String, CodingKey {
-        case id, approval, subject, target, fingerprint, policy, rule, created, expires, revoked
-        case approverGroups = "approver_groups", grantedBy = "granted_by", revokedBy = "revoked_by", revokeReason = "revoke_reason"
-    }
-
+extension GrantDocument {
     /// live, revoked or expired, at `now`.
     func status(at now: Date) -> String {
         if revoked != nil { return "revoked" }
@@ -49,10 +12,7 @@ struct GrantDocument: Decodable {
     }
 }
 
-struct ApprovalListDocument: Decodable { var approvals: [ApprovalDocument] }
-struct GrantListDocument: Decodable { var grants: [GrantDocument] }
-
-enum AdminDocuments {
+enum AdminReplyDecoding {
     static func decode<T: Decodable>(_ type: T.Type, _ data: Data, action: String) throws -> T {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { d in
