@@ -335,7 +335,8 @@ struct PostgresGateTests {
         }
         let gate = try GateProcess(config: yaml, ports: ["demo": port],
                                    environment: ["TOLLGATE_DEMO_DB_PASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"]])
-        let token = try provider.token("alice@example.com", groups: ["ai-assistants"])
+        // The sample's policy is for group analysts (the demo's assistant).
+        let token = try provider.token("copilot", groups: ["analysts"])
         let clear = try db.psql(["-At", "-c", "SELECT email, ssn, card_number, phone FROM customers WHERE card_number IS NOT NULL ORDER BY id LIMIT 1"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|").map(String.init)
         #expect(clear.count == 4)
