@@ -131,6 +131,6 @@ import statistics, sys
 none = [float(x) for x in sys.argv[1].split()]
 held = [float(x) for x in sys.argv[2].split()]
 mn, mh = statistics.median(none), statistics.median(held)
-print(f"median tps over {len(none)} rounds each: none held {mn:.1f}, sessions held {mh:.1f}")
+print(f"median tps over {len(none)} rounds each: with none held {mn:.1f}, with sessions held {mh:.1f}")
 print(f"ratio held/none: {mh / mn:.3f} (per round: {', '.join(f'{h / n:.3f}' for n, h in zip(none, held))})")
 PY
