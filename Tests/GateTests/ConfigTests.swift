@@ -148,8 +148,8 @@ struct ConfigTests {
     func theSampleConfigurationsCheck(path: String) throws {
         let config = repositoryRoot.appendingPathComponent(path).path
         let text = try String(contentsOfFile: config, encoding: .utf8)
-        // Every password variable the sample names (a target's and its policies').
-        let variables = text.matches(of: /password_env: *([A-Z_]+)/).map { String($0.1) }
+        // Every password or secret variable the sample names (a target's, its policies', the page's client secret).
+        let variables = text.matches(of: /(?:password|secret)_env: *([A-Z_]+)/).map { String($0.1) }
         let variable = try #require(variables.first, "\(path) names no password variable")
         let all = Dictionary(variables.map { ($0, "x") }, uniquingKeysWith: { a, _ in a })
         let ok = try run(tool("capture-proxy").path, ["check", "--config", config], environment: all)

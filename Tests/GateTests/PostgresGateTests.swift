@@ -334,8 +334,9 @@ struct PostgresGateTests {
             yaml = yaml.replacingOccurrences(of: from, with: to)
         }
         let gate = try GateProcess(config: yaml, ports: ["demo": port],
-                                   environment: ["TOLLGATE_DEMO_DB_PASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"]])
-        let token = try provider.token("alice@example.com", groups: ["ai-assistants"])
+                                   environment: ["TOLLGATE_DEMO_PAGE_SECRET": "demo-page-secret", "TOLLGATE_DEMO_DB_PASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"]])
+        // The sample's policy is for group analysts (the demo's assistant).
+        let token = try provider.token("copilot", groups: ["analysts"])
         let clear = try db.psql(["-At", "-c", "SELECT email, ssn, card_number, phone FROM customers WHERE card_number IS NOT NULL ORDER BY id LIMIT 1"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|").map(String.init)
         #expect(clear.count == 4)

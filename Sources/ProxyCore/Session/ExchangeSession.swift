@@ -242,7 +242,7 @@ public struct ExchangeSession {
     public mutating func resolve(_ approval: Approval) -> [ExchangeAction] {
         guard let i = outstanding.firstIndex(where: { $0.hold?.approvalID == approval.approvalID }), approval.state != .requested else { return [] }
         let exchange = outstanding[i].exchange
-        record(.approval(Approval(state: approval.state, approvalID: approval.approvalID, by: recording.text(approval.by),
+        record(.approval(Approval(state: approval.state, approvalID: approval.approvalID, by: approval.by,
                                   reason: recording.text(approval.reason))), exchange: exchange)
         outstanding[i].hold = nil
         if approval.state == .granted, let held = outstanding[i].heldRequest { inspection?.forwarded(held) }
