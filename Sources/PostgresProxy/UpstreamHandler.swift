@@ -32,8 +32,8 @@ protocol UpstreamSession: AnyObject {
     func upstreamWritabilityChanged(_ writable: Bool)
 }
 
-/// The gate's connection to the database: logs in with the target's credentials
-/// (trust, cleartext, md5 or SCRAM-SHA-256), then hands every message to the session.
+/// The gate's connection to the database: logs in with the target's credentials (trust,
+/// cleartext, md5 or SCRAM-SHA-256, by `PostgresUpstreamLogin`), then hands every message to the session.
 /// Generic over the session so that the per-message call is direct, not through an existential.
 final class UpstreamHandler<Session: UpstreamSession>: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -49,9 +49,8 @@ final class UpstreamHandler<Session: UpstreamSession>: ChannelInboundHandler {
     /// SNI and the name verify-full checks; nil for an IP address (checked against the certificate's IP names).
     let serverName: String?
     var phase = Phase.login
-    var scram: SCRAMSHA256Client?
-    var parameterStatus: [PostgresBackendMessage] = []
-    var keyData: (Int32, Int32)?
+    /// The login's state machine, made when the connection is up (nil: the session has no login).
+    var login: PostgresUpstreamLogin?
     var context: ChannelHandlerContext?
     var catalogLoader: CatalogCache.Loader?
     var catalogFailed = false
@@ -78,33 +77,38 @@ final class UpstreamHandler<Session: UpstreamSession>: ChannelInboundHandler {
 
     /// Called once the TCP connection is up: negotiate TLS if configured, then send the startup message.
     func begin(context channel: Channel) {
-        let negotiateTLS = tlsMode != .disable && tlsContext != nil
-        frames.decoder.expectingSSLResponse = negotiateTLS
-        if negotiateTLS { send(.sslRequest) } else { sendStartup() }
+        guard let upstream = session.upstreamLogin else { return }
+        let login = PostgresUpstreamLogin(credentials: .init(user: upstream.user, password: upstream.password, parameters: upstream.parameters),
+                                          tls: tlsMode.loginTLS(hasContext: tlsContext != nil))
+        self.login = login
+        frames.decoder.expectingSSLResponse = login.expectsSSLResponse
+        perform(login.start())
+    }
+
+    /// Carries out what the login asks for.
+    func perform(_ action: PostgresUpstreamLogin.Action) {
+        switch action {
+        case .send(let message): send(message)
+        case .startTLS: startTLS()
+        case .fail(let detail): loginFailed(detail)
+        case .ready(_, _, let ready): loggedIn(ready)
+        case .none: break
+        }
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
-    /// The server's answer to SSLRequest: 'S' starts TLS, 'N' continues in plaintext unless TLS is required.
-    /// The decoder refuses bytes sent along with the answer (CVE-2021-23222), so none can bypass TLS.
-    func sslResponse(_ response: PostgresBackendMessage.SSLResponse, context: ChannelHandlerContext) {
+    /// The server accepted SSLRequest: the TLS handler goes first in the pipeline.
+    func startTLS() {
+        guard let context, let tlsContext, let login else { return loginFailed("TLS setup failed: no TLS context") }
         do {
-            if response == .supported, let tlsContext {
-                try context.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName), position: .first)
-                // verify-full of a DNS name: nothing is sent until the handshake is done and the name checked.
-                if tlsMode == .verifyFull, serverName != nil { return }
-            } else if tlsMode != .prefer {
-                return loginFailed("the database does not offer TLS, and upstream_tls is \(tlsMode.rawValue)")
-            }
-            sendStartup()
+            try context.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName), position: .first)
         } catch {
-            loginFailed("TLS setup failed: \(error)")
+            return loginFailed("TLS setup failed: \(error)")
         }
-    }
-
-    func sendStartup() {
-        guard let login = session.upstreamLogin else { return }
-        send(.startup(.init(parameters: login.parameters)))
+        // verify-full of a DNS name: nothing is sent until the handshake is done and the name checked.
+        if tlsMode == .verifyFull, serverName != nil { return }
+        perform(login.tlsEstablished())
     }
 
     func send(_ message: PostgresFrontendMessage) {
@@ -142,49 +146,38 @@ final class UpstreamHandler<Session: UpstreamSession>: ChannelInboundHandler {
     }
 
     func loginMessage(_ message: PostgresBackendMessage, context: ChannelHandlerContext) {
-        guard let login = session.upstreamLogin else { return }
-        switch message {
-        case .sslResponse(let response):
-            sslResponse(response, context: context)
-        case .authentication(let auth):
-            do {
-                try authenticate(auth, login: login)
-            } catch {
-                loginFailed("\(error)")
+        guard var login else { return }
+        let action = login.received(message)
+        self.login = login
+        perform(action)
+    }
+
+    /// Logged in: the catalog is read first if it must be, then the session is told.
+    func loggedIn(_ message: PostgresBackendMessage) {
+        guard let context else { return }
+        if let catalog = session.catalogToRead() {
+            switch catalog.refresh.claim(catalog, on: context.eventLoop) {
+            case .fresh:
+                break
+            case .load:
+                session.logger.info("reading the target's catalog", metadata: [
+                    "target": "\(session.targetName)", "refresh": "\(catalog.refresh.started.load(ordering: .relaxed))"])
+                refreshing = catalog
+                phase = .catalog
+                catalogLoader = CatalogCache.Loader()
+                loginReady = message
+                send(.query(CatalogCache.query))
+                return
+            case .wait(let done):
+                session.logger.debug("waiting for the catalog refresh in flight", metadata: ["target": "\(session.targetName)"])
+                phase = .catalog
+                loginReady = message
+                done.assumeIsolated().whenComplete { _ in self.catalogReady() }
+                return
             }
-        case .parameterStatus:
-            parameterStatus.append(message)
-        case .backendKeyData(let pid, let key):
-            keyData = (pid, key)
-        case .readyForQuery:
-            if let catalog = session.catalogToRead() {
-                switch catalog.refresh.claim(catalog, on: context.eventLoop) {
-                case .fresh:
-                    break
-                case .load:
-                    session.logger.info("reading the target's catalog", metadata: [
-                        "target": "\(session.targetName)", "refresh": "\(catalog.refresh.started.load(ordering: .relaxed))"])
-                    refreshing = catalog
-                    phase = .catalog
-                    catalogLoader = CatalogCache.Loader()
-                    loginReady = message
-                    send(.query(CatalogCache.query))
-                    return
-                case .wait(let done):
-                    session.logger.debug("waiting for the catalog refresh in flight", metadata: ["target": "\(session.targetName)"])
-                    phase = .catalog
-                    loginReady = message
-                    done.assumeIsolated().whenComplete { _ in self.catalogReady() }
-                    return
-                }
-            }
-            phase = .relaying
-            session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: message)
-        case .errorResponse(let fields):
-            loginFailed(fields.notice.message)
-        default:
-            break
         }
+        phase = .relaying
+        session.upstreamReady(keyData: login?.keyData.map { ($0.processID, $0.secretKey) }, parameterStatus: login?.parameterStatus ?? [], ready: message)
     }
 
     /// The answer to the catalog query. A failure is logged and the session goes on without a
@@ -225,47 +218,13 @@ final class UpstreamHandler<Session: UpstreamSession>: ChannelInboundHandler {
     func catalogReady() {
         guard open, phase == .catalog, let ready = loginReady else { return }
         phase = .relaying
-        session.upstreamReady(keyData: keyData, parameterStatus: parameterStatus, ready: ready)
+        session.upstreamReady(keyData: login?.keyData.map { ($0.processID, $0.secretKey) }, parameterStatus: login?.parameterStatus ?? [], ready: ready)
     }
 
     /// Ends the refresh this connection was reading, once (also when the connection is lost).
     func endRefresh() {
         refreshing?.refresh.end()
         refreshing = nil
-    }
-
-    /// Answers the database's authentication request with the target's credentials.
-    func authenticate(_ auth: PostgresBackendMessage.Authentication, login: UpstreamLogin) throws {
-        func password() throws -> String {
-            guard let p = login.password else { throw GateError("the database asks for a password and the target has none configured") }
-            return p
-        }
-        switch auth {
-        case .ok:
-            break
-        case .cleartextPassword:
-            send(try .passwordMessage(try password()))
-        case .md5Password(let salt):
-            send(try .passwordMessage(PostgresAuthentication.md5Password(user: login.user, password: try password(), salt: salt)))
-        case .sasl(let mechanisms):
-            guard mechanisms.contains(SCRAMSHA256Client.mechanism) else { throw GateError("no supported SASL mechanism in \(mechanisms)") }
-            var client = SCRAMSHA256Client(password: try password())
-            let first = try client.clientFirstMessage()
-            scram = client
-            send(try .saslInitialResponse(mechanism: SCRAMSHA256Client.mechanism, data: first))
-        case .saslContinue(let data):
-            guard var client = scram else { throw GateError("SASL continue without SASL start") }
-            let final = try client.clientFinalMessage(serverFirst: data.readableBytesView)
-            scram = client
-            send(.saslResponse(final))
-        case .saslFinal(let data):
-            // The server proves it knows the password too; a gate must not talk to an impostor.
-            guard var client = scram else { throw GateError("SASL final without SASL start") }
-            try client.verifyServerFinal(data.readableBytesView)
-            scram = client
-        case .other(let code, _):
-            throw GateError("the database asks for authentication method \(code), which the gate does not support")
-        }
     }
 
     func loginFailed(_ detail: String) {
@@ -299,7 +258,7 @@ final class UpstreamHandler<Session: UpstreamSession>: ChannelInboundHandler {
             guard let certificate, UpstreamServerName.matches(certificate, expected: serverName) else {
                 return loginFailed("the database's TLS certificate does not name \(serverName) (upstream_tls: verify-full)")
             }
-            sendStartup()
+            if let login { perform(login.tlsEstablished()) }
             return
         }
         context.fireUserInboundEventTriggered(event)

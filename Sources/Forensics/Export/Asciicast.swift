@@ -62,7 +62,7 @@ public struct AsciicastBuilder: Sendable {
     public var isEmpty: Bool { frames.isEmpty && pending.values.allSatisfy(\.isEmpty) }
 
     /// The .cast file: a header line, then one event line per frame.
-    public func render(header h: SessionHeader, exchange: ExchangeRecord?) -> String {
+    public func render(header h: SessionHeader, exchange: Exchange?) -> String {
         var all = frames
         for (stream, rest) in pending.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where !rest.isEmpty {
             all.append(Frame(nanos: lastNanos, code: stream == .stdin ? "i" : "o", data: String(decoding: rest, as: UTF8.self)))

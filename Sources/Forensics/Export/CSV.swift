@@ -22,13 +22,13 @@ public enum CSV {
     ]
 
     /// `exchanges.csv`: a header, then one record per exchange.
-    public static func exchanges(_ list: [ExchangeRecord], session: String) -> String {
+    public static func exchanges(_ list: [Exchange], session: String) -> String {
         var out = record(exchangeColumns)
         for x in list { out += record(row(x, session: session)) }
         return out
     }
 
-    static func row(_ x: ExchangeRecord, session: String) -> [String] {
+    static func row(_ x: Exchange, session: String) -> [String] {
         var protocolName = "", request = "", path = "", parameters = "", kinds = "", resources = ""
         switch x.request {
         case .postgres(let p):

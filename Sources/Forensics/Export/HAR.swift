@@ -12,7 +12,7 @@ import Foundation
 /// Bodies that are not UTF-8 are base64 (`content.encoding`; for request bodies, which HAR gives
 /// no encoding field, `postData._encoding`).
 public enum HAR {
-    public static func render(_ exchanges: [ExchangeRecord], header h: SessionHeader, casts: [UInt64: String]) -> String? {
+    public static func render(_ exchanges: [Exchange], header h: SessionHeader, casts: [UInt64: String]) -> String? {
         let entries = exchanges.filter { $0.http != nil }
         guard !entries.isEmpty else { return nil }
         var w = JSONWriter()
@@ -37,7 +37,7 @@ public enum HAR {
         return w.text + "\n"
     }
 
-    static func entry(_ x: ExchangeRecord, header h: SessionHeader, cast: String?, into list: inout JSONWriter) {
+    static func entry(_ x: Exchange, header h: SessionHeader, cast: String?, into list: inout JSONWriter) {
         let req = x.http!
         let started = x.requestMicros ?? h.startMicros
         var response: HTTPResponse?

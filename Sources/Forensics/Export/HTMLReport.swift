@@ -87,7 +87,7 @@ extension HTMLWriting {
     func counts(_ d: [String: UInt64]) -> String {
         d.isEmpty ? "none" : d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
     }
-    func requestText(_ x: ExchangeRecord) -> String {
+    func requestText(_ x: Exchange) -> String {
         switch x.request {
         case .postgres(let p): return p.text
         case .http(let h): return "\(h.method) \(h.host)\(h.target)"

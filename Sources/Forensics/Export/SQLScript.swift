@@ -16,7 +16,7 @@ import Foundation
 /// - Every value that goes into a comment (subject, rule, reason, parameters) has CR and LF
 ///   escaped, so no recorded value can end a comment and become SQL.
 public enum SQLScript {
-    public static func render(_ exchanges: [ExchangeRecord], header h: SessionHeader, capturePath: String) -> String? {
+    public static func render(_ exchanges: [Exchange], header h: SessionHeader, capturePath: String) -> String? {
         let statements = exchanges.filter { $0.postgres != nil }
         guard !statements.isEmpty else { return nil }
         var out = """

@@ -80,7 +80,7 @@ public struct TimelineEntry: Sendable {
 /// What rendering one capture produced: its files, and what the report shows of it.
 public struct SessionRendering: Sendable {
     public var files: [RenderedFile] = []
-    public var exchanges: [ExchangeRecord] = []
+    public var exchanges: [Exchange] = []
     public var timeline: [TimelineEntry] = []
     public var timelineOmitted: UInt64 = 0
     public var approvals: [String: UInt64] = [:]
@@ -95,7 +95,7 @@ public enum SessionRenderer {
     public static func render(_ capture: CaptureFile, capturePath: String, timeline timelineLimit: Int = 0,
                               open: (String) throws(ExportError) -> DigestWriter) throws(ExportError) -> SessionRendering {
         var result = SessionRendering()
-        var assembler = ExchangeAssembler()
+        var assembler = ExchangeAssembler(keepsRows: false)
         var casts: [UInt64: AsciicastBuilder] = [:]
         var castOrder: [UInt64] = []
         let plain = Terminal(environment: ["NO_COLOR": "1"])

@@ -249,13 +249,13 @@ struct FileScan {
 
     // Exchanges in order of their first event: pending[i] has ordinal `judged + i`. Mutated in
     // place (never copied out and back), so a long exchange's events are not copied per event.
-    var pending: [PendingExchange] = []
+    var pending: [ExchangeEvents] = []
     var head = 0
     var judged = 0
     var openByID: [UInt64: Int] = [:]
     var nextOrdinal: Int { judged + pending.count - head }
     // Context (-B/-A).
-    var held: [(Int, PendingExchange)] = []
+    var held: [(Int, ExchangeEvents)] = []
     var afterLeft = 0
     var lastShown = -2
     var stop = false
@@ -352,7 +352,7 @@ struct FileScan {
         for e in block.envelopes {
             if e.exchangeID == 0 {
                 guard let kind = e.kind, loneKinds.contains(kind) else { continue }
-                pending.append(PendingExchange(id: 0, events: [ExchangeEvent(envelope: e, block: block)], admitted: mask, bound: j))
+                pending.append(ExchangeEvents(id: 0, events: [ExchangeEvent(envelope: e, block: block)], admitted: mask, bound: j))
                 continue
             }
             if let ordinal = openByID[e.exchangeID] {
@@ -362,7 +362,7 @@ struct FileScan {
                 pending[i].bound = max(pending[i].bound, bound)
             } else {
                 openByID[e.exchangeID] = nextOrdinal
-                pending.append(PendingExchange(id: e.exchangeID, events: [ExchangeEvent(envelope: e, block: block)], admitted: mask, bound: bound))
+                pending.append(ExchangeEvents(id: e.exchangeID, events: [ExchangeEvent(envelope: e, block: block)], admitted: mask, bound: bound))
             }
         }
     }
@@ -384,7 +384,7 @@ struct FileScan {
         }
     }
 
-    mutating func judge(_ x: PendingExchange, ordinal: Int) {
+    mutating func judge(_ x: ExchangeEvents, ordinal: Int) {
         let candidate = x.admitted & all == all
         var matched = false
         if candidate {
@@ -418,7 +418,7 @@ struct FileScan {
         }
     }
 
-    mutating func show(_ x: PendingExchange, ordinal: Int, context: Bool) {
+    mutating func show(_ x: ExchangeEvents, ordinal: Int, context: Bool) {
         let grouped = options.before > 0 || options.after > 0
         if grouped && lastShown >= 0 && ordinal > lastShown + 1 { out.output.append("--") }
         lastShown = ordinal

@@ -12,13 +12,13 @@ public struct ExchangeRenderer: Sendable {
     }
 
     /// `context`: shown around a match (-A/-B), not a match itself.
-    func render(_ x: PendingExchange, capture: CaptureFile, context: Bool) -> String {
+    func render(_ x: ExchangeEvents, capture: CaptureFile, context: Bool) -> String {
         let events = x.decoded()
         return json ? jsonLine(x, events, capture, context: context) : textLine(x, events, capture, context: context)
     }
 
     /// `SESSION:xN TIME SUBJECT TARGET OUTCOME REQUEST`; `-` instead of `:` marks a context line, as in grep.
-    func textLine(_ x: PendingExchange, _ events: [Event], _ capture: CaptureFile, context: Bool) -> String {
+    func textLine(_ x: ExchangeEvents, _ events: [Event], _ capture: CaptureFile, context: Bool) -> String {
         let h = capture.header
         let id = x.id == 0 ? "#\(x.firstSequence)" : "x\(x.id)"
         let where_ = terminal.paint(String(h.sessionID.prefix(8)) + (context ? "-" : ":") + id, .dim)
@@ -31,7 +31,7 @@ public struct ExchangeRenderer: Sendable {
         return "\(where_) \(time) \(h.subject) \(h.target) \(terminal.paint(outcome, style)) \(text)"
     }
 
-    func jsonLine(_ x: PendingExchange, _ events: [Event], _ capture: CaptureFile, context: Bool) -> String {
+    func jsonLine(_ x: ExchangeEvents, _ events: [Event], _ capture: CaptureFile, context: Bool) -> String {
         let h = capture.header
         var w = JSONWriter()
         w.object { o in

@@ -1,44 +1,5 @@
 import CaptureFormat
 
-/// One decompressed events block: its raw payload and the envelopes of its events.
-/// Immutable once built, so exchanges in any task may hold on to it.
-final class DecodedBlock: Sendable {
-    let index: Int
-    let raw: [UInt8]
-    let envelopes: [EventEnvelope]
-    /// False when PATTERN's required literal is absent from the block (its texts cannot match).
-    let mayMatchPattern: Bool
-
-    init(index: Int, raw: [UInt8], envelopes: [EventEnvelope], mayMatchPattern: Bool) {
-        self.index = index; self.raw = raw; self.envelopes = envelopes; self.mayMatchPattern = mayMatchPattern
-    }
-
-    func event(_ e: EventEnvelope) -> Event? {
-        raw.withUnsafeBytes { try? e.event(in: $0) }
-    }
-}
-
-struct ExchangeEvent: Sendable {
-    let envelope: EventEnvelope
-    let block: DecodedBlock
-}
-
-/// The events of one exchange found so far (or one event that belongs to no exchange).
-struct PendingExchange: Sendable {
-    /// 0 for an event outside any exchange (session start and end).
-    let id: UInt64
-    var events: [ExchangeEvent] = []
-    /// Bit i: condition i is admitted by the index of some block holding one of these events.
-    var admitted: UInt64 = 0
-    /// The last block that can still hold events of this exchange (Int.max: unknown).
-    var bound: Int
-
-    var firstSequence: UInt64 { events.first?.envelope.sequence ?? 0 }
-    var time: Int64 { events.first?.envelope.wallMicros ?? 0 }
-
-    func decoded() -> [Event] { events.compactMap { $0.block.event($0.envelope) } }
-}
-
 /// Decides whether a complete exchange satisfies the query. One per task (it owns a PatternMatcher).
 struct ExchangeMatcher {
     let query: CaptureQuery
@@ -52,17 +13,21 @@ struct ExchangeMatcher {
         pattern = try query.pattern.map(PatternMatcher.init)
     }
 
-    mutating func matches(_ x: PendingExchange) -> Bool {
-        for c in conditions where !satisfies(c.field, x) { return false }
+    mutating func matches(_ x: ExchangeEvents) -> Bool {
+        var model: Exchange?
+        for c in conditions where !satisfies(c.field, x, &model) { return false }
         return true
     }
 
-    /// Payloads of the events of `kind`, decoded (small ones only: requests, decisions, approvals, annotations, masks).
-    func payloads(_ x: PendingExchange, _ kind: EventKind) -> [Payload] {
-        x.events.lazy.filter { $0.envelope.kind == kind }.compactMap { $0.block.event($0.envelope)?.payload }
+    /// The exchange's model, assembled once, when the first condition that reads it is judged.
+    func model(_ x: ExchangeEvents, _ cache: inout Exchange?) -> Exchange {
+        if let m = cache { return m }
+        let m = x.conditionModel()
+        cache = m
+        return m
     }
 
-    mutating func satisfies(_ field: Condition.Field, _ x: PendingExchange) -> Bool {
+    mutating func satisfies(_ field: Condition.Field, _ x: ExchangeEvents, _ cache: inout Exchange?) -> Bool {
         let q = query
         switch field {
         case .time:
@@ -72,24 +37,18 @@ struct ExchangeMatcher {
         case .kind:
             return x.events.contains { e in e.envelope.kind.map(q.kinds.contains) ?? false }
         case .decision:
-            return (payloads(x, .decision) + payloads(x, .approval)).contains { p in
-                switch p {
-                case .decision(let d): return q.decisions.contains { $0.rawValue == d.action.name }
-                case .approval(let a):
+            let m = model(x, &cache)
+            return m.decisions.contains { d in q.decisions.contains { $0.rawValue == d.action.name } }
+                || m.approvals.contains { a in
                     switch a.state {
                     case .granted: return q.decisions.contains(.approved)
                     case .denied: return q.decisions.contains(.denied)
                     case .expired: return q.decisions.contains(.expired)
                     case .requested: return false
                     }
-                default: return false
                 }
-            }
         case .request:
-            return payloads(x, .request).contains { p in
-                if case .request(let r) = p { return ExchangeMatcher.request(r, matches: q.request) }
-                return false
-            }
+            return model(x, &cache).request.map { ExchangeMatcher.request($0, matches: q.request) } ?? false
         case .status:
             return x.events.contains { e in
                 guard e.envelope.kind == .response,
@@ -97,19 +56,13 @@ struct ExchangeMatcher {
                 return q.statuses.contains { $0.matches(status) }
             }
         case .masked:
-            return payloads(x, .maskSummary).contains { p in
-                guard case .maskSummary(let m) = p else { return false }
-                return m.entries.contains { e in e.count > 0 && q.masked.contains { $0.matches(e.detector) } }
-            }
+            return model(x, &cache).masks.contains { e in e.count > 0 && q.masked.contains { $0.matches(e.detector) } }
         case .prompt:
-            return payloads(x, .annotation).contains { p in
-                if case .annotation(let a) = p { return q.prompts.contains(a.promptID) }
-                return false
-            }
+            return model(x, &cache).annotations.contains { q.prompts.contains($0.promptID) }
         case .trace:
-            return payloads(x, .annotation).contains { p in
-                if case .annotation(let a) = p, let t = a.traceID { return q.traces.contains { lower($0).contains(t) } }
-                return false
+            return model(x, &cache).annotations.contains { a in
+                guard let t = a.traceID else { return false }
+                return q.traces.contains { lower($0).contains(t) }
             }
         case .pattern:
             guard let pattern, let spec = q.pattern else { return true }
@@ -118,7 +71,7 @@ struct ExchangeMatcher {
         }
     }
 
-    mutating func textMatches(_ x: PendingExchange, _ pattern: PatternMatcher, _ spec: TextPattern) -> Bool {
+    mutating func textMatches(_ x: ExchangeEvents, _ pattern: PatternMatcher, _ spec: TextPattern) -> Bool {
         for e in x.events {
             // A block without the pattern's required bytes holds no matching text.
             guard e.block.mayMatchPattern else { continue }
