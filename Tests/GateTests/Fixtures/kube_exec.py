@@ -126,7 +126,7 @@ def exit_status(code, command):
     if code == 0:
         return {"metadata": {}, "status": "Success"}
     return {"metadata": {}, "status": "Failure",
-            "message": f"command terminated with non-zero exit code: error executing command {command}, exit code {code}",
+            "message": f"command terminated with non-zero exit code: error executing command [{' '.join(command)}], exit code {code}",
             "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
 
 

@@ -95,7 +95,8 @@ def pod(namespace, name, app, phase="Running"):
             "spec": {"containers": [{"name": "app", "image": f"registry.example/{app}:1.4.2"}], "nodeName": "node-1"},
             "status": {"phase": phase, "podIP": "10.1.0.7",
                        "containerStatuses": [{"name": "app", "ready": ready, "restartCount": 0,
-                                              "image": f"registry.example/{app}:1.4.2",
+                                              "image": f"registry.example/{app}:1.4.2", "imageID": f"registry.example/{app}@sha256:{'ab' * 32}",
+                                              "containerID": f"containerd://{namespace}-{name}",
                                               "state": {"running": {"startedAt": CREATED}} if ready else
                                               {"waiting": {"reason": "ContainerCreating"}}}]}}
 
