@@ -156,4 +156,27 @@ struct KubeTestServerTests {
         #expect(causes == [["reason": "ExitCode", "message": "4"]])
         #expect(server.requests().contains { $0["exec"] as? String == "started" && $0["protocol"] as? String == "v4.channel.k8s.io" })
     }
+
+    @Test func execOnAPtyAppliesTheResize() throws {
+        let server = try KubeTestServer()
+        let client = repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/kube_python_client.py").path
+        let r = try run("python3", [client, try server.kubeconfig().path, "exec-tty", "dev", "worker-0", "101", "33"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect((out?["stdout"] as? String)?.contains("33 101") == true, "stty size on the pty: \(r.stdout)")
+        #expect(server.requests().contains { $0["exec"] as? String == "resize" && $0["width"] as? Int == 101 && $0["height"] as? Int == 33 })
+    }
+
+    @Test func anUnmaskedClientFrameClosesWithProtocolError() throws {
+        let server = try KubeTestServer()
+        let client = repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/kube_python_client.py").path
+        let r = try run("python3", [client, try server.kubeconfig().path, "unmasked-frame", "dev", "worker-0"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect((out?["upgrade"] as? String)?.contains("101") == true)
+        #expect(out?["close"] as? Int == 1002)
+        try waitUntil("the protocol error in the server's log", timeout: .seconds(10)) {
+            server.requests().contains { $0["exec"] as? String == "protocol-error" }
+        }
+    }
 }
