@@ -115,6 +115,10 @@ let package = Package(
                                                       // TLSUserEvent: the upstream handshake's end, for verify-full's name check.
                                                       .product(name: "NIOTLS", package: "swift-nio"),
                                                       .product(name: "Metrics", package: "swift-metrics")]),
+        // HTTP/1.1 reverse proxy (issue 20): strict request framing, hop-by-hop fields, credential
+        // swap and recording, as value types; the NIO handlers come in a later step.
+        .target(name: "HTTPProxy", dependencies: ["CaptureFormat"]),
+        .testTarget(name: "HTTPProxyTests", dependencies: ["HTTPProxy", "CaptureFormat"]),
         // Signed deliveries of the gate's events to webhook receivers (approvals), never on the data path.
         .target(name: "Webhooks", dependencies: ["ProxyCore",
                                                  .product(name: "AsyncHTTPClient", package: "async-http-client"),
