@@ -116,9 +116,10 @@ let package = Package(
                                                       .product(name: "NIOTLS", package: "swift-nio"),
                                                       .product(name: "Metrics", package: "swift-metrics")]),
         // HTTP/1.1 reverse proxy (issue 20): strict request framing, hop-by-hop fields, credential
-        // swap and recording, as value types; the NIO handlers come in a later step.
-        .target(name: "HTTPProxy", dependencies: ["CaptureFormat"]),
-        .testTarget(name: "HTTPProxyTests", dependencies: ["HTTPProxy", "CaptureFormat"]),
+        // swap and recording, as value types; the framing handler (NIO) in front of them.
+        .target(name: "HTTPProxy", dependencies: ["CaptureFormat", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "HTTPProxyTests", dependencies: ["HTTPProxy", "CaptureFormat", .product(name: "NIOCore", package: "swift-nio"),
+                                                           .product(name: "NIOEmbedded", package: "swift-nio")]),
         // Signed deliveries of the gate's events to webhook receivers (approvals), never on the data path.
         .target(name: "Webhooks", dependencies: ["ProxyCore",
                                                  .product(name: "AsyncHTTPClient", package: "async-http-client"),
