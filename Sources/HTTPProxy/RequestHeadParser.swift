@@ -104,6 +104,13 @@ public enum RequestHeadParser {
         guard parts[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             return .failure(HTTPRefusal(.malformedRequestLine, "the request target has a control, space or non-ASCII byte"))
         }
+        // A reverse proxy takes origin-form only (and `*` for OPTIONS): with absolute-form the
+        // server would take the host from the target rather than the Host field policy was
+        // decided on; authority-form is CONNECT, a tunnel the gate cannot inspect.
+        let isOptionsStar = parts[1].elementsEqual("*".utf8) && parts[0].elementsEqual("OPTIONS".utf8)
+        guard parts[1].first == UInt8(ascii: "/") || isOptionsStar else {
+            return .failure(HTTPRefusal(.malformedRequestLine, "the request target is not a path (origin-form); absolute-form and CONNECT are not taken"))
+        }
         let version = String(decoding: parts[2], as: UTF8.self)
         let minor: Int
         switch version {

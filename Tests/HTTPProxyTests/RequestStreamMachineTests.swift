@@ -35,6 +35,11 @@ struct RequestStreamMachineTests {
         #expect(e.last == .end)
     }
 
+    @Test func optionsStarIsTaken() {
+        let e = run(["OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"])
+        #expect(heads(e).map(\.target) == ["*"])
+    }
+
     @Test func headSplitAcrossReads() {
         let e = run(["GET / HT", "TP/1.1\r\nHo", "st: h\r\n\r", "\n"])
         #expect(heads(e).count == 1 && e.last == .end)
@@ -102,6 +107,8 @@ struct RequestStreamMachineTests {
         ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", .missingOrRepeatedHost),
         ("GET /  HTTP/1.1\r\nHost: h\r\n\r\n", .malformedRequestLine),
         ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", .unsupportedVersion),
+        ("GET http://other.test/ HTTP/1.1\r\nHost: h\r\n\r\n", .malformedRequestLine),
+        ("CONNECT other.test:443 HTTP/1.1\r\nHost: other.test:443\r\n\r\n", .malformedRequestLine),
         ("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\u{01}b\r\n\r\n", .malformedField),
     ])
     func malformedHeadsAreRefused(raw: String, reason: HTTPRefusal.Reason) {
