@@ -115,6 +115,11 @@ let package = Package(
                                                       // TLSUserEvent: the upstream handshake's end, for verify-full's name check.
                                                       .product(name: "NIOTLS", package: "swift-nio"),
                                                       .product(name: "Metrics", package: "swift-metrics")]),
+        // HTTP/1.1 reverse proxy (issue 20): strict request framing, hop-by-hop fields, credential
+        // swap and recording, as value types; the framing handler (NIO) in front of them.
+        .target(name: "HTTPProxy", dependencies: ["CaptureFormat", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "HTTPProxyTests", dependencies: ["HTTPProxy", "CaptureFormat", .product(name: "NIOCore", package: "swift-nio"),
+                                                           .product(name: "NIOEmbedded", package: "swift-nio")]),
         // Signed deliveries of the gate's events to webhook receivers (approvals), never on the data path.
         .target(name: "Webhooks", dependencies: ["ProxyCore",
                                                  .product(name: "AsyncHTTPClient", package: "async-http-client"),
