@@ -20,30 +20,11 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CLIENTS=${CLIENTS:-4}
 HELD=${HELD:-50}
 SCALE=${SCALE:-10}
-scripts/pg-test-cluster start >/dev/null
+work_prefix=held
 # shellcheck disable=SC1091
-source "${TOLLGATE_STATE:-/tmp/tollgate-test}/pg.env"
-pw=$TOLLGATE_PG_SCRAM_PASSWORD
-db=$TOLLGATE_PG_BENCH_DATABASE
-work=$(mktemp -d /tmp/tollgate-held.XXXXXX)
-pids=()
-held_pids=()
-cleanup() {
-  for p in "${held_pids[@]}" "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ -n "${GATE_BIN:-}" ]; then
-  gate_bin=$GATE_BIN
-else
-  echo "building capture-proxy (release, --scratch-path .build-release)"
-  swift build -c release --scratch-path .build-release --product capture-proxy 2>&1 | tail -1
-  gate_bin=.build-release/release/capture-proxy
-fi
+source benchmarks/lib/approval-gate.sh
 echo "== held sessions and pgbench select-only: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "machine: $(nproc) cores, $(awk -F: '/model name/ { sub(/^ +/, "", $2); print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 echo "capture-proxy: $gate_bin; rounds: $ROUNDS x ${SECONDS_PER_RUN}s each condition, pgbench -S -c $CLIENTS, $HELD held, scale $SCALE"
 
 direct() { PGPASSWORD=$pw psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$TOLLGATE_PG_PORT" -U tollgate_bench "$db" "$@"; }
@@ -54,12 +35,8 @@ fi
 direct -c "SET client_min_messages = warning" -c "CREATE TABLE IF NOT EXISTS held_sessions_bench (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)" \
        -c "INSERT INTO held_sessions_bench SELECT i FROM generate_series(1, $HELD) i ON CONFLICT DO NOTHING"
 
-# Free ports, as the kernel hands them out (fixed ones collide with the tests running beside).
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-issuer_port=$(free_port) gate_port=$(free_port) admin_port=$(free_port)
-python3 -m oidc_provider_mock --port $issuer_port > "$work/oidc.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$issuer_port/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.2; done
+start_issuer
+gate_port=$(free_port) admin_port=$(free_port)
 cat > "$work/gate.yaml" <<YAML
 proxy: {id: bench-held, captures: $work/captures, signing_key: $work/signing.key}
 identity: {issuer: "http://127.0.0.1:$issuer_port", audiences: [tollgate]}
