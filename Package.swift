@@ -116,7 +116,7 @@ let package = Package(
                                                       .product(name: "NIOTLS", package: "swift-nio"),
                                                       .product(name: "Metrics", package: "swift-metrics")]),
         // Signed deliveries of the gate's events to webhook receivers (approvals), never on the data path.
-        .target(name: "Webhooks", dependencies: ["ProxyCore",
+        .target(name: "Webhooks", dependencies: ["ProxyCore", "Approvals", "Policy",
                                                  .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                  .product(name: "Crypto", package: "swift-crypto"),
                                                  .product(name: "NIOCore", package: "swift-nio"),
@@ -124,8 +124,9 @@ let package = Package(
                                                  .product(name: "Logging", package: "swift-log"),
                                                  .product(name: "Metrics", package: "swift-metrics"),
                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
-        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "ProxyCore", "TestSupport",
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "ProxyCore", "TestSupport", "Approvals", "Policy", "CaptureFormat",
                                                           .product(name: "Crypto", package: "swift-crypto"),
+                                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                           .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The admin API: its own listener, bearer tokens from the gate's issuer, JSON.
         .target(name: "AdminAPI", dependencies: ["GateRuntime", "ProxyCore", "Identity", "Approvals", "Policy",

@@ -93,7 +93,7 @@ extension PostgresSessionHandler {
     func withdrawHold(reason: String) {
         guard let current = held else { return }
         held = nil
-        _ = core.resolve(Approval(state: .expired, approvalID: current.approvalID, reason: "withdrawn: \(reason)"))
+        _ = core.resolve(Approval(state: .withdrawn, approvalID: current.approvalID, reason: "withdrawn: \(reason)"))
         let approvals = gate.gate.approvals
         let logger = gate.logger
         Task {

@@ -44,7 +44,7 @@ public struct ExchangeRecord: Sendable, Equatable {
         switch d.action {
         case .allow: return true
         case .deny: return false
-        case .review: return approval?.state == .granted
+        case .review: return approval?.state.runs ?? false
         }
     }
 
