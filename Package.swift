@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(name: "HTTPProxyTests", dependencies: ["HTTPProxy", "CaptureFormat", .product(name: "NIOCore", package: "swift-nio"),
                                                            .product(name: "NIOEmbedded", package: "swift-nio")]),
         // Signed deliveries of the gate's events to webhook receivers (approvals), never on the data path.
-        .target(name: "Webhooks", dependencies: ["ProxyCore",
+        .target(name: "Webhooks", dependencies: ["ProxyCore", "Approvals", "Policy",
                                                  .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                  .product(name: "Crypto", package: "swift-crypto"),
                                                  .product(name: "NIOCore", package: "swift-nio"),
@@ -129,8 +129,9 @@ let package = Package(
                                                  .product(name: "Logging", package: "swift-log"),
                                                  .product(name: "Metrics", package: "swift-metrics"),
                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
-        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "ProxyCore", "TestSupport",
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "ProxyCore", "TestSupport", "Approvals", "Policy", "CaptureFormat",
                                                           .product(name: "Crypto", package: "swift-crypto"),
+                                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                           .product(name: "MetricsTestKit", package: "swift-metrics")]),
         // The admin API: its own listener, bearer tokens from the gate's issuer, JSON.
         .target(name: "AdminAPI", dependencies: ["GateRuntime", "ProxyCore", "Identity", "Approvals", "Policy",

@@ -38,17 +38,19 @@ public struct ApprovalEvent: Sendable, Equatable {
     /// Whether the held request runs.
     public var runs: Bool { kind == .approved || kind == .reusedGrant }
 
-    /// The capture's event. The format has four states: a withdrawn or abandoned request is
-    /// recorded as expired (never run) with the reason saying which; a reused grant as granted
-    /// with the reason naming the grant. A partial approval has no event of its own: the final
-    /// one names every approver and reason.
+    /// The capture's event, one state per outcome (format 1.3): a reused grant names the grant
+    /// and its approvers. A partial approval has no event of its own: the final one names every
+    /// approver and reason.
     public var capture: Approval? {
         switch kind {
         case .requested: Approval(state: .requested, approvalID: approvalID, approverGroups: approverGroups)
         case .approvedInPart: nil
-        case .approved, .reusedGrant: Approval(state: .granted, approvalID: approvalID, by: by.joined(separator: ", "), reason: reason)
+        case .approved: Approval(state: .granted, approvalID: approvalID, by: by.joined(separator: ", "), reason: reason, grantID: grantID ?? "")
+        case .reusedGrant: Approval(state: .reused, approvalID: approvalID, by: by.joined(separator: ", "), reason: reason, grantID: grantID ?? "")
         case .denied: Approval(state: .denied, approvalID: approvalID, by: by.joined(separator: ", "), reason: reason)
-        case .expired, .withdrawn, .abandoned: Approval(state: .expired, approvalID: approvalID, reason: reason)
+        case .expired: Approval(state: .expired, approvalID: approvalID, reason: reason)
+        case .withdrawn: Approval(state: .withdrawn, approvalID: approvalID, reason: reason)
+        case .abandoned: Approval(state: .abandoned, approvalID: approvalID, reason: reason)
         }
     }
 

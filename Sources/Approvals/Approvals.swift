@@ -17,6 +17,8 @@ public actor Approvals {
     /// store: the request was still refused; the row stays pending and is marked abandoned at the next start).
     public private(set) var unreportedStoreError: ApprovalStoreError?
 
+    /// Hear every change once it is stored (webhooks, metrics): `ApprovalChange`.
+    private let observers: [ApprovalObserver]
     private var live: [String: Live] = [:]
     private var turns = Turns()
     private var started = false
@@ -29,9 +31,10 @@ public actor Approvals {
         var timer: Task<Void, Never>?
     }
 
-    public init(store: any ApprovalStore, clock: any ApprovalClock = SystemApprovalClock()) {
+    public init(store: any ApprovalStore, clock: any ApprovalClock = SystemApprovalClock(), observers: [ApprovalObserver] = []) {
         self.store = store
         self.clock = clock
+        self.observers = observers
     }
 
     /// Once, before the first request: approvals a previous process left pending are marked
@@ -42,9 +45,15 @@ public actor Approvals {
         await takeTurn(); defer { endTurn() }
         guard !started, live.isEmpty else { return [] }
         started = true
-        return try await stored { [store, clock] () async throws(ApprovalStoreError) in
-            try await store.abandonPending(at: clock.now().storedPrecision, reason: "the gate stopped while it waited; its client is gone")
+        let now = clock.now().storedPrecision
+        let ids = try await stored { [store] () async throws(ApprovalStoreError) in
+            try await store.abandonPending(at: now, reason: "the gate stopped while it waited; its client is gone")
         }
+        for id in ids {
+            let record = try? await stored { [store] () async throws(ApprovalStoreError) in try await store.approval(id) }
+            publish(ApprovalChange(kind: .abandoned, record: record ?? nil, at: now))
+        }
+        return ids
     }
 
     // MARK: Requests
@@ -79,11 +88,13 @@ public actor Approvals {
             record.reusedGrant = grant.id
             record.outcomeReason = Self.reuseReason(grant)
             try await write(StoreChange(approvals: [record]))
+            publish(ApprovalChange(kind: .grantReused, record: record, grant: grant, at: now))
             return ApprovalEvent(kind: .reusedGrant, approvalID: id, by: grant.grantedBy, reason: record.outcomeReason, grantID: grant.id)
         }
 
         try await write(StoreChange(approvals: [record]))
         live[id] = Live(record: record, onEvent: onEvent, timer: expiry(id, deadline: record.deadline))
+        publish(ApprovalChange(kind: .requested, record: record, at: now))
         return ApprovalEvent(kind: .requested, approvalID: id, approverGroups: hold.requirement.groups)
     }
 
@@ -113,6 +124,7 @@ public actor Approvals {
         let event = ApprovalEvent(kind: .withdrawn, approvalID: id, reason: record.outcomeReason)
         // Settled even if the store cannot say so (refusing the request is safe), but after the
         // write, so that a waiter arriving meanwhile finds it live or stored as withdrawn.
+        defer { publish(ApprovalChange(kind: .withdrawn, record: record, at: now)) }
         do throws(ApprovalError) { try await write(StoreChange(approvals: [record])) } catch {
             settle(id, event)
             throw error
@@ -190,6 +202,12 @@ public actor Approvals {
         }
         change.approvals = [record]
         try await write(change)
+        let published: ApprovalChange.Kind = switch event.kind {
+        case .denied: .denied
+        case .approved: .approved
+        default: .approvedInPart
+        }
+        publish(ApprovalChange(kind: published, record: record, grant: change.grants.first, actor: who.subject, actorReason: reason, at: now))
         if event.isFinal {
             settle(id, event)
         } else {
@@ -237,6 +255,10 @@ public actor Approvals {
             grant.revokeReason = reason
             try await write(StoreChange(grants: [grant], audit: [AuditEntry(at: now, actor: who.subject, actorGroups: who.groups,
                                                                             action: "revoke-grant", object: id, reason: reason, outcome: "done")]))
+            let opened = try? await stored { [store, approvalID = grant.approvalID] () async throws(ApprovalStoreError) in
+                try await store.approval(approvalID)
+            }
+            publish(ApprovalChange(kind: .grantRevoked, record: opened ?? nil, grant: grant, actor: who.subject, actorReason: reason, at: now))
             return grant
         } catch {
             try await auditRefusal(error, who: who, action: "revoke-grant", object: id, reason: reason, at: now)
@@ -302,10 +324,16 @@ public actor Approvals {
         do throws(ApprovalError) { try await write(StoreChange(approvals: [record])) } catch {
             if case .store(let e) = error { unreportedStoreError = e }
         }
+        publish(ApprovalChange(kind: .expired, record: record, at: now))
         settle(id, ApprovalEvent(kind: .expired, approvalID: id, reason: record.outcomeReason))
     }
 
     // MARK: Helpers
+
+    /// Tells the observers (each returns at once).
+    private func publish(_ change: ApprovalChange) {
+        for observe in observers { observe(change) }
+    }
 
     /// Ends a live approval: its timer stops, its listener and waiters hear the final event.
     private func settle(_ id: String, _ event: ApprovalEvent) {

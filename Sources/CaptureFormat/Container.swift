@@ -7,8 +7,9 @@ public enum CaptureLayout {
     public static let magic: [UInt8] = [0x89, 0x54, 0x47, 0x43, 0x0D, 0x0A, 0x1A, 0x0A]  // \x89 T G C \r \n ^Z \n
     public static let majorVersion: UInt16 = 1
     /// 1.1 added exchange spans to the footer's block index (skipped by 1.0 readers); 1.2 the
-    /// divergence event kind (kept as an unknown kind by older readers).
-    public static let minorVersion: UInt16 = 2
+    /// divergence event kind (kept as an unknown kind by older readers); 1.3 the approval states
+    /// withdrawn, abandoned and reused (field 6, beside their 1.2 reading in field 1).
+    public static let minorVersion: UInt16 = 3
     /// Feature flags this reader understands. An unknown incompatible flag is refused;
     /// an unknown compatible flag is ignored.
     public static let knownIncompatibleFlags: UInt32 = 0

@@ -164,6 +164,7 @@ extension Event {
             o.string("state", a.state.name)
             o.field("approval_id", a.approvalID); o.field("by", a.by); o.field("reason", a.reason)
             o.strings("approver_groups", a.approverGroups)
+            o.field("grant_id", a.grantID)
         case .response(let r):
             r.writeJSON(&o)
         case .streamChunk(let s):

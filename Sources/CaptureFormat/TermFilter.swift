@@ -84,7 +84,8 @@ public enum SearchTerms {
             if !d.policy.isEmpty { terms.insert("policy:\(d.policy)") }
             if !d.rule.isEmpty { terms.insert("rule:\(d.rule)") }
         case .approval(let a):
-            terms.insert("approval:\(a.state.name)")
+            // The 1.2 state: a 1.2 reader recomputes the same filter (its `verify` holds).
+            terms.insert("approval:\(a.state.legacy.name)")
             if !a.by.isEmpty { terms.insert("approver:\(a.by)") }
         case .response(.postgres(let p)):
             if let e = p.error { terms.insert("sqlstate:\(e.sqlState)"); terms.insert("error") }

@@ -211,6 +211,7 @@ func describe(_ p: Payload, terminal: Terminal) -> String {
         if !a.by.isEmpty { s += " by \(a.by)" }
         if !a.reason.isEmpty { s += ": \(a.reason)" }
         if !a.approverGroups.isEmpty { s += " (approvers: \(a.approverGroups.joined(separator: ", ")))" }
+        if !a.grantID.isEmpty { s += " [grant \(a.grantID)]" }
         return s
     case .response(.postgres(let r)):
         if let e = r.error { return terminal.paint("\(e.severity) \(e.sqlState)", .bad) + ": " + oneLine(e.message, 120) }

@@ -34,9 +34,10 @@ public final class Gate: Service, Sendable {
     let listeners = NIOLockedValueBox<[any Channel]>([])
 
     /// `policies`: the policy state for a configuration and a generation (its inspector is the
-    /// adapters' concern). Fails if the signing key cannot be loaded or created.
+    /// adapters' concern). `approvalObservers` hear every approval change besides the gate's
+    /// approval metrics (the webhooks). Fails if the signing key cannot be loaded or created.
     public init(config: GateConfig, verifier: OIDCVerifier, logger: Logger, adapters: [any ProtocolAdapter],
-                policies: @escaping @Sendable (GateConfig, Int) -> PolicyState) throws {
+                policies: @escaping @Sendable (GateConfig, Int) -> PolicyState, approvalObservers: [ApprovalObserver] = []) throws {
         self.config = config
         self.verifier = verifier
         self.logger = logger
@@ -52,7 +53,9 @@ public final class Gate: Service, Sendable {
             // Beside the captures by default, whose directory may not exist yet (0700, as the gate makes it).
             try FileManager.default.createDirectory(atPath: (config.approvals.store as NSString).deletingLastPathComponent,
                                                     withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            approvals = Approvals(store: try SQLiteApprovalStore(path: config.approvals.store))
+            let metrics = ApprovalMetrics()
+            approvals = Approvals(store: try SQLiteApprovalStore(path: config.approvals.store),
+                                  observers: [{ metrics.observe($0) }] + approvalObservers)
         } catch {
             throw GateError("approvals store: \(error)")
         }

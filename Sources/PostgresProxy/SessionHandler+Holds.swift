@@ -88,7 +88,7 @@ extension PostgresSessionHandler {
     func withdrawHold(reason: String) {
         guard let approvalID = machine.heldApprovalID else { return }
         machine.abandonHold()
-        _ = core.resolve(Approval(state: .expired, approvalID: approvalID, reason: "withdrawn: \(reason)"))
+        _ = core.resolve(Approval(state: .withdrawn, approvalID: approvalID, reason: "withdrawn: \(reason)"))
         let approvals = gate.gate.approvals
         let logger = gate.logger
         Task {

@@ -11,7 +11,7 @@ public struct WebhookSettings: Sendable {
     /// Signs every delivery (HMAC-SHA256); nil only for `check` without secrets.
     public var secret: String?
     public var secretSource: String
-    /// Event types sent ("approval.requested", "approval.decided"); empty: all.
+    /// Event types sent (`eventTypes`: "approval.requested", "approval.approved"…); empty: all.
     public var events: Set<String>
     /// `json`: the event as JSON; `slack`: a Slack-compatible message (text with the statement and a link).
     public var format: Format
@@ -26,7 +26,11 @@ public struct WebhookSettings: Sendable {
         self.format = format; self.timeout = timeout; self.attempts = attempts; self.retryAfter = retryAfter
     }
 
-    public static let eventTypes: Set<String> = ["approval.requested", "approval.decided"]
+    /// One per approval change (docs/webhooks.md); `approval.decided` in a configuration stands for
+    /// every final outcome (`decidedTypes`).
+    public static let eventTypes: Set<String> = Set(["requested", "approved_in_part", "grant_reused", "grant_revoked"].map { "approval." + $0 })
+        .union(decidedTypes).union(["approval.decided"])
+    public static let decidedTypes: Set<String> = Set(["approved", "denied", "expired", "withdrawn", "abandoned"].map { "approval." + $0 })
 
     static func parse(name: String, node: ConfigNode, resolve: (String) -> String, environment: [String: String],
                       requireSecrets: Bool) throws -> WebhookSettings {
@@ -41,10 +45,11 @@ public struct WebhookSettings: Sendable {
                                                  requireSecrets: requireSecrets, what: "secret") else {
             throw node.error("missing 'secret_env' or 'secret_file' (the key that signs each delivery)")
         }
-        let events = Set(try f["events"]?.strings() ?? [])
+        var events = Set(try f["events"]?.strings() ?? [])
         if let unknown = events.subtracting(eventTypes).sorted().first {
             throw f["events"]!.error("unknown event '\(unknown)' (known: \(eventTypes.sorted().joined(separator: ", ")))")
         }
+        if events.remove("approval.decided") != nil { events.formUnion(decidedTypes) }
         return WebhookSettings(name: name, url: url, secret: secret.value, secretSource: secret.source, events: events,
                                format: try f["format"]?.oneOf(["json": .json, "slack": .slack]) ?? .json,
                                timeout: try f["timeout"]?.duration() ?? .seconds(5),

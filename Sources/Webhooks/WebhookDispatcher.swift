@@ -6,14 +6,16 @@ import NIOCore
 import NIOHTTP1
 import ProxyCore
 import ServiceLifecycle
+import Synchronization
 
 /// Sends the gate's events to its webhook receivers. `submit` never waits: each receiver has
 /// its own bounded queue and its own task, so a slow or dead receiver delays only its own
 /// deliveries, never the data path or another receiver. A full queue drops the new event
 /// (counted and logged). Each delivery is tried up to the receiver's `attempts`, with
 /// exponential backoff, on a connection error, a time-out, 408, 429 or a 5xx; any other answer
-/// ends it. Runs as a service: on shutdown, what is queued is abandoned (logged), what is in
-/// flight ends with the HTTP client.
+/// ends it. Runs as a service: on shutdown, the delivery in flight is cancelled and what is
+/// queued is abandoned (logged with its count), so that a dead receiver cannot hold the gate's
+/// shutdown for its time-outs and backoff.
 public final class WebhookDispatcher: Service, Sendable {
     struct Receiver: Sendable {
         let settings: WebhookSettings
@@ -23,6 +25,13 @@ public final class WebhookDispatcher: Service, Sendable {
         let failed: Counter
         let dropped: Counter
         let attempts: Counter
+        /// Queued or in flight: what a shutdown abandons.
+        let pending: Pending
+    }
+
+    /// A count shared by `submit` and the receiver's task.
+    final class Pending: Sendable {
+        let count = Atomic<Int>(0)
     }
 
     let receivers: [Receiver]
@@ -46,14 +55,17 @@ public final class WebhookDispatcher: Service, Sendable {
             }
             return Receiver(settings: settings, queue: queue, input: input, delivered: counter("delivered"), failed: counter("failed"),
                             dropped: counter("dropped"),
-                            attempts: Counter(label: "tollgate_webhook_attempts_total", dimensions: [("receiver", settings.name)], factory: factory))
+                            attempts: Counter(label: "tollgate_webhook_attempts_total", dimensions: [("receiver", settings.name)], factory: factory),
+                            pending: Pending())
         }
     }
 
     /// Queues `event` for every receiver that wants its type. Never waits.
     public func submit(_ event: WebhookEvent) {
         for r in receivers where r.settings.events.isEmpty || r.settings.events.contains(event.type) {
-            if case .dropped = r.input.yield(event) {
+            let result = r.input.yield(event)
+            if case .enqueued = result { r.pending.count.add(1, ordering: .relaxed) }
+            if case .dropped = result {
                 r.dropped.increment()
                 logger.warning("webhook queue full: event dropped", metadata: ["receiver": "\(r.settings.name)", "event": "\(event.type)", "id": "\(event.id)"])
             }
@@ -63,9 +75,11 @@ public final class WebhookDispatcher: Service, Sendable {
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             for r in receivers {
-                group.addTask { await self.serve(r) }
+                // On graceful shutdown the task is cancelled: a delivery in flight (or waiting to be
+                // retried) ends now, not after a dead receiver's time-outs.
+                group.addTask { _ = await cancelOnGracefulShutdown { await self.serve(r) } }
             }
-            // On graceful shutdown the queues end: each task finishes its delivery in flight (bounded by its timeout).
+            // On graceful shutdown the queues end (and the tasks are cancelled, above).
             await withGracefulShutdownHandler {
                 await group.waitForAll()
             } onGracefulShutdown: {
@@ -83,6 +97,12 @@ public final class WebhookDispatcher: Service, Sendable {
     func serve(_ r: Receiver) async {
         for await event in r.queue {
             await deliver(event, to: r)
+            if Task.isCancelled { break }
+            r.pending.count.subtract(1, ordering: .relaxed)
+        }
+        let abandoned = r.pending.count.load(ordering: .relaxed)
+        if abandoned > 0 {
+            logger.warning("webhook events abandoned at shutdown", metadata: ["receiver": "\(r.settings.name)", "events": "\(abandoned)"])
         }
     }
 
@@ -115,13 +135,15 @@ public final class WebhookDispatcher: Service, Sendable {
                 }
                 outcome = "status \(code)"
             } catch {
+                // Shutting down: abandoned (counted by `serve`), not failed.
+                if Task.isCancelled { return }
                 // The receiver's name, never its URL: a Slack webhook's URL is its secret.
                 outcome = "\(type(of: error))"
             }
             guard attempt < s.attempts else { break }
             logger.notice("webhook attempt failed; retrying", metadata: ["receiver": "\(s.name)", "event": "\(event.type)", "attempt": "\(attempt)",
                                                                          "outcome": "\(outcome)", "retry_in": "\(wait)"])
-            do { try await Task.sleep(for: wait) } catch { break }
+            do { try await Task.sleep(for: wait) } catch { return }
             wait = min(wait * 2, .seconds(300))
         }
         r.failed.increment()

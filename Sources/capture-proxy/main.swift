@@ -67,7 +67,9 @@ struct Run: AsyncParsableCommand {
         let logger = Logger(label: "capture-proxy")
         // Every swift-metrics counter of the gate lands here; the admin API serves it at /metrics.
         let metrics = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
+        var metricsFactory = PrometheusMetricsFactory(registry: metrics)
+        metricsFactory.durationHistogramBuckets[ApprovalMetrics.waitLabel] = ApprovalMetrics.waitBuckets
+        MetricsSystem.bootstrap(metricsFactory)
         let verifier: OIDCVerifier
         do {
             verifier = OIDCVerifier(configuration: try config.identity.identityConfiguration())
@@ -81,14 +83,17 @@ struct Run: AsyncParsableCommand {
             throw ToolFailure(description: "identity: cannot load the issuer's keys: \(error)\(error.operatorDetail.map { " (\($0))" } ?? "")")
         }
         let postgres = try PostgresAdapter(config: config, logger: logger)
+        // Approval changes reach the receivers through the dispatcher's queues: the service never waits on them.
+        let webhooks = config.webhooks.isEmpty ? nil : WebhookDispatcher(receivers: config.webhooks, gate: config.proxy.id, logger: logger)
+        let pageURL = config.approvals.pageURL
         let gate = try Gate(config: config, verifier: verifier, logger: logger, adapters: [postgres],
-                            policies: { postgres.policies($0, generation: $1) })
+                            policies: { postgres.policies($0, generation: $1) },
+                            approvalObservers: webhooks.map { w in [{ w.submit(ApprovalWebhookEvent.make($0, pageURL: pageURL)) }] } ?? [])
         let load = options
         let reloader = ReloadOnHangup(gate: gate, logger: logger) { try load.load() }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: gate), .init(service: reloader)]
-        if !config.webhooks.isEmpty {
-            // Approval events reach it once held requests are built (issue 19); until then it has nothing to send.
-            services.append(.init(service: WebhookDispatcher(receivers: config.webhooks, gate: config.proxy.id, logger: logger)))
+        if let webhooks {
+            services.append(.init(service: webhooks))
         }
         if let admin = config.admin {
             services.append(.init(service: try AdminServer.service(gate: gate, settings: admin, registry: metrics,

@@ -169,7 +169,7 @@ struct DecisionTests {
         async let outcome = f.approvals.outcome("a1")
         let withdrawn = try await f.approvals.withdraw("a1", reason: "the client cancelled")
         #expect(try await outcome == withdrawn)
-        #expect(withdrawn.capture == Approval(state: .expired, approvalID: "a1", reason: "withdrawn: the client cancelled"))
+        #expect(withdrawn.capture == Approval(state: .withdrawn, approvalID: "a1", reason: "withdrawn: the client cancelled"))
         #expect(await refusal { try await f.approvals.approve("a1", by: ana, reason: "r") } == .notPending("a1", .withdrawn))
         #expect(await refusal { try await f.approvals.withdraw("a1", reason: "again") } == .notPending("a1", .withdrawn))
     }

@@ -23,7 +23,7 @@ struct GrantTests {
         f.clock.advance(by: 1799)
         let reused = try await f.approvals.request(hold("a2", requirement: windowed))
         #expect(reused.kind == .reusedGrant && reused.runs && reused.grantID == grantID && reused.by == ["ana"])
-        #expect(reused.capture?.state == .granted && reused.capture?.by == "ana")
+        #expect(reused.capture?.state == .reused && reused.capture?.by == "ana" && reused.capture?.grantID == grantID)
         #expect(reused.reason.contains(grantID) && reused.reason.contains("from approval a1"))
         #expect(try await f.approvals.outcome("a2") == reused, "read back from the store, the same event")
         #expect(try await f.approvals.approval("a2")?.reusedGrant == grantID)

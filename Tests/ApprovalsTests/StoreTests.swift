@@ -69,7 +69,7 @@ struct StoreTests {
         #expect(try await restarted.start() == ["waiting"])
         let waiting = try #require(try await restarted.approval("waiting"))
         #expect(waiting.state == .abandoned && waiting.outcomeReason.contains("client is gone"))
-        #expect(try await restarted.outcome("waiting").capture?.state == .expired)
+        #expect(try await restarted.outcome("waiting").capture?.state == .abandoned)
         #expect(await refusal { try await restarted.approve("waiting", by: ana, reason: "r") } == .notPending("waiting", .abandoned))
         #expect(try await restarted.approval("decided")?.state == .approved)
         #expect(try await restarted.grants().map(\.id) == [grantID])

@@ -137,6 +137,10 @@ func samplePayloads() -> [(String, Payload)] {
         ("approval granted", .approval(Approval(state: .granted, approvalID: "ap-1", by: "bob", reason: "looks fine"))),
         ("approval denied", .approval(Approval(state: .denied, approvalID: "ap-2", by: "carol", reason: "too broad"))),
         ("approval expired", .approval(Approval(state: .expired, approvalID: "ap-3"))),
+        ("approval withdrawn", .approval(Approval(state: .withdrawn, approvalID: "ap-4", reason: "withdrawn: cancelled by the client"))),
+        ("approval abandoned", .approval(Approval(state: .abandoned, approvalID: "ap-5", reason: "the gate stopped while it waited"))),
+        ("approval reused", .approval(Approval(state: .reused, approvalID: "ap-6", by: "bob, carol", reason: "grant g-1 from approval ap-1",
+                                               grantID: "g-1"))),
         ("postgres response rows", .response(.postgres(PostgresResponse(
             columns: [Column(name: "id", typeOID: 23, tableOID: 16384, attributeNumber: 1),
                       Column(name: "email", typeOID: 25, tableOID: 16384, attributeNumber: 2),
@@ -287,7 +291,7 @@ enum RandomEvents {
                                       rule: string(&g), reason: string(&g), masks: strings(&g)))
         case 4:
             return .approval(Approval(state: Approval.State.allCases.randomElement(using: &g)!, approvalID: string(&g),
-                                      by: string(&g), reason: string(&g), approverGroups: strings(&g)))
+                                      by: string(&g), reason: string(&g), approverGroups: strings(&g), grantID: string(&g)))
         case 5:
             if bool(&g) {
                 let columns = (0..<Int.random(in: 0...3, using: &g)).map { _ in

@@ -203,7 +203,7 @@ struct HeldRequestTests {
         let approvals = try allEvents(try #require(try gate.captures().first)).compactMap { event -> Approval? in
             if case .approval(let a) = event.payload { return a } else { return nil }
         }
-        #expect(approvals.last?.state == .expired && approvals.last?.reason.contains("withdrawn") == true, "\(approvals)")
+        #expect(approvals.last?.state == .withdrawn && approvals.last?.reason.contains("withdrawn") == true, "\(approvals)")
     }
 
     /// psycopg's cancel (a CancelRequest on a new connection), sent once the gate's notice says

@@ -61,7 +61,7 @@ public struct Exchange: Sendable, Equatable {
         switch d.action {
         case .allow: return true
         case .deny: return false
-        case .review: return approval?.state == .granted
+        case .review: return approval?.state.runs ?? false
         }
     }
 

@@ -104,7 +104,7 @@ public enum HAR {
                 if !x.approvals.isEmpty {
                     t.array("approvals") { a in
                         for ap in x.approvals {
-                            a.object { $0.string("state", ap.state.name); $0.field("approval_id", ap.approvalID); $0.field("by", ap.by); $0.field("reason", ap.reason) }
+                            a.object { $0.string("state", ap.state.name); $0.field("approval_id", ap.approvalID); $0.field("by", ap.by); $0.field("reason", ap.reason); $0.field("grant_id", ap.grantID) }
                         }
                     }
                 }

@@ -26,7 +26,7 @@ public struct CaptureFilterOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: ArgumentHelp("Exchanges before this time (same forms as --since).", valueName: "TIME"))
     public var until: String?
 
-    @Option(name: .long, help: ArgumentHelp("allow, deny, review, or an approval's outcome: approved, denied, expired.", valueName: "OUTCOME"))
+    @Option(name: .long, help: ArgumentHelp("allow, deny, review, or an approval's outcome: approved, denied, expired, withdrawn, abandoned, reused (a grant reused).", valueName: "OUTCOME"))
     public var decision: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("An event kind the exchange has: \(EventKind.allCases.map(\.name).joined(separator: ", ")). session-start and session-end are found on their own.", valueName: "KIND"))

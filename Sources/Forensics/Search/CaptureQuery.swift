@@ -41,7 +41,7 @@ public struct CaptureQuery: Sendable, Equatable {
 
 /// What a decision or an approval came to.
 public enum DecisionOutcome: String, Sendable, CaseIterable {
-    case allow, deny, review, approved, denied, expired
+    case allow, deny, review, approved, denied, expired, withdrawn, abandoned, reused
 
     public init?(name: String) {
         switch name.lowercased() {
@@ -51,6 +51,9 @@ public enum DecisionOutcome: String, Sendable, CaseIterable {
         case "approved", "granted": self = .approved
         case "denied": self = .denied
         case "expired": self = .expired
+        case "withdrawn": self = .withdrawn
+        case "abandoned": self = .abandoned
+        case "reused", "reused-grant", "reused_grant": self = .reused
         default: return nil
         }
     }
@@ -60,7 +63,9 @@ public enum DecisionOutcome: String, Sendable, CaseIterable {
         case .allow, .deny, .review: "decision:\(rawValue)"
         case .approved: "approval:granted"
         case .denied: "approval:denied"
-        case .expired: "approval:expired"
+        // Format 1.3's states share the term of their 1.2 reading (the filter stays 1.2's).
+        case .expired, .withdrawn, .abandoned: "approval:expired"
+        case .reused: "approval:granted"
         }
     }
 

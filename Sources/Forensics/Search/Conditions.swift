@@ -110,7 +110,7 @@ extension CaptureQuery {
                 case .allow: s.count(of: Decision.Action.allow) > 0
                 case .deny: s.count(of: Decision.Action.deny) > 0
                 case .review: s.count(of: Decision.Action.review) > 0
-                case .approved, .denied, .expired: s.count(of: EventKind.approval) > 0
+                case .approved, .denied, .expired, .withdrawn, .abandoned, .reused: s.count(of: EventKind.approval) > 0
                 }
             }
             if !possible { return false }

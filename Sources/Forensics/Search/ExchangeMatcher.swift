@@ -44,6 +44,9 @@ struct ExchangeMatcher {
                     case .granted: return q.decisions.contains(.approved)
                     case .denied: return q.decisions.contains(.denied)
                     case .expired: return q.decisions.contains(.expired)
+                    case .withdrawn: return q.decisions.contains(.withdrawn)
+                    case .abandoned: return q.decisions.contains(.abandoned)
+                    case .reused: return q.decisions.contains(.reused)
                     case .requested: return false
                     }
                 }

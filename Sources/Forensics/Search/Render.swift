@@ -61,7 +61,7 @@ public struct ExchangeRenderer: Sendable {
                 style = d.action == .allow ? .ok : d.action == .deny ? .bad : .warn
             case .approval(let a) where a.state != .requested:
                 outcome = a.state == .granted ? "approved" : a.state.name
-                style = a.state == .granted ? .ok : .bad
+                style = a.state.runs ? .ok : .bad
             default: break
             }
         }

@@ -243,14 +243,22 @@ public struct ExchangeSession {
         guard let i = outstanding.firstIndex(where: { $0.hold?.approvalID == approval.approvalID }), approval.state != .requested else { return [] }
         let exchange = outstanding[i].exchange
         record(.approval(Approval(state: approval.state, approvalID: approval.approvalID, by: approval.by,
-                                  reason: recording.text(approval.reason))), exchange: exchange)
+                                  reason: recording.text(approval.reason), grantID: approval.grantID)), exchange: exchange)
         outstanding[i].hold = nil
-        if approval.state == .granted, let held = outstanding[i].heldRequest { inspection?.forwarded(held) }
+        if approval.state.runs, let held = outstanding[i].heldRequest { inspection?.forwarded(held) }
         outstanding[i].heldRequest = nil
-        if approval.state != .granted {
+        if !approval.state.runs {
             let by = approval.by.isEmpty ? "" : " by \(approval.by)"
-            let why = approval.reason.isEmpty ? "" : ": \(approval.reason)"
-            let outcome = approval.state == .expired ? "was not approved in time" : "was denied\(by)"
+            // A withdrawal's reason says "withdrawn: why": said once.
+            let reason = approval.state == .withdrawn && approval.reason.hasPrefix("withdrawn: ")
+                ? String(approval.reason.dropFirst("withdrawn: ".count)) : approval.reason
+            let why = reason.isEmpty ? "" : ": \(reason)"
+            let outcome = switch approval.state {
+            case .expired: "was not approved in time"
+            case .withdrawn: "was withdrawn"
+            case .abandoned: "was abandoned"
+            default: "was denied\(by)"
+            }
             outstanding[i].verdict = .refuse("tollgate: approval \(approval.approvalID) \(outcome)\(why)")
         }
         return release()
