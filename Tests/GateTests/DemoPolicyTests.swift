@@ -100,10 +100,10 @@ struct DemoPolicyTests {
         let approvals = try gate.captures().flatMap { try allEvents($0) }.compactMap {
             if case .approval(let a) = $0.payload { "\(a.state) \(a.by) \(a.reason)".trimmingCharacters(in: .whitespaces) } else { nil }
         }
-        // Requested and granted by dana; then the second UPDATE's request, granted by the grant.
+        // Requested and granted by dana; then the second UPDATE's request, run under the grant (format 1.3: reused).
         #expect(approvals.count == 4 && approvals.filter { $0 == "requested" }.count == 2, "\(approvals)")
         #expect(approvals.contains("granted dana ticket 42"), "\(approvals)")
-        #expect(approvals.contains { $0.hasPrefix("granted dana grant grant-") && $0.contains("(approved by dana)") }, "\(approvals)")
+        #expect(approvals.contains { $0.hasPrefix("reused dana grant grant-") && $0.contains("(approved by dana)") }, "\(approvals)")
     }
 
     @Test func catalogReadsAndDriverSettingsAreAllowed() throws {
