@@ -10,54 +10,18 @@ import struct
 import sys
 
 
-class PG:
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raw_protocol import PG as RawPG  # noqa: E402  (the hand-speaking client, logged in)
+
+
+class PG(RawPG):
+    """raw_protocol's client, with a read timeout (a ReadyForQuery the server never sends) and
+    the command tags."""
+
     def __init__(self):
-        self.s = socket.create_connection((os.environ["PGHOST"], int(os.environ["PGPORT"])), timeout=10)
-        params = {"user": "agent", "database": os.environ["PGDATABASE"]}
-        body = struct.pack("!i", 196608) + b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in params.items()) + b"\0"
-        self.s.sendall(struct.pack("!i", len(body) + 4) + body)
-        self.buf, self.out = b"", None
-        t, _ = self.read()
-        assert t == b"R"
-        self.send(b"p", os.environ["PGPASSWORD"].encode() + b"\0")
-        while True:
-            t, b = self.read()
-            if t == b"E":
-                raise SystemExit("login failed: %r" % b)
-            if t == b"Z":
-                break
-        self.rows, self.errors, self.tags = [], [], []
-
-    def send(self, t, body):
-        m = t + struct.pack("!i", len(body) + 4) + body
-        if self.out is not None:
-            self.out += m
-        else:
-            self.s.sendall(m)
-
-    def hold(self): self.out = b""
-
-    def release(self):
-        data, self.out = self.out, None
-        self.s.sendall(data)
-
-    def read(self):
-        while len(self.buf) < 5 or len(self.buf) < 1 + struct.unpack("!i", self.buf[1:5])[0]:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError
-            self.buf += d
-        n = struct.unpack("!i", self.buf[1:5])[0]
-        t, b = self.buf[0:1], self.buf[5:1 + n]
-        self.buf = self.buf[1 + n:]
-        return t, b
-
-    def parse(self, name, q): self.send(b"P", name.encode() + b"\0" + q.encode() + b"\0" + struct.pack("!h", 0))
-    def bind(self, portal, stmt): self.send(b"B", portal.encode() + b"\0" + stmt.encode() + b"\0" + struct.pack("!hhh", 0, 0, 0))
-    def execute(self, portal, n=0): self.send(b"E", portal.encode() + b"\0" + struct.pack("!i", n))
-    def sync(self): self.send(b"S", b"")
-    def close(self, kind, name): self.send(b"C", kind + name.encode() + b"\0")
-    def query(self, q): self.send(b"Q", q.encode() + b"\0")
+        super().__init__()
+        self.s.settimeout(10)
+        self.tags = []
 
     def ready(self, count=1):
         """Reads up to `count` ReadyForQuery; a server that owes fewer (it skipped a Query) times out."""
@@ -97,7 +61,7 @@ def scenario(pg, name):
     if name == "query-in-failed-batch":
         # An Execute that fails, then a Query before the batch's Sync: the server skips the Query
         # unanswered. The Queries after it must be masked and recorded as themselves.
-        pg.hold(); pg.parse("", "SELECT 1/0 AS v"); pg.bind("", ""); pg.execute(""); pg.query(DECOY); pg.sync(); pg.release()
+        pg.hold = b""; pg.parse("", "SELECT 1/0 AS v"); pg.bind("", ""); pg.execute(""); pg.query(DECOY); pg.sync(); pg.send_held()
         pg.ready()
         pg.q("SELECT 'after'::text AS v", REAL + " LIMIT 3")
     elif name == "savepoint-cursor":
@@ -107,7 +71,7 @@ def scenario(pg, name):
     elif name == "savepoint-cursor-pipelined":
         # The same, with the ROLLBACK TO, the new DECLARE and the FETCH sent before any answer.
         pg.q("BEGIN", "SAVEPOINT s", "DECLARE c CURSOR FOR " + DECOY)
-        pg.hold(); pg.query("ROLLBACK TO s"); pg.query("DECLARE c CURSOR FOR " + REAL); pg.query("FETCH 3 FROM c"); pg.release()
+        pg.hold = b""; pg.query("ROLLBACK TO s"); pg.query("DECLARE c CURSOR FOR " + REAL); pg.query("FETCH 3 FROM c"); pg.send_held()
         pg.ready(3)
         pg.q("ROLLBACK")
     elif name == "error-then-rollback-to":

@@ -219,6 +219,7 @@ def scenario(pg, name):
         raise SystemExit("unknown scenario " + name)
 
 
-pg = PG()
-scenario(pg, sys.argv[1])
-print(json.dumps({"rows": pg.rows, "types": pg.types, "errors": pg.errors, "closed": pg.closed}))
+if __name__ == "__main__":
+    pg = PG()
+    scenario(pg, sys.argv[1])
+    print(json.dumps({"rows": pg.rows, "types": pg.types, "errors": pg.errors, "closed": pg.closed}))
