@@ -91,6 +91,7 @@ enum PolicyConfig {
                 guard let node = w[attribute.key] else { continue }
                 let patterns = try node.strings()
                 if patterns.isEmpty || patterns.contains(where: \.isEmpty) { throw node.error("\(attribute.key): expected one or more non-empty names") }
+                if let problem = patterns.lazy.compactMap(attribute.problem(with:)).first { throw node.error("\(attribute.key): \(problem)") }
                 condition.attributes[attribute] = patterns
             }
         }
