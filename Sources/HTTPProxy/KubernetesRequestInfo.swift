@@ -13,8 +13,8 @@ public struct KubernetesRequestInfo: Sendable, Equatable {
     public var isResourceRequest: Bool
     /// The decoded path.
     public var path: String
-    /// get, list, watch, create, update, patch, delete, deletecollection for resource requests
-    /// (`proxy` for the deprecated `/proxy/` prefix); the lowercased HTTP method otherwise.
+    /// get, list, watch, create, update, patch, delete, deletecollection for resource requests;
+    /// the lowercased HTTP method otherwise.
     public var verb: String
     /// "api" or "apis"; empty for non-resource requests.
     public var apiPrefix: String = ""
@@ -102,7 +102,12 @@ public enum KubernetesRequestFacts {
             }
             info.verb = parts.removeFirst()
             verbFromPath = true
-            // The deprecated prefix forms (`/watch/` instead of `?watch=1`) take only GET.
+            // `/proxy/…` names no subresource, so a rule on `subresource: proxy` would not see it;
+            // current servers proxy through `…/NAME/proxy` only.
+            guard info.verb == "watch" else {
+                throw KubernetesRequestRefusal("'\(decodedPath)': the /proxy/ prefix is not served; use …/NAME/proxy")
+            }
+            // The deprecated prefix form (`/watch/` instead of `?watch=1`) takes only GET.
             guard method == "GET" || method == "HEAD" else {
                 throw KubernetesRequestRefusal("'\(decodedPath)': \(method) on a /\(info.verb)/ path")
             }
@@ -132,9 +137,8 @@ public enum KubernetesRequestFacts {
         if p.count >= 2 { info.name = try checked(p[1], as: .name) }
         if p.count >= 3 {
             if verbFromPath {
-                // kube-apiserver reads no subresource after /watch/ or /proxy/: what follows the
-                // name is passed on (the proxied path).
-                info.extraParts = Array(p[2...])
+                // kube-apiserver reads no subresource after /watch/; a watch has none.
+                throw KubernetesRequestRefusal("'\(decodedPath)': segments after the name in a /watch/ path")
             } else {
                 info.subresource = try checked(p[2], as: .subresource)
                 info.extraParts = Array(p[3...])

@@ -31,7 +31,7 @@ public enum RequestAttribute: String, Sendable, Hashable, CaseIterable {
     /// The verbs a `verb:` pattern may name: Kubernetes' resource verbs, and the lowercased HTTP
     /// methods non-resource requests carry. A pattern matching none of them is a typo.
     public static let kubernetesVerbs = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
-                                         "proxy", "post", "put", "head", "options"]
+                                         "post", "put", "head", "options"]
 
     func matches(_ pattern: String, _ value: String) -> Bool {
         switch self {

@@ -2,7 +2,7 @@ import HTTPProxy
 import Testing
 
 /// The facts kube-apiserver's RequestInfoFactory computes (requestinfo.go: API prefixes `api` and
-/// `apis`, `api` without a group; the special verbs `watch` and `proxy` as path prefixes; `status`
+/// `apis`, `api` without a group; the special verb `watch` as a path prefix (`proxy` refused); `status`
 /// and `finalize` as a namespace's own subresources; a nameless GET is a list or a watch, a
 /// nameless DELETE a deletecollection), checked row by row, and the forms the gate refuses.
 @Suite("Kubernetes request facts")
@@ -27,7 +27,6 @@ struct KubernetesRequestInfoTests {
         ("DELETE", "/api/v1/namespaces/dev/pods", "deletecollection", "", "v1", "dev", "pods", "", ""),
         ("GET", "/api/v1/namespaces/dev/pods/web-0/log?follow=true&container=app", "get", "", "v1", "dev", "pods", "web-0", "log"),
         ("GET", "/api/v1/namespaces/dev/pods/web-0/proxy/metrics/x", "get", "", "v1", "dev", "pods", "web-0", "proxy"),
-        ("GET", "/api/v1/proxy/namespaces/dev/pods/web-0/metrics", "proxy", "", "v1", "dev", "pods", "web-0", ""),
         ("PUT", "/api/v1/namespaces/dev/pods/web-0/status", "update", "", "v1", "dev", "pods", "web-0", "status"),
         ("GET", "/api/v1/namespaces/dev/secrets/db", "get", "", "v1", "dev", "secrets", "db", ""),
         // Namespaces: the namespace object and its own subresources.
@@ -111,6 +110,8 @@ struct KubernetesRequestInfoTests {
         ("GET", "/api/v1/namespaces/dev/Pods", [], "not a valid resource"),
         ("GET", "/apis/Apps/v1/deployments", [], "not a valid API group"),
         ("GET", "/api/v1/watch", [], "names no resource"),
+        ("GET", "/api/v1/proxy/namespaces/dev/pods/web-0/metrics", [], "/proxy/ prefix is not served"),
+        ("GET", "/api/v1/watch/namespaces/dev/pods/web-0/log", [], "segments after the name in a /watch/ path"),
         ("POST", "/api/v1/watch/namespaces/dev/pods", [], "POST on a /watch/ path"),
         ("CONNECT", "/api/v1/namespaces/dev/pods", [], "not an API verb"),
         ("GET", "/api/v1/namespaces/dev/pods?watch=yes", [], "watch=yes"),
