@@ -144,6 +144,27 @@ struct KubernetesPolicyTests {
         }
     }
 
+    /// Secret values are masked unless every policy that applies says `kubernetes_secrets: reveal`.
+    @Test func secretValuesAreRevealedOnlyWhenEveryApplicablePolicySays() throws {
+        let set = try Self.policies("""
+              - {name: ops, who: {groups: [sre]}, kubernetes_secrets: reveal, rules: [{name: all, when: {namespace: "*"}, then: allow}]}
+              - {name: assistants, who: {groups: [assistants]}, rules: [{name: all, when: {namespace: "*"}, then: allow}]}
+              - {name: explicit, who: {groups: [auditors]}, kubernetes_secrets: mask, rules: [{name: all, when: {namespace: "*"}, then: allow}]}
+            """)
+        #expect(set.revealsKubernetesSecrets(to: Principal(subject: "o", groups: ["sre"]), target: "k8s"))
+        #expect(!set.revealsKubernetesSecrets(to: who, target: "k8s"), "the default is mask")
+        #expect(!set.revealsKubernetesSecrets(to: Principal(subject: "x", groups: ["sre", "assistants"]), target: "k8s"),
+                "one policy cannot loosen another's masking")
+        #expect(!set.revealsKubernetesSecrets(to: Principal(subject: "a", groups: ["sre", "auditors"]), target: "k8s"))
+        #expect(!set.revealsKubernetesSecrets(to: Principal(subject: "n", groups: ["nobody"]), target: "k8s"))
+        do {
+            _ = try Self.policies("  - {name: p, who: {groups: [x]}, kubernetes_secrets: show, rules: [{name: r, then: allow}]}")
+            Issue.record("accepted kubernetes_secrets: show")
+        } catch {
+            #expect("\(error)".contains("t.yaml:"), "\(error)")
+        }
+    }
+
     @Test func globsOverVerbsAreAccepted() throws {
         let set = try Self.policies("  - {name: p, who: {groups: [assistants]}, rules: [{name: deletes, when: {verb: \"delete*\"}, then: deny}, "
                                     + "{name: all, when: {namespace: dev}, then: allow}]}")
