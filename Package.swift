@@ -185,7 +185,7 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
         // The built capture-proxy between real clients (psql, pgbench, psycopg) and a real PostgreSQL,
         // with identities from a real OIDC provider (scripts/test starts the database).
-        .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "TestSupport", "HTTPProxy"], exclude: ["Fixtures"]),
+        .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "TestSupport", "HTTPProxy", "Masking"], exclude: ["Fixtures"]),
         // Running built executables and other programs from tests.
         .target(name: "TestSupport", dependencies: ["CaptureFormat", "SyntheticSessions"], path: "Tests/TestSupport"),
         // Runs the built executables as a user would (scripts/test builds them first).

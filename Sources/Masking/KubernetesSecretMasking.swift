@@ -9,8 +9,8 @@
 /// its size (`KubernetesSecretMasking.maxDocumentBytes`). A document that is not JSON is refused:
 /// the caller must not pass it on unmasked.
 public enum KubernetesSecretMasking {
-    /// Replaces a `data` value: base64, so that typed clients (kubectl describe, Go and Java
-    /// clients) still decode the Secret; it decodes to `[REDACTED]`.
+    /// Replaces a `data` value: valid base64 (of `[REDACTED]`), because `data` values are base64
+    /// and clients that decode them (Go's typed clients) should not be handed anything else.
     public static let dataMask = "W1JFREFDVEVEXQ=="
     /// Replaces a `stringData` value and the last-applied annotation.
     public static let textMask = "[REDACTED]"
