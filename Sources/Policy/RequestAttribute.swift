@@ -6,7 +6,7 @@ public enum RequestAttribute: String, Sendable, Hashable, CaseIterable {
     case method
     /// HTTP: the path, a glob where `*` also crosses `/`.
     case path = "http_path"
-    /// HTTP: the host the request names.
+    /// HTTP: the host the request names (with its port if it has one), compared without case.
     case host
     /// HTTP: the query's parameter names. A request carries them joined by `&`; a pattern matches
     /// when it matches one of them (`query: [dryRun]`).
@@ -35,7 +35,7 @@ public enum RequestAttribute: String, Sendable, Hashable, CaseIterable {
 
     func matches(_ pattern: String, _ value: String) -> Bool {
         switch self {
-        case .method: glob(pattern, value)
+        case .method, .host: glob(pattern, value)
         case .query: value.split(separator: "&").contains { nameGlob(pattern, String($0)) }
         default: nameGlob(pattern, value)
         }

@@ -43,21 +43,29 @@ extension KubernetesRequestInfo {
 
 extension RequestHead {
     /// The statement a policy decides for a plain HTTP target: the method is its kind; `method`,
-    /// `host`, `http_path` (the path without the query, as sent) and `query` (parameter names).
-    public var httpStatementInfo: StatementInfo {
-        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+    /// `host`, `http_path` (the path percent-decoded, without the query) and `query` (parameter
+    /// names). A path the gate cannot compare as the server would read it (an encoded slash, a dot
+    /// or empty segment, a malformed escape) is refused: `/%61dmin` must not slip past `/admin/*`.
+    public func httpStatementInfo() throws(KubernetesRequestRefusal) -> StatementInfo {
+        let (rawPath, rawQuery) = KubernetesRequestFacts.split(target)
+        guard rawPath.hasPrefix("/") || target == "*" else { throw KubernetesRequestRefusal("the request target '\(target)' is not a path") }
+        let segments: [String]
+        do { segments = try KubernetesRequestFacts.pathSegments(rawPath) } catch let r as KubernetesRequestRefusal { throw r } catch {
+            throw KubernetesRequestRefusal("\(error)")
+        }
+        var path = "/" + segments.joined(separator: "/")
+        if rawPath.count > 1 && rawPath.hasSuffix("/") { path += "/" }
         var s = StatementInfo(kind: method.lowercased())
         s.writes = !["GET", "HEAD", "OPTIONS"].contains(method)
-        var a: [RequestAttribute: String] = [.method: method, .path: String(path[0])]
+        var a: [RequestAttribute: String] = [.method: method, .path: target == "*" ? "*" : path]
         if !host.isEmpty { a[.host] = host }
-        if path.count > 1 {
-            var keys: [String] = []
-            for pair in path[1].split(separator: "&") {
-                let k = String(pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0])
-                if !k.isEmpty && !keys.contains(k) { keys.append(k) }
-            }
-            if !keys.isEmpty { a[.query] = keys.joined(separator: "&") }
+        let query: KubernetesQuery
+        do { query = try KubernetesQuery(rawQuery) } catch let r as KubernetesRequestRefusal { throw r } catch {
+            throw KubernetesRequestRefusal("\(error)")
         }
+        var keys: [String] = []
+        for (k, _) in query.pairs where !k.isEmpty && !keys.contains(k) { keys.append(k) }
+        if !keys.isEmpty { a[.query] = keys.joined(separator: "&") }
         s.attributes = a
         return s
     }
