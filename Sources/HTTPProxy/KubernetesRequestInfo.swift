@@ -95,6 +95,7 @@ public enum KubernetesRequestFacts {
         info.isResourceRequest = true
         info.apiVersion = try checked(parts.removeFirst(), as: .version)
 
+        // At least one segment is left: three or more were there, and at most two were taken.
         var verbFromPath = false
         if specialVerbs.contains(parts.first!) {
             guard parts.count >= 2 else {
