@@ -117,7 +117,7 @@ let package = Package(
                                                       .product(name: "Metrics", package: "swift-metrics")]),
         // HTTP/1.1 reverse proxy (issue 20): strict request framing, hop-by-hop fields, credential
         // swap and recording, as value types; the framing handler (NIO) in front of them.
-        .target(name: "HTTPProxy", dependencies: ["CaptureFormat", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "HTTPProxy", dependencies: ["CaptureFormat", "Policy", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "HTTPProxyTests", dependencies: ["HTTPProxy", "CaptureFormat", .product(name: "NIOCore", package: "swift-nio"),
                                                            .product(name: "NIOEmbedded", package: "swift-nio")]),
         // Signed deliveries of the gate's events to webhook receivers (approvals), never on the data path.
@@ -177,7 +177,7 @@ let package = Package(
         // The gate's runtime: live sessions and their waits.
         .testTarget(name: "GateRuntimeTests", dependencies: ["GateRuntime", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy", "CaptureFormat"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "CaptureFormat", "ProxyCore", "HTTPProxy"]),
         // The approvals service and its store, with an injected clock and real SQLite files.
         .testTarget(name: "ApprovalsTests", dependencies: ["Approvals", "Policy", "Identity", "CaptureFormat"]),
         // The export engine's parts: formats, manifest, integrity classes, tar, custody log.
@@ -185,7 +185,7 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
         // The built capture-proxy between real clients (psql, pgbench, psycopg) and a real PostgreSQL,
         // with identities from a real OIDC provider (scripts/test starts the database).
-        .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "TestSupport", "HTTPProxy", "Masking"], exclude: ["Fixtures"]),
         // Running built executables and other programs from tests.
         .target(name: "TestSupport", dependencies: ["CaptureFormat", "SyntheticSessions"], path: "Tests/TestSupport"),
         // Runs the built executables as a user would (scripts/test builds them first).
