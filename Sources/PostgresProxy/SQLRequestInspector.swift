@@ -286,7 +286,7 @@ final class SQLSessionInspector: SessionInspector {
         guard case .postgres(let p) = request.request, p.path != .functionCall else { return }
         let entry = resolved[p.text]?.entry ?? inspector.lookup(p.text)
         // Code the gate does not read (a user function, also one a view calls) changes the session too.
-        let facts = entry.changesSession || request.statements.contains(where: \.mayRunHiddenCode) ? resolve(entry) : []
+        let facts = entry.changesSession || request.statements.contains(where: { $0.mayRunHiddenCode }) ? resolve(entry) : []
         lastPlanned = request.statements.indices.map { i in
             let change = i < facts.count ? facts[i] : nil
             return ConfirmedSessionState.Planned(kind: request.statements[i].kind, change: change.flatMap { changesSession($0) ? $0 : nil })
