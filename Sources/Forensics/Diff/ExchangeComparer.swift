@@ -191,8 +191,27 @@ public struct ExchangeComparer: Sendable {
     /// can only report more, never hide a difference.
     public static func isOrdered(_ x: Exchange) -> Bool {
         guard let p = x.postgres else { return true }
-        let text = (p.normalized.isEmpty ? p.text : p.normalized).uppercased()
-        return text.range(of: #"ORDER\s+BY"#, options: .regularExpression) != nil
+        return hasOrderBy(p.normalized.isEmpty ? p.text : p.normalized)
+    }
+
+    /// `ORDER`, white space, `BY`, as words, in any case (a byte scan: this runs for every pair).
+    static func hasOrderBy(_ text: String) -> Bool {
+        let b = Array(text.utf8), n = b.count
+        func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
+        func isWord(_ c: UInt8) -> Bool { (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 95 }
+        func isSpace(_ c: UInt8) -> Bool { c == 32 || c == 9 || c == 10 || c == 13 }
+        var i = 0
+        while i + 5 <= n {
+            if lower(b[i]) == 111, lower(b[i + 1]) == 114, lower(b[i + 2]) == 100, lower(b[i + 3]) == 101, lower(b[i + 4]) == 114,
+               i == 0 || !isWord(b[i - 1]) {
+                var j = i + 5
+                guard j < n, isSpace(b[j]) else { i += 1; continue }
+                while j < n, isSpace(b[j]) { j += 1 }
+                if j + 2 <= n, lower(b[j]) == 98, lower(b[j + 1]) == 121, j + 2 == n || !isWord(b[j + 2]) { return true }
+            }
+            i += 1
+        }
+        return false
     }
 
     static func verb(_ tag: String) -> String { tag.split(separator: " ").filter { Int($0) == nil }.joined(separator: " ") }

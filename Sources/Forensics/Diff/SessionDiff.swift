@@ -24,24 +24,26 @@ public struct SessionDiff: Sendable {
 
     struct Side {
         var stream: ExchangeStream
-        var buffer: [(exchange: Exchange, place: ExchangePlace, key: String)] = []
+        /// `hash`: the key's hash, compared first (alignment compares keys many times).
+        var buffer: [(exchange: Exchange, place: ExchangePlace, key: String, hash: Int)] = []
         var head = 0
         var count = 0
         var ended = false
 
         var pending: Int { buffer.count - head }
-        func at(_ i: Int) -> (exchange: Exchange, place: ExchangePlace, key: String) { buffer[head + i] }
+        func at(_ i: Int) -> (exchange: Exchange, place: ExchangePlace, key: String, hash: Int) { buffer[head + i] }
 
         mutating func fill(_ window: Int, forwardedOnly: Bool) {
             while pending < window, !ended {
                 guard let x = stream.next() else { ended = true; break }
                 guard x.request != nil, !forwardedOnly || x.forwarded else { continue }
                 count += 1
-                buffer.append((x, ExchangePlace(index: count, exchange: x.id, sequence: x.requestSequence ?? 0), ExchangeComparer.key(x)))
+                let key = ExchangeComparer.key(x)
+                buffer.append((x, ExchangePlace(index: count, exchange: x.id, sequence: x.requestSequence ?? 0), key, key.hashValue))
             }
         }
 
-        mutating func pop() -> (exchange: Exchange, place: ExchangePlace, key: String) {
+        mutating func pop() -> (exchange: Exchange, place: ExchangePlace, key: String, hash: Int) {
             let e = buffer[head]
             head += 1
             if head > 1024 && head * 2 > buffer.count {  // drop the consumed prefix now and then
@@ -65,7 +67,7 @@ public struct SessionDiff: Sendable {
             totals.counts[d.kind, default: 0] += 1
             report(d)
         }
-        func onlyIn(_ kind: DifferenceKind, _ e: (exchange: Exchange, place: ExchangePlace, key: String)) {
+        func onlyIn(_ kind: DifferenceKind, _ e: (exchange: Exchange, place: ExchangePlace, key: String, hash: Int)) {
             emit(Difference(kind: kind, a: kind == .onlyInA ? e.place : nil, b: kind == .onlyInB ? e.place : nil,
                             statement: ExchangeComparer.label(e.exchange), detail: kind == .onlyInA ? "only in A" : "only in B",
                             removed: kind == .onlyInA ? ["request: " + ExchangeComparer.label(e.exchange)] : [],
@@ -85,13 +87,16 @@ public struct SessionDiff: Sendable {
                 for d in comparer.compare(x.exchange, y.exchange, at: x.place, y.place, notCompared: &totals.notCompared) { emit(d) }
                 continue
             }
-            let keyA = sa.at(0).key, keyB = sb.at(0).key
-            let aInB = (0..<sb.pending).contains { sb.at($0).key == keyA }
-            let bInA = (0..<sa.pending).contains { sa.at($0).key == keyB }
+            let keyA = sa.at(0).key, keyB = sb.at(0).key, hashA = sa.at(0).hash, hashB = sb.at(0).hash
+            let aInB = (0..<sb.pending).contains { sb.at($0).hash == hashA && sb.at($0).key == keyA }
+            let bInA = (0..<sa.pending).contains { sa.at($0).hash == hashB && sa.at($0).key == keyB }
             if !aInB { onlyIn(.onlyInA, sa.pop()); continue }
             if !bInA { onlyIn(.onlyInB, sb.pop()); continue }
             // Both fronts occur further on the other side: the LCS says which side has the extras.
-            let (i, j) = Self.firstLCSPair((0..<sa.pending).map { sa.at($0).key }, (0..<sb.pending).map { sb.at($0).key })
+            // Over the keys' hashes: a collision (64 bits) could only misplace an only-in, never pair
+            // two different requests (a pair needs equal keys at the fronts, checked above).
+            let (i, j) = Self.firstLCSPair((0..<sa.pending).map { sa.at($0).hash }, (0..<sb.pending).map { sb.at($0).hash })
+            if i == 0 && j == 0 { onlyIn(.onlyInA, sa.pop()); continue }  // a hash collision at the fronts
             for _ in 0..<i { onlyIn(.onlyInA, sa.pop()) }
             for _ in 0..<j { onlyIn(.onlyInB, sb.pop()) }
         }
@@ -102,7 +107,7 @@ public struct SessionDiff: Sendable {
 
     /// The first pair of positions of a longest common subsequence of `a` and `b` (both fronts
     /// occur in the other, so there is one).
-    static func firstLCSPair(_ a: [String], _ b: [String]) -> (Int, Int) {
+    static func firstLCSPair(_ a: [Int], _ b: [Int]) -> (Int, Int) {
         let n = a.count, m = b.count
         // Suffix lengths: l[i][j] = LCS of a[i...] and b[j...], row-major in one array.
         var l = [Int32](repeating: 0, count: (n + 1) * (m + 1))

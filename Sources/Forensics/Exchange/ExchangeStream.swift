@@ -93,6 +93,8 @@ public struct ExchangeStream {
                 return nil
             }
             blockIndex += 1
+            // The blocks before this one are read: their pages need not stay resident.
+            if blockIndex > 0, blockIndex % 16 == 0 { capture.releasePages(before: Int(capture.blocks[blockIndex].offset)) }
             do {
                 events = try capture.events(in: capture.blocks[blockIndex])
             } catch {
