@@ -81,6 +81,17 @@ struct SessDiffThroughGateTests {
         #expect((summary["not_compared_values"] as? Int ?? 0) >= 5, "\(summary)")
         #expect(summary["same"] as? Bool == false)
 
+        // The unified output, as the README shows it.
+        let unified = try run(tool("sessdiff").path, [a.path, b.path])
+        #expect(unified.status == 1)
+        for line in [" columns differ: -qty int4, +qty int8", " 1 row differs (in order: ORDER BY)",
+                     "-row 3: id='3' name='washer' qty='30' email='c****@example.com'(not compared)",
+                     "+row 3: id='3' name='washer-b' qty='30' email='c****@example.com'(not compared)",
+                     "+request: SELECT 'extra' AS only_in_b",
+                     "10 masked, withheld or cut values compared by recorded form only (not compared)"] {
+            #expect(unified.stdout.contains(line + "\n"), "\(line) not in:\n\(unified.stdout)")
+        }
+
         // The same capture against itself: exit 0, nothing reported.
         let same = try run(tool("sessdiff").path, [a.path, a.path])
         #expect(same.status == 0, "\(same.stdout)\(same.stderr)")

@@ -129,7 +129,7 @@ public struct ExchangeComparer: Sendable {
             }
         }()
         if differing > 0 || cutDiffers {
-            var detail = differing > 0 ? "\(differing) row\(differing == 1 ? "" : "s") differ" : ""
+            var detail = differing > 0 ? (differing == 1 ? "1 row differs" : "\(differing) rows differ") : ""
             if differing > 0 { detail += ordered ? " (in order: ORDER BY)" : " (order ignored: no ORDER BY)" }
             if cutDiffers {
                 detail += (detail.isEmpty ? "" : "; ") + "rows past the recording cap differ (\(a.cut?.rows ?? 0) → \(b.cut?.rows ?? 0) rows, by digest)"
