@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "sessgrep", targets: ["sessgrep"]),
         .executable(name: "capture-proxy", targets: ["capture-proxy"]),
         .executable(name: "sessexport", targets: ["sessexport"]),
+        .executable(name: "sessdiff", targets: ["sessdiff"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.1.0"),
@@ -62,6 +63,11 @@ let package = Package(
         // Evidence bundles: export and verify (engine in Forensics/Export).
         .executableTarget(
             name: "sessexport",
+            dependencies: ["Forensics", "CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Compares two captures exchange by exchange (engine in Forensics/Diff).
+        .executableTarget(
+            name: "sessdiff",
             dependencies: ["Forensics", "CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Deterministic, realistic synthetic sessions: samples, benchmark corpora, test data.

@@ -8,8 +8,9 @@ public enum CaptureLayout {
     public static let majorVersion: UInt16 = 1
     /// 1.1 added exchange spans to the footer's block index (skipped by 1.0 readers); 1.2 the
     /// divergence event kind (kept as an unknown kind by older readers); 1.3 the approval states
-    /// withdrawn, abandoned and reused (field 6, beside their 1.2 reading in field 1).
-    public static let minorVersion: UInt16 = 3
+    /// withdrawn, abandoned and reused (field 6, beside their 1.2 reading in field 1); 1.4 value
+    /// flags (masked, withheld, cut) on parameters, statement texts, result values and notices.
+    public static let minorVersion: UInt16 = 4
     /// Feature flags this reader understands. An unknown incompatible flag is refused;
     /// an unknown compatible flag is ignored.
     public static let knownIncompatibleFlags: UInt32 = 0

@@ -208,7 +208,18 @@ extension Request {
             o.field("statement_name", p.statementName); o.field("portal", p.portalName)
             if !p.parameters.isEmpty {
                 o.array("parameters") { a in for prm in p.parameters { a.bytes(nil, prm.value) } }
+                // Since 1.4 (as arrays beside the values, so the values' shape stays as it was).
+                if p.parameters.contains(where: { $0.typeOID != 0 }) {
+                    o.array("parameter_types") { a in for prm in p.parameters { a.number(nil, prm.typeOID) } }
+                }
+                if p.parameters.contains(where: { $0.format != 0 }) {
+                    o.array("parameter_formats") { a in for prm in p.parameters { a.number(nil, prm.format) } }
+                }
+                if p.parameters.contains(where: { !$0.flags.isEmpty }) {
+                    o.array("parameter_flags") { a in for prm in p.parameters { a.array { f in for n in prm.flags.names { f.string(nil, n) } } } }
+                }
             }
+            if !p.textFlags.isEmpty { o.strings("statement_flags", p.textFlags.names) }
             o.field("fingerprint", p.fingerprint); o.field("normalized", p.normalized)
             o.strings("statement_kinds", p.statementKinds)
             if !p.resources.isEmpty {
@@ -250,6 +261,7 @@ extension PostgresNotice {
         o.object(key) { e in
             e.field("severity", severity); e.field("sqlstate", sqlState); e.field("message", message)
             e.field("detail", detail); e.field("hint", hint)
+            if !flags.isEmpty { e.strings("flags", flags.names) }
         }
     }
 }
@@ -272,6 +284,13 @@ extension Response {
             if p.durationMicros != 0 { o.number("duration_us", p.durationMicros) }
             if let c = p.cut {
                 o.object("cut") { $0.number("rows", c.rows); $0.number("bytes", c.bytes); $0.string("sha256", hex(c.sha256)) }
+            }
+            if !p.valueFlags.isEmpty {
+                o.array("value_flags") { a in
+                    for v in p.valueFlags {
+                        a.object { $0.number("row", v.row); $0.number("column", v.column); $0.strings("flags", v.flags.names) }
+                    }
+                }
             }
         case .http(let h):
             o.string("protocol", "http")

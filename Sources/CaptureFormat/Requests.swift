@@ -66,29 +66,34 @@ public struct Resource: Sendable, Equatable, Hashable, WireMessage {
     }
 }
 
-/// A bound parameter; `value == nil` is SQL NULL. Format 0 is text, 1 binary.
+/// A bound parameter; `value == nil` is SQL NULL. Format 0 is text, 1 binary (the format of the
+/// recorded value: a masked or withheld one is recorded as text). `typeOID`: the type the Parse
+/// declared for it (0: the server infers it).
 public struct Parameter: Sendable, Equatable, WireMessage {
     public var value: [UInt8]?
     public var format: UInt8
     public var typeOID: UInt32
+    /// Since 1.4: masked or withheld (a replay cannot re-send such a value).
+    public var flags: ValueFlags
 
-    public init(value: [UInt8]?, format: UInt8 = 0, typeOID: UInt32 = 0) {
-        self.value = value; self.format = format; self.typeOID = typeOID
+    public init(value: [UInt8]?, format: UInt8 = 0, typeOID: UInt32 = 0, flags: ValueFlags = []) {
+        self.value = value; self.format = format; self.typeOID = typeOID; self.flags = flags
     }
 
     public init(text: String?) { self.init(value: text.map { Array($0.utf8) }) }
 
     public func encode(to w: inout WireWriter) {
-        w.bytes(1, value); w.uint(2, UInt64(format)); w.uint(3, UInt64(typeOID))
+        w.bytes(1, value); w.uint(2, UInt64(format)); w.uint(3, UInt64(typeOID)); w.uint(4, flags.rawValue)
     }
 
     public init(wire r: inout WireReader) throws {
-        value = nil; format = 0; typeOID = 0
+        value = nil; format = 0; typeOID = 0; flags = []
         while let (tag, t) = try r.nextField() {
             switch tag {
             case 1: value = try r.bytes(t)
             case 2: format = UInt8(truncatingIfNeeded: try r.uint(t))
             case 3: typeOID = UInt32(truncatingIfNeeded: try r.uint(t))
+            case 4: flags = ValueFlags(rawValue: try r.uint(t))
             default: try r.skip(t)
             }
         }
@@ -125,13 +130,16 @@ public struct PostgresRequest: Sendable, Equatable, WireMessage {
     public var statementKinds: [String]
     public var resources: [Resource]
     public var functions: [String]
+    /// Since 1.4: whether the recorded text is masked or withheld (not the text as sent).
+    public var textFlags: ValueFlags
 
     public init(text: String, path: Path = .simple, statementName: String = "", portalName: String = "",
                 parameters: [Parameter] = [], fingerprint: String = "", normalized: String = "",
-                statementKinds: [String] = [], resources: [Resource] = [], functions: [String] = []) {
+                statementKinds: [String] = [], resources: [Resource] = [], functions: [String] = [], textFlags: ValueFlags = []) {
         self.text = text; self.path = path; self.statementName = statementName; self.portalName = portalName
         self.parameters = parameters; self.fingerprint = fingerprint; self.normalized = normalized
         self.statementKinds = statementKinds; self.resources = resources; self.functions = functions
+        self.textFlags = textFlags
     }
 
     public func encode(to w: inout WireWriter) {
@@ -140,6 +148,7 @@ public struct PostgresRequest: Sendable, Equatable, WireMessage {
         w.messages(5, parameters)
         w.string(6, fingerprint); w.string(7, normalized)
         w.strings(8, statementKinds); w.messages(9, resources); w.strings(10, functions)
+        w.uint(11, textFlags.rawValue)
     }
 
     public init(wire r: inout WireReader) throws {
@@ -156,6 +165,7 @@ public struct PostgresRequest: Sendable, Equatable, WireMessage {
             case 8: statementKinds.append(try r.string(t))
             case 9: resources.append(try r.message(t))
             case 10: functions.append(try r.string(t))
+            case 11: textFlags = ValueFlags(rawValue: try r.uint(t))
             default: try r.skip(t)
             }
         }

@@ -78,13 +78,17 @@ public struct PostgresNotice: Sendable, Equatable, WireMessage {
     public var message: String
     public var detail: String
     public var hint: String
+    /// Since 1.4: whether its text was masked, or withheld (the gate replaced the message).
+    public var flags: ValueFlags
 
-    public init(severity: String, sqlState: String, message: String, detail: String = "", hint: String = "") {
+    public init(severity: String, sqlState: String, message: String, detail: String = "", hint: String = "", flags: ValueFlags = []) {
         self.severity = severity; self.sqlState = sqlState; self.message = message; self.detail = detail; self.hint = hint
+        self.flags = flags
     }
 
     public func encode(to w: inout WireWriter) {
         w.string(1, severity); w.string(2, sqlState); w.string(3, message); w.string(4, detail); w.string(5, hint)
+        w.uint(6, flags.rawValue)
     }
 
     public init(wire r: inout WireReader) throws {
@@ -96,6 +100,7 @@ public struct PostgresNotice: Sendable, Equatable, WireMessage {
             case 3: message = try r.string(t)
             case 4: detail = try r.string(t)
             case 5: hint = try r.string(t)
+            case 6: flags = ValueFlags(rawValue: try r.uint(t))
             default: try r.skip(t)
             }
         }
@@ -146,11 +151,26 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
     public var notices: [PostgresNotice]
     public var durationMicros: UInt64
     public var cut: CutRows?
+    /// Since 1.4: the recorded values that are not as sent (masked, withheld, cut at the value
+    /// cap), in row then column order; a value not listed was recorded as sent.
+    public var valueFlags: [FlaggedValue]
 
     public init(columns: [Column] = [], rows: [Row] = [], rowCount: UInt64 = 0, commandTag: String = "",
-                error: PostgresNotice? = nil, notices: [PostgresNotice] = [], durationMicros: UInt64 = 0, cut: CutRows? = nil) {
+                error: PostgresNotice? = nil, notices: [PostgresNotice] = [], durationMicros: UInt64 = 0, cut: CutRows? = nil,
+                valueFlags: [FlaggedValue] = []) {
         self.columns = columns; self.packedRows = PackedRows(rows); self.rowCount = rowCount; self.commandTag = commandTag
         self.error = error; self.notices = notices; self.durationMicros = durationMicros; self.cut = cut
+        self.valueFlags = valueFlags
+    }
+
+    /// The flags of one recorded value (row and column 0-based); empty: recorded as sent.
+    public func flags(row: Int, column: Int) -> ValueFlags {
+        var lo = 0, hi = valueFlags.count
+        while lo < hi {  // sorted by (row, column)
+            let mid = (lo + hi) / 2, v = valueFlags[mid]
+            if (v.row, v.column) < (row, column) { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < valueFlags.count && valueFlags[lo].row == row && valueFlags[lo].column == column ? valueFlags[lo].flags : []
     }
 
     public static func pack(_ row: Row) -> [UInt8] {
@@ -209,6 +229,7 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
         w.append(raw: packedRows.encoded)
         w.uint(3, rowCount); w.string(4, commandTag); w.message(5, error)
         w.messages(6, notices); w.uint(7, durationMicros); w.message(8, cut)
+        if !valueFlags.isEmpty { w.bytes(9, FlaggedValue.pack(valueFlags)) }
     }
 
     public init(wire r: inout WireReader) throws {
@@ -227,9 +248,17 @@ public struct PostgresResponse: Sendable, Equatable, WireMessage {
             case 6: notices.append(try r.message(t))
             case 7: durationMicros = try r.uint(t)
             case 8: cut = try r.message(t)
+            case 9:
+                var sub = try r.subReader(t)
+                try FlaggedValue.unpack(&sub, into: &valueFlags)
             default: try r.skip(t)
             }
         }
+        // A flag on a value the response does not hold is damage, not something to skip.
+        if let bad = valueFlags.first(where: { $0.row >= packedRows.count }) {
+            throw r.fail("value flag names row \(bad.row), past the \(packedRows.count) recorded rows")
+        }
+        valueFlags.sort { ($0.row, $0.column) < ($1.row, $1.column) }
     }
 }
 

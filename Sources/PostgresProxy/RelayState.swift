@@ -93,6 +93,9 @@ struct RelayState {
     var serial = 0
     /// The serial of the last Parse forwarded for each statement name.
     var parsed: [String: Int] = [:]
+    /// The parameter types the last Parse forwarded for each statement name declared (recorded
+    /// with each Bind's parameters, so a binary parameter can be replayed with its type).
+    var parameterTypes: [String: [UInt32]] = [:]
     /// Portals the server holds, as far as it confirmed them: the unnamed one from its Bind,
     /// named ones from their BindComplete (see ConfirmedSessionState).
     var portals: [String: Portal] = [:]

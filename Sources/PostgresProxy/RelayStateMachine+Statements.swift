@@ -57,10 +57,12 @@ extension RelayStateMachine {
             return false
         }
         relay.serial += 1
+        let types = relay.parameterTypes[bind.statement] ?? []
         let portal = RelayState.Portal(statement: bind.statement, text: statementText(bind.statement),
                                        parameters: bind.parameters.enumerated().map { i, p in
                                            Parameter(value: p.map { Array($0.readableBytesView) },
-                                                     format: UInt8(truncatingIfNeeded: bind.format(ofParameter: i)))
+                                                     format: UInt8(truncatingIfNeeded: bind.format(ofParameter: i)),
+                                                     typeOID: i < types.count ? types[i] : 0)
                                        }, resultFormats: bind.resultFormats, sync: relay.syncSequence + 1, serial: relay.serial,
                                        statementSerial: relay.parsed[bind.statement] ?? 0)
         if bind.portal.isEmpty {
@@ -85,7 +87,7 @@ extension RelayStateMachine {
 
     mutating func forgetStatement(_ name: String) {
         relay.statements[name] = nil; relay.described[name] = nil; relay.resultPlans[name] = nil
-        if !name.isEmpty { relay.parsed[name] = nil }
+        if !name.isEmpty { relay.parsed[name] = nil; relay.parameterTypes[name] = nil }
         sql?.prepared[name] = nil  // SQL PREPARE and protocol statements share one namespace
     }
 

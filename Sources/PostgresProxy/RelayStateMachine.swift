@@ -170,12 +170,13 @@ struct RelayStateMachine {
         case (.query, _):
             relay.syncSequence -= 1
             return refused(verdict, ownReady: true)
-        case (.parse(let name, let query, _), .allowed), (.parse(let name, let query, _), .admitted):
+        case (.parse(let name, let query, let types), .allowed), (.parse(let name, let query, let types), .admitted):
             // A Parse of a named statement the server holds fails there (the name is taken): what
             // the name describes does not change.
             if name.isEmpty || relay.statements[name] == nil {
                 relay.serial += 1
                 relay.parsed[name] = relay.serial
+                relay.parameterTypes[name] = types.isEmpty ? nil : types
             }
             if name.isEmpty { registerStatement(name, text: query) }
             forwarded(message, exchange: 0)

@@ -68,6 +68,8 @@ struct PostgresResultMasker {
     /// What was masked in each column of the current result, folded into `tally` by `takeTally`.
     var columnCounts: [DetectorCounts] = []
     var copy: CopyPlan?
+    /// The columns `mask(_ row:)` changed in the last row it masked (recorded as format 1.4 value flags).
+    var maskedColumns: [Int] = []
 
     init(masker: Masker) { self.masker = masker }
 
@@ -121,6 +123,7 @@ struct PostgresResultMasker {
     /// place: an unchanged row costs no allocation, a changed one a single new buffer.
     mutating func mask(_ row: PostgresBackendMessage.DataRow) -> PostgresBackendMessage.DataRow? {
         var out: ByteBuffer?
+        maskedColumns.removeAll(keepingCapacity: true)
         let plans = columns.plans  // one retain a row, not one a value
         row.forEachValue { index, lengthOffset, value in
             guard let value, value.count > 0 else {
@@ -136,6 +139,7 @@ struct PostgresResultMasker {
                 if out != nil { out!.writeInteger(Int32(value.count)); out!.writeBytes(value) }
                 return
             }
+            maskedColumns.append(index)
             if out == nil {
                 // The row up to this value, as it came.
                 var start = ByteBuffer()

@@ -71,9 +71,17 @@ extension PostgresSessionHandler {
     func recordRow(_ row: PostgresBackendMessage.DataRow) -> PostgresBackendMessage? {
         var sent = row
         var replacement: PostgresBackendMessage?
-        if masking != nil, let masked = masking!.mask(row) { sent = masked; replacement = .dataRow(masked) }
+        var maskedColumns: [Int] = []
+        if masking != nil, let masked = masking!.mask(row) {
+            sent = masked; replacement = .dataRow(masked); maskedColumns = masking!.maskedColumns
+        }
         let kept = !recorded.rows.isFull
-        recorded.rows.add { packForRecording(sent, kept: kept, into: &$0) }
+        let index = recorded.rows.packedRows.count
+        var altered: [FlaggedValue] = []  // empty (no allocation) unless the record changes a value
+        recorded.rows.add { packForRecording(sent, kept: kept, into: &$0, altered: &altered) }
+        if recorded.rows.packedRows.count > index, !maskedColumns.isEmpty || !altered.isEmpty {
+            recorded.flag(row: index, maskedColumns: maskedColumns, altered: altered)
+        }
         return replacement
     }
 
@@ -85,10 +93,13 @@ extension PostgresSessionHandler {
         case .commandComplete(let t): tag = t
         case .portalSuspended: tag = "(portal suspended)"
         case .errorResponse(var fields):
-            if masking != nil, let masked = masking!.mask(fields, at: .error, withhold: withholdsDiagnostics(pending)) {
-                fields = masked; replacement = .errorResponse(masked)
+            var flags: ValueFlags = []
+            let withhold = masking != nil && withholdsDiagnostics(pending)
+            if masking != nil, let masked = masking!.mask(fields, at: .error, withhold: withhold) {
+                fields = masked; replacement = .errorResponse(masked); flags = withhold ? .withheld : .masked
             }
             error = fields.notice
+            error?.flags = flags
         default: break
         }
         guard let pending else {
@@ -116,11 +127,13 @@ extension PostgresSessionHandler {
     /// Writes a row in the capture's packed form straight from the DataRow's bytes; returns the
     /// total length of its values as sent. A row that is kept gets each value capped and the
     /// secrets pass; a row past the cap is only hashed, as sent.
-    func packForRecording(_ row: PostgresBackendMessage.DataRow, kept: Bool, into w: inout WireWriter) -> Int {
+    /// `altered`: the values the record changed (secrets pass, value cap), for format 1.4's flags.
+    func packForRecording(_ row: PostgresBackendMessage.DataRow, kept: Bool, into w: inout WireWriter,
+                          altered: inout [FlaggedValue]) -> Int {
         // Read once, not per value inside the closure (each read of a property is a retain).
         let secrets = kept ? core.recording.secrets : nil, maxValue = target.recordMaxValueBytes
         var valueBytes = 0
-        row.forEachValue { _, _, value in
+        row.forEachValue { column, _, value in
             guard let value else { w.varint(0); return }
             valueBytes += value.count
             // Secrets first, then the cap: a token across the cut would no longer be recognised.
@@ -128,6 +141,9 @@ extension PostgresSessionHandler {
             let secret = secrets?.mask(value.assumingMemoryBound(to: UInt8.self))
             if kept && (secret != nil || value.count > maxValue) {
                 let recorded = core.recording.capped(secret?.bytes ?? Array(value))
+                var flags: ValueFlags = secret == nil ? [] : .masked
+                if (secret?.bytes.count ?? value.count) > maxValue { flags.insert(.cut) }
+                altered.append(FlaggedValue(row: 0, column: column, flags: flags))
                 w.varint(UInt64(recorded.count) + 1)
                 w.append(raw: recorded)
             } else {

@@ -58,7 +58,7 @@ struct ApprovalStatesToolTests {
         #expect(json.first { $0["state"] as? String == "reused" }?["grant_id"] as? String == "g-19")
         let verify = try sessinfo(["--verify", path])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
-        #expect(try sessinfo([path]).stdout.contains("Tollgate capture 1.3"))
+        #expect(try sessinfo([path]).stdout.contains("Tollgate capture 1.\(CaptureLayout.minorVersion)"))
 
         // --decision finds each state on its own; expired is only the timeout.
         for (outcome, exchanges) in [("withdrawn", ["e19e19e1:x1"]), ("abandoned", ["e19e19e1:x2"]), ("reused", ["e19e19e1:x3"]),

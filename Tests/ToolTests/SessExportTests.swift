@@ -141,7 +141,7 @@ struct SessExportTests {
         let m = try w.manifest("bundle")
         #expect((m["case"] as? [String: String]) == ["id": "INC-2041", "note": "access review"])
         #expect((m["exporter"] as? [String: Any])?["name"] as? String == "ivy@example.com")
-        #expect((m["signing_keys"] as? [[String: Any]])?.first?["key_id"] as? String == "8a6f176a3da982a2")
+        #expect((m["signing_keys"] as? [[String: Any]])?.first?["key_id"] as? String == "314b7318ff49e61b")
         let analytics = try #require((m["sessions"] as? [[String: Any]])?.first { $0["target"] as? String == "analytics-db" })
         #expect((analytics["decisions"] as? [String: Int]) == ["allow": 30, "deny": 1, "review": 5])
         #expect((analytics["integrity"] as? [String: Any])?["state"] as? String == "clean")

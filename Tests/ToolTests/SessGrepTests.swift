@@ -315,9 +315,10 @@ struct SessGrepTests {
         let samples = repositoryRoot.appendingPathComponent("samples").path
         let gate = samples + "/postgres-gate-psql.sesscap"
         let prompt = try sessgrep(["--prompt", "prm_revenue_by_country", "-e", "", gate])
-        #expect(prompt.status == 0 && ids(prompt) == ["e1d4eedc:x1"])
-        let error = try sessgrep(["--in", "responses", "division by zero", gate])
-        #expect(ids(error) == ["e1d4eedc:x5"])
+        #expect(prompt.status == 0 && ids(prompt) == ["680a701c:x1"])
+        // The division by zero reads customers, which a masking rule covers: its message is withheld (format 1.4 flags it).
+        let error = try sessgrep(["--in", "responses", "SQLSTATE 22012", gate])
+        #expect(ids(error) == ["680a701c:x5"])
         let copy = try sessgrep(["--in", "responses", "-c", "^2026-02-01,", gate])
         #expect(copy.stdout == "1\n")
         let deny = try sessgrep(["-c", "--decision", "deny", "-e", "", samples])

@@ -8,13 +8,16 @@ final class Admission {
     let decision: Decision
     let approval: ApprovalRequirement?
     let recordedText: String
+    /// Whether `recordedText` is masked or withheld (format 1.4's statement flags).
+    let recordedTextFlags: ValueFlags
     let annotation: Annotation?
     let policyGeneration: Int
     let inspectionGeneration: Int
 
-    init(decision: Decision, approval: ApprovalRequirement?, recordedText: String, annotation: Annotation?, policyGeneration: Int,
-         inspectionGeneration: Int) {
-        self.decision = decision; self.approval = approval; self.recordedText = recordedText; self.annotation = annotation
+    init(decision: Decision, approval: ApprovalRequirement?, recordedText: (text: String, flags: ValueFlags), annotation: Annotation?,
+         policyGeneration: Int, inspectionGeneration: Int) {
+        self.decision = decision; self.approval = approval; self.recordedText = recordedText.text
+        self.recordedTextFlags = recordedText.flags; self.annotation = annotation
         self.policyGeneration = policyGeneration; self.inspectionGeneration = inspectionGeneration
     }
 }

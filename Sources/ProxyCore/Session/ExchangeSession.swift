@@ -224,7 +224,8 @@ public struct ExchangeSession {
         var spent = consume inspected
         var recorded = Request.postgres(PostgresRequest(text: ""))
         swap(&recorded, &spent.request)
-        record(.request(recording.request(recorded, text: admission.recordedText, carriesSecret: spent.carriesSecret)), exchange: exchange)
+        record(.request(recording.request(recorded, text: admission.recordedText, textFlags: admission.recordedTextFlags,
+                                          carriesSecret: spent.carriesSecret)), exchange: exchange)
         record(.decision(decision), exchange: exchange)
         if let arrived { settings.metrics?.decided(decision.action, in: .now - arrived) }
         settings.recent?.decided(session: context.sessionID, exchange: exchange, text: admission.recordedText, decision: decision)
@@ -356,12 +357,18 @@ public struct ExchangeSession {
     /// The text as it may be recorded: a request that carries a credential keeps only its
     /// normalized text; one its inspector could not read keeps its text with the literals
     /// withheld; anything a mask or the secrets detectors find is masked.
-    func recordedText(_ inspected: InspectedRequest) -> String {
-        guard case .postgres(let p) = inspected.request else { return "" }
+    /// The flags say what was done to it (format 1.4), so readers need not look for the markers.
+    func recordedText(_ inspected: InspectedRequest) -> (text: String, flags: ValueFlags) {
+        guard case .postgres(let p) = inspected.request else { return ("", []) }
         if inspected.carriesSecret {
-            return p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized
+            return (p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized,
+                    .withheld)
         }
-        return recording.text(inspected.withheldText ?? p.text)
+        let source = inspected.withheldText ?? p.text
+        let text = recording.text(source)
+        var flags: ValueFlags = inspected.withheldText == nil ? [] : .withheld
+        if text != source { flags.insert(.masked) }
+        return (text, flags)
     }
 
     static let notOpen = Decision(action: .deny, policy: "tollgate", rule: "session-not-open", reason: "the session is not open")

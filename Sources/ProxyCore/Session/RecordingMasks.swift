@@ -59,7 +59,7 @@ public struct RecordingMasks: Sendable {
         guard let secrets else { return notice }
         var n = notice
         for keyPath in [\PostgresNotice.message, \.detail, \.hint] {
-            if let m = secrets.maskText(n[keyPath: keyPath]) { n[keyPath: keyPath] = m.text }
+            if let m = secrets.maskText(n[keyPath: keyPath]) { n[keyPath: keyPath] = m.text; n.flags.insert(.masked) }
         }
         return n
     }
@@ -88,11 +88,19 @@ public struct RecordingMasks: Sendable {
     /// The request as it may be recorded: `recordedText` in place of its text, and its parameters
     /// masked as the text is (withheld entirely for a request that carries a credential). What
     /// is forwarded is the request as sent.
-    public func request(_ request: consuming Request, text recordedText: String, carriesSecret: Bool) -> Request {
+    /// A replaced parameter keeps its declared type and is flagged (format 1.4); its recorded
+    /// value is text, whatever format it was sent in.
+    public func request(_ request: consuming Request, text recordedText: String, textFlags: ValueFlags = [],
+                        carriesSecret: Bool) -> Request {
         guard case .postgres(var p) = request else { return request }
         p.text = recordedText
+        p.textFlags = textFlags
         if carriesSecret {
-            p.parameters = p.parameters.map { Parameter(value: $0.value.map { _ in Array("[REDACTED]".utf8) }, format: 0) }
+            p.parameters = p.parameters.map {
+                // A NULL carries nothing: it stays NULL, and unflagged.
+                Parameter(value: $0.value.map { _ in Array("[REDACTED]".utf8) }, format: 0, typeOID: $0.typeOID,
+                          flags: $0.value == nil ? [] : .withheld)
+            }
             return .postgres(p)
         }
         guard !p.parameters.isEmpty else { return .postgres(p) }
@@ -100,7 +108,9 @@ public struct RecordingMasks: Sendable {
             // In place: a parameter nothing matched is not copied.
             for i in p.parameters.indices {
                 guard let v = p.parameters[i].value, let m = masker.mask(v) else { continue }
-                p.parameters[i] = Parameter(value: p.parameters[i].format == 0 ? m.bytes : Array("[REDACTED]".utf8), format: 0)
+                let old = p.parameters[i]
+                p.parameters[i] = Parameter(value: old.format == 0 ? m.bytes : Array("[REDACTED]".utf8), format: 0, typeOID: old.typeOID,
+                                            flags: old.flags.union(.masked))
             }
         }
         return .postgres(p)
