@@ -125,8 +125,17 @@ struct SessReplay: AsyncParsableCommand {
             if name == "--from" { options.fromMicros = micros } else { options.toMicros = micros }
         }
 
+        // Files named one by one are read here (so a damaged or newer one gets replay's own message);
+        // directories and session ids are resolved as sessexport resolves them.
+        var isDirectory: ObjCBool = false
+        let allFiles = selection.allSatisfy { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue }
         let paths: [String]
-        do { paths = try await CaptureSelection(arguments: selection).resolve() } catch { throw Failure(error.message) }
+        do {
+            paths = allFiles ? selection : try await CaptureSelection(arguments: selection).resolve()
+        } catch {
+            let newer = error.message.contains("capture format version") ? " (a newer capture format: upgrade sessreplay)" : ""
+            throw Failure(error.message + newer)
+        }
         if paths.isEmpty { throw Failure("no captures found in \(selection.joined(separator: " "))") }
         var sources: [ReplaySource] = []
         for p in paths {
