@@ -72,6 +72,7 @@ let package = Package(
             dependencies: ["Forensics", "CaptureFormat", "PostgresProxy", "PostgresWire", "ProxyCore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         // Deterministic, realistic synthetic sessions: samples, benchmark corpora, test data.

@@ -9,7 +9,9 @@
 # both. Asserts nothing.
 #
 # Usage: benchmarks/replay.sh
-# Environment: STATEMENTS (100000), BUILD_DIR (.build-release; the release build's scratch path),
+# Environment: STATEMENTS (100000), BUILD_DIR (.build-release; the release build's scratch path), BIN_DIR
+#   (a directory holding a built sessreplay, used instead of building), GATE_BIN (a capture-proxy to record
+#   with; default: BIN_DIR's, else a release build),
 #   ROUNDS (2: each replayer runs this many times, interleaved)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +39,25 @@ db=replay21_bench
 
 echo "== replay: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "machine: $(nproc) cores, $(awk -F: '/model name/ { sub(/^ +/, "", $2); print $2; exit }' /proc/cpuinfo); PostgreSQL $(psql --version | awk '{print $3}'), $(pgreplay -v 2>&1 | head -1)"
-echo "building sessreplay and capture-proxy (release, --scratch-path $BUILD_DIR)"
-swift build -c release --scratch-path "$BUILD_DIR" --product sessreplay 2>&1 | tail -1
-swift build -c release --scratch-path "$BUILD_DIR" --product capture-proxy 2>&1 | tail -1
-bin=$BUILD_DIR/release
+if [ -n "${BIN_DIR:-}" ]; then
+  bin=$BIN_DIR
+  echo "sessreplay from $bin (BIN_DIR)"
+else
+  echo "building sessreplay (release, --scratch-path $BUILD_DIR)"
+  swift build -c release --scratch-path "$BUILD_DIR" --product sessreplay 2>&1 | tail -1
+  bin=$BUILD_DIR/release
+fi
+# The gate only records the session here: its speed is not measured, any build will do.
+if [ -n "${GATE_BIN:-}" ]; then
+  gate_bin=$GATE_BIN
+elif [ -x "$bin/capture-proxy" ]; then
+  gate_bin=$bin/capture-proxy
+else
+  echo "building capture-proxy (release, --scratch-path $BUILD_DIR)"
+  swift build -c release --scratch-path "$BUILD_DIR" --product capture-proxy 2>&1 | tail -1
+  gate_bin=$BUILD_DIR/release/capture-proxy
+fi
+echo "capture-proxy: $gate_bin"
 
 # The replay target: a database of this benchmark's own in the shared cluster (tollgate_bench is its superuser).
 export PGPASSWORD=$pw
@@ -74,7 +91,7 @@ policies:
     rules:
       - {name: pgbench-tables, when: {tables: ["public.pgbench_*"], statement: [select]}, then: allow}
 YAML
-BENCH_PW=$pw "$bin/capture-proxy" run --config "$work/gate.yaml" --log-level warning > "$work/gate.log" 2>&1 &
+BENCH_PW=$pw "$gate_bin" run --config "$work/gate.yaml" --log-level warning > "$work/gate.log" 2>&1 &
 gate_pid=$!
 pids+=($gate_pid)
 for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$gate_port") 2>/dev/null && break; sleep 0.2; done
@@ -83,7 +100,8 @@ echo "recording $STATEMENTS statements through the gate (pgbench -f, --random-se
 PGPASSWORD=$token pgbench -h 127.0.0.1 -p "$gate_port" -U tollgate_bench -n -c 1 -t "$STATEMENTS" --random-seed 21 -f "$work/select.sql" "$db" > "$work/pgbench-gate.log" 2>&1 \
   || { cat "$work/pgbench-gate.log" "$work/gate.log"; exit 1; }
 kill -TERM "$gate_pid"; wait "$gate_pid" 2>/dev/null || true
-capture=$(find "$work/captures" -name '*.sesscap' | head -1)
+# pgbench's own first connection is a session too: the benchmark's session is the largest capture.
+capture=$(find "$work/captures" -name '*.sesscap' -print0 | xargs -0 ls -S | head -1)
 echo "capture: $(du -h "$capture" | cut -f1), $("$bin/sessreplay" --dry-run --json --target "postgres://tollgate_bench@127.0.0.1:$TOLLGATE_PG_PORT/$db" "$capture" | python3 -c 'import json,sys; print(json.load(sys.stdin)["replayed"])') statements to replay"
 
 # 2. The same statements as a PostgreSQL CSV log, from a throwaway cluster of this script's own.
@@ -100,6 +118,8 @@ log_destination = 'csvlog'
 log_directory = 'log'
 log_filename = 'replay-%Y%m%d%H%M%S.log'
 log_statement = 'all'
+log_rotation_size = 0
+log_rotation_age = 0
 log_connections = on
 log_disconnections = on
 lc_messages = 'C'
@@ -149,4 +169,4 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 echo "(wall time of each process, start to exit, logins included; sessreplay also records its replay as a signed capture)"
 echo "pgreplay's own statistics, last round:"
-sed -n '/Statistics/,$p' "$work/pgreplay-$ROUNDS.log" | sed 's/^/  /'
+sed 's/^/  /' "$work/pgreplay-$ROUNDS.log"

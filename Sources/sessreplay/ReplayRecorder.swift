@@ -1,6 +1,7 @@
 import CaptureFormat
 import Forensics
 import Foundation
+import ProxyCore
 
 /// Writes a session's replay as a capture through the CaptureFormat writer: the header links it
 /// to the original (attributes `replay.*`, docs/capture-format.md), each replayed request with
@@ -18,7 +19,10 @@ final class ReplayRecorder {
     var requests: UInt64 = 0, refused: UInt64 = 0, errors: UInt64 = 0, rows: UInt64 = 0
 
     init(_ setup: Setup, startupParameters: [KeyValue]) throws {
-        writer = try CaptureWriter(path: setup.path, header: setup.header, key: setup.key)
+        var options = WriterOptions()
+        // The gate's default level (recording.compression_level): a replay at full speed records as fast as the gate.
+        options.compressionLevel = Int32(TargetConfig.defaultCompressionLevel)
+        writer = try CaptureWriter(path: setup.path, header: setup.header, key: setup.key, options: options)
         try writer.append(.sessionStart(SessionStart(clientAddress: "sessreplay", applicationName: "sessreplay", parameters: startupParameters)))
     }
 

@@ -190,7 +190,7 @@ struct SessReplay: AsyncParsableCommand {
         }
         let monitor = terminal.progress ? Task {
             while !Task.isCancelled {
-                let done = await progress.done
+                let done = progress.done
                 let width = 30, filled = total == 0 ? width : done * width / total
                 terminal.status("replaying [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total)")
                 try? await Task.sleep(for: .milliseconds(200))
