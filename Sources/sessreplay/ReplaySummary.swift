@@ -29,7 +29,7 @@ struct ReplaySummary {
             "target": target,
             "sessions": outcomes.map { o -> [String: Any] in
                 var s: [String: Any] = ["source": o.source, "session": o.sessionID, "replayed": o.replayed, "errors": o.errors,
-                                        "new_errors": o.newErrors, "skipped": o.skipped]
+                                        "new_errors": o.newErrors, "skipped": o.skipped, "withheld": o.withheld]
                 if let c = o.capture { s["capture"] = c }
                 if let f = o.failure { s["failure"] = f }
                 return s
@@ -53,6 +53,9 @@ struct ReplaySummary {
         if newErrors.count > 20 { lines.append("  … \(newErrors.count - 20) more") }
         let skips = skipped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         lines.append("skipped: " + (skips.isEmpty ? "none" : skips.joined(separator: ", ")))
+        let withheld = outcomes.flatMap { o in o.withheld.map { "\(o.sessionID): \($0)" } }
+        for w in withheld.prefix(20) { lines.append(terminal.paint("  withheld in the recording, not replayed: \(w)", .warn)) }
+        if withheld.count > 20 { lines.append("  … \(withheld.count - 20) more withheld") }
         let recorded = Self.percentiles(outcomes.flatMap(\.recordedMicros)), replayedP = Self.percentiles(outcomes.flatMap(\.replayedMicros))
         func row(_ name: String, _ p: [String: UInt64]) -> String {
             p.isEmpty ? "  \(name): -" : "  \(name): p50 \(p["p50"]!) µs, p90 \(p["p90"]!) µs, p99 \(p["p99"]!) µs, max \(p["max"]!) µs"

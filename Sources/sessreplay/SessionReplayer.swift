@@ -14,6 +14,8 @@ struct SessionOutcome: Sendable {
     /// Replayed requests that errored where the recording succeeded.
     var newErrors: [String] = []
     var skipped: [String: Int] = [:]
+    /// Requests skipped because the recording withheld or masked their text or parameters, by exchange.
+    var withheld: [String] = []
     var recordedMicros: [UInt64] = []
     var replayedMicros: [UInt64] = []
     var failure: String?
@@ -59,6 +61,7 @@ struct SessionReplayer {
                 guard step.replays else {
                     if case .skip(let reason) = step.disposition {
                         outcome.skipped[reason.kind, default: 0] += 1
+                        if case .withheld(let why) = reason { outcome.withheld.append("exchange \(step.exchangeID): \(why)") }
                         try recorder?.skipped(step, reason)
                     }
                     continue
