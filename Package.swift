@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "capture-proxy", targets: ["capture-proxy"]),
         .executable(name: "sessexport", targets: ["sessexport"]),
         .executable(name: "sessdiff", targets: ["sessdiff"]),
+        .executable(name: "sessreplay", targets: ["sessreplay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.1.0"),
@@ -69,6 +70,16 @@ let package = Package(
         .executableTarget(
             name: "sessdiff",
             dependencies: ["Forensics", "CaptureFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Replays PostgreSQL sessions against another database and records the replay (issue 21); the
+        // plan and schedule are in Forensics/Replay, the login is the gate's (PostgresProxy).
+        .executableTarget(
+            name: "sessreplay",
+            dependencies: ["Forensics", "CaptureFormat", "PostgresProxy", "PostgresWire", "ProxyCore",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         // Deterministic, realistic synthetic sessions: samples, benchmark corpora, test data.
         .target(

@@ -1,0 +1,211 @@
+import CaptureFormat
+import Foundation
+import NIOCore
+import PostgresProxy
+import PostgresWire
+import ProxyCore
+
+/// What one replayed request got back: its results as the gate records them (one per statement
+/// result), and the transaction state after it.
+struct ReplayReply: Sendable {
+    var responses: [PostgresResponse]
+    var transaction: PostgresBackendMessage.TransactionStatus
+    /// DataRows received, kept or not.
+    var rows: UInt64
+}
+
+struct ReplayConnectionError: Error, CustomStringConvertible { var description: String }
+
+/// A logged-in connection to the target that runs one request at a time: it sends the request's
+/// messages and gathers the answer up to ReadyForQuery. The handler lives on the channel's event
+/// loop and is reached only through `NIOLoopBound`.
+final class ReplayConnection: Sendable {
+    let channel: any Channel
+    let handler: NIOLoopBound<ReplayHandler>
+
+    init(_ loggedIn: PostgresLoggedIn, recording: ReplayResultRecording) async throws {
+        channel = loggedIn.channel
+        let channel = self.channel
+        handler = try await channel.eventLoop.submit {
+            let h = ReplayHandler(recording: recording)
+            try channel.pipeline.syncOperations.addHandler(h)
+            return NIOLoopBound(h, eventLoop: channel.eventLoop)
+        }.get()
+    }
+
+    /// Sends `messages` and waits for `readyCount` ReadyForQuery. `withholdRows`: the rows are
+    /// counted and hashed, not kept (the original's were masked).
+    func run(_ messages: [PostgresFrontendMessage], readyCount: Int = 1, withholdRows: Bool = false) async throws -> ReplayReply {
+        let promise = channel.eventLoop.makePromise(of: ReplayReply.self)
+        let handler = self.handler
+        channel.eventLoop.execute {
+            handler.value.start(messages, readyCount: readyCount, withholdRows: withholdRows, promise: promise)
+        }
+        return try await promise.futureResult.get()
+    }
+
+    func close() async {
+        let handler = self.handler
+        try? await channel.eventLoop.submit { handler.value.terminate() }.get()
+        try? await channel.closeFuture.get()
+    }
+}
+
+/// The recording rules for replayed results: the gate's cap on rows and values, and its secrets
+/// pass on what is kept (`RecordingMasks` without a session's masks: the replay does not know them).
+struct ReplayResultRecording: Sendable {
+    var maxRows: Int
+    var masks: RecordingMasks
+}
+
+final class ReplayHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let recording: ReplayResultRecording
+    var frames = FramedDecoding(PostgresBackendDecoder(maxMessageSize: 1 << 30))
+    var context: ChannelHandlerContext?
+    var promise: EventLoopPromise<ReplayReply>?
+    var readyLeft = 0
+    var withholdRows = false
+    var responses: [PostgresResponse] = []
+    var columns: [Column] = []
+    var rows = RowRecorder(maxRows: 0)
+    var notices: [PostgresNotice] = []
+    var rowsReceived: UInt64 = 0
+    var started = ContinuousClock.now
+    var closedReason: String?
+
+    init(recording: ReplayResultRecording) { self.recording = recording }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func start(_ messages: [PostgresFrontendMessage], readyCount: Int, withholdRows: Bool, promise: EventLoopPromise<ReplayReply>) {
+        guard let context, closedReason == nil, self.promise == nil else {
+            return promise.fail(ReplayConnectionError(description: closedReason ?? "the connection is busy or closed"))
+        }
+        self.promise = promise
+        readyLeft = readyCount
+        self.withholdRows = withholdRows
+        responses = []; notices = []; rowsReceived = 0
+        newResult(columns: [])
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        do {
+            for m in messages { try m.encode(into: &buffer) }
+        } catch {
+            self.promise = nil
+            return promise.fail(ReplayConnectionError(description: "cannot encode the request: \(error)"))
+        }
+        started = .now
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func terminate() {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 5)
+        try? PostgresFrontendMessage.terminate.encode(into: &buffer)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func newResult(columns: [Column]) {
+        self.columns = columns
+        rows = RowRecorder(maxRows: withholdRows ? 0 : recording.maxRows)
+    }
+
+    func finishResult(tag: String, error: PostgresNotice?) {
+        var r = PostgresResponse(columns: columns, commandTag: tag, error: error, notices: notices, cut: rows.cut)
+        r.packedRows = rows.packedRows
+        let sent = UInt64(r.packedRows.count) + (r.cut?.rows ?? 0)
+        r.rowCount = Self.rowCount(fromTag: tag) ?? sent
+        r.durationMicros = UInt64(max(0, (ContinuousClock.now - started).nanoseconds / 1000))
+        responses.append(r)
+        notices = []
+        newResult(columns: [])
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        frames.append(unwrapInboundIn(data))
+        do {
+            while let (message, _) = try frames.next() { received(message, context: context) }
+        } catch {
+            fail("invalid message from the target: \(error)", context: context)
+        }
+    }
+
+    func received(_ message: PostgresBackendMessage, context: ChannelHandlerContext) {
+        switch message {
+        case .rowDescription(let fields):
+            newResult(columns: fields.map { Column(name: $0.name, typeOID: $0.typeOID, tableOID: $0.tableOID,
+                                                   attributeNumber: UInt16(bitPattern: $0.columnAttribute), format: UInt8(truncatingIfNeeded: $0.format)) })
+        case .dataRow(let row):
+            rowsReceived += 1
+            let kept = !rows.isFull
+            let masks = recording.masks
+            rows.add { w in
+                var valueBytes = 0
+                row.forEachValue { _, _, value in
+                    guard let value else { w.varint(0); return }
+                    valueBytes += value.count
+                    // As the gate records a kept value: the secrets pass, then the cap.
+                    let bytes = kept ? masks.value(Array(value.assumingMemoryBound(to: UInt8.self))) : Array(value.assumingMemoryBound(to: UInt8.self))
+                    w.varint(UInt64(bytes.count) + 1)
+                    w.append(raw: bytes)
+                }
+                return valueBytes
+            }
+        case .commandComplete(let tag):
+            finishResult(tag: tag, error: nil)
+        case .emptyQueryResponse:
+            finishResult(tag: "", error: nil)
+        case .portalSuspended:
+            finishResult(tag: "(portal suspended)", error: nil)
+        case .errorResponse(let d):
+            finishResult(tag: "", error: recording.masks.notice(d.recorded))
+        case .noticeResponse(let d):
+            notices.append(recording.masks.notice(d.recorded))
+        case .copyInResponse:
+            // COPY FROM STDIN: the replay does not send recorded COPY data; the statement is failed.
+            var buffer = context.channel.allocator.buffer(capacity: 64)
+            try? PostgresFrontendMessage.copyFail(message: "sessreplay does not replay COPY data").encode(into: &buffer)
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        case .readyForQuery(let status):
+            readyLeft -= 1
+            guard readyLeft <= 0, let promise else { return }
+            self.promise = nil
+            promise.succeed(ReplayReply(responses: responses, transaction: status, rows: rowsReceived))
+        default:
+            // ParseComplete, BindComplete, NoData, ParameterDescription, CopyData (out), CopyDone,
+            // ParameterStatus, notifications: nothing the record keeps.
+            break
+        }
+    }
+
+    func fail(_ reason: String, context: ChannelHandlerContext) {
+        closedReason = reason
+        if let promise { self.promise = nil; promise.fail(ReplayConnectionError(description: reason)) }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if closedReason == nil { closedReason = "the target closed the connection" }
+        if let promise { self.promise = nil; promise.fail(ReplayConnectionError(description: closedReason!)) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail("connection error: \(error)", context: context)
+    }
+
+    static func rowCount(fromTag tag: String) -> UInt64? {
+        guard let space = tag.lastIndex(of: " ") else { return nil }
+        return UInt64(tag[tag.index(after: space)...])
+    }
+}
+
+extension PostgresBackendMessage.Diagnostics {
+    /// As the gate records an error or notice: the fields an investigator needs.
+    var recorded: PostgresNotice {
+        PostgresNotice(severity: severity ?? "", sqlState: sqlState ?? "", message: message ?? "", detail: detail ?? "", hint: hint ?? "")
+    }
+}

@@ -1,0 +1,69 @@
+import CaptureFormat
+import Forensics
+import Foundation
+import ProxyCore
+
+/// Writes a session's replay as a capture through the CaptureFormat writer: the header links it
+/// to the original (attributes `replay.*`, docs/capture-format.md), each replayed request with
+/// its original exchange id and its results as the gate records them, each request skipped for
+/// safety as a request with a `sessreplay` deny decision.
+final class ReplayRecorder {
+    struct Setup: Sendable {
+        var path: String
+        var header: SessionHeader
+        var key: SigningKey
+    }
+
+    let writer: CaptureWriter
+    var path: String { writer.path }
+    var requests: UInt64 = 0, refused: UInt64 = 0, errors: UInt64 = 0, rows: UInt64 = 0
+
+    init(_ setup: Setup, startupParameters: [KeyValue]) throws {
+        var options = WriterOptions()
+        // The gate's default level (recording.compression_level): a replay at full speed records as fast as the gate.
+        options.compressionLevel = Int32(TargetConfig.defaultCompressionLevel)
+        writer = try CaptureWriter(path: setup.path, header: setup.header, key: setup.key, options: options)
+        try writer.append(.sessionStart(SessionStart(clientAddress: "sessreplay", applicationName: "sessreplay", parameters: startupParameters)))
+    }
+
+    /// The header of a replay of `source` against `target`.
+    static func header(of source: ReplaySource, target: String, settings: [KeyValue]) -> SessionHeader {
+        let h = source.header
+        var attributes = [KeyValue("replay.of_session", h.sessionID), KeyValue("replay.of_capture", source.path)]
+        if let chain = source.finalChainHash { attributes.append(KeyValue("replay.of_chain", chain)) }
+        attributes.append(KeyValue("replay.target", target))
+        attributes.append(KeyValue("replay.by", ProcessInfo.processInfo.environment["USER"] ?? ""))
+        attributes += settings
+        return SessionHeader(sessionID: UUID().uuidString.lowercased(), target: h.target, protocolName: "postgres", subject: h.subject,
+                             groups: h.groups, issuer: h.issuer, proxyID: "sessreplay", startMicros: nowMicros(),
+                             writer: "sessreplay", attributes: attributes)
+    }
+
+    func replayed(_ step: ReplayStep, _ reply: ReplayReply) throws {
+        requests += 1
+        rows += reply.rows
+        try writer.append(.request(.postgres(step.request)), exchangeID: step.exchangeID)
+        for r in reply.responses {
+            if r.error != nil { errors += 1 }
+            try writer.append(.response(.postgres(r)), exchangeID: step.exchangeID)
+        }
+    }
+
+    func skipped(_ step: ReplayStep, _ reason: SkipReason) throws {
+        // Not forwarded by the gate, or outside the window: not part of the replay at all.
+        switch reason {
+        case .notForwarded, .outsideWindow: return
+        default: break
+        }
+        requests += 1
+        refused += 1
+        try writer.append(.request(.postgres(step.request)), exchangeID: step.exchangeID)
+        try writer.append(.decision(Decision(action: .deny, policy: "sessreplay", rule: reason.kind, reason: reason.description)), exchangeID: step.exchangeID)
+    }
+
+    func finish(reason: String, detail: String, outcome: SessionOutcome) throws {
+        try writer.append(.sessionEnd(SessionEnd(reason: reason, detail: detail,
+                                                 counts: SessionCounts(requests: requests, refused: refused, errors: errors, rows: rows))))
+        try writer.close()
+    }
+}

@@ -1,0 +1,61 @@
+import CaptureFormat
+import Forensics
+import Foundation
+
+/// One recorded session read for replay: its header, startup parameters and planned steps, and
+/// where reading stopped if the capture is damaged or cut off (its steps up to there are kept).
+struct ReplaySource: Sendable {
+    let path: String
+    let header: SessionHeader
+    let finalChainHash: String?
+    let startupParameters: [KeyValue]
+    var steps: [ReplayStep]
+    let damage: String?
+
+    struct Refused: Error, CustomStringConvertible { var description: String }
+
+    static func load(path: String, options: ReplayOptions) throws -> ReplaySource {
+        let capture: CaptureFile
+        do {
+            capture = try CaptureFile(path: path)
+        } catch {
+            if error.kind == .unsupported { throw Refused(description: "\(path): \(error.message) (a newer capture format: upgrade sessreplay)") }
+            throw Refused(description: "\(path): \(error)")
+        }
+        // A newer minor version may mark withheld or masked values in fields this reader skips:
+        // replaying it could re-send a masked value as if it were the original.
+        guard capture.minorVersion <= CaptureLayout.minorVersion else {
+            throw Refused(description: "\(path): capture format \(capture.majorVersion).\(capture.minorVersion) is newer than this sessreplay reads (1.\(CaptureLayout.minorVersion)); it could miss what the newer format marks as withheld. Upgrade sessreplay")
+        }
+        guard capture.header.protocolName == "postgres" else {
+            throw Refused(description: "\(path): a \(capture.header.protocolName) session; sessreplay replays PostgreSQL sessions only (HTTP replay is not built yet)")
+        }
+        var assembler = ExchangeAssembler(keepsRows: true)
+        var parameters: [KeyValue] = []
+        var lastSequence: UInt64 = 0
+        var damage: String?
+        do {
+            try capture.forEachEvent { e in
+                if case .sessionStart(let s) = e.payload { parameters = s.parameters }
+                assembler.add(e)
+                lastSequence = e.sequence
+                return true
+            }
+        } catch {
+            damage = "damaged after event \(lastSequence): \(error)"
+        }
+        if damage == nil, case .unsealed(let complete, let length, let reason) = capture.state {
+            damage = "cut off: complete blocks end at byte \(complete) of \(length) (\(reason)); last event read \(lastSequence)"
+        }
+        var exchanges = assembler.exchanges
+        if damage != nil {
+            // The exchange open at the damage may lack its results: not replayed as if it had none.
+            if let last = exchanges.last, last.response == nil { exchanges.removeLast() }
+        }
+        return ReplaySource(path: path, header: capture.header, finalChainHash: capture.trailer.map { hex($0.finalChainHash) },
+                            startupParameters: parameters, steps: ReplayPlanner.plan(exchanges, options: options), damage: damage)
+    }
+
+    /// The indices of the steps that are replayed.
+    var replayed: [Int] { steps.indices.filter { steps[$0].replays } }
+}

@@ -1,0 +1,127 @@
+import CaptureFormat
+import Forensics
+import Foundation
+import PostgresWire
+import NIOConcurrencyHelpers
+
+/// What one session's replay did, for the summary.
+struct SessionOutcome: Sendable {
+    var source: String
+    var sessionID: String
+    var capture: String?
+    var replayed = 0
+    var errors = 0
+    /// Replayed requests that errored where the recording succeeded.
+    var newErrors: [String] = []
+    var skipped: [String: Int] = [:]
+    /// Requests skipped because the recording withheld or masked their text or parameters, by exchange.
+    var withheld: [String] = []
+    var recordedMicros: [UInt64] = []
+    var replayedMicros: [UInt64] = []
+    var failure: String?
+}
+
+/// Counts done steps for the progress line: a locked integer, not an actor, so that counting
+/// costs the replay no hop per statement.
+final class ReplayProgress: Sendable {
+    let counter = NIOLockedValueBox(0)
+    var done: Int { counter.withLockedValue { $0 } }
+    func step() { counter.withLockedValue { $0 += 1 } }
+}
+
+/// Replays one session on its own connection, in its recorded order, each step no earlier than
+/// its scheduled offset and its turn in the global order; records the replay as a capture.
+struct SessionReplayer {
+    let index: Int
+    let source: ReplaySource
+    let entries: [ReplaySchedule.Entry]
+    let connection: ReplayConnection
+    /// Where and how the replay is recorded; nil for none.
+    let recording: ReplayRecorder.Setup?
+    let turns: ReplayTurns
+    let rollback: Bool
+    /// Recorded durations are divided by this for the early release (the speed; 1 otherwise).
+    let scale: Double
+    /// More than one session: the early release matters.
+    let concurrent: Bool
+    let progress: ReplayProgress
+
+    func run(start: ContinuousClock.Instant) async -> SessionOutcome {
+        var outcome = SessionOutcome(source: source.path, sessionID: source.header.sessionID, capture: recording?.path)
+        var nextEntry = 0
+        // Made here: the writer belongs to this task alone.
+        var recorder: ReplayRecorder?
+        do {
+            recorder = try recording.map { try ReplayRecorder($0, startupParameters: source.startupParameters) }
+            if rollback {
+                let begin = try await connection.run([.query("BEGIN")])
+                if let e = begin.responses.first?.error { throw ReplayConnectionError(description: "BEGIN for --rollback failed: \(e.sqlState) \(e.message)") }
+            }
+            for step in source.steps {
+                guard step.replays else {
+                    if case .skip(let reason) = step.disposition {
+                        outcome.skipped[reason.kind, default: 0] += 1
+                        if case .withheld(let why) = reason { outcome.withheld.append("exchange \(step.exchangeID): \(why)") }
+                        try recorder?.skipped(step, reason)
+                    }
+                    continue
+                }
+                let entry = entries[nextEntry]
+                nextEntry += 1
+                let due = start + .microseconds(entry.offsetMicros)
+                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+                // One session alone has no one to keep in order with.
+                if concurrent {
+                    await turns.waitTurn(entry.order)
+                    await turns.release(entry.order)
+                }
+                // Others stop waiting for this session's next step once this one runs longer than recorded.
+                let timer: Task<Void, Never>? = concurrent && nextEntry < entries.count ? {
+                    let next = entries[nextEntry].order, turns = self.turns
+                    let grace = Int64(Double(step.recordedDurationMicros) / scale) + 1000
+                    return Task {
+                        try? await Task.sleep(for: .microseconds(grace))
+                        if !Task.isCancelled { await turns.release(next) }
+                    }
+                }() : nil
+                var messages = ReplayMessages.messages(for: step.request, recordedResults: step.recordedResults)
+                if rollback { messages.insert(.query("SAVEPOINT sessreplay"), at: 0) }
+                let began = ContinuousClock.now
+                var reply = try await connection.run(messages, readyCount: rollback ? 2 : 1, withholdRows: step.masked)
+                let took = ContinuousClock.now - began
+                timer?.cancel()
+                if rollback {
+                    if !reply.responses.isEmpty { reply.responses.removeFirst() }
+                    if reply.transaction == .failed {
+                        let back = try await connection.run([.query("ROLLBACK TO SAVEPOINT sessreplay")])
+                        if let e = back.responses.first?.error { throw ReplayConnectionError(description: "ROLLBACK TO SAVEPOINT failed: \(e.sqlState) \(e.message)") }
+                    }
+                }
+                outcome.replayed += 1
+                outcome.replayedMicros.append(UInt64(max(0, took.nanoseconds / 1000)))
+                if !step.recordedResults.isEmpty { outcome.recordedMicros.append(step.recordedDurationMicros) }
+                let replayError = reply.responses.lazy.compactMap(\.error).first
+                if let replayError {
+                    outcome.errors += 1
+                    if !step.recordedResults.contains(where: { $0.error != nil }) {
+                        outcome.newErrors.append("exchange \(step.exchangeID): \(replayError.sqlState) \(replayError.message)")
+                    }
+                }
+                try recorder?.replayed(step, reply)
+                progress.step()
+            }
+            if rollback {
+                let end = try await connection.run([.query("ROLLBACK")])
+                if let e = end.responses.first?.error { throw ReplayConnectionError(description: "ROLLBACK failed: \(e.sqlState) \(e.message)") }
+            }
+            try recorder?.finish(reason: "replay-complete", detail: "", outcome: outcome)
+        } catch {
+            outcome.failure = "\(error)"
+            // No one waits for the steps this session will not run.
+            await turns.release(entries[min(nextEntry, entries.count)...].map(\.order))
+            try? recorder?.finish(reason: "error", detail: "\(error)", outcome: outcome)
+        }
+        await connection.close()
+        return outcome
+    }
+}
