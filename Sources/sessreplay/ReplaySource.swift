@@ -53,7 +53,7 @@ struct ReplaySource: Sendable {
             if let last = exchanges.last, last.response == nil { exchanges.removeLast() }
         }
         return ReplaySource(path: path, header: capture.header, finalChainHash: capture.trailer.map { hex($0.finalChainHash) },
-                            startupParameters: parameters, steps: ReplayPlanner.plan(exchanges, options: options), damage: damage)
+                            startupParameters: parameters, steps: ReplayPlanner.plan(exchanges, options: options, flagsRecorded: capture.minorVersion >= 4), damage: damage)
     }
 
     /// The indices of the steps that are replayed.

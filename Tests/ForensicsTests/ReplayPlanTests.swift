@@ -38,6 +38,27 @@ struct ReplayPlanTests {
         }
     }
 
+    /// From format 1.4 the flags decide: a flagged text or parameter is skipped, and a literal
+    /// `***` that no flag marks is replayed (the markers would have skipped it).
+    @Test func withFormat14TheFlagsSayWhatWasWithheld() {
+        var flaggedText = Self.select("SELECT 1 /* [tollgate: statement text withheld] */")
+        flaggedText.textFlags = .withheld
+        var flaggedParameter = Self.select("SELECT $1")
+        flaggedParameter.path = .extended
+        flaggedParameter.parameters = [Parameter(text: "x"), Parameter(value: Array("s****".utf8), flags: .masked)]
+        let literalStars = Self.select("SELECT '***' AS stars")
+        let specs = [(flaggedText, Self.allow, nil), (flaggedParameter, Self.allow, nil), (literalStars, Self.allow, nil)] as [(PostgresRequest, Decision?, Approval?)]
+        let steps = ReplayPlanner.plan(Self.exchanges(specs), options: ReplayOptions(), flagsRecorded: true)
+        let reasons = steps.map { step -> String in
+            if case .skip(let r) = step.disposition { return "\(r.kind): \(r)" } else { return "replay" }
+        }
+        #expect(reasons[0].hasPrefix("withheld") && reasons[0].contains("the recorded text is withheld"), "\(reasons[0])")
+        #expect(reasons[1].hasPrefix("withheld") && reasons[1].contains("parameter $2 is masked"), "\(reasons[1])")
+        #expect(reasons[2] == "replay")
+        // The same requests in a capture before 1.4 are read by the markers.
+        #expect(dispositions(specs) == ["withheld", "withheld", "withheld"])
+    }
+
     @Test func onlyForwardedRequestsAreReplayed() {
         let review = Decision(action: .review, policy: "p", rule: "writes")
         let got = dispositions([

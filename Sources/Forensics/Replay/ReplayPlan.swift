@@ -78,7 +78,9 @@ public enum ReplayPlanner {
 
     /// The steps of one session's exchanges, in recorded order: every PostgreSQL request, each
     /// replayed or skipped with its reason.
-    public static func plan(_ exchanges: [Exchange], options: ReplayOptions) -> [ReplayStep] {
+    /// `flagsRecorded`: the capture is format 1.4 or later, whose value flags say what was withheld
+    /// or masked; earlier captures are read by the markers the gate wrote.
+    public static func plan(_ exchanges: [Exchange], options: ReplayOptions, flagsRecorded: Bool = false) -> [ReplayStep] {
         exchanges.compactMap { x -> ReplayStep? in
             guard let p = x.postgres, let micros = x.requestMicros else { return nil }
             let results = x.postgresResults
@@ -86,12 +88,12 @@ public enum ReplayPlanner {
             var step = ReplayStep(exchangeID: x.id, request: p, recordedMicros: micros, recordedResults: results,
                                   recordedDurationMicros: results.reduce(0) { $0 + $1.durationMicros }, masked: masked,
                                   disposition: .replay)
-            if let reason = skipReason(x, p, options: options) { step.disposition = .skip(reason) }
+            if let reason = skipReason(x, p, options: options, flagsRecorded: flagsRecorded) { step.disposition = .skip(reason) }
             return step
         }
     }
 
-    static func skipReason(_ x: Exchange, _ p: PostgresRequest, options: ReplayOptions) -> SkipReason? {
+    static func skipReason(_ x: Exchange, _ p: PostgresRequest, options: ReplayOptions, flagsRecorded: Bool) -> SkipReason? {
         if !x.forwarded {
             let d = x.decision
             let why = d.map { "\($0.action == .deny ? "denied" : "not approved") by \($0.policy)/\($0.rule)" } ?? "not forwarded"
@@ -100,7 +102,7 @@ public enum ReplayPlanner {
         if let from = options.fromMicros, x.requestMicros! < from { return .outsideWindow }
         if let to = options.toMicros, x.requestMicros! >= to { return .outsideWindow }
         if p.path == .functionCall { return .unsupported("function calls (FunctionCall messages) are not replayed") }
-        if let reason = RecordedWithholding.reason(p) { return .withheld(reason) }
+        if let reason = flagsRecorded ? RecordedWithholding.flaggedReason(p) : RecordedWithholding.reason(p) { return .withheld(reason) }
         let kinds = Set(p.statementKinds)
         if kinds.contains("copy") { return .unsupported("COPY is not replayed (its data is not replayed yet)") }
         if options.rollback, !kinds.isDisjoint(with: transactionKinds) {
@@ -123,21 +125,31 @@ public enum ReplayPlanner {
     }
 }
 
-/// What the recording says could not be kept of a request. Until format 1.4's structured flags,
-/// this reads the markers the gate writes in place of what it withheld or masked; it is the
-/// one place to switch to the flags (a field test per parameter and on the text).
+/// What the recording says could not be kept of a request: from format 1.4 its value flags; in
+/// earlier captures the markers the gate wrote in place of what it withheld or masked.
 public enum RecordedWithholding {
     static let textMarkers = ["[tollgate: statement text withheld", "[REDACTED", "…[tollgate:", "'…'", "***"]
     static let valueMarkers = ["[REDACTED", "…[tollgate:", "***"]
+
+    public static func flaggedReason(_ p: PostgresRequest) -> String? {
+        if !p.textFlags.isEmpty { return "the recorded text is \(p.textFlags.names.joined(separator: ", "))" }
+        if let (i, parameter) = p.parameters.enumerated().first(where: { !$0.element.flags.isEmpty }) {
+            return "parameter $\(i + 1) is \(parameter.flags.names.joined(separator: ", "))"
+        }
+        return normalizedInPlaceOfText(p)
+    }
+
+    /// A credential-bearing simple Query is recorded as its normalized text: placeholders and no parameters.
+    static func normalizedInPlaceOfText(_ p: PostgresRequest) -> String? {
+        guard p.path == .simple, p.parameters.isEmpty, !p.normalized.isEmpty, p.text == p.normalized, p.text.contains("$1") else { return nil }
+        return "the recorded text is the normalized text (its literals were withheld)"
+    }
 
     public static func reason(_ p: PostgresRequest) -> String? {
         if let m = textMarkers.first(where: { p.text.contains($0) }) {
             return "the recorded text is withheld or masked (it holds \"\(m)\")"
         }
-        // A credential-bearing simple Query is recorded as its normalized text: placeholders and no parameters.
-        if p.path == .simple, p.parameters.isEmpty, !p.normalized.isEmpty, p.text == p.normalized, p.text.contains("$1") {
-            return "the recorded text is the normalized text (its literals were withheld)"
-        }
+        if let reason = normalizedInPlaceOfText(p) { return reason }
         for (i, parameter) in p.parameters.enumerated() {
             // A masked parameter is recorded as text (format 0), whatever format it was sent in.
             guard parameter.format == 0, let v = parameter.value else { continue }
