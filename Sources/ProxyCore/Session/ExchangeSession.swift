@@ -290,8 +290,7 @@ public struct ExchangeSession {
                 preconditionFailure("decided above")
             case .refuse(let message):
                 counts.refused &+= 1
-                record(.response(.postgres(PostgresResponse(error: PostgresNotice(severity: "ERROR", sqlState: "42501", message: message)))),
-                       exchange: head.exchange)
+                record(.response(refusalResponse(sqlState: "42501", message: message)), exchange: head.exchange)
                 actions.append(.refuse(exchange: head.exchange, message: message))
             }
         }
@@ -343,6 +342,8 @@ public struct ExchangeSession {
     /// normalized text; one its inspector could not read keeps its text with the literals
     /// withheld; anything a mask or the secrets detectors find is masked.
     func recordedText(_ inspected: InspectedRequest) -> String {
+        // An HTTP request's text (what an approver is shown): its method and target, already masked by the adapter.
+        if case .http(let h) = inspected.request { return "\(h.method) \(h.target)" }
         guard case .postgres(let p) = inspected.request else { return "" }
         if inspected.carriesSecret {
             return p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized
@@ -456,8 +457,7 @@ public struct ExchangeSession {
                        exchange: hold.exchange)
             }
             counts.refused &+= 1
-            record(.response(.postgres(PostgresResponse(error: PostgresNotice(severity: "ERROR", sqlState: "57014",
-                                                                               message: "tollgate: not sent: the session ended (\(reason)) while it waited")))),
+            record(.response(refusalResponse(sqlState: "57014", message: "tollgate: not sent: the session ended (\(reason)) while it waited")),
                    exchange: waiting.exchange)
         }
         outstanding.removeAll()
@@ -518,6 +518,7 @@ extension ExchangeSession {
     /// A held request's grant key: its fingerprint, else its normalized text (never empty, so that
     /// two unrelated statements never share a grant).
     static func grantKey(_ inspected: InspectedRequest?) -> String {
+        if let inspected, case .http(let h) = inspected.request { return "http:\(h.method) \(h.host)\(h.target.split(separator: "?", maxSplits: 1).first ?? "")" }
         guard let inspected, case .postgres(let p) = inspected.request else { return "" }
         if !p.fingerprint.isEmpty { return p.fingerprint }
         return p.normalized.isEmpty ? "text:" + p.text : p.normalized
