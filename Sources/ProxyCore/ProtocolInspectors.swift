@@ -1,53 +1,32 @@
 import CaptureFormat
 
-/// One inspector for a gate that serves several protocols: each request goes to its protocol's
-/// inspector (a session of an HTTP target never makes a SQL inspector, and the other way round).
-/// The policy pipeline has one inspector; this is it when more than one protocol is served.
+/// The policy pipeline's inspector when a gate serves more than one protocol: a session gets
+/// its own protocol's inspector session (`session(of:protocolName:…)`), the very one that
+/// protocol's adapter expects (the PostgreSQL adapter reads its SQL session's state).
 public struct ProtocolInspectors: RequestInspector {
     public let postgres: any RequestInspector
     public let http: any RequestInspector
 
     public init(postgres: any RequestInspector, http: any RequestInspector) { self.postgres = postgres; self.http = http }
 
+    /// A session with no protocol named is a PostgreSQL one (the gate's first protocol).
     public func makeSession(target: String, parameters: [KeyValue]) -> any SessionInspector {
-        Session(target: target, parameters: parameters, inspectors: self)
+        postgres.makeSession(target: target, parameters: parameters)
     }
 
-    /// Per-protocol sessions, made at a session's first request of that protocol.
-    final class Session: SessionInspector {
-        let target: String
-        let parameters: [KeyValue]
-        let inspectors: ProtocolInspectors
-        var postgres: (any SessionInspector)?
-        var http: (any SessionInspector)?
-
-        init(target: String, parameters: [KeyValue], inspectors: ProtocolInspectors) {
-            self.target = target; self.parameters = parameters; self.inspectors = inspectors
+    public func inspector(for protocolName: String) -> any RequestInspector {
+        switch protocolName {
+        case "http", "kubernetes": http
+        default: postgres
         }
+    }
 
-        func session(for request: borrowing Request) -> any SessionInspector {
-            switch request {
-            case .http, .kubernetes:
-                if let http { return http }
-                let made = inspectors.http.makeSession(target: target, parameters: parameters)
-                http = made
-                return made
-            case .postgres, .unknown:
-                if let postgres { return postgres }
-                let made = inspectors.postgres.makeSession(target: target, parameters: parameters)
-                postgres = made
-                return made
-            }
-        }
-
-        var generation: Int { (postgres?.generation ?? 0) &+ (http?.generation ?? 0) }
-
-        func inspect(_ request: consuming Request, in session: SessionContext) -> InspectedRequest {
-            let inspector = self.session(for: request)
-            return inspector.inspect(request, in: session)
-        }
-
-        func forwarded(_ request: InspectedRequest) { session(for: request.request).forwarded(request) }
+    /// The inspector session for a session of `protocolName`: from its protocol's inspector when
+    /// `inspector` serves several.
+    public static func session(of inspector: any RequestInspector, protocolName: String, target: String,
+                               parameters: [KeyValue]) -> any SessionInspector {
+        let chosen = (inspector as? ProtocolInspectors)?.inspector(for: protocolName) ?? inspector
+        return chosen.makeSession(target: target, parameters: parameters)
     }
 }
 

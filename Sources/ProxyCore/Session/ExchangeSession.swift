@@ -139,7 +139,8 @@ public struct ExchangeSession {
         self.recorder = recorder
         if settings.durability == .strict { writeAhead = WriteAheadQueue() }
         let policy = currentPolicy()
-        inspection = policy.pipeline.inspector.makeSession(target: context.target, parameters: opening.parameters)
+        inspection = ProtocolInspectors.session(of: policy.pipeline.inspector, protocolName: settings.protocolName,
+                                                target: context.target, parameters: opening.parameters)
         record(.sessionStart(SessionStart(clientAddress: opening.clientAddress, applicationName: recording.text(opening.applicationName),
                                           tls: opening.tls,
                                           parameters: opening.parameters.map { KeyValue(recording.text($0.key), recording.text($0.value)) })))
