@@ -124,7 +124,7 @@ let package = Package(
                                                   .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                   .product(name: "Crypto", package: "swift-crypto"),
                                                   .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "HTTPProxyTests", dependencies: ["HTTPProxy", "CaptureFormat", .product(name: "NIOCore", package: "swift-nio"),
+        .testTarget(name: "HTTPProxyTests", dependencies: ["HTTPProxy", "CaptureFormat", "Masking", "Policy", .product(name: "NIOCore", package: "swift-nio"),
                                                            .product(name: "NIOEmbedded", package: "swift-nio")]),
         // Signed deliveries of the gate's events to webhook receivers (approvals), never on the data path.
         .target(name: "Webhooks", dependencies: ["ProxyCore", "Approvals", "Policy",
