@@ -289,6 +289,14 @@ final class HTTPUpstreamHandler: ChannelInboundHandler {
         }
     }
 
+    /// What this read relayed goes to the client in one flush (so a slow client's buffer fills
+    /// and turns the channel unwritable, which pauses this read: back-pressure).
+    func channelReadComplete(context: ChannelHandlerContext) {
+        session.context?.flush()
+        session.submitRecorded()
+        context.fireChannelReadComplete()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         session.upstreamClosed(context.channel)
         context.fireChannelInactive()

@@ -96,6 +96,13 @@ final class HTTPSessionHandler: ChannelInboundHandler {
         pump()
     }
 
+    /// What this read forwarded goes upstream in one flush.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        upstream?.flush()
+        submitRecorded()
+        context.fireChannelReadComplete()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         teardown(reason: endReason)
         context.fireChannelInactive()
@@ -116,7 +123,12 @@ final class HTTPSessionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let end = event as? GateShutdown {
             endReason = end.endReason
-            answerAndClose(GateResponse.json(status: 503, .init(error: "shutdown", detail: end.detail), closes: true))
+            // Between requests the client is told why; in the middle of a response it can only be cut.
+            if exchange == nil {
+                answerAndClose(GateResponse.json(status: 503, .init(error: "shutdown", detail: end.detail), closes: true))
+            } else {
+                context.close(promise: nil)
+            }
             return
         }
         // Idle between requests only: a response that takes long is not idleness.

@@ -36,6 +36,7 @@ final class NginxServer {
                 uwsgi_temp_path \(d)/uwsgi;
                 scgi_temp_path \(d)/scgi;
                 types { application/json json; text/plain txt; }
+                default_type application/octet-stream;
                 server {
                     listen 127.0.0.1:\(port);
                     root \(d)/www;
