@@ -309,6 +309,8 @@ final class HTTPUpstreamHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         session.logger.info("HTTP upstream connection error", metadata: ["target": "\(session.target.name)", "error": "\(error)"])
+        // A certificate the gate does not trust, say: the client is told what failed, not only that the upstream closed.
+        if session.upstream === context.channel { session.upstreamFailed("the upstream connection failed: \(error)") }
         context.close(promise: nil)
     }
 }

@@ -24,10 +24,14 @@ struct HTTPGateTests {
         func stop() { gate.stop(); nginx.stop() }
     }
 
-    func start(provider: OIDCProvider? = nil, extraIdentity: String = "") throws -> Setup {
+    /// `upstreamTLS`: nginx serves https with this certificate and key, and the gate's target
+    /// has these lines (upstream_tls…) in place of `upstream_tls: disable`. `listenerTLS`: the
+    /// target's `tls:` line.
+    func start(provider: OIDCProvider? = nil, extraIdentity: String = "", upstreamTLS: (cert: String, key: String, lines: String)? = nil,
+               listenerTLS: String = "") throws -> Setup {
         let provider = provider ?? self.provider
         let nginx = try NginxServer(files: ["api/customers.json": Self.document, "api/admin/users.json": #"{"admins":[]}"#,
-                                            "gzipped.json": "not really gzip"])
+                                            "gzipped.json": "not really gzip"], tls: upstreamTLS.map { ($0.cert, $0.key) })
         let secrets = FileManager.default.temporaryDirectory.appendingPathComponent("httpgate20-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: secrets, withIntermediateDirectories: true)
         let tokenFile = secrets.appendingPathComponent("upstream.token")
@@ -48,7 +52,8 @@ struct HTTPGateTests {
                 protocol: http
                 listen: 127.0.0.1:\(port)
                 upstream: 127.0.0.1:\(nginx.port)
-                upstream_tls: disable
+                \(upstreamTLS?.lines ?? "upstream_tls: disable")
+                \(listenerTLS)
                 credentials: {token_file: \(tokenFile.path)}
                 limits: {max_header_bytes: 4096}
                 masks: [email, us_ssn]
@@ -283,6 +288,31 @@ struct HTTPGateTests {
         #expect(r.status == 200 && r.body.contains("stored"), "\(out)")
         let upload = s.nginx.accessLog.filter { $0.hasPrefix("POST /upload ") }
         #expect(upload.count == 1 && upload[0].contains("te=[chunked]") && upload[0].contains("body=[\(payload)]"), "\(s.nginx.accessLog)")
+    }
+
+    /// TLS on both sides: curl verifies the gate's certificate, the gate verifies nginx's against
+    /// the target's CA file and name; an upstream certificate from another CA is a 502, and
+    /// nothing reaches nginx.
+    @Test func httpsOnBothSidesAndAnUpstreamCertificateFromAnotherCAIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("httpgate20-tls-\(UUID().uuidString)")
+        let other = dir.appendingPathComponent("other")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        let certs = try makeTestCertificates(in: dir, caName: "httpgate20 CA")
+        let foreign = try makeTestCertificates(in: other, caName: "someone else's CA")
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+
+        let s = try start(upstreamTLS: (certs.cert, certs.key, "upstream_tls: verify-full\n    upstream_ca_file: \(certs.ca)\n    upstream_server_name: localhost"),
+                          listenerTLS: "tls: {certificate: \(certs.cert), key: \(certs.key)}")
+        defer { s.stop() }
+        let r = split(try curl(["--cacert", certs.ca, "https://127.0.0.1:\(s.port)/api/customers.json"], token: agent))
+        #expect(r.status == 200 && r.body.contains("Ada") && !r.body.contains("ada.lovelace@example.com"), "\(r)")
+        #expect(s.nginx.accessLog.count == 1 && s.nginx.accessLog[0].contains("auth=[Bearer \(Self.upstreamToken)]"), "\(s.nginx.accessLog)")
+
+        let bad = try start(upstreamTLS: (foreign.cert, foreign.key, "upstream_tls: verify-full\n    upstream_ca_file: \(certs.ca)\n    upstream_server_name: localhost"))
+        defer { bad.stop() }
+        let refused = split(try curl(["\(bad.url)/api/customers.json"], token: agent))
+        #expect(refused.status == 502 && refused.body.contains("upstream connection failed"), "\(refused)")
+        #expect(bad.nginx.accessLog.isEmpty, "\(bad.nginx.accessLog)")
     }
 
     @Test func aResponseTheGateCannotDecodeIs502NeverPassedInClear() throws {

@@ -9,8 +9,9 @@ final class NginxServer {
     let port: Int
     let process: Process
 
-    /// `files`: paths under the document root and their contents.
-    init(files: [String: String]) throws {
+    /// `files`: paths under the document root and their contents; `tls`: PEM certificate and key
+    /// to serve https with.
+    init(files: [String: String], tls: (cert: String, key: String)? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("nginx-\(UUID().uuidString)")
         let root = directory.appendingPathComponent("www")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -38,7 +39,8 @@ final class NginxServer {
                 types { application/json json; text/plain txt; }
                 default_type application/octet-stream;
                 server {
-                    listen 127.0.0.1:\(port);
+                    listen 127.0.0.1:\(port)\(tls == nil ? "" : " ssl");
+                    \(tls.map { "ssl_certificate \($0.cert); ssl_certificate_key \($0.key);" } ?? "")
                     root \(d)/www;
                     keepalive_requests 1000;
                     # The body is read whole (proxied to /stored), so the log can show it.
