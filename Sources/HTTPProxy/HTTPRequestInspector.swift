@@ -1,9 +1,11 @@
 import CaptureFormat
+import Foundation
 import Policy
 import ProxyCore
 
 /// The facts a policy decides an HTTP request on: its method (the statement kind, lowercased,
-/// and the `method` attribute), its path (`http_path`, without the query) and its host. A
+/// and the `method` attribute), its path (`http_path`, without the query), its host and its
+/// query's keys (`query_keys`). A
 /// method that is not GET, HEAD or OPTIONS counts as a write.
 ///
 /// Kubernetes targets: the facts of the API path (verb, resource, namespace, …) are added in
@@ -19,7 +21,23 @@ public struct HTTPRequestInspector: RequestInspector {
         info.attributes[.method] = method
         info.attributes[.path] = path(of: request.target)
         info.attributes[.host] = hostName(request.host)
+        let keys = queryKeys(of: request.target)
+        if !keys.isEmpty { info.attributes[.queryKeys] = keys.joined(separator: "&") }
         return info
+    }
+
+    /// The query's keys, percent-decoded (`+` read as a space, as forms send it); a key that
+    /// decodes to something holding `&` is kept as sent, so that the joined list stays one key per
+    /// element.
+    static func queryKeys(of target: String) -> [String] {
+        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return [] }
+        return parts[1].split(separator: "&").compactMap { pair in
+            let raw = String(pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            guard !raw.isEmpty else { return nil }
+            let decoded = raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? raw
+            return decoded.contains("&") ? raw : decoded
+        }
     }
 
     /// The request target's path: up to `?` (a fragment is never sent).

@@ -8,6 +8,10 @@ public enum RequestAttribute: String, Sendable, Hashable, CaseIterable {
     case path = "http_path"
     /// HTTP: the host the request names.
     case host
+    /// HTTP: the keys of the query string, percent-decoded, `&`-joined; a rule's glob matches
+    /// when it matches any one key (`query_keys: [debug, "*token*"]`). A request without a
+    /// query has no value, so such a rule never matches it.
+    case queryKeys = "query_keys"
     /// Kubernetes: the verb the API server would authorize (get, list, watch, create, update,
     /// patch, delete, deletecollection).
     case verb
@@ -23,6 +27,10 @@ public enum RequestAttribute: String, Sendable, Hashable, CaseIterable {
     public var key: String { rawValue }
 
     func matches(_ pattern: String, _ value: String) -> Bool {
-        self == .method ? glob(pattern, value) : nameGlob(pattern, value)
+        switch self {
+        case .method: glob(pattern, value)
+        case .queryKeys: value.split(separator: "&").contains { nameGlob(pattern, String($0)) }
+        default: nameGlob(pattern, value)
+        }
     }
 }

@@ -66,6 +66,7 @@ struct HTTPGateTests {
                 target: api
                 rules:
                   - {name: no-admin, when: {http_path: ["/api/admin/*"]}, then: deny}
+                  - {name: no-debug, when: {query_keys: [debug]}, then: deny}
                   - {name: reads, when: {method: [GET, HEAD]}, then: allow}
                   - {name: uploads, when: {method: [POST], http_path: [/upload]}, then: allow}
                   - {name: deletes-need-review, when: {method: [DELETE]}, then: review, approvers: [dba]}
@@ -134,6 +135,8 @@ struct HTTPGateTests {
         #expect(r.status == 403, "\(r)")
         let json = try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]
         #expect(json?["policy"] as? String == "api-agents" && json?["rule"] as? String == "no-admin", "\(r.body)")
+        let debug = split(try curl(["\(s.url)/api/customers.json?page=1&debug=1"], token: agent))
+        #expect(debug.status == 403 && debug.body.contains("\"rule\":\"no-debug\""), "\(debug)")
         #expect(s.nginx.accessLog.isEmpty, "\(s.nginx.accessLog)")
         s.gate.stop()
         let captures = s.gate.directory.appendingPathComponent("captures").path

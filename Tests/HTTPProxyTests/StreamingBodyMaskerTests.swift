@@ -69,5 +69,9 @@ struct HTTPRequestFactsTests {
         #expect(f.attributes[.method] == "POST" && f.attributes[.path] == "/api/items" && f.attributes[.host] == "api.example.com")
         let g = HTTPRequestInspector.facts(.init(method: "GET", target: "/", host: "[::1]:80"))
         #expect(!g.writes && g.attributes[.host] == "[::1]")
+        #expect(g.attributes[.queryKeys] == nil)
+        #expect(f.attributes[.queryKeys] == "id&token")
+        let h = HTTPRequestInspector.facts(.init(method: "GET", target: "/s?a%20b=1&&c+d&%26x=2&=v", host: "h"))
+        #expect(h.attributes[.queryKeys] == "a b&c d&%26x", "\(h.attributes)")
     }
 }
