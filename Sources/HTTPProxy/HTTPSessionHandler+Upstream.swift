@@ -30,6 +30,7 @@ extension HTTPSessionHandler {
         switch event {
         case .body(let bytes):
             guard let ex = exchange else { return }
+            core.countBytes(fromClient: bytes.count)
             core.streamed(bytes, stream: .stdin, exchange: ex.number)
             send(.part(.body(.byteBuffer(ByteBuffer(bytes: bytes)))), flush: false)
         case .end:
