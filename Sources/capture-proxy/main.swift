@@ -149,7 +149,9 @@ struct Check: ParsableCommand {
         }
         for t in config.targets {
             let tls = t.tlsCertificate != nil ? "TLS" : (t.listen.isLoopback ? "plaintext (loopback)" : "plaintext (allowed)")
-            print("  \(t.name): \(t.protocolKind.rawValue) \(t.listen) -> \(t.upstream) as \(t.credentials.user) (password: \(t.credentials.source)), \(tls), recording \(t.recordDurability.rawValue)")
+            let account = t.protocolKind == .http ? "with upstream credential: \(t.credentials.source)"
+                : "as \(t.credentials.user) (password: \(t.credentials.source))"
+            print("  \(t.name): \(t.protocolKind.rawValue) \(t.listen) -> \(t.upstream) \(account), \(tls), recording \(t.recordDurability.rawValue)")
             if !t.masks.isEmpty { print("    masks: \(t.masks.map(\.label).joined(separator: ", "))") }
         }
         for p in config.policies.policies {
