@@ -63,6 +63,16 @@ public final class HTTPAdapter: ProtocolAdapter {
         return host.first?.isNumber == true || host.contains(":") ? nil : host
     }
 
+    /// The negotiated TLS version as the capture's session start names it.
+    static func name(of version: TLSVersion) -> String {
+        switch version {
+        case .tlsv1: "TLSv1.0"
+        case .tlsv11: "TLSv1.1"
+        case .tlsv12: "TLSv1.2"
+        case .tlsv13: "TLSv1.3"
+        }
+    }
+
     public func initializeConnection(_ channel: any Channel, target: TargetConfig, gate: Gate) throws {
         let ops = channel.pipeline.syncOperations
         if let tls = tlsContexts[target.name] { try ops.addHandler(NIOSSLServerHandler(context: tls)) }

@@ -240,6 +240,10 @@ final class HTTPSessionHandler: ChannelInboundHandler {
             admit(head, framing: framing)
         case .identifying:
             guard let context else { return }
+            if tls != nil, let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
+                // NIOSSL exposes the negotiated version but not the cipher suite.
+                tls = TLSInfo(version: HTTPAdapter.name(of: version), cipher: "")
+            }
             let opening = core.identified(.init(subject: identity.subject, groups: identity.groups, issuer: identity.issuer,
                                                 clientAddress: clientAddress, applicationName: head.fields.values("user-agent").first ?? "",
                                                 tls: tls, startMicros: Int64(Date().timeIntervalSince1970 * 1_000_000)))

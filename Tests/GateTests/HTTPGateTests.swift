@@ -310,6 +310,9 @@ struct HTTPGateTests {
         let r = split(try curl(["--cacert", certs.ca, "https://127.0.0.1:\(s.port)/api/customers.json"], token: agent))
         #expect(r.status == 200 && r.body.contains("Ada") && !r.body.contains("ada.lovelace@example.com"), "\(r)")
         #expect(s.nginx.accessLog.count == 1 && s.nginx.accessLog[0].contains("auth=[Bearer \(Self.upstreamToken)]"), "\(s.nginx.accessLog)")
+        s.gate.stop()
+        let starts = try httpEvents(s.gate).compactMap { if case .sessionStart(let start) = $0.payload { start } else { nil } }
+        #expect(starts.count == 1 && starts[0].tls?.version.hasPrefix("TLSv1.") == true, "\(starts)")
 
         let bad = try start(upstreamTLS: (foreign.cert, foreign.key, "upstream_tls: verify-full\n    upstream_ca_file: \(certs.ca)\n    upstream_server_name: localhost"))
         defer { bad.stop() }
