@@ -183,7 +183,7 @@ let package = Package(
         // The gate's runtime: live sessions and their waits.
         .testTarget(name: "GateRuntimeTests", dependencies: ["GateRuntime", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "MaskingTests", dependencies: ["Masking"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy", "CaptureFormat"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "CaptureFormat", "ProxyCore", "HTTPProxy"]),
         // The approvals service and its store, with an injected clock and real SQLite files.
         .testTarget(name: "ApprovalsTests", dependencies: ["Approvals", "Policy", "Identity", "CaptureFormat"]),
         // The export engine's parts: formats, manifest, integrity classes, tar, custody log.
@@ -191,7 +191,7 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity"], exclude: ["Fixtures"]),
         // The built capture-proxy between real clients (psql, pgbench, psycopg) and a real PostgreSQL,
         // with identities from a real OIDC provider (scripts/test starts the database).
-        .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "GateTests", dependencies: ["CaptureFormat", "TestSupport", "HTTPProxy", "Masking"], exclude: ["Fixtures"]),
         // Running built executables and other programs from tests.
         .target(name: "TestSupport", dependencies: ["CaptureFormat", "SyntheticSessions"], path: "Tests/TestSupport"),
         // Runs the built executables as a user would (scripts/test builds them first).

@@ -280,17 +280,19 @@ final class HTTPSessionHandler: ChannelInboundHandler {
         }
     }
 
-    /// The request as the capture keeps it: credentials withheld, its target through the masks.
-    func recordedRequest(_ head: RequestHead) -> Request {
-        .http(HTTPRequest(method: head.method, target: core.recording.text(head.target), host: head.host,
-                          headers: RecordedFields.record(head.fields).map { KeyValue($0.key, core.recording.text($0.value)) }))
+    /// The request with its credentials withheld: decided on its target as sent (the core records
+    /// it through the masks); `masked`: through the masks already, for what the handler records itself.
+    func recordedRequest(_ head: RequestHead, masked: Bool = true) -> Request {
+        let text = { (s: String) in masked ? self.core.recording.text(s) : s }
+        return .http(HTTPRequest(method: head.method, target: text(head.target), host: head.host,
+                                 headers: RecordedFields.record(head.fields).map { KeyValue($0.key, text($0.value)) }))
     }
 
     /// Decided by the core: forwarded, refused (403 naming the rule), or held.
     func admit(_ head: RequestHead, framing: BodyFraming) {
         let n = core.nextExchange()
         exchange = HTTPExchange(number: n, head: head, framing: framing, started: .now())
-        let request = recordedRequest(head)
+        let request = recordedRequest(head, masked: false)
         let decision = core.preview(request)
         let actions = core.request(request, exchange: n)
         step = .forwarding

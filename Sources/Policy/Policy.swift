@@ -146,11 +146,13 @@ public struct Policy: Sendable, Hashable {
     /// Masks applied to every response in sessions this policy applies to.
     public var masks: [MaskSpec]
     public var unknownFunctions: UnknownFunctions
+    /// Kubernetes Secret values in responses: masked unless every applicable policy reveals them.
+    public var kubernetesSecrets: KubernetesSecrets
 
     public init(name: String, groups: [String] = [], subjects: [String] = [], targets: [String] = [], rules: [Rule],
-                masks: [MaskSpec] = [], unknownFunctions: UnknownFunctions = .write) {
+                masks: [MaskSpec] = [], unknownFunctions: UnknownFunctions = .write, kubernetesSecrets: KubernetesSecrets = .mask) {
         self.name = name; self.groups = groups; self.subjects = subjects; self.targets = targets; self.rules = rules
-        self.masks = masks; self.unknownFunctions = unknownFunctions
+        self.masks = masks; self.unknownFunctions = unknownFunctions; self.kubernetesSecrets = kubernetesSecrets
     }
 
     /// Who may approve a statement held because of `unknown_functions: review`: one approver from

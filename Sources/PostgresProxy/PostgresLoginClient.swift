@@ -27,22 +27,24 @@ public enum PostgresLoginClient {
                                maxMessageSize: Int = 1 << 26,
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> PostgresLoggedIn {
         if tls != .disable && tlsContext == nil { throw PostgresLoginError(description: "upstream_tls is \(tls.rawValue) and no TLS context was given") }
-        let channel = try await ClientBootstrap(group: group).connect(host: host, port: port).get()
-        let promise = channel.eventLoop.makePromise(of: PostgresLoggedIn.self)
+        let eventLoop = group.next()
+        let promise = eventLoop.makePromise(of: PostgresLoggedIn.self)
         let login = PostgresUpstreamLogin(credentials: credentials, tls: tls.loginTLS(hasContext: tlsContext != nil))
         let tlsSetup = LoginHandler.TLSSetup(context: tlsContext, serverName: serverName, mode: tls)
+        // The login starts on the event loop the moment the connection is up, not when the caller's
+        // task next runs: a starved task must not leave the server waiting (authentication_timeout).
+        let bootstrap = ClientBootstrap(group: eventLoop).channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(LoginHandler(login: login, tls: tlsSetup, maxMessageSize: maxMessageSize, promise: promise))
+            }
+        }
         do {
-            try await channel.eventLoop.submit {
-                let handler = LoginHandler(login: login, tls: tlsSetup, maxMessageSize: maxMessageSize, promise: promise)
-                try channel.pipeline.syncOperations.addHandler(handler)
-                handler.begin()
-            }.get()
-            return try await promise.futureResult.get()
+            _ = try await bootstrap.connect(host: host, port: port).get()
         } catch {
             promise.fail(error)
-            try? await channel.close()
             throw error
         }
+        return try await promise.futureResult.get()
     }
 
     /// Drives the login on the channel's event loop, then removes itself.
@@ -70,9 +72,10 @@ public enum PostgresLoginClient {
 
         func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
-        func begin() {
+        func channelActive(context: ChannelHandlerContext) {
             frames.decoder.expectingSSLResponse = login.expectsSSLResponse
             perform(login.start())
+            context.fireChannelActive()
         }
 
         func perform(_ action: PostgresUpstreamLogin.Action) {

@@ -13,7 +13,7 @@ enum PolicyConfig {
         var names = Set<String>()
         for (i, item) in items.enumerated() {
             let entry = ConfigNode(node: item, path: "\(node.path)[\(i)]", file: node.file)
-            let f = try entry.fields(["name", "who", "target", "targets", "rules", "masks", "unknown_functions", "credentials"])
+            let f = try entry.fields(["name", "who", "target", "targets", "rules", "masks", "unknown_functions", "credentials", "kubernetes_secrets"])
             guard let name = try f["name"]?.string(), !name.isEmpty else { throw entry.error("missing 'name'") }
             guard names.insert(name).inserted else { throw entry.error("duplicate policy name '\(name)'") }
             var groups: [String] = [], subjects: [String] = []
@@ -43,7 +43,9 @@ enum PolicyConfig {
             let masks = try f["masks"].map(MaskConfig.parse) ?? []
             let choices = Dictionary(uniqueKeysWithValues: UnknownFunctions.allCases.map { ($0.rawValue, $0) })
             let unknown: UnknownFunctions = try f["unknown_functions"].map { try $0.oneOf(choices) } ?? .write
-            let policy = Policy(name: name, groups: groups, subjects: subjects, targets: covered, rules: rules, masks: masks, unknownFunctions: unknown)
+            let secrets = try f["kubernetes_secrets"].map { try $0.oneOf(["mask": KubernetesSecrets.mask, "reveal": .reveal]) } ?? .mask
+            let policy = Policy(name: name, groups: groups, subjects: subjects, targets: covered, rules: rules, masks: masks,
+                                unknownFunctions: unknown, kubernetesSecrets: secrets)
             if unknown == .review && policy.reviewApproval == nil {
                 throw f["unknown_functions"]!.error("unknown_functions: review needs a review rule with approvers in this policy")
             }
@@ -91,6 +93,7 @@ enum PolicyConfig {
                 guard let node = w[attribute.key] else { continue }
                 let patterns = try node.strings()
                 if patterns.isEmpty || patterns.contains(where: \.isEmpty) { throw node.error("\(attribute.key): expected one or more non-empty names") }
+                if let problem = patterns.lazy.compactMap(attribute.problem(with:)).first { throw node.error("\(attribute.key): \(problem)") }
                 condition.attributes[attribute] = patterns
             }
         }

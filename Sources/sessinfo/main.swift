@@ -11,8 +11,12 @@ struct SessInfo: ParsableCommand {
             With no mode option, prints a summary of each FILE: session, subject, target, time range, \
             counts, sizes, compression and seal state, read from the footer without decompressing events.
 
+            --play plays a recorded exec or attach terminal back, as it happened: with the recorded \
+            timing (scaled by --speed, idle gaps cut to --idle-limit); on a terminal, space pauses and \
+            resumes, '.' steps one output while paused, q stops.
+
             Exit status: 0 when every file was read (and, with --verify, every check held); \
-            1 when --verify found a problem (or --recover had nothing to recover); 2 when a file cannot be read or the arguments are wrong.
+            1 when --verify found a problem (or --recover had nothing to recover, or --play found no terminal); 2 when a file cannot be read or the arguments are wrong.
             """
     )
 
@@ -49,10 +53,32 @@ struct SessInfo: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("With --events: stop after N events per file.", valueName: "N"))
     var limit: Int?
 
+    @Flag(name: .long, help: "Play a recorded exec or attach terminal back with its timing.")
+    var play = false
+
+    @Option(name: .long, help: ArgumentHelp("With --play: the exchange to play (default: the first terminal recorded).", valueName: "N"))
+    var exchange: UInt64?
+
+    @Option(name: .long, help: ArgumentHelp("With --play: how much faster than recorded (0.5 is half speed).", valueName: "X"))
+    var speed: Double = 1
+
+    @Option(name: .customLong("idle-limit"), help: ArgumentHelp("With --play: cut every pause longer than this many seconds to it.", valueName: "SECONDS"))
+    var idleLimit: Double?
+
+    @Flag(name: .customLong("no-wait"), help: "With --play: write the output at once, without the recorded timing.")
+    var noWait = false
+
     func validate() throws {
-        if [events, verify, recover != nil].filter({ $0 }).count > 1 {
-            throw ValidationError("choose one of --events, --verify and --recover")
+        if [events, verify, recover != nil, play].filter({ $0 }).count > 1 {
+            throw ValidationError("choose one of --events, --verify, --recover and --play")
         }
+        if play && files.count != 1 { throw ValidationError("--play takes exactly one FILE") }
+        if play && json { throw ValidationError("--play writes a terminal; for the data use --events --json or sessexport's asciicast") }
+        if !play && (exchange != nil || idleLimit != nil || noWait || speed != 1) {
+            throw ValidationError("--exchange, --speed, --idle-limit and --no-wait are used with --play")
+        }
+        if !(speed > 0 && speed.isFinite) { throw ValidationError("--speed must be a positive number") }
+        if let idleLimit, !(idleLimit >= 0 && idleLimit.isFinite) { throw ValidationError("--idle-limit must be zero or more seconds") }
         if recover != nil && files.count != 1 { throw ValidationError("--recover takes exactly one FILE") }
         if recover != nil && signKey == nil {
             throw ValidationError("--recover needs --sign-key KEY: the private key that seals the recovered copy (the proxy's, or your own)")
@@ -67,6 +93,8 @@ struct SessInfo: ParsableCommand {
         let code: Int32
         if let recover {
             code = runRecover(out: recover)
+        } else if play {
+            code = runPlay(terminal: terminal)
         } else if verify {
             code = runVerify(terminal: terminal)
         } else if events {
@@ -158,6 +186,30 @@ struct SessInfo: ParsableCommand {
             if !report.isValid { worst = max(worst, 1) }
         }
         return worst
+    }
+
+    func runPlay(terminal: Terminal) -> Int32 {
+        guard let capture = open(files[0]) else { return 2 }
+        let recording: TerminalRecording
+        do {
+            recording = try TerminalRecording.read(capture, exchange: exchange)
+        } catch let error as TerminalRecording.ReadError {
+            printError("sessinfo: \(files[0]): \(error)")
+            return 1
+        } catch {
+            printError("sessinfo: \(files[0]): \(error)")
+            return 2
+        }
+        let schedule = PlaybackSchedule(recording.outputs, speed: speed, idleLimitNanos: idleLimit.map { UInt64($0 * 1e9) })
+        if terminal.progress {
+            let size = recording.size.map { "\($0.columns)x\($0.rows)" } ?? "size not recorded"
+            let seconds = String(format: "%.1f", Double(schedule.durationNanos) / 1e9)
+            let keys = isatty(STDIN_FILENO) == 1 && !noWait ? "; space pause, . step, q quit" : ""
+            printError(terminal.paint("\u{25B6} \(recording.title(capture.header)), \(size), \(seconds) s\(keys)", .dim))
+        }
+        let outcome = TerminalPlayer(schedule: schedule, wait: !noWait).play()
+        if terminal.progress { printError(terminal.paint(outcome == .stopped ? "\n\u{25A0} stopped" : "\n\u{25A0} end of recording", .dim)) }
+        return 0
     }
 
     func runRecover(out: String) -> Int32 {

@@ -66,7 +66,7 @@ struct HTTPGateTests {
                 target: api
                 rules:
                   - {name: no-admin, when: {http_path: ["/api/admin/*"]}, then: deny}
-                  - {name: no-debug, when: {query_keys: [debug]}, then: deny}
+                  - {name: no-debug, when: {query: [debug]}, then: deny}
                   - {name: reads, when: {method: [GET, HEAD]}, then: allow}
                   - {name: uploads, when: {method: [POST], http_path: [/upload]}, then: allow}
                   - {name: deletes-need-review, when: {method: [DELETE]}, then: review, approvers: [dba]}

@@ -63,15 +63,18 @@ struct StreamingBodyMaskerTests {
 /// The facts an HTTP request is decided on.
 @Suite("HTTP request facts")
 struct HTTPRequestFactsTests {
-    @Test func methodPathWithoutQueryAndHostWithoutPort() {
-        let f = HTTPRequestInspector.facts(.init(method: "post", target: "/api/items?id=1&token=x", host: "API.Example.com:8443"))
+    @Test func methodDecodedPathHostAndQueryNames() {
+        let f = HTTPRequestInspector.facts(.init(method: "POST", target: "/api/%69tems?id=1&token=x", host: "api.example.com:8443"))
         #expect(f.kind == "post" && f.writes)
-        #expect(f.attributes[.method] == "POST" && f.attributes[.path] == "/api/items" && f.attributes[.host] == "api.example.com")
-        let g = HTTPRequestInspector.facts(.init(method: "GET", target: "/", host: "[::1]:80"))
-        #expect(!g.writes && g.attributes[.host] == "[::1]")
-        #expect(g.attributes[.queryKeys] == nil)
-        #expect(f.attributes[.queryKeys] == "id&token")
-        let h = HTTPRequestInspector.facts(.init(method: "GET", target: "/s?a%20b=1&&c+d&%26x=2&=v", host: "h"))
-        #expect(h.attributes[.queryKeys] == "a b&c d&%26x", "\(h.attributes)")
+        #expect(f.attributes[.method] == "POST" && f.attributes[.path] == "/api/items" && f.attributes[.query] == "id&token", "\(f.attributes)")
+        let g = HTTPRequestInspector.facts(.init(method: "GET", target: "/", host: "h"))
+        #expect(!g.writes && g.attributes[.query] == nil)
+    }
+
+    @Test func aPathTheServerCouldReadDifferentlyIsRefused() {
+        for target in ["/api/..%2fadmin", "/api//x", "/api/%zz"] {
+            let f = HTTPRequestInspector.facts(.init(method: "GET", target: target, host: "h"))
+            #expect(f.parseError != nil && f.refusal != nil, "\(target): \(f)")
+        }
     }
 }

@@ -163,13 +163,13 @@ struct HTTPConditionTests {
         var s = StatementInfo(kind: method.lowercased(), writes: method != "GET")
         s.attributes[.method] = method
         s.attributes[.path] = path
-        if let queryKeys { s.attributes[.queryKeys] = queryKeys }
+        if let queryKeys { s.attributes[.query] = queryKeys }
         return s
     }
 
     @Test func queryKeysMatchAnyKeyAndARequestWithoutAQueryMatchesNoSuchRule() {
         var noDebug = Condition()
-        noDebug.attributes[.queryKeys] = ["debug", "*token*"]
+        noDebug.attributes[.query] = ["debug", "*token*"]
         var reads = Condition()
         reads.attributes[.method] = ["get"]
         reads.attributes[.path] = ["/api/*"]

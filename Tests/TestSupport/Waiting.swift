@@ -19,3 +19,14 @@ public func waitUntil(_ what: String, timeout: Duration, _ condition: () -> Bool
         usleep(50_000)
     }
 }
+
+/// Polls `condition` every 50 ms, without holding a thread, until it holds; throws, naming what
+/// was waited for, after `timeout`. For a count that another task updates after the event a test
+/// can see (a receiver has a delivery before the sender has counted it).
+public func pollUntil(_ what: String, timeout: Duration, _ condition: () throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try !condition() {
+        guard ContinuousClock.now < deadline else { throw HarnessError(description: "timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}

@@ -79,16 +79,20 @@ struct WebhookDispatcherTests {
         let dispatcher = WebhookDispatcher(receivers: [Self.settings("flaky", port: flaky.port), Self.settings("refusing", port: refusing.port),
                                                        Self.settings("broken", port: broken.port)],
                                            gate: "g", logger: Logger(label: "test"), factory: metrics)
+        func outcome(_ receiver: String, _ outcome: String) throws -> Int64 {
+            (try? metrics.expectCounter("tollgate_webhook_deliveries_total", [("receiver", receiver), ("outcome", outcome)]).totalValue) ?? 0
+        }
         try await Self.running(dispatcher) {
             dispatcher.submit(Self.event(1))
             _ = try await flaky.waitFor(3)
             _ = try await broken.waitFor(3)
             _ = try await refusing.waitFor(1)
+            // Each outcome is counted once the dispatcher has read the reply, a moment after the receiver has the request.
+            try await pollUntil("an outcome counted for each receiver", timeout: .seconds(30)) {
+                try outcome("flaky", "delivered") + outcome("refusing", "failed") + outcome("broken", "failed") == 3
+            }
         }
         #expect(flaky.received.count == 3 && broken.received.count == 3 && refusing.received.count == 1)
-        func outcome(_ receiver: String, _ outcome: String) throws -> Int64 {
-            (try? metrics.expectCounter("tollgate_webhook_deliveries_total", [("receiver", receiver), ("outcome", outcome)]).totalValue) ?? 0
-        }
         #expect(try outcome("flaky", "delivered") == 1)
         #expect(try outcome("refusing", "failed") == 1)
         #expect(try outcome("broken", "failed") == 1)
@@ -118,7 +122,10 @@ struct WebhookDispatcherTests {
         for n in 6...10 { dispatcher.submit(Self.event(n)) }
         #expect(ids(try await live.waitFor(10)) == (1...10).map { "a-\($0)" })
         #expect(try metrics.expectCounter("tollgate_webhook_deliveries_total", [("receiver", "hanging"), ("outcome", "dropped")]).totalValue == 4)
-        #expect(try metrics.expectCounter("tollgate_webhook_deliveries_total", [("receiver", "live"), ("outcome", "delivered")]).totalValue == 10)
+        // The receiver has the tenth delivery a moment before the dispatcher has read its reply and counted it.
+        try await pollUntil("ten deliveries counted for the live receiver", timeout: .seconds(30)) {
+            (try? metrics.expectCounter("tollgate_webhook_deliveries_total", [("receiver", "live"), ("outcome", "delivered")]).totalValue) == 10
+        }
         // The dead one is still in its first backoff: nothing it did held the others.
         #expect(try metrics.expectCounter("tollgate_webhook_attempts_total", [("receiver", "dead")]).totalValue == 1)
         task.cancel()

@@ -343,8 +343,8 @@ public struct ExchangeSession {
     /// normalized text; one its inspector could not read keeps its text with the literals
     /// withheld; anything a mask or the secrets detectors find is masked.
     func recordedText(_ inspected: InspectedRequest) -> String {
-        // An HTTP request's text (what an approver is shown): its method and target, already masked by the adapter.
-        if case .http(let h) = inspected.request { return "\(h.method) \(h.target)" }
+        // An HTTP request's text (what an approver is shown): its method and target, through the masks.
+        if case .http(let h) = inspected.request { return recording.text("\(h.method) \(h.target)") }
         guard case .postgres(let p) = inspected.request else { return "" }
         if inspected.carriesSecret {
             return p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized

@@ -10,7 +10,9 @@ Serves, over HTTP/1.1 with keep-alive (TLS with --tls-cert/--tls-key):
 - pods/log, with follow=true: lines with delays, then open until the client closes;
 - pods/exec over WebSocket, subprotocols v5.channel.k8s.io and v4.channel.k8s.io (kube_exec.py), running
   the command for real in --workdir;
-- anything else: the Status a real server answers (404 NotFound, 405 MethodNotAllowed, 401 Unauthorized).
+- anything else: the Status a real server answers (404 NotFound, 405 MethodNotAllowed, 401 Unauthorized);
+- a path the test names with {"op":"answer","path":P,"status":JSON} over stdin: that Status, with its code,
+  for any method (to see how real clients print a Status the test built).
 
 Every request must carry `Authorization: Bearer TOKEN` (--token). Each request (method, path, query,
 headers) and each exec event is appended as one JSON line to --log, for the tests to see what reached
@@ -51,6 +53,7 @@ class Server(ThreadingHTTPServer):
         self.args = args
         self.store = fx.Store()
         self.log_lock = threading.Lock()
+        self.answers = {}  # path -> Status pushed by the test ("answer")
 
     def record(self, entry):
         entry["time"] = time.time()
@@ -144,6 +147,8 @@ class Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)  # bodies are not used by the subset; read to keep the connection in step
         if not authorized:
             return self.send_status(fx.status(401, "Unauthorized", "Unauthorized"))
+        if url.path in self.server.answers:
+            return self.send_status(self.server.answers[url.path])
         try:
             self.route([p for p in url.path.split("/") if p])
         except (BrokenPipeError, ConnectionResetError):
@@ -347,7 +352,12 @@ def follow_stdin(server):
     for line in sys.stdin:
         if line.strip():
             try:
-                server.store.apply(json.loads(line))
+                op = json.loads(line)
+                if op.get("op") == "answer":
+                    server.answers[op["path"]] = json.loads(op["status"])
+                    server.record({"control": op})
+                    continue
+                server.store.apply(op)
                 server.record({"control": json.loads(line)})
             except (KeyError, ValueError) as e:
                 server.record({"control-error": str(e), "line": line})
