@@ -9,11 +9,14 @@
 # 8 pgbench clients in once to warm it (the catalog read, the statement cache), then reads the
 # gate's user + system CPU (all threads, /proc) around `pgbench -t TXNS -c CLIENTS -M prepared`.
 # With PERF=1 also samples the gate with `perf record -g` (cpu-clock) over the same count, for
-# `perf report --no-children`. Asserts nothing.
+# `perf report --no-children`. With STAT=1 also counts the gate's system calls (all, and read,
+# write, writev, epoll_wait, futex) per transaction with `perf stat` tracepoints: those counts do
+# not depend on the machine's load, and each system call costs the gate a few microseconds.
+# Asserts nothing.
 #
 # Usage: benchmarks/gate-cpu.sh BINARY [BINARY...]
 # Environment: TXNS (2000 per client), CLIENTS (8), ROUNDS (3), SCRIPT (select-only), OUT
-#   (directory for the profiles; default a temporary one), PERF (0)
+#   (directory for the profiles; default a temporary one), PERF (0), STAT (0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
@@ -22,6 +25,8 @@ CLIENTS=${CLIENTS:-8}
 ROUNDS=${ROUNDS:-3}
 SCRIPT=${SCRIPT:-select-only}
 PERF=${PERF:-0}
+STAT=${STAT:-0}
+stat_events=raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex
 work=$(mktemp -d /tmp/tollgate-gate-cpu.XXXXXX)
 OUT=${OUT:-$work/out}
 mkdir -p "$OUT"
@@ -80,15 +85,22 @@ for round in $(seq 1 "$ROUNDS"); do
       perf record -q -g -e cpu-clock -o "$OUT/perf.$n.$round.data" -p $g > /dev/null 2>&1 &
       pr=$!; sleep 0.5
     fi
+    if [ "$STAT" = 1 ]; then
+      perf stat -x, -e "$stat_events" -o "$OUT/stat.$n.$round.csv" -p $g > /dev/null 2>&1 &
+      ps=$!; sleep 0.5
+    fi
     bench "$TXNS"
     read -r u1 s1 < <(ticks $g)
     [ "$PERF" != 1 ] || { kill -INT $pr; wait $pr 2>/dev/null || true; }
+    [ "$STAT" != 1 ] || { kill -INT $ps; wait $ps 2>/dev/null || true; }
     kill $g; wait $g 2>/dev/null || true
     tps=$(awk '/^tps = / {print $3}' "$work/pgbench.log")
     read -r us usr sys < <(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$hz" -v n=$((CLIENTS * TXNS)) \
       'BEGIN{f = 1e6 / hz / n; printf "%.1f %.1f %.1f\n", (u + s) * f, u * f, s * f}')
     results[$n]+="$us "; user[$n]+="$usr "
     printf 'round %d  %-50s  %6s us CPU/txn (user %5s, system %5s)  tps %.0f\n' "$round" "$bin" "$us" "$usr" "$sys" "$tps"
+    [ "$STAT" != 1 ] || awk -F, -v n=$((CLIENTS * TXNS)) '$3 ~ /:/ {sub(/.*:(sys_enter_)?/, "", $3); printf "  %s %.2f", $3, $1 / n} END {print "  (per txn)"}' \
+      "$OUT/stat.$n.$round.csv"
   done
 done
 n=0

@@ -41,13 +41,22 @@ public final class SQLRequestInspector: RequestInspector {
     }
 
     struct InspectedRequestParts {
-        var statements: [StatementInfo]
+        let statements: [StatementInfo]
         var projections: [Projection]
         var rowStreams: [RowStreamLayout]
         var carriesSecret: Bool
         var kinds: [String]
         var resources: [CaptureFormat.Resource]
         var functions: [String]
+        /// A statement the parser rejected (its literals are withheld): found once, not per request.
+        let unparsed: Bool
+
+        init(statements: [StatementInfo], projections: [Projection], rowStreams: [RowStreamLayout], carriesSecret: Bool,
+             kinds: [String], resources: [CaptureFormat.Resource], functions: [String]) {
+            self.statements = statements; self.projections = projections; self.rowStreams = rowStreams
+            self.carriesSecret = carriesSecret; self.kinds = kinds; self.resources = resources; self.functions = functions
+            unparsed = statements.contains { $0.parseError != nil }
+        }
     }
 
     static let defaultSchema = "public"
@@ -220,7 +229,7 @@ final class SQLSessionInspector: SessionInspector {
             p.resources = parts.resources
             p.functions = parts.functions
             // Text the parser rejected cannot be known to carry no credential: its literals are withheld.
-            let withheld = parts.statements.contains { $0.parseError != nil } ? SQLLiterals.withheld(p.text) : nil
+            let withheld = parts.unparsed ? SQLLiterals.withheld(p.text) : nil
             return InspectedRequest(request: .postgres(p), statements: parts.statements, projections: parts.projections,
                                     rowStreams: parts.rowStreams, carriesSecret: parts.carriesSecret, withheldText: withheld)
         case let other:
@@ -277,7 +286,7 @@ final class SQLSessionInspector: SessionInspector {
         guard case .postgres(let p) = request.request, p.path != .functionCall else { return }
         let entry = resolved[p.text]?.entry ?? inspector.lookup(p.text)
         // Code the gate does not read (a user function, also one a view calls) changes the session too.
-        let facts = entry.changesSession || request.statements.contains(where: \.mayRunHiddenCode) ? resolve(entry) : []
+        let facts = entry.changesSession || request.statements.contains(where: { $0.mayRunHiddenCode }) ? resolve(entry) : []
         lastPlanned = request.statements.indices.map { i in
             let change = i < facts.count ? facts[i] : nil
             return ConfirmedSessionState.Planned(kind: request.statements[i].kind, change: change.flatMap { changesSession($0) ? $0 : nil })

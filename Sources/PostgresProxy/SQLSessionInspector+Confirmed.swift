@@ -228,10 +228,16 @@ extension SQLSessionInspector {
     /// A transaction ended (or was rolled back to a savepoint): follow the server.
     func transactionEnded(_ end: ConfirmedSessionState.TransactionEnd) {
         if end != .committed { forgetDeclaredCursors() }
+        guard stable != nil else { return }
+        // The common case, nothing to follow: read in place (a copy of the state and a set of the
+        // cursors' names per transaction were a cost of every transaction, issue 18).
+        if end == .committed, !stable!.sessionPathChanged, !stable!.localPathChanged, stable!.tempTables == tempTables,
+           stable!.cursors.count == cursors.count, cursors.keys.allSatisfy({ stable!.cursors.contains($0) }) {
+            if !stable!.declaredCursors.isEmpty { stable!.declaredCursors = [] }
+            return
+        }
         guard var before = stable else { return }
         let changed = before.sessionPathChanged || before.localPathChanged
-        let quiet = !changed && before.tempTables == tempTables && before.cursors == Set(cursors.keys)
-        if end == .committed && quiet { stable?.declaredCursors = []; return }  // the common case: nothing to follow
         switch end {
         case .committed:
             // SET LOCAL ends with the transaction; after SET and SET LOCAL both, the value in force is not known.

@@ -32,18 +32,29 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     let target: TargetConfig
     /// The target's catalog cache (looked up once, not per result).
     let catalog: CatalogCache?
-    var state = State.startup
     var context: ChannelHandlerContext?
     var clientAddress = ""
     var tls: TLSInfo?
     var startupParameters: [(name: String, value: String)] = []
-    /// Every step of every exchange that is not PostgreSQL's own: identity, decisions, recording, counts.
-    var core: ExchangeSession
     var session: SessionContext? { core.context }
     var upstream: Channel?
     var upstreamLogin: UpstreamLogin?
     var gateKey: (Int32, Int32)?
     var endReason = "client-disconnect"
+    /// The policy generation `masking` was made from.
+    var maskingGeneration = -1
+    // The state touched several times per message. Release builds make no runtime exclusivity
+    // check on it (`@exclusivity(unchecked)`; they cost about 1.5 µs of gate CPU a transaction,
+    // issue 18, docs/benchmark-log.md). Safe: the handler is confined to its event loop (one
+    // thread), and no access to these overlaps another: the relay machine, the core, the masker
+    // and the decoder are values changed by their own methods, which call nothing of the handler
+    // (the relay follows the inspector through a generation counter for that reason); the
+    // compiler checks the rest statically. Debug builds, where every test runs, keep the checks,
+    // so an overlap that creeps in fails the tests.
+    #if DEBUG
+    var state = State.startup
+    /// Every step of every exchange that is not PostgreSQL's own: identity, decisions, recording, counts.
+    var core: ExchangeSession
     /// How the server reads statements, as it reports it: the gate ends the session when it changes.
     var lexing = LexingSettings()
     /// What is pending and what each expected reply is: the relay's bookkeeping, as a state machine.
@@ -53,15 +64,25 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     /// The session's masks for results as they stream (nil: none configured for it), made from
     /// the core's masks of policy generation `maskingGeneration`.
     var masking: PostgresResultMasker?
-    var maskingGeneration = -1
     /// Messages for each side, gathered during one read and written in one go: a statement's
     /// Bind/Execute/Sync (or a result's rows) become one write, not one per message.
     var clientOut = ByteBuffer()
     var upstreamOut = ByteBuffer()
-    /// Strict recording: upstream output waiting for its record, by the core's ticket.
-    var heldUpstream: [(ticket: UInt64, bytes: ByteBuffer)] = []
     /// The client's messages, decoded here as they arrive, each with the bytes it came in.
     var frames: FramedDecoding<PostgresFrontendDecoder>
+    #else
+    @exclusivity(unchecked) var state = State.startup
+    @exclusivity(unchecked) var core: ExchangeSession
+    @exclusivity(unchecked) var lexing = LexingSettings()
+    @exclusivity(unchecked) var machine = RelayStateMachine()
+    @exclusivity(unchecked) var recorded: ResultRecording
+    @exclusivity(unchecked) var masking: PostgresResultMasker?
+    @exclusivity(unchecked) var clientOut = ByteBuffer()
+    @exclusivity(unchecked) var upstreamOut = ByteBuffer()
+    @exclusivity(unchecked) var frames: FramedDecoding<PostgresFrontendDecoder>
+    #endif
+    /// Strict recording: upstream output waiting for its record, by the core's ticket.
+    var heldUpstream: [(ticket: UInt64, bytes: ByteBuffer)] = []
 
     init(gate: PostgresGate, target: TargetConfig) {
         self.gate = gate

@@ -59,12 +59,20 @@ final class UpstreamHandler<Session: UpstreamSession>: ChannelInboundHandler {
     var refreshing: CatalogCache?
     /// Closed (by either side): no further message is handled. Kept here rather than asked of the
     /// channel for every message.
-    var open = true
     /// The server sent a FATAL error while relaying: its close that follows ends the session as
     /// the server ended it, without an error of the gate's after the server's.
     var sawFatal = false
+    // Touched for every message: no runtime exclusivity check in release builds, as for
+    // PostgresSessionHandler's relay state (see there why it is safe: one event loop, and the
+    // decoder is a value whose methods call nothing of the handler). Debug builds keep the checks.
+    #if DEBUG
+    var open = true
     /// The database's messages, decoded here as they arrive, each with the bytes it came in.
     var frames: FramedDecoding<PostgresBackendDecoder>
+    #else
+    @exclusivity(unchecked) var open = true
+    @exclusivity(unchecked) var frames: FramedDecoding<PostgresBackendDecoder>
+    #endif
 
     init(session: Session, maxMessageSize: Int, tlsMode: TargetConfig.UpstreamTLS, tlsContext: NIOSSLContext?, serverName: String?) {
         self.session = session

@@ -3,17 +3,59 @@ import Policy
 
 /// Who is on the other end of a session, and where from.
 public struct SessionContext: Sendable {
-    public var sessionID: String
-    public var target: String
+    /// The fields, in one immutable object: a session's context is passed (copied) several times
+    /// per request and changed almost never, so a copy is one retain rather than six (issue 18).
+    final class Fields: Sendable {
+        let sessionID, target, subject: String
+        let groups: [String]
+        let clientAddress, applicationName: String
+
+        init(sessionID: String, target: String, subject: String, groups: [String], clientAddress: String, applicationName: String) {
+            self.sessionID = sessionID; self.target = target; self.subject = subject; self.groups = groups
+            self.clientAddress = clientAddress; self.applicationName = applicationName
+        }
+    }
+    var fields: Fields
+
+    public var sessionID: String {
+        get { fields.sessionID }
+        set { change { $0.sessionID = newValue } }
+    }
+    public var target: String {
+        get { fields.target }
+        set { change { $0.target = newValue } }
+    }
     /// The verified subject and groups (from the identity token), never the token.
-    public var subject: String
-    public var groups: [String]
-    public var clientAddress: String
-    public var applicationName: String
+    public var subject: String {
+        get { fields.subject }
+        set { change { $0.subject = newValue } }
+    }
+    public var groups: [String] {
+        get { fields.groups }
+        set { change { $0.groups = newValue } }
+    }
+    public var clientAddress: String {
+        get { fields.clientAddress }
+        set { change { $0.clientAddress = newValue } }
+    }
+    public var applicationName: String {
+        get { fields.applicationName }
+        set { change { $0.applicationName = newValue } }
+    }
 
     public init(sessionID: String, target: String, subject: String, groups: [String], clientAddress: String, applicationName: String) {
-        self.sessionID = sessionID; self.target = target; self.subject = subject; self.groups = groups
-        self.clientAddress = clientAddress; self.applicationName = applicationName
+        fields = Fields(sessionID: sessionID, target: target, subject: subject, groups: groups, clientAddress: clientAddress,
+                        applicationName: applicationName)
+    }
+
+    /// A change makes new fields (the old ones may be shared by copies).
+    private mutating func change(_ edit: (inout (sessionID: String, target: String, subject: String, groups: [String],
+                                                 clientAddress: String, applicationName: String)) -> Void) {
+        var f = (sessionID: fields.sessionID, target: fields.target, subject: fields.subject, groups: fields.groups,
+                 clientAddress: fields.clientAddress, applicationName: fields.applicationName)
+        edit(&f)
+        fields = Fields(sessionID: f.sessionID, target: f.target, subject: f.subject, groups: f.groups, clientAddress: f.clientAddress,
+                        applicationName: f.applicationName)
     }
 }
 

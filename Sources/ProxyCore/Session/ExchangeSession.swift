@@ -193,8 +193,17 @@ public struct ExchangeSession {
             outstanding.append(Outstanding(exchange: exchange, verdict: .waiting(request)))
             return []
         }
-        outstanding.append(decide(request, exchange: exchange))
-        return release()
+        let decided = decide(request, exchange: exchange)
+        guard decided.hold == nil else {
+            outstanding.append(decided)
+            return release()
+        }
+        // Nothing held (the common case): released at once, without passing through the queue
+        // (an `Outstanding` is large: appending, copying and removing it cost per request, issue 18).
+        var actions: [ExchangeAction] = []
+        emit(decided.verdict, exchange: decided.exchange, into: &actions)
+        if pauses.client.contains(.held) { actions.append(contentsOf: resume(.client, .held)) }
+        return actions
     }
 
     mutating func decide(_ request: consuming Request, exchange: UInt64) -> Outstanding {
@@ -284,22 +293,27 @@ public struct ExchangeSession {
                 break
             }
             outstanding.removeFirst()
-            switch head.verdict {
-            case .forward(let admitted):
-                actions.append(.forward(admitted))
-            case .waiting:
-                preconditionFailure("decided above")
-            case .refuse(let message):
-                counts.refused &+= 1
-                record(.response(refusalResponse(sqlState: "42501", message: message)), exchange: head.exchange)
-                actions.append(.refuse(exchange: head.exchange, message: message))
-            }
+            emit(head.verdict, exchange: head.exchange, into: &actions)
         }
         let held = !outstanding.isEmpty
         if held != pauses.client.contains(.held) {
             actions.append(contentsOf: held ? pause(.client, .held) : resume(.client, .held))
         }
         return actions
+    }
+
+    /// A decided request that no hold keeps: forwarded, or refused (and its refusal recorded).
+    mutating func emit(_ verdict: Outstanding.Verdict, exchange: UInt64, into actions: inout [ExchangeAction]) {
+        switch verdict {
+        case .forward(let admitted):
+            actions.append(.forward(admitted))
+        case .waiting:
+            preconditionFailure("decided before it is released")
+        case .refuse(let message):
+            counts.refused &+= 1
+            record(.response(refusalResponse(sqlState: "42501", message: message)), exchange: exchange)
+            actions.append(.refuse(exchange: exchange, message: message))
+        }
     }
 
     mutating func admission(_ inspected: InspectedRequest) -> Admission {
