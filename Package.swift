@@ -134,8 +134,14 @@ let package = Package(
                                                       .product(name: "Metrics", package: "swift-metrics")]),
         // HTTP/1.1 reverse proxy (issue 20): strict request framing, hop-by-hop fields, credential
         // swap and recording, as value types; the framing handler (NIO) in front of them.
-        .target(name: "HTTPProxy", dependencies: ["CaptureFormat", "Policy", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "HTTPProxyTests", dependencies: ["HTTPProxy", "CaptureFormat", .product(name: "NIOCore", package: "swift-nio"),
+        .target(name: "HTTPProxy", dependencies: ["CaptureFormat", "ProxyCore", "GateRuntime", "Identity", "Approvals", "Policy", "Masking",
+                                                  .product(name: "NIOCore", package: "swift-nio"),
+                                                  .product(name: "NIOPosix", package: "swift-nio"),
+                                                  .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                  .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                  .product(name: "Crypto", package: "swift-crypto"),
+                                                  .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "HTTPProxyTests", dependencies: ["HTTPProxy", "CaptureFormat", "Masking", "Policy", .product(name: "NIOCore", package: "swift-nio"),
                                                            .product(name: "NIOEmbedded", package: "swift-nio")]),
         // Signed deliveries of the gate's events to webhook receivers (approvals), never on the data path.
         .target(name: "Webhooks", dependencies: ["ProxyCore", "Approvals", "Policy",
@@ -166,7 +172,7 @@ let package = Package(
                                                   .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "capture-proxy",
-            dependencies: ["PostgresProxy", "GateRuntime", "AdminAPI", "Webhooks",
+            dependencies: ["PostgresProxy", "HTTPProxy", "GateRuntime", "AdminAPI", "Webhooks",
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Metrics", package: "swift-metrics"), "ProxyCore", "Identity", "Forensics", "CaptureFormat", "Policy", "SQLInspection",
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

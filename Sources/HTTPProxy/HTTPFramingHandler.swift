@@ -12,16 +12,20 @@ public final class HTTPFramingHandler: ChannelInboundHandler {
     private var machine: RequestStreamMachine
     /// Called with each refusal before it is answered, for the capture and the log.
     private let onRefusal: @Sendable (HTTPRefusal) -> Void
+    /// False: a refusal is passed down as an event, for a handler that answers requests in
+    /// order (the gate's session, behind pipelined requests still being answered).
+    private let answersRefusals: Bool
 
-    public init(limits: HTTPLimits, onRefusal: @escaping @Sendable (HTTPRefusal) -> Void = { _ in }) {
+    public init(limits: HTTPLimits, answersRefusals: Bool = true, onRefusal: @escaping @Sendable (HTTPRefusal) -> Void = { _ in }) {
         self.machine = RequestStreamMachine(limits: limits)
+        self.answersRefusals = answersRefusals
         self.onRefusal = onRefusal
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         for event in machine.receive(Array(buffer.readableBytesView)) {
-            if case .refuse(let refusal) = event {
+            if case .refuse(let refusal) = event, answersRefusals {
                 onRefusal(refusal)
                 let response = GateResponse.refusal(refusal)
                 context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: response.serialized)))

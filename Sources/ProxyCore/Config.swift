@@ -126,7 +126,7 @@ public struct TargetConfig: Sendable {
     /// select-only); level 3 had halved level 6's compression time for files 3–8 % larger.
     public static let defaultCompressionLevel = 1
 
-    public enum ProtocolKind: String, Sendable { case postgres }
+    public enum ProtocolKind: String, Sendable { case postgres, http }
     /// As libpq's sslmode: prefer and require encrypt without verifying the server; verify-ca
     /// checks its certificate chain against `upstreamCAFile`, verify-full also its name.
     public enum UpstreamTLS: String, Sendable {
@@ -161,6 +161,8 @@ public struct TargetConfig: Sendable {
     public var masks: [MaskSpec]
     /// When a request's record must be on disk (see `RecordingDurability`).
     public var recordDurability: RecordingDurability = .batched
+    /// `protocol: http` only: the upstream credential and request limits.
+    public var http: HTTPTargetSettings? = nil
 
     /// The account the gate logs in with upstream: the client never learns it.
     public struct Credentials: Sendable {
@@ -173,18 +175,30 @@ public struct TargetConfig: Sendable {
     static func parse(name: String, node: ConfigNode, resolve: (String) -> String, environment: [String: String],
                       requireSecrets: Bool) throws -> TargetConfig {
         let f = try node.fields(["protocol", "listen", "upstream", "tls", "allow_plaintext", "upstream_tls",
-                                 "upstream_ca_file", "upstream_server_name", "credentials", "limits", "recording", "masks"])
-        guard let proto = try f["protocol"]?.oneOf(["postgres": ProtocolKind.postgres]) else {
-            throw node.error("missing 'protocol' (postgres)")
+                                 "upstream_ca_file", "upstream_server_name", "credentials", "limits", "recording", "masks", "kind"])
+        guard let proto = try f["protocol"]?.oneOf(["postgres": ProtocolKind.postgres, "http": .http]) else {
+            throw node.error("missing 'protocol' (postgres or http)")
         }
+        if proto == .postgres, let kind = f["kind"] { throw kind.errorAtKey("'kind' is for protocol: http targets") }
         guard let listen = try f["listen"]?.hostPort() else { throw node.error("missing 'listen' (HOST:PORT)") }
         guard let upstream = try f["upstream"]?.hostPort() else { throw node.error("missing 'upstream' (HOST:PORT)") }
         let tls = try f["tls"].map { try ListenerTLS.parse($0, resolve: resolve) }
         let cert = tls?.certificate, key = tls?.key
-        guard let credNode = f["credentials"] else { throw node.error("missing 'credentials' (the upstream account the gate uses)") }
-        let credentials = try Credentials.parse(credNode, resolve: resolve, environment: environment, requireSecrets: requireSecrets)
         var maxMessage = 16 << 20, idle = Duration.seconds(900)
-        if let limits = f["limits"] {
+        let credentials: Credentials
+        var http: HTTPTargetSettings?
+        if proto == .http {
+            // HTTP credentials are a token or basic auth, and its limits are its own (HTTPTargetSettings).
+            let (settings, httpIdle) = try HTTPTargetSettings.parse(credentials: f["credentials"], limits: f["limits"], kind: f["kind"],
+                                                                   resolve: resolve, environment: environment, requireSecrets: requireSecrets)
+            http = settings
+            idle = httpIdle ?? idle
+            credentials = Credentials(user: "", password: nil, source: settings.credentialSource)
+        } else {
+            guard let credNode = f["credentials"] else { throw node.error("missing 'credentials' (the upstream account the gate uses)") }
+            credentials = try Credentials.parse(credNode, resolve: resolve, environment: environment, requireSecrets: requireSecrets)
+        }
+        if proto == .postgres, let limits = f["limits"] {
             let l = try limits.fields(["max_message_bytes", "idle_timeout"])
             maxMessage = try l["max_message_bytes"]?.bytes(max: 1 << 30) ?? maxMessage
             idle = try l["idle_timeout"]?.duration() ?? idle
@@ -198,13 +212,20 @@ public struct TargetConfig: Sendable {
             maxValue = try r["max_value_bytes"]?.bytes(max: 16 << 20) ?? maxValue
             level = try r["compression_level"]?.int(in: 1...9) ?? level
         }
+        if proto == .http, durability == .strict, let rec = f["recording"] {
+            // Fail closed: the HTTP adapter does not hold forwarding for its record yet.
+            throw rec.error("durability: strict is not supported for protocol: http targets yet (use batched)")
+        }
         let allowPlaintext = try f["allow_plaintext"]?.bool() ?? false
         if cert == nil && !listen.isLoopback && !allowPlaintext {
             throw node.error("listens on \(listen), which is not loopback, without 'tls': clients would send tokens in clear. Configure tls, or set allow_plaintext: true")
         }
         let modes: [String: UpstreamTLS] = ["disable": .disable, "prefer": .prefer, "require": .require,
                                             "verify-ca": .verifyCA, "verify-full": .verifyFull]
-        let upstreamTLS: UpstreamTLS = try f["upstream_tls"]?.oneOf(modes) ?? .prefer
+        // HTTP upstreams are http (disable) or https verified against a CA file and name (verify-full, the default).
+        let upstreamTLS: UpstreamTLS = proto == .http
+            ? try f["upstream_tls"]?.oneOf(["disable": .disable, "verify-full": .verifyFull]) ?? .verifyFull
+            : try f["upstream_tls"]?.oneOf(modes) ?? .prefer
         let (caFile, serverName) = try upstreamVerification(f, mode: upstreamTLS, node: node, resolve: resolve)
         var target = TargetConfig(name: name, protocolKind: proto, listen: listen, upstream: upstream, tlsCertificate: cert, tlsKey: key,
                             allowPlaintext: allowPlaintext,
@@ -215,6 +236,7 @@ public struct TargetConfig: Sendable {
                             masks: try f["masks"].map(MaskConfig.parse) ?? [], recordDurability: durability)
         target.upstreamCAFile = caFile
         target.upstreamServerName = serverName
+        target.http = http
         return target
     }
 }

@@ -11,6 +11,7 @@ import Identity
 import Logging
 import Policy
 import GateRuntime
+import HTTPProxy
 import PostgresProxy
 import ServiceLifecycle
 import UnixSignals
@@ -86,8 +87,14 @@ struct Run: AsyncParsableCommand {
         // Approval changes reach the receivers through the dispatcher's queues: the service never waits on them.
         let webhooks = config.webhooks.isEmpty ? nil : WebhookDispatcher(receivers: config.webhooks, gate: config.proxy.id, logger: logger)
         let pageURL = config.approvals.pageURL
-        let gate = try Gate(config: config, verifier: verifier, logger: logger, adapters: [postgres],
-                            policies: { postgres.policies($0, generation: $1) },
+        let http = try HTTPAdapter(config: config, logger: logger)
+        let httpInspector = http.inspector
+        // One policy pipeline for every target: each request is inspected by its protocol's inspector.
+        let gate = try Gate(config: config, verifier: verifier, logger: logger, adapters: [postgres, http],
+                            policies: { config, generation in
+                                let state = postgres.policies(config, generation: generation)
+                                return state.inspecting(with: ProtocolInspectors(postgres: state.pipeline.inspector, http: httpInspector))
+                            },
                             approvalObservers: webhooks.map { w in [{ w.submit(ApprovalWebhookEvent.make($0, pageURL: pageURL)) }] } ?? [])
         let load = options
         let reloader = ReloadOnHangup(gate: gate, logger: logger) { try load.load() }
@@ -142,7 +149,9 @@ struct Check: ParsableCommand {
         }
         for t in config.targets {
             let tls = t.tlsCertificate != nil ? "TLS" : (t.listen.isLoopback ? "plaintext (loopback)" : "plaintext (allowed)")
-            print("  \(t.name): \(t.protocolKind.rawValue) \(t.listen) -> \(t.upstream) as \(t.credentials.user) (password: \(t.credentials.source)), \(tls), recording \(t.recordDurability.rawValue)")
+            let account = t.protocolKind == .http ? "with upstream credential: \(t.credentials.source)"
+                : "as \(t.credentials.user) (password: \(t.credentials.source))"
+            print("  \(t.name): \(t.protocolKind.rawValue) \(t.listen) -> \(t.upstream) \(account), \(tls), recording \(t.recordDurability.rawValue)")
             if !t.masks.isEmpty { print("    masks: \(t.masks.map(\.label).joined(separator: ", "))") }
         }
         for p in config.policies.policies {

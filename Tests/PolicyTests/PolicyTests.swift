@@ -155,3 +155,35 @@ struct PolicyTests {
         #expect(set.decide([StatementInfo(kind: "set")], who: Principal(subject: "a", groups: ["dba"]), target: "db", path: "simple").action == .allow)
     }
 }
+
+/// HTTP conditions: method without case, paths where `*` crosses `/`, query keys where any key may match.
+@Suite("HTTP request conditions")
+struct HTTPConditionTests {
+    func request(_ method: String, _ path: String, queryKeys: String? = nil) -> StatementInfo {
+        var s = StatementInfo(kind: method.lowercased(), writes: method != "GET")
+        s.attributes[.method] = method
+        s.attributes[.path] = path
+        if let queryKeys { s.attributes[.query] = queryKeys }
+        return s
+    }
+
+    @Test func queryKeysMatchAnyKeyAndARequestWithoutAQueryMatchesNoSuchRule() {
+        var noDebug = Condition()
+        noDebug.attributes[.query] = ["debug", "*token*"]
+        var reads = Condition()
+        reads.attributes[.method] = ["get"]
+        reads.attributes[.path] = ["/api/*"]
+        let set = PolicySet(policies: [Policy(name: "api", groups: ["agents"], rules: [
+            Rule(name: "no-debug", when: noDebug, then: .deny),
+            Rule(name: "reads", when: reads, then: .allow),
+        ])])
+        let who = Principal(subject: "a", groups: ["agents"])
+        func decide(_ s: StatementInfo) -> String { set.decide([s], who: who, target: "api", path: "http").rule }
+        #expect(decide(request("GET", "/api/v1/items")) == "reads")
+        #expect(decide(request("GET", "/api/v1/items", queryKeys: "page&limit")) == "reads")
+        #expect(decide(request("GET", "/api/v1/items", queryKeys: "page&debug")) == "no-debug")
+        #expect(decide(request("GET", "/api/v1/items", queryKeys: "access_token")) == "no-debug")
+        #expect(decide(request("POST", "/api/v1/items")) == "default-deny")
+    }
+}
+

@@ -139,7 +139,8 @@ public struct ExchangeSession {
         self.recorder = recorder
         if settings.durability == .strict { writeAhead = WriteAheadQueue() }
         let policy = currentPolicy()
-        inspection = policy.pipeline.inspector.makeSession(target: context.target, parameters: opening.parameters)
+        inspection = ProtocolInspectors.session(of: policy.pipeline.inspector, protocolName: settings.protocolName,
+                                                target: context.target, parameters: opening.parameters)
         record(.sessionStart(SessionStart(clientAddress: opening.clientAddress, applicationName: recording.text(opening.applicationName),
                                           tls: opening.tls,
                                           parameters: opening.parameters.map { KeyValue(recording.text($0.key), recording.text($0.value)) })))
@@ -311,8 +312,7 @@ public struct ExchangeSession {
             preconditionFailure("decided before it is released")
         case .refuse(let message):
             counts.refused &+= 1
-            record(.response(.postgres(PostgresResponse(error: PostgresNotice(severity: "ERROR", sqlState: "42501", message: message)))),
-                   exchange: exchange)
+            record(.response(refusalResponse(sqlState: "42501", message: message)), exchange: exchange)
             actions.append(.refuse(exchange: exchange, message: message))
         }
     }
@@ -359,6 +359,12 @@ public struct ExchangeSession {
     /// withheld; anything a mask or the secrets detectors find is masked.
     /// The flags say what was done to it (format 1.4), so readers need not look for the markers.
     func recordedText(_ inspected: InspectedRequest) -> (text: String, flags: ValueFlags) {
+        // An HTTP request's text (what an approver is shown): its method and target, through the masks.
+        if case .http(let h) = inspected.request {
+            let source = "\(h.method) \(h.target)"
+            let text = recording.text(source)
+            return (text, text == source ? [] : .masked)
+        }
         guard case .postgres(let p) = inspected.request else { return ("", []) }
         if inspected.carriesSecret {
             return (p.normalized.isEmpty || p.normalized == p.text ? "[tollgate: statement text withheld: it carries a credential]" : p.normalized,
@@ -477,8 +483,7 @@ public struct ExchangeSession {
                        exchange: hold.exchange)
             }
             counts.refused &+= 1
-            record(.response(.postgres(PostgresResponse(error: PostgresNotice(severity: "ERROR", sqlState: "57014",
-                                                                               message: "tollgate: not sent: the session ended (\(reason)) while it waited")))),
+            record(.response(refusalResponse(sqlState: "57014", message: "tollgate: not sent: the session ended (\(reason)) while it waited")),
                    exchange: waiting.exchange)
         }
         outstanding.removeAll()
@@ -539,6 +544,7 @@ extension ExchangeSession {
     /// A held request's grant key: its fingerprint, else its normalized text (never empty, so that
     /// two unrelated statements never share a grant).
     static func grantKey(_ inspected: InspectedRequest?) -> String {
+        if let inspected, case .http(let h) = inspected.request { return "http:\(h.method) \(h.host)\(h.target.split(separator: "?", maxSplits: 1).first ?? "")" }
         guard let inspected, case .postgres(let p) = inspected.request else { return "" }
         if !p.fingerprint.isEmpty { return p.fingerprint }
         return p.normalized.isEmpty ? "text:" + p.text : p.normalized

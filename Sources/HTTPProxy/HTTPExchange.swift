@@ -1,0 +1,31 @@
+import CaptureFormat
+import NIOCore
+
+/// One request through the gate and its response, as the session handler follows it.
+struct HTTPExchange {
+    let number: UInt64
+    let head: RequestHead
+    let framing: BodyFraming
+    let started: NIODeadline
+    /// The client has sent the whole request body.
+    var requestEnded = false
+    var response: Response?
+
+    /// The upstream's response as it is relayed.
+    struct Response {
+        var status: Int
+        var recordedFields: [KeyValue]
+        /// The client gets the body chunked (the gate set the framing: a masked body's length changes).
+        var chunked: Bool
+        /// HEAD, 204, 304: no body whatever the fields say.
+        var bodiless: Bool
+        var masker: StreamingBodyMasker?
+        var body: BodyRecording
+        /// The client's connection ends after this response (the upstream said close, or the body runs to the close).
+        var closeAfter: Bool
+    }
+
+    init(number: UInt64, head: RequestHead, framing: BodyFraming, started: NIODeadline) {
+        self.number = number; self.head = head; self.framing = framing; self.started = started
+    }
+}

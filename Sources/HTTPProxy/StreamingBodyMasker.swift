@@ -1,0 +1,64 @@
+import Masking
+
+/// Masks a text or JSON body as it streams, holding no more than a bounded window of it.
+///
+/// A body up to `window` bytes is masked whole, as one value. Past that, what has arrived is
+/// masked and sent up to its last delimiter (a line break, a quote, `,` `{` `}` `[` `]` `<` `>`),
+/// and the rest waits for more: no built-in detector's match (an email, a card or SSN, a token)
+/// contains one of them, so a cut there never splits a match. What is held never exceeds
+/// `maxHeld`: a body with no delimiter in that many bytes cannot be cut safely and is refused
+/// (the connection is cut; nothing of it was sent unmasked).
+public struct StreamingBodyMasker: Sendable {
+    /// Bodies up to this size are masked whole.
+    public static let window = 64 * 1024
+    /// The most held back waiting for a delimiter.
+    public static let maxHeld = 1024 * 1024
+
+    let masker: Masker
+    var held: [UInt8] = []
+    public private(set) var tally = MaskTally()
+    static let location = MaskLocation("body")
+
+    public init(masker: Masker) { self.masker = masker }
+
+    static func isDelimiter(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "\n"), UInt8(ascii: "\""), UInt8(ascii: ","), UInt8(ascii: "{"), UInt8(ascii: "}"),
+             UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "<"), UInt8(ascii: ">"):
+            true
+        default:
+            false
+        }
+    }
+
+    public struct Unmaskable: Error, Equatable {
+        public var detail: String
+    }
+
+    /// The masked bytes that may be sent now (possibly none).
+    public mutating func feed(_ bytes: [UInt8]) -> Result<[UInt8], Unmaskable> {
+        held.append(contentsOf: bytes)
+        guard held.count > Self.window else { return .success([]) }
+        guard let cut = held.lastIndex(where: Self.isDelimiter) else {
+            if held.count > Self.maxHeld {
+                return .failure(Unmaskable(detail: "the body has no line break or JSON delimiter in \(Self.maxHeld) bytes; the gate cannot mask it as it streams"))
+            }
+            return .success([])
+        }
+        let ready = Array(held[...cut])
+        held.removeFirst(cut + 1)
+        return .success(mask(ready))
+    }
+
+    /// The end of the body: what was held, masked.
+    public mutating func finish() -> [UInt8] {
+        defer { held = [] }
+        return mask(held)
+    }
+
+    mutating func mask(_ bytes: [UInt8]) -> [UInt8] {
+        guard !bytes.isEmpty, let m = masker.mask(bytes) else { return bytes }
+        tally.record(m, at: Self.location)
+        return m.bytes
+    }
+}
