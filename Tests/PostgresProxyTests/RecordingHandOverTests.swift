@@ -37,7 +37,7 @@ import Testing
         #expect(seen == (0...UInt64(n)).map { $0 })
     }
 
-    @Test(.timeLimit(.minutes(1))) func aSubmissionOverTheBacklogLimitAsksToPauseAndTheDrainSaysGoOn() async throws {
+    @Test(.timeLimit(.minutes(10))) func aSubmissionOverTheBacklogLimitAsksToPauseAndTheDrainSaysGoOn() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("handover-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let recorder = try SessionRecorder(directory: dir, header: header("backlog"), key: SigningKey())
@@ -47,7 +47,7 @@ import Testing
 
     /// A batch of `drainBytes` or more is written at once, not after the gathering; `finish` does
     /// not wait for it either. (The gathering here is an hour: a test that waited for it would hit its time limit.)
-    @Test(.timeLimit(.minutes(1))) func aFullBatchAndTheEndAreWrittenWithoutWaitingForTheGathering() async throws {
+    @Test(.timeLimit(.minutes(10))) func aFullBatchAndTheEndAreWrittenWithoutWaitingForTheGathering() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("handover-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let recorder = try SessionRecorder(directory: dir, header: header("full"), key: SigningKey(), gatherDelay: .seconds(3600))
@@ -75,7 +75,7 @@ import Testing
 
     /// An idle session's open block reaches the disk when it turns `maxBlockAge` old, with no
     /// more events and no `finish` to push it.
-    @Test(.timeLimit(.minutes(1))) func anIdleSessionsOpenBlockIsSealedWhenItTurnsOld() async throws {
+    @Test(.timeLimit(.minutes(10))) func anIdleSessionsOpenBlockIsSealedWhenItTurnsOld() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("handover-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var options = WriterOptions()

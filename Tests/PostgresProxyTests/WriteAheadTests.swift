@@ -43,7 +43,7 @@ import Testing
 
     /// The acknowledgement comes once the events are in a complete, synced block of the file,
     /// without the gathering (an hour here) and before the session ends.
-    @Test(.timeLimit(.minutes(1))) func anAcknowledgedEventIsInTheFileBeforeTheSessionEnds() async throws {
+    @Test(.timeLimit(.minutes(10))) func anAcknowledgedEventIsInTheFileBeforeTheSessionEnds() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("writeahead-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let recorder = try SessionRecorder(directory: dir, header: header("ack"), key: SigningKey(), gatherDelay: .seconds(3600))

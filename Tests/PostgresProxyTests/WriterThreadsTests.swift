@@ -65,7 +65,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func jobsRunOnceDueEarliestFirstOnTheIdleThread() async {
+    @Test(.timeLimit(.minutes(10))) func jobsRunOnceDueEarliestFirstOnTheIdleThread() async {
         // (The idle thread alone: the rescuer, on a busy test machine, could run some.)
         let thread = WriterThread(name: "tg-writer-0", rescueAfter: nil)
         let idle = await thread.runsAtIdlePriority
@@ -99,7 +99,7 @@ import Testing
 
     /// What no idle thread takes (here there is none, as on a core the event loops saturate) the
     /// rescuer runs at normal priority once it has waited long enough past its time.
-    @Test(.timeLimit(.minutes(1))) func jobsLeftWaitingAreRunByTheRescuer() async {
+    @Test(.timeLimit(.minutes(10))) func jobsLeftWaitingAreRunByTheRescuer() async {
         let thread = WriterThread(name: "tg-test", rescueAfter: .milliseconds(20), idleThread: false)
         let log = NotingJob.Log()
         let now = ContinuousClock.now
@@ -119,7 +119,7 @@ import Testing
     }
 
     /// A job hands off what must not run at idle priority: the rescuer runs it, at normal priority.
-    @Test(.timeLimit(.minutes(1))) func handOffsRunOnTheRescuerAtNormalPriority() async {
+    @Test(.timeLimit(.minutes(10))) func handOffsRunOnTheRescuerAtNormalPriority() async {
         let thread = WriterThread(name: "tg-writer-h", rescueAfter: nil)
         let idle = await thread.runsAtIdlePriority
         let log = NotingJob.Log()
@@ -134,7 +134,7 @@ import Testing
 
     /// Stopping runs what is scheduled (a job not yet due included, at once), then both threads
     /// of each writer exit; what is scheduled afterwards runs on the caller, so nothing is lost.
-    @Test(.timeLimit(.minutes(1))) func stoppingRunsWhatIsLeftThenTheThreadsExit() async throws {
+    @Test(.timeLimit(.minutes(10))) func stoppingRunsWhatIsLeftThenTheThreadsExit() async throws {
         let threads = WriterThreads(count: 2, name: "tg-stop-")
         let log = NotingJob.Log()
         let later = ContinuousClock.now + .seconds(3600)
@@ -186,7 +186,7 @@ import Testing
     /// A session recorded through its whole life (a backlog drained, its end awaited by several
     /// callers) writes on its thread, and leaves no thread but the writers' own at idle priority:
     /// threads started while it ran (the cooperative pool's) inherit their creator's priority.
-    @Test(.timeLimit(.minutes(1))) func aRecorderWritesOnItsThreadAndLeavesNoOtherThreadAtIdlePriority() async throws {
+    @Test(.timeLimit(.minutes(10))) func aRecorderWritesOnItsThreadAndLeavesNoOtherThreadAtIdlePriority() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("writer-thread-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let thread = WriterThreads(count: 1).next()

@@ -24,7 +24,7 @@ struct WriteAheadSessionTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aForwardIsHeldUntilItsRecordIsDurable() async throws {
+    @Test(.timeLimit(.minutes(10))) func aForwardIsHeldUntilItsRecordIsDurable() async throws {
         let h = try Harness()
         var s = try h.opened(durability: .strict)
         #expect(s.writesAhead)

@@ -16,7 +16,7 @@ struct WebhookDispatcherTests {
 
     static func settings(_ name: String, port: Int, secret: String = "s3cret-webhook-key", format: WebhookSettings.Format = .json,
                          events: Set<String> = [], attempts: Int = 3, retryAfter: Duration = .milliseconds(20),
-                         timeout: Duration = .seconds(5)) -> WebhookSettings {
+                         timeout: Duration = .seconds(60)) -> WebhookSettings {
         WebhookSettings(name: name, url: URL(string: "http://127.0.0.1:\(port)/hook")!, secret: secret, events: events, format: format,
                         timeout: timeout, attempts: attempts, retryAfter: retryAfter)
     }
