@@ -42,12 +42,19 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     try p.run()
     if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
     try? input.fileHandleForWriting.close()
-    let killer = DispatchWorkItem { if p.isRunning { p.terminate() } }
+    // Weak: a cancelled work item stays queued until its deadline, and with it whatever it holds
+    // (the process and its pipes' descriptors, a thousand at a time across the suite).
+    let killer = DispatchWorkItem { [weak p] in if let p, p.isRunning { p.terminate() } }
     DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: killer)
     let o = out.fileHandleForReading.readDataToEndOfFile()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     killer.cancel()
+    // Closed now, not when Foundation lets go of the process: Process.run() lists every open
+    // descriptor, and past about 1,350 of them its listing reads beyond glibc's buffer
+    // (swift-corelibs-foundation#5472), which crashed the suite once.
+    try? out.fileHandleForReading.close()
+    try? err.fileHandleForReading.close()
     return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
