@@ -116,7 +116,7 @@ let package = Package(
                                                   .product(name: "Metrics", package: "swift-metrics")]),
         // The gate every protocol shares: listeners chosen by the target's protocol, live sessions,
         // reload, graceful shutdown as a service.
-        .target(name: "GateRuntime", dependencies: ["ProxyCore", "Identity", "CaptureFormat", "Approvals",
+        .target(name: "GateRuntime", dependencies: ["ProxyCore", "Identity", "CaptureFormat", "Approvals", "Policy",
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

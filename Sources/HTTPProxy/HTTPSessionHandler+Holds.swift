@@ -1,5 +1,6 @@
 import Approvals
 import CaptureFormat
+import GateRuntime
 import NIOCore
 import Policy
 import ProxyCore
@@ -8,43 +9,14 @@ import ProxyCore
 /// the gate's approvals service off the event loop and keeps the client waiting (the request's
 /// body, if any, waits unread behind it). On the approval's final event the request is forwarded
 /// (approved) or answered 403 with the core's refusal (denied, expired, withdrawn).
-extension HTTPSessionHandler {
+extension HTTPSessionHandler: HoldingHandler {
     func startHold(_ hold: Hold) {
         guard let context else { return }
         step = .held
         heldApprovalID = hold.approvalID
         submitRecorded()
         logger.notice("HTTP request held for approval", metadata: ["approval": "\(hold.approvalID)", "target": "\(target.name)"])
-        let session = core.context
-        let request = HoldRequest(approvalID: hold.approvalID, session: session?.sessionID ?? "", exchange: hold.exchange,
-                                  target: target.name, requester: Principal(subject: session?.subject ?? "", groups: session?.groups ?? []),
-                                  statement: hold.statement, fingerprint: hold.fingerprint, decision: hold.decision,
-                                  requirement: hold.approval)
-        let loop = context.eventLoop
-        let handler = NIOLoopBound(self, eventLoop: loop)
-        let approvals = gate.approvals
-        let id = hold.approvalID
-        Task {
-            do {
-                let event = try await approvals.request(request) { event in
-                    loop.execute { handler.value.approvalEvent(event) }
-                }
-                loop.execute {
-                    guard handler.value.heldApprovalID == id else {
-                        if !event.isFinal { Task { try? await approvals.withdraw(id, reason: "the client went away") } }
-                        return
-                    }
-                    handler.value.approvalEvent(event)
-                }
-            } catch {
-                // The service could not take it: the request never runs (fail closed).
-                loop.execute {
-                    handler.value.logger.error("approval request failed", metadata: ["approval": "\(id)", "error": "\(error)"])
-                    handler.value.approvalEvent(ApprovalEvent(kind: .expired, approvalID: id,
-                                                              reason: "the approvals service could not register it: \(error)"))
-                }
-            }
-        }
+        gate.submitHold(hold, session: core.context, target: target.name, handler: self, on: context.eventLoop, logger: logger)
     }
 
     func approvalEvent(_ event: ApprovalEvent) {

@@ -1,6 +1,7 @@
 import Approvals
 import CaptureFormat
 import Foundation
+import GateRuntime
 import NIOCore
 import Policy
 import PostgresWire
@@ -11,41 +12,15 @@ import ProxyCore
 /// where it waits (a NoticeResponse), keeps the client's later messages behind it, and on the
 /// approval's final event forwards the held message (approved) or answers it with the core's
 /// 42501 refusal (denied, expired, withdrawn), then relays what waited.
-extension PostgresSessionHandler {
+extension PostgresSessionHandler: HoldingHandler {
+    var heldApprovalID: String? { machine.heldApprovalID }
+
     /// The core held the message being inspected (the relay keeps it): register it and tell the client.
     func startHold(_ hold: Hold, context: ChannelHandlerContext) {
         writeBackend(context, .noticeResponse(.init(severity: "NOTICE", sqlState: "01000", message: holdNotice(hold))), flush: false)
         flushClient()
         submitRecorded()
-        let request = HoldRequest(approvalID: hold.approvalID, session: session?.sessionID ?? "", exchange: hold.exchange,
-                                  target: target.name, requester: Principal(subject: session?.subject ?? "", groups: session?.groups ?? []),
-                                  statement: hold.statement, fingerprint: hold.fingerprint, decision: hold.decision,
-                                  requirement: hold.approval)
-        let loop = context.eventLoop
-        let handler = NIOLoopBound(self, eventLoop: loop)
-        let approvals = gate.gate.approvals
-        let id = hold.approvalID
-        Task {
-            do {
-                let event = try await approvals.request(request) { event in
-                    loop.execute { handler.value.approvalEvent(event) }
-                }
-                loop.execute {
-                    guard handler.value.machine.heldApprovalID == id else {
-                        // The client went away before the service had it: withdraw it now.
-                        if !event.isFinal { Task { try? await approvals.withdraw(id, reason: "the client went away") } }
-                        return
-                    }
-                    handler.value.approvalEvent(event)
-                }
-            } catch {
-                // The service could not take it: the request never runs (fail closed).
-                loop.execute {
-                    handler.value.gate.logger.error("approval request failed", metadata: ["approval": "\(id)", "error": "\(error)"])
-                    handler.value.approvalEvent(ApprovalEvent(kind: .expired, approvalID: id, reason: "the approvals service could not register it: \(error)"))
-                }
-            }
-        }
+        gate.gate.submitHold(hold, session: session, target: target.name, handler: self, on: context.eventLoop, logger: gate.logger)
     }
 
     /// What the client is told while it waits: the approval's id, the rule, where to approve.
