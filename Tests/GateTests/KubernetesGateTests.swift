@@ -104,7 +104,11 @@ struct KubernetesGateTests {
         for value in clear { #expect(!r.stdout.contains(value), "a Secret value reached kubectl") }
         s.gate.stop()
         let written = try s.gate.everythingWritten()
-        for value in clear { #expect(!written.contains(bytes: value), "a Secret value reached the capture or the log") }
+        for value in clear {
+            // Computed first: an expectation on the expression would print all the bytes.
+            let found = written.contains(bytes: value)
+            #expect(!found, "a Secret value reached the capture or the log")
+        }
         let masked = try s.gate.captures().flatMap { try allEvents($0) }.contains {
             if case .response(.http(let h)) = $0.payload { String(decoding: h.body.data, as: UTF8.self).contains("W1JFREFDVEVEXQ==") } else { false }
         }
@@ -134,5 +138,35 @@ struct KubernetesGateTests {
         s.gate.stop()
         let recorded = try kubernetesRequests(s.gate)
         #expect(recorded.contains { $0.subresource == "exec" && $0.namespace == "dev" }, "\(recorded)")
+    }
+
+    /// A watch stream is masked event by event: kubectl reads the events (JSON lines) of a watch on
+    /// Secrets with every value masked, and the stream ends when the server ends it.
+    @Test func aWatchOnSecretsIsMaskedEventByEvent() throws {
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let s = try start(token: agent)
+        let r = try kubectl(s.kubeconfig, ["get", "--raw", "/api/v1/namespaces/dev/secrets?watch=1&timeoutSeconds=1"])
+        #expect(r.status == 0 && r.stdout.contains(#""type": "ADDED""#) && r.stdout.contains(#""password": "W1JFREFDVEVEXQ==""#), "\(r)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 1 && lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil }, "\(r)")
+        #expect(!r.stdout.contains(Data(Self.secretPassword.utf8).base64EncodedString()), "a Secret value reached kubectl")
+        s.gate.stop()
+        let recorded = try kubernetesRequests(s.gate)
+        #expect(recorded.contains { $0.verb == "watch" && $0.resource == "secrets" }, "\(recorded)")
+    }
+
+    /// The gate asks the upstream for JSON only: a client's protobuf `Accept` does not reach it, and
+    /// the client gets JSON (masked) back.
+    @Test func protobufIsNeverAskedOfTheUpstream() throws {
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let s = try start(token: agent)
+        let r = try run("curl", ["-sS", "--max-time", "60", "--cacert", s.server.certificate.path, "-H", "Authorization: Bearer \(agent)",
+                                 "-H", "Accept: application/vnd.kubernetes.protobuf",
+                                 "https://127.0.0.1:\(s.gate.port("kube"))/api/v1/namespaces/dev/pods"], timeout: .seconds(90))
+        #expect(r.status == 0 && (r.stdout.contains(#""kind": "PodList""#) || r.stdout.contains(#""kind":"PodList""#)), "\(r)")
+        let accepts = s.server.requests().filter { ($0["path"] as? String) == "/api/v1/namespaces/dev/pods" }.map { request in
+            ((request["headers"] as? [[String]]) ?? []).filter { $0.first?.lowercased() == "accept" }.map { $0.last ?? "" }
+        }
+        #expect(accepts == [["application/json"]], "\(accepts)")
     }
 }
