@@ -78,7 +78,8 @@ extension HTTPSessionHandler {
             $0.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         } ?? ""
         if media == "application/json" || media.hasSuffix("+json") { return (.maskText, true) }
-        if media.hasPrefix("text/") { return (.maskText, false) }
+        // No type (an empty answer): masked as text, as for plain HTTP (a client may sniff it).
+        if media.hasPrefix("text/") || media.isEmpty { return (.maskText, false) }
         return (.refuse("the Kubernetes response is `\(media.isEmpty ? "untyped" : media)`, which the gate cannot read to mask Secrets (only JSON and text pass)"), false)
     }
 

@@ -5,32 +5,32 @@ import Masking
 /// the target's own masks. A plain response is held whole up to the target's body limit and masked
 /// as one document; a watch stream is masked one event (line) at a time as it arrives. What is not
 /// JSON, or is larger than the limit, is refused: never passed on unmasked.
-struct KubernetesResponseMasker {
-    enum Mode {
+public struct KubernetesResponseMasker: Sendable {
+    public enum Mode: Sendable {
         /// The whole body, up to `limit` bytes.
         case whole(limit: Int)
         /// A watch stream: one JSON event per line.
         case lines(JSONLineFramer)
     }
 
-    var mode: Mode
+    public private(set) var mode: Mode
     /// The policies let this caller see Secret values: only the target's masks apply.
     let revealSecrets: Bool
     let text: Masker?
     var held: [UInt8] = []
-    private(set) var tally = MaskTally()
+    public private(set) var tally = MaskTally()
     static let location = MaskLocation("body")
 
-    init(watch: Bool, limit: Int, revealSecrets: Bool, text: Masker?) {
+    public init(watch: Bool, limit: Int, revealSecrets: Bool, text: Masker?) {
         mode = watch ? .lines(JSONLineFramer(maxLineBytes: min(limit, KubernetesSecretMasking.maxDocumentBytes))) : .whole(limit: limit)
         self.revealSecrets = revealSecrets
         self.text = text
     }
 
-    var isWatch: Bool { if case .lines = mode { true } else { false } }
+    public var isWatch: Bool { if case .lines = mode { true } else { false } }
 
     /// The masked bytes that may be sent now (none until the end for a whole body).
-    mutating func feed(_ bytes: [UInt8]) -> Result<[UInt8], StreamingBodyMasker.Unmaskable> {
+    public mutating func feed(_ bytes: [UInt8]) -> Result<[UInt8], StreamingBodyMasker.Unmaskable> {
         switch mode {
         case .whole(let limit):
             held.append(contentsOf: bytes)
@@ -54,7 +54,7 @@ struct KubernetesResponseMasker {
     }
 
     /// The end of the body: the held document (or the last unterminated event), masked.
-    mutating func finish() -> Result<[UInt8], StreamingBodyMasker.Unmaskable> {
+    public mutating func finish() -> Result<[UInt8], StreamingBodyMasker.Unmaskable> {
         switch mode {
         case .whole:
             defer { held = [] }
