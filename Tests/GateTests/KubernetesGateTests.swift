@@ -169,4 +169,19 @@ struct KubernetesGateTests {
         }
         #expect(accepts == [["application/json"]], "\(accepts)")
     }
+
+    /// A request the gate cannot read as kube-apiserver would (here `watch=maybe`) is a 400
+    /// BadRequest Status, recorded with its reason, and never reaches the upstream.
+    @Test func aRequestTheGateCannotFollowIsABadRequestStatusAndReachesNothing() throws {
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let s = try start(token: agent)
+        let r = try run("curl", ["-sS", "--max-time", "60", "--cacert", s.server.certificate.path, "-H", "Authorization: Bearer \(agent)",
+                                 "-w", "\n%{http_code}", "https://127.0.0.1:\(s.gate.port("kube"))/api/v1/namespaces/dev/pods?watch=maybe"],
+                        timeout: .seconds(90))
+        #expect(r.status == 0 && r.stdout.hasSuffix("\n400") && r.stdout.contains(#""reason":"BadRequest""#) && r.stdout.contains("watch"), "\(r)")
+        #expect(!s.server.requests().contains { ($0["path"] as? String) == "/api/v1/namespaces/dev/pods" }, "\(s.server.requests())")
+        s.gate.stop()
+        let decisions = try s.gate.captures().flatMap { try allEvents($0) }.compactMap { if case .decision(let d) = $0.payload { d } else { nil } }
+        #expect(decisions.contains { $0.action == .deny && $0.rule == "kubernetes-request" && $0.reason.contains("watch") }, "\(decisions)")
+    }
 }
