@@ -10,6 +10,8 @@ struct HTTPExchange {
     /// The client has sent the whole request body.
     var requestEnded = false
     var response: Response?
+    /// A `kind: kubernetes` target's facts of the request.
+    var kubernetes: KubernetesRequestInfo?
 
     /// The upstream's response as it is relayed.
     struct Response {
@@ -20,6 +22,10 @@ struct HTTPExchange {
         /// HEAD, 204, 304: no body whatever the fields say.
         var bodiless: Bool
         var masker: StreamingBodyMasker?
+        /// A Kubernetes JSON body (in place of `masker`).
+        var kubernetes: KubernetesResponseMasker?
+        /// A whole Kubernetes body is masked before anything is sent: its head waits here.
+        var heldHead: [UInt8]?
         var body: BodyRecording
         /// The client's connection ends after this response (the upstream said close, or the body runs to the close).
         var closeAfter: Bool

@@ -28,9 +28,20 @@ public struct HTTPRequestInspector: RequestInspector {
     }
 
     /// Where a target of kind `kubernetes` adds its API facts (verb, group, version, resource,
-    /// namespace, name, subresource) to the HTTP ones. Until that exists, a Kubernetes request is
-    /// decided on its HTTP facts alone.
-    static func kubernetesFacts(_ request: KubernetesRequest, _ info: StatementInfo) -> StatementInfo { info }
+    /// namespace, name, subresource) to the HTTP ones: read again from the recorded method, target
+    /// and host, as the session handler read them (`KubernetesRequestFacts`). A path the gate
+    /// cannot follow is a refusal, denied whatever the rules say.
+    static func kubernetesFacts(_ request: KubernetesRequest, _ info: StatementInfo) -> StatementInfo {
+        let http = request.http
+        switch KubernetesRequestFacts.parse(method: http.method, target: http.target) {
+        case .success(let k):
+            return k.statementInfo(method: http.method, host: http.host)
+        case .failure(let refusal):
+            var refused = StatementInfo.unparseable(refusal.detail)
+            refused.refusal = refusal.detail
+            return refused
+        }
+    }
 
     final class Session: SessionInspector {
         var generation: Int { 0 }

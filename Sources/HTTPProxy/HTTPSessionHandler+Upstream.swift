@@ -18,7 +18,9 @@ extension HTTPSessionHandler {
     /// replaced by the target's credential); its body follows as the client sends it.
     func forward() {
         guard let ex = exchange else { return }
-        let fields = UpstreamRequestFields.make(ex.head, framing: ex.framing, credential: credential, clientAddress: clientHost)
+        var sent = ex.head
+        if isKubernetes { sent.fields = Self.kubernetesUpstreamFields(sent.fields) }
+        let fields = UpstreamRequestFields.make(sent, framing: ex.framing, credential: credential, clientAddress: clientHost)
         var headers = HTTPHeaders()
         for f in fields { headers.add(name: f.name, value: f.value) }
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: ex.head.method), uri: ex.head.target, headers: headers)
@@ -137,8 +139,11 @@ extension HTTPSessionHandler {
         }
         let bodiless = ex.head.method == "HEAD" || status == 204 || status == 304
         var masker: StreamingBodyMasker?
+        var kube: KubernetesResponseMasker?
         if !bodiless {
-            switch ResponseBodyHandling.of(fields) {
+            let (handling, json) = isKubernetes ? Self.kubernetesBodyHandling(fields) : (ResponseBodyHandling.of(fields), false)
+            if json { kube = kubernetesMasker() }
+            switch handling {
             case .refuse(let reason):
                 // Never passed in clear: the upstream connection (and its unread body) is dropped.
                 dropUpstream()
@@ -151,14 +156,14 @@ extension HTTPSessionHandler {
                 answerAndClose(GateResponse.json(status: 502, .init(error: "unmaskable_response", detail: reason), closes: true))
                 return
             case .maskText:
-                if let m = core.recording.session { masker = StreamingBodyMasker(masker: m) }
+                if kube == nil, let m = core.recording.session { masker = StreamingBodyMasker(masker: m) }
             case .opaque:
                 break
             }
         }
         let upstreamCloses = fields.listElements("connection").contains { $0.lowercased() == "close" } || head.version.minor == 0
         let length = fields.values("content-length").first.flatMap { Int($0) }
-        let chunked = !bodiless && (masker != nil || length == nil)
+        let chunked = !bodiless && (masker != nil || kube != nil || length == nil)
         let clientHTTP10 = ex.head.minorVersion == 0
         var out: [HTTPField]
         if bodiless {
@@ -177,11 +182,17 @@ extension HTTPSessionHandler {
         ex.response = HTTPExchange.Response(status: status, recordedFields: RecordedFields.record(out), chunked: chunked && !clientHTTP10,
                                             bodiless: bodiless, masker: masker, body: BodyRecording(cap: target.recordMaxValueBytes),
                                             closeAfter: closeAfter)
+        ex.response?.kubernetes = kube
         if upstreamCloses { upstreamWillClose = true }
         exchange = ex
         var text = "HTTP/1.1 \(status) \(head.status.reasonPhrase)\r\n"
         for f in out { text += "\(f.name): \(f.value)\r\n" }
         text += "\r\n"
+        if let kube, !kube.isWatch {
+            ex.response?.heldHead = Array(text.utf8)
+            exchange = ex
+            return
+        }
         write(Array(text.utf8), flush: false)
     }
 
@@ -204,6 +215,19 @@ extension HTTPSessionHandler {
                 return
             }
             response.masker = masker
+        }
+        if var kube = response.kubernetes {
+            switch kube.feed(bytes) {
+            case .success(let ready): out = ready
+            case .failure(let why):
+                guard response.heldHead == nil else { kubernetesUnmaskable(why.detail); return }
+                logger.warning("Kubernetes watch cut: an event cannot be masked", metadata: ["target": "\(target.name)", "detail": "\(why.detail)"])
+                endReason = "unmaskable-response"
+                dropUpstream()
+                context?.close(promise: nil)
+                return
+            }
+            response.kubernetes = kube
         }
         response.body.append(out)
         ex.response = response
@@ -228,6 +252,21 @@ extension HTTPSessionHandler {
             writeBody(rest, chunked: response.chunked)
             response.masker = masker
         }
+        if var kube = response.kubernetes {
+            switch kube.finish() {
+            case .success(let rest):
+                if let head = response.heldHead { write(head, flush: false) }
+                response.body.append(rest)
+                writeBody(rest, chunked: response.chunked)
+            case .failure(let why):
+                guard response.heldHead == nil else { kubernetesUnmaskable(why.detail); return }
+                endReason = "unmaskable-response"
+                dropUpstream()
+                context?.close(promise: nil)
+                return
+            }
+            response.kubernetes = kube
+        }
         if response.chunked { write(Array("0\r\n\r\n".utf8), flush: false) }
         context?.flush()
         ex.response = response
@@ -235,7 +274,7 @@ extension HTTPSessionHandler {
         let body = response.body.capped { kept in secrets.flatMap { $0.mask(kept)?.bytes } ?? kept }
         core.responded(.http(HTTPResponse(status: UInt16(clamping: response.status), headers: response.recordedFields, body: body,
                                           durationMicros: micros(since: ex.started))),
-                       exchange: ex.number, masked: response.masker?.tally)
+                       exchange: ex.number, masked: response.masker?.tally ?? response.kubernetes?.tally)
         submitRecorded()
         exchange = nil
         if upstreamWillClose || !ex.requestEnded {

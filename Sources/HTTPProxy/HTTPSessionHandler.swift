@@ -292,7 +292,12 @@ final class HTTPSessionHandler: ChannelInboundHandler {
     func admit(_ head: RequestHead, framing: BodyFraming) {
         let n = core.nextExchange()
         exchange = HTTPExchange(number: n, head: head, framing: framing, started: .now())
-        let request = recordedRequest(head, masked: false)
+        var request = recordedRequest(head, masked: false)
+        if isKubernetes {
+            // A request the gate cannot follow, or a stream into a pod, is answered there.
+            guard let k = kubernetesRequest(request, head: head) else { return }
+            request = k
+        }
         let decision = core.preview(request)
         let actions = core.request(request, exchange: n)
         step = .forwarding
@@ -309,7 +314,9 @@ final class HTTPSessionHandler: ChannelInboundHandler {
             case .refuse(_, let message):
                 guard let ex = exchange else { continue }
                 let response: GateResponse
-                if let decision, decision.action != .allow {
+                if isKubernetes {
+                    response = kubernetesDenied(decision, message: message)
+                } else if let decision, decision.action != .allow {
                     response = GateResponse.denied(policy: decision.policy, rule: decision.rule, detail: message)
                 } else {
                     response = GateResponse.json(status: 403, .init(error: "denied", detail: message), closes: false)
