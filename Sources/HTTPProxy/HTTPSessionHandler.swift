@@ -41,6 +41,9 @@ final class HTTPSessionHandler: ChannelInboundHandler {
     var clientAddress = "unknown"
     var tls: TLSInfo?
     var step = Step.idle
+    /// The token this connection's last request proved, with what it proved: the same token on
+    /// the next request is not checked again (its signature cannot have changed), only its expiry.
+    var verifiedToken: (token: String, identity: VerifiedIdentity)?
     /// Events from the framing handler not yet taken (pipelined requests wait here).
     var inbox = CircularBuffer<RequestStreamMachine.Event>()
     var exchange: HTTPExchange?
@@ -211,6 +214,14 @@ final class HTTPSessionHandler: ChannelInboundHandler {
 
     func verify(_ token: String, head: RequestHead, framing: BodyFraming) {
         guard let context else { return }
+        if let memo = verifiedToken, memo.token == token, Date() < memo.identity.expiresAt {
+            let identity = memo.identity
+            context.eventLoop.assumeIsolated().execute {
+                guard case .verifying = self.step else { return }
+                self.identified(identity, head: head, framing: framing)
+            }
+            return
+        }
         let verifier = gate.verifier
         context.eventLoop.makeFutureWithTask { () async -> Result<VerifiedIdentity, IdentityError> in
             do throws(IdentityError) { return .success(try await verifier.verify(token: token)) } catch { return .failure(error) }
@@ -224,6 +235,7 @@ final class HTTPSessionHandler: ChannelInboundHandler {
                 self.unauthorized(.invalid("\(error)"), head: head)
                 self.pump()
             case .success(let identity):
+                self.verifiedToken = (token, identity)
                 self.identified(identity, head: head, framing: framing)
             }
         }

@@ -173,6 +173,40 @@ struct HTTPGateTests {
         #expect(e.nginx.accessLog.isEmpty)
     }
 
+    /// A token is checked fully once per connection; on the next request the same token is only
+    /// checked for expiry: one that expired between two requests on one connection is refused.
+    @Test func aTokenThatExpiresBetweenTwoRequestsOnOneConnectionIsRefused() throws {
+        let shortLived = try OIDCProvider(tokenMaxAge: 4)
+        let s = try start(provider: shortLived, extraIdentity: "  clock_skew: 0s")
+        defer { s.stop() }
+        let token = try shortLived.token("agent@example.com", groups: ["ai-assistants"])
+        let script = """
+            import socket, sys, time
+            port, token = int(sys.argv[1]), sys.argv[2]
+            c = socket.create_connection(("127.0.0.1", port))
+            request = ("GET /api/customers.json HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nAuthorization: Bearer " + token + "\\r\\n\\r\\n").encode()
+            def answer():
+                data = b""
+                while b"\\r\\n\\r\\n" not in data:
+                    data += c.recv(65536)
+                head, _, body = data.partition(b"\\r\\n\\r\\n")
+                lengths = [int(l.split(b":")[1]) for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length:")]
+                if lengths:
+                    while len(body) < lengths[0]:
+                        body += c.recv(65536)
+                else:  # chunked: up to the last chunk
+                    while not body.endswith(b"0\\r\\n\\r\\n"):
+                        body += c.recv(65536)
+                return head.split(b"\\r\\n")[0].decode()
+            c.sendall(request); print(answer())
+            time.sleep(6)
+            c.sendall(request); print(answer())
+            """
+        let r = try run("python3", ["-c", script, "\(s.port)", token], timeout: .seconds(60))
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines == ["HTTP/1.1 200 OK", "HTTP/1.1 401 Unauthorized"], "\(r)")
+    }
+
     @Test func twoURLsInOneCurlShareOneConnectionThroughTheGateAndUpstream() throws {
         let s = try start()
         defer { s.stop() }
