@@ -394,15 +394,8 @@ final class HTTPSessionHandler: ChannelInboundHandler {
     func apply(_ actions: [ExchangeAction]) {
         for action in actions {
             switch action {
-            case .pauseReading(.upstream), .resumeReading(.upstream):
-                let read = core.pauses.reads(.upstream)
-                upstream?.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
-                if read { upstream?.read() }
-            case .pauseReading(.client), .resumeReading(.client):
-                guard let context else { continue }
-                let read = core.pauses.reads(.client)
-                context.channel.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
-                if read { context.read() }
+            case .pauseReading(let side), .resumeReading(let side):
+                core.pauses.switchReading(side, client: context, upstream: upstream)
             case .forward, .refuse, .hold, .holdUpstream, .releaseUpstream:
                 break
             }

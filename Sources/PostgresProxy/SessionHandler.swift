@@ -175,15 +175,8 @@ final class PostgresSessionHandler: ChannelInboundHandler {
     func apply(_ actions: [ExchangeAction]) {
         for action in actions {
             switch action {
-            case .pauseReading(.upstream), .resumeReading(.upstream):
-                let read = core.pauses.reads(.upstream)
-                upstream?.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
-                if read { upstream?.read() }
-            case .pauseReading(.client), .resumeReading(.client):
-                guard let context else { continue }
-                let read = core.pauses.reads(.client)
-                context.channel.setOption(ChannelOptions.autoRead, value: read).whenComplete { _ in }
-                if read { context.read() }
+            case .pauseReading(let side), .resumeReading(let side):
+                core.pauses.switchReading(side, client: context, upstream: upstream)
             case .holdUpstream(let ticket): holdUpstream(ticket)
             case .releaseUpstream(let ticket): releaseUpstream(through: ticket)
             case .forward, .refuse, .hold:
