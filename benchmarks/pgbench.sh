@@ -296,11 +296,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 use_layout shared
 
-sorted() { tr ' ' '\n' | grep -v '^$' | sort -g; }
-median() { sorted | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-# (max - min) / median of the rounds, in percent: how far one path's rounds are apart.
-spread() { local v m; v=$(cat); m=$(echo "$v" | median); echo "$v" | sorted | awk -v m="$m" '{a[NR]=$1} END {print (m > 0 ? 100 * (a[NR] - a[1]) / m : 0)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{print (b > 0 ? a/b : 0)}'; }
+source benchmarks/lib/stats.sh
 # A table with one row per script and client count: `table HEADER ROW_FUNCTION`, where the
 # function prints a row's columns after its script and clients (it sees $layout, $script, $c).
 table() {
