@@ -18,8 +18,8 @@ extension Gate {
     /// protocol: the approval's events come back on `loop` to `handler`; if the handler no longer
     /// holds it when the service answers (the client went away), it is withdrawn; if the service
     /// cannot take it, the request never runs (an expiry, fail closed).
-    public func submitHold<Handler: HoldingHandler>(_ hold: Hold, session: SessionContext?, target: String, handler: Handler,
-                                                    on loop: any EventLoop, logger: Logger) {
+    public func submitHold(_ hold: Hold, session: SessionContext?, target: String, handler: any HoldingHandler,
+                           on loop: any EventLoop, logger: Logger) {
         let request = HoldRequest(approvalID: hold.approvalID, session: session?.sessionID ?? "", exchange: hold.exchange,
                                   target: target, requester: Principal(subject: session?.subject ?? "", groups: session?.groups ?? []),
                                   statement: hold.statement, fingerprint: hold.fingerprint, decision: hold.decision,

@@ -43,7 +43,7 @@ extension PostgresSessionHandler: HoldingHandler {
             case .forward(let a): verdict = .admitted(a)
             case .refuse(_, let message): verdict = .refused(message)
             case .hold: break
-            case .forward, .pauseReading, .resumeReading, .holdUpstream, .releaseUpstream: apply([action])
+            case .pauseReading, .resumeReading, .holdUpstream, .releaseUpstream: apply([action])
             }
         }
         recorded.exchangeStarted()
