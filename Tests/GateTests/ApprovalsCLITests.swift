@@ -148,14 +148,8 @@ struct ApprovalsCLITests {
         defer { gate.stop() }
         let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
         let dba = try provider.token("dba@example.com", groups: ["dba"])
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        client.arguments = ["psql", "-X", "-At", "-v", "VERBOSITY=verbose", "-c", "UPDATE cli19_items SET label = 'denied' WHERE id = 2"]
-        client.environment = ProcessInfo.processInfo.environment.merging(gate.libpqEnvironment("db", token: agent)) { $1 }
-        let err = Pipe()
-        client.standardOutput = FileHandle.nullDevice
-        client.standardError = err
-        try client.run()
+        let (client, _, err) = try gate.startClient("db", token: agent, [
+            "psql", "-X", "-At", "-v", "VERBOSITY=verbose", "-c", "UPDATE cli19_items SET label = 'denied' WHERE id = 2"])
         let id = try pendingID(gate, token: dba)
         let config = ["--config", gate.configPath.path]
         let denied = try cli(gate, ["approvals", "deny", id, "--reason", "not today"], token: dba, where: config)

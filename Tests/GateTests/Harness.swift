@@ -193,10 +193,16 @@ final class GateProcess {
 
     /// psql through the gate in the background, for statements that outlive what the test does next.
     func startPsql(_ target: String, token: String, _ sql: String) throws -> (Process, Pipe, Pipe) {
+        try startClient(target, token: token, ["psql", "-X", "-At", "-c", sql])
+    }
+
+    /// Any libpq client (psql with its own options, python3 with psycopg) through the gate in the
+    /// background, with the gate's connection settings in its environment; its output in the pipes.
+    func startClient(_ target: String, token: String, _ command: [String]) throws -> (Process, Pipe, Pipe) {
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        client.arguments = ["psql", "-X", "-At", "host=127.0.0.1 port=\(port(target)) dbname=\(database.database) user=agent sslmode=disable", "-c", sql]
-        client.environment = ProcessInfo.processInfo.environment.merging(["PGPASSWORD": token]) { $1 }
+        client.arguments = command
+        client.environment = ProcessInfo.processInfo.environment.merging(libpqEnvironment(target, token: token)) { $1 }
         let out = Pipe(), err = Pipe()
         client.standardOutput = out
         client.standardError = err

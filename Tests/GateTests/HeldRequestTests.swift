@@ -166,14 +166,7 @@ struct HeldRequestTests {
                 b = conn.execute('SELECT label FROM holds19_items WHERE id = %s', (2,))
             print('first', a.fetchone()[0]); print('updated', u.rowcount); print('after', b.fetchone()[0])
             """
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        client.arguments = ["python3", "-c", script]
-        client.environment = ProcessInfo.processInfo.environment.merging(gate.libpqEnvironment("db", token: agent)) { $1 }
-        let out = Pipe(), err = Pipe()
-        client.standardOutput = out
-        client.standardError = err
-        try client.run()
+        let (client, out, err) = try gate.startClient("db", token: agent, ["python3", "-c", script])
         let id = try pendingID(gate, token: dba)
         #expect(client.isRunning)
         #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "batch ok"}"#).0 == 200)
@@ -243,15 +236,9 @@ struct HeldRequestTests {
         let dba = try provider.token("dba@example.com", groups: ["dba"])
         // The test process's threads block SIGINT and a spawned child inherits the mask: psql is
         // started with it cleared, as it would be from a shell.
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        client.arguments = ["python3", "-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp('psql', sys.argv[1:])",
-                            "psql", "-X", "-At", "-c", "UPDATE holds19_items SET label = 'interrupted' WHERE id = 2"]
-        client.environment = ProcessInfo.processInfo.environment.merging(gate.libpqEnvironment("db", token: agent)) { $1 }
-        let out = Pipe(), err = Pipe()
-        client.standardOutput = out
-        client.standardError = err
-        try client.run()
+        let (client, out, err) = try gate.startClient("db", token: agent, [
+            "python3", "-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp('psql', sys.argv[1:])",
+            "psql", "-X", "-At", "-c", "UPDATE holds19_items SET label = 'interrupted' WHERE id = 2"])
         let id = try pendingID(gate, token: dba)
         #expect(client.isRunning)
         kill(client.processIdentifier, SIGINT)
@@ -337,16 +324,9 @@ struct HeldRequestTests {
         defer { gate.stop() }
         let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
         let dba = try provider.token("dba@example.com", groups: ["dba"])
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        client.arguments = ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1",
-                            "-c", "BEGIN", "-c", "UPDATE holds19_items SET label = 'in a transaction' WHERE id = 2",
-                            "-c", "SELECT label FROM holds19_items WHERE id = 2", "-c", "COMMIT"]
-        client.environment = ProcessInfo.processInfo.environment.merging(gate.libpqEnvironment("db", token: agent)) { $1 }
-        let out = Pipe(), err = Pipe()
-        client.standardOutput = out
-        client.standardError = err
-        try client.run()
+        let (client, out, err) = try gate.startClient("db", token: agent, [
+            "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", "BEGIN", "-c", "UPDATE holds19_items SET label = 'in a transaction' WHERE id = 2",
+            "-c", "SELECT label FROM holds19_items WHERE id = 2", "-c", "COMMIT"])
         let id = try pendingID(gate, token: dba)
         #expect(try label(2) == "two")
         #expect(try admin(gate, "POST", "/v1/approvals/\(id)/approve", token: dba, body: #"{"reason": "in the tx"}"#).0 == 200)
