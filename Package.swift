@@ -75,8 +75,11 @@ let package = Package(
         // plan and schedule are in Forensics/Replay, the login is the gate's (PostgresProxy).
         .executableTarget(
             name: "sessreplay",
-            dependencies: ["Forensics", "CaptureFormat", "PostgresProxy", "PostgresWire", "ProxyCore",
+            dependencies: ["Forensics", "CaptureFormat", "PostgresProxy", "PostgresWire", "ProxyCore", "Masking",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           // The HTTP replay's client (already built for Webhooks).
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")]

@@ -28,7 +28,7 @@ struct ReplaySource: Sendable {
             throw Refused(description: "\(path): capture format \(capture.majorVersion).\(capture.minorVersion) is newer than this sessreplay reads (1.\(CaptureLayout.minorVersion)); it could miss what the newer format marks as withheld. Upgrade sessreplay")
         }
         guard capture.header.protocolName == "postgres" else {
-            throw Refused(description: "\(path): a \(capture.header.protocolName) session; sessreplay replays PostgreSQL sessions only (HTTP replay is not built yet)")
+            throw Refused(description: "\(path): a \(capture.header.protocolName) session; a postgres:// --target replays PostgreSQL sessions (give an http(s):// --target)")
         }
         var assembler = ExchangeAssembler(keepsRows: true)
         var parameters: [KeyValue] = []

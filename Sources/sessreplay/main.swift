@@ -19,7 +19,7 @@ struct Failure: Error, CustomStringConvertible {
 struct SessReplay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sessreplay",
-        abstract: "Replay recorded PostgreSQL sessions against another database, and record the replay as a capture.",
+        abstract: "Replay recorded PostgreSQL, HTTP and Kubernetes sessions against another target, and record the replay as a capture.",
         discussion: """
             Each session's requests are replayed in recorded order on a connection of its own; sessions run \
             concurrently, and no request starts before one recorded before it (in any session) has started, unless \
@@ -27,7 +27,10 @@ struct SessReplay: AsyncParsableCommand {
             approved are replayed. Requests that write are skipped unless --allow-writes; requests whose text or \
             parameters were withheld or masked in the recording are skipped and reported.
 
-            PostgreSQL only: an http:// or https:// --target is refused (the HTTP replay is not built yet).
+            An http:// or https:// --target replays HTTP and Kubernetes captures (see HTTP targets below and \
+            sessreplay(1)): only GET, HEAD and OPTIONS (Kubernetes get and list) unless --allow-writes; upgrades, \
+            watches and exec/attach/port-forward are skipped; the credential comes from --token-file or the \
+            environment (SESSREPLAY_TOKEN, SESSREPLAY_BASIC_USER and SESSREPLAY_BASIC_PASSWORD).
 
             The password comes from PGPASSWORD, the password file (PGPASSFILE, default ~/.pgpass) or a service file \
             (PGSERVICE / service=NAME, PGSERVICEFILE, default ~/.pg_service.conf), never from the command line: a \
@@ -44,7 +47,7 @@ struct SessReplay: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("postgres://[USER@]HOST[:PORT]/DATABASE[?sslmode=…&sslrootcert=…&service=…]", valueName: "URL"))
+    @Option(name: .long, help: ArgumentHelp("postgres://[USER@]HOST[:PORT]/DATABASE[?sslmode=…&sslrootcert=…&service=…], or http(s)://HOST[:PORT][/PREFIX]", valueName: "URL"))
     var target: String
 
     @Option(name: .long, help: ArgumentHelp("Replay at the recorded pacing scaled by X (2: twice as fast). The default is 1.", valueName: "X"))
@@ -86,6 +89,9 @@ struct SessReplay: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the summary (or with --dry-run the plan) as one JSON object.")
     var json = false
 
+    @OptionGroup(title: "HTTP targets")
+    var http: HTTPReplayOptions
+
     @Argument(help: ArgumentHelp("Capture files, directories (every *.sesscap under them) and session ids (looked up under the directories given or $TOLLGATE_CAPTURES).", valueName: "CAPTURE|DIR|SESSION-ID"))
     var selection: [String] = []
 
@@ -97,6 +103,7 @@ struct SessReplay: AsyncParsableCommand {
         if !dryRun && (signingKey == nil || out == nil) {
             throw ValidationError("--signing-key FILE and --out DIR are required: the replay is recorded as signed captures (or use --dry-run)")
         }
+        if http.given && !HTTPTarget.isHTTP(target) { throw ValidationError("--token-file, --ca-file, --server-name, --insecure-skip-tls-verify, --mask and --mask-regex are for an http(s):// --target") }
         if maxRows < 0 || maxValueBytes < 16 { throw ValidationError("--max-rows must be at least 0 and --max-value-bytes at least 16") }
     }
 
@@ -115,6 +122,7 @@ struct SessReplay: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if HTTPTarget.isHTTP(target) { return try await runHTTP() }
         let terminal = Terminal()
         let destination: PostgresTarget
         do { destination = try PostgresTarget.parse(target) } catch { throw Failure("\(error)") }

@@ -1,0 +1,144 @@
+import ArgumentParser
+import AsyncHTTPClient
+import CaptureFormat
+import Forensics
+import Foundation
+import NIOCore
+
+// The HTTP and Kubernetes replay: an http(s):// --target. It shares the PostgreSQL replay's
+// selection, schedule, turns, progress and summary; only connecting, sending and recording differ.
+extension SessReplay {
+    func runHTTP() async throws {
+        let terminal = Terminal()
+        if rollback { throw Failure("--rollback is for a postgres:// target: an HTTP request cannot be rolled back") }
+        let destination = try HTTPTarget.parse(target, options: http)
+        if !(http.requestTimeout > 0 && http.requestTimeout.isFinite) { throw Failure("--request-timeout must be a positive number") }
+        var options = ReplayOptions(allowWrites: allowWrites)
+        for (text, name) in [(from, "--from"), (to, "--to")] {
+            guard let text else { continue }
+            guard let micros = parseTime(text) else { throw Failure("\(name) \(text): not a time (RFC 3339, a date, or Unix seconds)") }
+            if name == "--from" { options.fromMicros = micros } else { options.toMicros = micros }
+        }
+        var isDirectory: ObjCBool = false
+        let allFiles = selection.allSatisfy { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue }
+        let paths: [String]
+        do {
+            paths = allFiles ? selection : try await CaptureSelection(arguments: selection).resolve()
+        } catch {
+            let newer = error.message.contains("capture format version") ? " (a newer capture format: upgrade sessreplay)" : ""
+            throw Failure(error.message + newer)
+        }
+        if paths.isEmpty { throw Failure("no captures found in \(selection.joined(separator: " "))") }
+        let sources = try paths.map { try HTTPReplaySource.load(path: $0, options: options) }
+        let damage = sources.compactMap { s in s.damage.map { "\(s.path): \($0); only what precedes it is replayed" } }
+        for d in damage { printError("sessreplay: \(d)") }
+        // Known before anything is sent: a mask the replay cannot apply refuses the whole replay.
+        let masks = try sources.map { try ReplayMasks.make(fired: $0.maskedWith, options: http, kubernetes: $0.isKubernetes) }
+
+        let schedule = ReplaySchedule(starts: sources.map { s in s.replayed.map { s.steps[$0].recordedMicros } }, timing: timing)
+        if dryRun {
+            print(HTTPReplayPlanOutput(sources: sources, schedule: schedule, target: destination.display).render(json: json, terminal: terminal))
+            throw ExitCode(damage.isEmpty ? 0 : 2)
+        }
+        let key: SigningKey
+        do { key = try SigningKey.load(path: signingKey!) } catch { throw Failure("--signing-key: \(error)") }
+        do {
+            try FileManager.default.createDirectory(atPath: out!, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch { throw Failure("--out \(out!): cannot create: \(error.localizedDescription)") }
+
+        var configuration = HTTPClient.Configuration(tlsConfiguration: try destination.tls(http), redirectConfiguration: .disallow,
+                                                     timeout: .init(connect: .seconds(10)), decompression: .disabled)
+        configuration.httpVersion = .http1Only
+        // --server-name: the URL names the certificate's host, connected to at the target's address.
+        if let name = destination.serverName { configuration.dnsOverride = [name: destination.host] }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+
+        let settings = [KeyValue("replay.timing", timingName), KeyValue("replay.allow_writes", "\(allowWrites)"),
+                        KeyValue("replay.credential", destination.credentialSource)]
+        let turns = ReplayTurns(count: schedule.entries.count)
+        let progress = ReplayProgress()
+        let total = schedule.entries.count
+        let scale: Double = if case .speed(let x) = timing { x } else { 1 }
+        let timeout = TimeAmount.nanoseconds(Int64(http.requestTimeout * 1e9))
+        var replayers: [HTTPSessionReplayer] = []
+        for (i, s) in sources.enumerated() {
+            let path = (out! as NSString).appendingPathComponent("replay-\(s.header.sessionID)-\(UUID().uuidString.prefix(8).lowercased()).sesscap")
+            let setup = HTTPReplayRecorder.Setup(path: path, header: HTTPReplayRecorder.header(of: s, target: destination.display, settings: settings),
+                                                 key: key, maxBodyBytes: maxValueBytes, masks: masks[i])
+            replayers.append(HTTPSessionReplayer(index: i, source: s, entries: schedule.entries(ofSession: i), client: client, target: destination,
+                                                 timeout: timeout, recording: setup, turns: turns, scale: scale,
+                                                 concurrent: sources.count > 1, progress: progress))
+        }
+        let started = ContinuousClock.now
+        let monitor = terminal.progress ? Task {
+            while !Task.isCancelled {
+                let done = progress.done
+                let width = 30, filled = total == 0 ? width : done * width / total
+                terminal.status("replaying [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total)")
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        } : nil
+        let outcomes = await withTaskGroup(of: (Int, SessionOutcome).self) { group in
+            for r in replayers { group.addTask { (r.index, await r.run(start: started)) } }
+            var all: [(Int, SessionOutcome)] = []
+            for await o in group { all.append(o) }
+            return all.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        monitor?.cancel()
+        terminal.clearStatus()
+        try? await client.shutdown()
+        let elapsed = ContinuousClock.now - started
+        let summary = ReplaySummary(outcomes: outcomes, damage: damage, target: destination.display,
+                                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        print(json ? summary.json : summary.text(terminal))
+        for f in summary.failures { printError("sessreplay: \(f)") }
+        if !summary.failures.isEmpty || !damage.isEmpty { throw ExitCode(2) }
+        if !summary.newErrors.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// `--dry-run` for HTTP: every recorded request, replayed (with its offset and global order) or
+/// skipped (with why).
+struct HTTPReplayPlanOutput {
+    let sources: [HTTPReplaySource]
+    let schedule: ReplaySchedule
+    let target: String
+
+    func render(json: Bool, terminal: Terminal) -> String {
+        var lines: [String] = []
+        var sessions: [[String: Any]] = []
+        for (i, s) in sources.enumerated() {
+            let entries = schedule.entries(ofSession: i)
+            var next = 0
+            var steps: [[String: Any]] = []
+            lines.append(terminal.paint("session \(s.header.sessionID) (\(s.path))", .bold))
+            for step in s.steps {
+                let line = "\(step.http.method) \(step.http.target)"
+                var item: [String: Any] = ["exchange": step.exchangeID, "method": step.http.method, "target": step.http.target]
+                switch step.disposition {
+                case .replay:
+                    let e = entries[next]
+                    next += 1
+                    item["replay"] = true; item["order"] = e.order; item["offset_us"] = e.offsetMicros
+                    lines.append(String(format: "  %6d  +%10.3f s  #%-6d ", step.exchangeID, Double(e.offsetMicros) / 1e6, e.order)
+                                 + terminal.paint("replay", .ok) + "  " + String(line.prefix(100)))
+                case .skip(let reason):
+                    item["replay"] = false; item["skip"] = reason.kind; item["reason"] = reason.description
+                    lines.append(String(format: "  %6d  %@  ", step.exchangeID, "                       ")
+                                 + terminal.paint("skip \(reason.kind)", .warn) + "  " + String(line.prefix(100)) + "  (\(reason.description))")
+                }
+                steps.append(item)
+            }
+            var session: [String: Any] = ["source": s.path, "session": s.header.sessionID, "steps": steps]
+            if let d = s.damage { session["damage"] = d }
+            sessions.append(session)
+        }
+        if json {
+            let data = try! JSONSerialization.data(withJSONObject: ["sessions": sessions, "replayed": schedule.entries.count, "target": target],
+                                                   options: [.sortedKeys])
+            return String(decoding: data, as: UTF8.self)
+        }
+        lines.append("\(schedule.entries.count) request(s) to replay against \(target)")
+        return lines.joined(separator: "\n")
+    }
+}
