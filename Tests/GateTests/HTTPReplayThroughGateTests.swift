@@ -32,7 +32,8 @@ struct HTTPReplayThroughGateTests {
 
     /// One curl session through the gate to nginx A: three GETs that nginx answers, one denied GET,
     /// a POST to /upload, a GET with a query. Returns the gate (stopped) and its one capture.
-    func record() throws -> (HTTPGateTests.Setup, String) {
+    /// `maskedQuery`: one more GET whose query holds an e-mail address, recorded masked.
+    func record(maskedQuery: Bool = false) throws -> (HTTPGateTests.Setup, String) {
         let s = try gateTests.start()
         try Self.notes.write(to: s.nginx.directory.appendingPathComponent("www/api/notes.txt"), atomically: true, encoding: .utf8)
         let agent = try gateTests.provider.token("agent@example.com", groups: ["ai-assistants"])
@@ -42,10 +43,13 @@ struct HTTPReplayThroughGateTests {
                                    "--next", "-sS", "-o", "/dev/null", "-w", "[%{http_code}]\n", "-H", auth, "-H", "Content-Type: text/plain",
                                    "--data-binary", "replay21 upload", "\(s.url)/upload",
                                    "--next", "-sS", "-o", "/dev/null", "-w", "[%{http_code}]\n", "-H", auth, "-H", "X-Replay21: kept",
-                                   "\(s.url)/api/customers.json?page=2"], timeout: .seconds(90))
+                                   "\(s.url)/api/customers.json?page=2"]
+                                   + (maskedQuery ? ["--next", "-sS", "-o", "/dev/null", "-w", "[%{http_code}]\n", "-H", auth,
+                                                     "\(s.url)/api/customers.json?contact=ada.lovelace@example.com"] : []),
+                           timeout: .seconds(90))
         // Each transfer's status, after its body (only the first goes to /dev/null).
         let statuses = out.stdout.split(separator: "\n").filter { $0.hasSuffix("]") }.map { String($0.suffix(5)) }
-        #expect(statuses == ["[200]", "[200]", "[403]", "[200]", "[200]"], "\(out)")
+        #expect(statuses == ["[200]", "[200]", "[403]", "[200]", "[200]"] + (maskedQuery ? ["[200]"] : []), "\(out)")
         s.gate.stop()
         let captures = try s.gate.captures()
         try #require(captures.count == 1, "one curl, one connection, one session: \(captures)")
@@ -136,7 +140,7 @@ struct HTTPReplayThroughGateTests {
     }
 
     @Test func unreachableTargetForeignCertificateAndBadTokenFilesExit2() throws {
-        let (s, original) = try record()
+        let (s, original) = try record(maskedQuery: true)
         defer { s.nginx.stop() }
         let dir = try scratch("bad")
         let key = dir.appendingPathComponent("replay.pem").path
@@ -145,6 +149,12 @@ struct HTTPReplayThroughGateTests {
             try replay(["--fast", "--target", target, "--signing-key", key, "--out", dir.appendingPathComponent("out").path] + extra + [original],
                        environment: environment)
         }
+
+        // The request whose query the gate recorded masked cannot be re-sent: skipped as withheld.
+        let plan = try replay(["--dry-run", "--json", "--target", "http://127.0.0.1:\(s.nginx.port)", original])
+        let steps = try #require((try Self.json(plan.stdout)["sessions"] as? [[String: Any]])?.first?["steps"] as? [[String: Any]])
+        let masked = steps.last { ($0["target"] as? String)?.contains("contact=") == true }
+        #expect(masked?["skip"] as? String == "withheld" && (masked?["target"] as? String)?.contains("ada.lovelace") == false, "\(steps)")
 
         let unreachable = try attempt("http://127.0.0.1:\(try freePort())")
         #expect(unreachable.status == 2 && unreachable.stderr.contains("cannot connect"), "\(unreachable)")
@@ -156,7 +166,7 @@ struct HTTPReplayThroughGateTests {
         let b = try Self.stagingServer(tls: (certs.cert, certs.key))
         defer { b.stop() }
         let trusted = try attempt("https://127.0.0.1:\(b.port)", ["--ca-file", certs.ca, "--server-name", "localhost"])
-        #expect(trusted.status == 1 && b.accessLog.count == 3, "the 404 of notes.txt is the one new error: \(trusted) \(b.accessLog)")
+        #expect(trusted.status == 1 && b.accessLog.count == 3 && trusted.stdout.contains("withheld in the recording"), "the 404 of notes.txt is the one new error: \(trusted) \(b.accessLog)")
         let untrusted = try attempt("https://127.0.0.1:\(b.port)", ["--ca-file", foreign.ca])
         #expect(untrusted.status == 2 && untrusted.stderr.contains("TLS"), "\(untrusted)")
         #expect(b.accessLog.count == 3, "a request reached nginx over an unverified connection: \(b.accessLog)")
@@ -171,6 +181,6 @@ struct HTTPReplayThroughGateTests {
         #expect(readable.status == 2 && readable.stderr.contains("readable by group or others"), "\(readable)")
         let inURL = try attempt("http://user:secret@127.0.0.1:\(s.nginx.port)")
         #expect(inURL.status == 2 && inURL.stderr.contains("user or password"), "\(inURL)")
-        #expect(s.nginx.accessLog.count == 5, "only the recording reached nginx A: \(s.nginx.accessLog)")
+        #expect(s.nginx.accessLog.count == 6, "only the recording reached nginx A: \(s.nginx.accessLog)")
     }
 }
