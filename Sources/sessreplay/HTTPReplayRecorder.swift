@@ -50,7 +50,7 @@ final class HTTPReplayRecorder {
     }
 
     func replied(_ step: HTTPReplayStep, _ reply: HTTPReplayReply) throws {
-        if reply.status >= 500 { errors += 1 }
+        if reply.status >= 400 { errors += 1 }
         let (body, tally) = Self.recordedBody(reply, masks: setup.masks, cap: setup.maxBodyBytes)
         var fields = RecordedFieldsForReplay.record(reply.fields)
         if let note = tally.note { fields.append(KeyValue("X-Tollgate-Replay", note)) }
