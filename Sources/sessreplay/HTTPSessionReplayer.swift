@@ -140,9 +140,10 @@ struct HTTPSessionReplayer {
             }
         }
         if text.contains("handshake") || text.contains("certificate") || text.contains("NIOSSL") || text.contains("BoringSSL") {
-            return "TLS failed (the target's certificate is not trusted for this name: --ca-file, --server-name): \(text)"
+            return "TLS failed (does the target speak TLS, and is its certificate trusted for this name? --ca-file, --server-name): \(text)"
         }
-        if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("connect(") {
+        if text.contains("Connection refused") { return "cannot connect: connection refused" }
+        if text.contains("connectionRefused") || text.contains("connect(") || text.contains("errno") {
             return "cannot connect: \(text)"
         }
         return text
