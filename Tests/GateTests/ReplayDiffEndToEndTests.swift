@@ -1,0 +1,134 @@
+import CaptureFormat
+import Foundation
+import TestSupport
+import Testing
+
+/// Issue 21's end-to-end test: a psql session recorded through the real gate against database A
+/// (a row lookup, an aggregate, an index lookup on a big table, a read of a column whose type B
+/// changes), replayed with `sessreplay` onto B, a copy of A with one row changed, one column's
+/// type changed and one index dropped. `sessdiff ORIGINAL REPLAY` reports exactly the changed row
+/// and the changed type; the dropped index shows only under `--latency`.
+@Suite("sessreplay then sessdiff, end to end", .serialized)
+struct ReplayDiffEndToEndTests {
+    let provider: OIDCProvider
+    static let source = "replay21b_a", target = "replay21b_b"
+    /// Rows in the indexed table: enough that a sequential scan takes tens of milliseconds where
+    /// the index lookup takes well under one.
+    static let bigRows = 1_500_000
+
+    init() throws {
+        provider = try sharedProvider.get()
+    }
+
+    func admin(_ database: String, _ sql: String) throws -> Output {
+        try run("runuser", ["-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "/var/run/postgresql",
+                            "-p", try DatabaseEnvironment.load().port, "-d", database, "-Atc", sql])
+    }
+
+    func direct(_ database: String, _ sql: String) throws -> Output {
+        let env = try DatabaseEnvironment.load()
+        return try run("psql", ["-X", "-At", "-q", "-v", "ON_ERROR_STOP=1", "host=127.0.0.1 port=\(env.port) dbname=\(database) user=\(env["TOLLGATE_PG_SCRAM_USER"])", "-c", sql],
+                       environment: ["PGPASSWORD": env["TOLLGATE_PG_SCRAM_PASSWORD"]])
+    }
+
+    /// A with its tables (made once: the big table is reused when it is already whole), then B
+    /// made afresh from A as a template and changed three ways.
+    func makeDatabases() throws {
+        if try admin("postgres", "SELECT 1 FROM pg_database WHERE datname = '\(Self.source)'").stdout.isEmpty {
+            let made = try admin("postgres", "CREATE DATABASE \(Self.source) OWNER tollgate_gate")
+            try #require(made.status == 0 || made.stderr.contains("already exists"), "\(made.stderr)")
+        }
+        let complete = try direct(Self.source, "SELECT count(*) FROM replay21b_events").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        if complete != "\(Self.bigRows)" {
+            let tables = try direct(Self.source, """
+                DROP TABLE IF EXISTS replay21b_items, replay21b_orders, replay21b_events;
+                CREATE TABLE replay21b_items (id int PRIMARY KEY, name text, qty int);
+                INSERT INTO replay21b_items SELECT i, 'item-' || i, i * 10 FROM generate_series(1, 20) i;
+                CREATE TABLE replay21b_orders (id int PRIMARY KEY, item int, amount int);
+                INSERT INTO replay21b_orders SELECT i, 1 + i % 20, 100 + i FROM generate_series(1, 8) i;
+                CREATE TABLE replay21b_events (id bigint, k int, payload text);
+                INSERT INTO replay21b_events SELECT i, i, md5(i::text) FROM generate_series(1, \(Self.bigRows)) i;
+                CREATE INDEX replay21b_events_k ON replay21b_events (k);
+                ANALYZE replay21b_events;
+                """)
+            try #require(tables.status == 0, "\(tables.stderr)")
+        }
+        _ = try admin("postgres", "DROP DATABASE IF EXISTS \(Self.target) WITH (FORCE)")
+        // An autovacuum worker on A makes the template copy fail for a moment: tried again.
+        var copied = try admin("postgres", "CREATE DATABASE \(Self.target) TEMPLATE \(Self.source) OWNER tollgate_gate STRATEGY FILE_COPY")
+        for _ in 0..<10 where copied.status != 0 && copied.stderr.contains("being accessed by other users") {
+            Thread.sleep(forTimeInterval: 1)
+            copied = try admin("postgres", "CREATE DATABASE \(Self.target) TEMPLATE \(Self.source) OWNER tollgate_gate STRATEGY FILE_COPY")
+        }
+        try #require(copied.status == 0, "\(copied.stderr)")
+        let changed = try direct(Self.target, """
+            UPDATE replay21b_items SET name = 'item-7-renamed' WHERE id = 7;
+            ALTER TABLE replay21b_orders ALTER COLUMN amount TYPE bigint;
+            DROP INDEX replay21b_events_k;
+            """)
+        try #require(changed.status == 0, "\(changed.stderr)")
+    }
+
+    static let workload = [
+        // A row lookup (row 7 differs on B).
+        "SELECT id, name, qty FROM replay21b_items WHERE id = 7",
+        // An aggregate over rows B does not change.
+        "SELECT count(*) AS n, sum(qty) AS total, max(name) AS last FROM replay21b_items WHERE id <> 7",
+        // An index lookup on A; a sequential scan of the big table on B.
+        "SELECT id, k, payload FROM replay21b_events WHERE k = 1234567",
+        // A column whose type B changed (int to bigint): the same values, another type.
+        "SELECT id, item, amount FROM replay21b_orders ORDER BY id",
+    ]
+
+    static func differences(_ output: String) -> (differences: [[String: Any]], summary: [String: Any]?) {
+        let lines = output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        return (lines.filter { $0["kind"] != nil }, lines.last?["summary"] as? [String: Any])
+    }
+
+    @Test func replayOntoAChangedCopyReportsExactlyTheChanges() throws {
+        try makeDatabases()
+        let gate = try GateProcess(provider: provider, targets: ["db": scramTarget])
+        let token = try provider.token("replay21b@example.com", groups: ["analysts"])
+        let session = try run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-At", "host=127.0.0.1 port=\(gate.port("db")) dbname=\(Self.source) user=agent sslmode=disable"]
+                                + Self.workload.flatMap { ["-c", $0] }, environment: ["PGPASSWORD": token, "PGCONNECT_TIMEOUT": "10"])
+        #expect(session.status == 0, "\(session.stderr)")
+        #expect(session.stdout.contains("7|item-7|70"), "\(session.stdout)")
+        #expect(gate.stop() == 0)
+        let original = try #require(try gate.captures().first).path
+
+        let key = gate.directory.appendingPathComponent("replay.key").path
+        try #require(try run("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key]).status == 0)
+        let out = gate.directory.appendingPathComponent("replays").path
+        let env = try DatabaseEnvironment.load()
+        let replay = try run(tool("sessreplay").path, ["--fast", "--json", "--signing-key", key, "--out", out,
+                                                       "--target", "postgres://\(env["TOLLGATE_PG_SCRAM_USER"])@127.0.0.1:\(env.port)/\(Self.target)?sslmode=disable", original],
+                             environment: ["PGPASSWORD": env["TOLLGATE_PG_SCRAM_PASSWORD"], "PGPASSFILE": "/nonexistent"])
+        #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
+        #expect(try ReplayThroughGateTests.json(replay.stdout)["replayed"] as? Int == Self.workload.count, "\(replay.stdout)")
+        let replayed = try #require(try FileManager.default.contentsOfDirectory(atPath: out).first { $0.hasSuffix(".sesscap") })
+        let replayPath = "\(out)/\(replayed)"
+
+        // Exactly the changed row and the changed type, and nothing else.
+        let diff = try run(tool("sessdiff").path, ["--json", original, replayPath])
+        #expect(diff.status == 1, "\(diff.stdout)\(diff.stderr)")
+        let (differences, summary) = Self.differences(diff.stdout)
+        #expect(differences.compactMap { $0["kind"] as? String }.sorted() == ["columns", "values"], "\(diff.stdout)")
+        let values = differences.first { $0["kind"] as? String == "values" }
+        #expect((values?["statement"] as? String)?.contains("replay21b_items WHERE id = 7") == true, "\(String(describing: values))")
+        #expect(values?["removed"] as? [String] == ["row: id='7' name='item-7' qty='70'"], "\(String(describing: values))")
+        #expect(values?["added"] as? [String] == ["row: id='7' name='item-7-renamed' qty='70'"], "\(String(describing: values))")
+        let columns = differences.first { $0["kind"] as? String == "columns" }
+        #expect(columns?["detail"] as? String == "columns differ: -amount int4, +amount int8", "\(String(describing: columns))")
+        #expect(summary?["paired"] as? Int == Self.workload.count, "\(String(describing: summary))")
+
+        // The dropped index: the lookup became a sequential scan of the big table, seen only under
+        // --latency, as the one latency difference on that statement (the others may vary with the
+        // machine's load; none of them scans the big table).
+        let latency = try run(tool("sessdiff").path, ["--json", "--latency", "300", original, replayPath])
+        #expect(latency.status == 1, "\(latency.stdout)\(latency.stderr)")
+        let timed = Self.differences(latency.stdout).differences
+        let slower = timed.filter { $0["kind"] as? String == "latency" && ($0["statement"] as? String)?.contains("replay21b_events") == true }
+        #expect(slower.count == 1, "\(latency.stdout)")
+        #expect(timed.filter { $0["kind"] as? String != "latency" }.compactMap { $0["kind"] as? String }.sorted() == ["columns", "values"], "\(latency.stdout)")
+    }
+}
