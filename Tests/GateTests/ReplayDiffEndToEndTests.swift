@@ -130,5 +130,41 @@ struct ReplayDiffEndToEndTests {
         let slower = timed.filter { $0["kind"] as? String == "latency" && ($0["statement"] as? String)?.contains("replay21b_events") == true }
         #expect(slower.count == 1, "\(latency.stdout)")
         #expect(timed.filter { $0["kind"] as? String != "latency" }.compactMap { $0["kind"] as? String }.sorted() == ["columns", "values"], "\(latency.stdout)")
+
+        try followsTheLink(original: original, replay: replayPath, scratch: gate.directory.path)
+    }
+
+    /// `sessdiff REPLAY`: the original is found by the replay's header link and checked to be the
+    /// replayed session before it is diffed.
+    func followsTheLink(original: String, replay: String, scratch: String) throws {
+        let linked = try run(tool("sessdiff").path, ["--json", replay])
+        #expect(linked.status == 1, "\(linked.stdout)\(linked.stderr)")
+        let (differences, summary) = Self.differences(linked.stdout)
+        #expect(differences.compactMap { $0["kind"] as? String }.sorted() == ["columns", "values"], "\(linked.stdout)")
+        #expect(summary?["a"] as? String == original && summary?["b"] as? String == replay, "\(String(describing: summary))")
+
+        // Moved away from where the replay read it: not found, unless searched for under --original-dir.
+        let moved = "\(scratch)/archive/2026/\((original as NSString).lastPathComponent)"
+        try FileManager.default.createDirectory(atPath: (moved as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: original, toPath: moved)
+        defer { try? FileManager.default.moveItem(atPath: moved, toPath: original) }
+        let lost = try run(tool("sessdiff").path, ["--json", replay], environment: ["TOLLGATE_CAPTURES": ""])
+        #expect(lost.status == 2 && lost.stderr.contains("was not found") && lost.stderr.contains(original), "\(lost.stderr)")
+        let searched = try run(tool("sessdiff").path, ["--json", "--original-dir", "\(scratch)/archive", replay])
+        #expect(searched.status == 1, "\(searched.stdout)\(searched.stderr)")
+        #expect(Self.differences(searched.stdout).summary?["a"] as? String == moved, "\(searched.stdout)")
+
+        // The same session, but not the capture the replay read (cut short: its chain is not the recorded one).
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: moved)))
+        bytes.removeLast(10)
+        let other = "\(scratch)/other"
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        try Data(bytes).write(to: URL(fileURLWithPath: "\(other)/copy.sesscap"))
+        let wrong = try run(tool("sessdiff").path, ["--original-dir", other, replay])
+        #expect(wrong.status == 2 && wrong.stderr.contains("not sealed"), "\(wrong.stderr)")
+
+        // A capture that is not a replay has no link to follow.
+        let notReplay = try run(tool("sessdiff").path, [moved])
+        #expect(notReplay.status == 2 && notReplay.stderr.contains("is not a replay"), "\(notReplay.stderr)")
     }
 }
