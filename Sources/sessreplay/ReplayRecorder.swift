@@ -39,10 +39,13 @@ final class ReplayRecorder {
                              writer: "sessreplay", attributes: attributes)
     }
 
-    func replayed(_ step: ReplayStep, _ reply: ReplayReply) throws {
+    /// `parsed`: the named prepared statement this replay parsed for the request (an annotation
+    /// `replay.parsed` says so; executions of a statement already parsed carry none).
+    func replayed(_ step: ReplayStep, _ reply: ReplayReply, parsed: String? = nil) throws {
         requests += 1
         rows += reply.rows
         try writer.append(.request(.postgres(step.request)), exchangeID: step.exchangeID)
+        if let parsed { try writer.append(.annotation(Annotation(attributes: [KeyValue("replay.parsed", parsed)])), exchangeID: step.exchangeID) }
         for r in reply.responses {
             if r.error != nil { errors += 1 }
             try writer.append(.response(.postgres(r)), exchangeID: step.exchangeID)

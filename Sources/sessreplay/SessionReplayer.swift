@@ -18,6 +18,8 @@ struct SessionOutcome: Sendable {
     var withheld: [String] = []
     var recordedMicros: [UInt64] = []
     var replayedMicros: [UInt64] = []
+    /// Parses of named prepared statements sent (each parsed once per connection).
+    var parses = 0
     var failure: String?
 }
 
@@ -51,6 +53,7 @@ struct SessionReplayer {
         var nextEntry = 0
         // Made here: the writer belongs to this task alone.
         var recorder: ReplayRecorder?
+        var prepared = PostgresPreparedStatements()
         do {
             recorder = try recording.map { try ReplayRecorder($0, startupParameters: source.startupParameters) }
             if rollback {
@@ -84,7 +87,9 @@ struct SessionReplayer {
                         if !Task.isCancelled { await turns.release(next) }
                     }
                 }() : nil
-                var messages = ReplayMessages.messages(for: step.request, recordedResults: step.recordedResults)
+                let parsesBefore = prepared.parses
+                var messages = ReplayMessages.messages(for: step.request, recordedResults: step.recordedResults, prepared: &prepared)
+                let parsed = prepared.parses > parsesBefore
                 if rollback { messages.insert(.query("SAVEPOINT sessreplay"), at: 0) }
                 let began = ContinuousClock.now
                 var reply = try await connection.run(messages, readyCount: rollback ? 2 : 1, withholdRows: step.masked)
@@ -101,19 +106,21 @@ struct SessionReplayer {
                 outcome.replayedMicros.append(UInt64(max(0, took.nanoseconds / 1000)))
                 if !step.recordedResults.isEmpty { outcome.recordedMicros.append(step.recordedDurationMicros) }
                 let replayError = reply.responses.lazy.compactMap(\.error).first
+                prepared.ran(step.request, parsed: parsed, failed: replayError != nil)
                 if let replayError {
                     outcome.errors += 1
                     if !step.recordedResults.contains(where: { $0.error != nil }) {
                         outcome.newErrors.append("exchange \(step.exchangeID): \(replayError.sqlState) \(replayError.message)")
                     }
                 }
-                try recorder?.replayed(step, reply)
+                try recorder?.replayed(step, reply, parsed: parsed ? step.request.statementName : nil)
                 progress.step()
             }
             if rollback {
                 let end = try await connection.run([.query("ROLLBACK")])
                 if let e = end.responses.first?.error { throw ReplayConnectionError(description: "ROLLBACK failed: \(e.sqlState) \(e.message)") }
             }
+            outcome.parses = prepared.parses
             try recorder?.finish(reason: "replay-complete", detail: "", outcome: outcome)
         } catch {
             outcome.failure = "\(error)"

@@ -134,6 +134,59 @@ struct ReplayDiffEndToEndTests {
         try followsTheLink(original: original, replay: replayPath, scratch: gate.directory.path)
     }
 
+    /// A named prepared statement (psycopg's prepare=True: one Parse, then Bind/Execute by name)
+    /// is parsed once per replay connection and re-bound on each execution; an unnamed one is
+    /// parsed with each execution, as recorded.
+    @Test func aNamedStatementIsParsedOncePerReplay() throws {
+        try makeDatabases()
+        let gate = try GateProcess(provider: provider, targets: ["db": scramTarget])
+        let token = try provider.token("replay21b@example.com", groups: ["analysts"])
+        var env = gate.libpqEnvironment("db", token: token)
+        env["PGDATABASE"] = Self.source
+        let script = """
+            import psycopg
+            c = psycopg.connect('', autocommit=True)
+            for i in range(1, 11):
+                print(c.execute('SELECT id, name FROM replay21b_items WHERE id = %s', (i,), prepare=True).fetchall())
+            for i in range(2):
+                print(c.execute('SELECT count(*) AS n FROM replay21b_items WHERE qty > %s', (i * 100,), prepare=False).fetchall())
+            """
+        let py = try run("python3", ["-c", script], environment: env)
+        #expect(py.status == 0 && py.stdout.contains("[(7, 'item-7')]"), "\(py.stdout)\(py.stderr)")
+        #expect(gate.stop() == 0)
+        let original = try #require(try gate.captures().first)
+        let named = try allEvents(original).compactMap { e -> PostgresRequest? in
+            if case .request(.postgres(let p)) = e.payload, !p.statementName.isEmpty { p } else { nil }
+        }
+        try #require(named.count == 10 && Set(named.map(\.statementName)).count == 1, "\(named.map(\.statementName))")
+
+        let key = gate.directory.appendingPathComponent("replay.key").path
+        try #require(try run("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key]).status == 0)
+        let out = gate.directory.appendingPathComponent("replays").path
+        let db = try DatabaseEnvironment.load()
+        let replay = try run(tool("sessreplay").path, ["--fast", "--json", "--signing-key", key, "--out", out,
+                                                       "--target", "postgres://\(db["TOLLGATE_PG_SCRAM_USER"])@127.0.0.1:\(db.port)/\(Self.target)?sslmode=disable", original.path],
+                             environment: ["PGPASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"], "PGPASSFILE": "/nonexistent"])
+        #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
+        let summary = try ReplayThroughGateTests.json(replay.stdout)
+        #expect(summary["replayed"] as? Int == 12, "\(replay.stdout)")
+        #expect((summary["sessions"] as? [[String: Any]])?.first?["prepared_statement_parses"] as? Int == 1, "\(replay.stdout)")
+        let replayPath = try #require(try FileManager.default.contentsOfDirectory(atPath: out).first { $0.hasSuffix(".sesscap") }).description
+        let events = try allEvents(try CaptureFile(path: "\(out)/\(replayPath)"))
+        // One Parse, at the statement's first execution; ten executions bound by its name.
+        let parsedAt = events.compactMap { e -> UInt64? in
+            if case .annotation(let a) = e.payload, a.attributes.contains(where: { $0.key == "replay.parsed" && $0.value == named[0].statementName }) { e.exchangeID } else { nil }
+        }
+        #expect(parsedAt.count == 1, "\(parsedAt)")
+        let firstNamed = events.first { if case .request(.postgres(let p)) = $0.payload { !p.statementName.isEmpty } else { false } }
+        #expect(parsedAt.first == firstNamed?.exchangeID)
+        // And the answers are the recorded ones but for the row B changed.
+        let diff = try run(tool("sessdiff").path, ["--json", "\(out)/\(replayPath)"])
+        #expect(diff.status == 1, "\(diff.stdout)\(diff.stderr)")
+        let differences = Self.differences(diff.stdout).differences
+        #expect(differences.count == 1 && (differences.first?["added"] as? [String])?.first?.contains("item-7-renamed") == true, "\(diff.stdout)")
+    }
+
     /// `sessdiff REPLAY`: the original is found by the replay's header link and checked to be the
     /// replayed session before it is diffed.
     func followsTheLink(original: String, replay: String, scratch: String) throws {
