@@ -12,6 +12,8 @@ struct ReplayReply: Sendable {
     var transaction: PostgresBackendMessage.TransactionStatus
     /// DataRows received, kept or not.
     var rows: UInt64
+    /// COPY … TO STDOUT's CopyData as recorded (up to the row cap, after the secrets pass).
+    var copyOut: [[UInt8]] = []
 }
 
 struct ReplayConnectionError: Error, CustomStringConvertible { var description: String }
@@ -35,11 +37,12 @@ final class ReplayConnection: Sendable {
 
     /// Sends `messages` and waits for `readyCount` ReadyForQuery. `withholdRows`: the rows are
     /// counted and hashed, not kept (the original's were masked).
-    func run(_ messages: [PostgresFrontendMessage], readyCount: Int = 1, withholdRows: Bool = false) async throws -> ReplayReply {
+    /// `copyIn`: the data sent when the target asks for COPY data (nil: the COPY is failed).
+    func run(_ messages: [PostgresFrontendMessage], readyCount: Int = 1, withholdRows: Bool = false, copyIn: [[UInt8]]? = nil) async throws -> ReplayReply {
         let promise = channel.eventLoop.makePromise(of: ReplayReply.self)
         let handler = self.handler
         channel.eventLoop.execute {
-            handler.value.start(messages, readyCount: readyCount, withholdRows: withholdRows, promise: promise)
+            handler.value.start(messages, readyCount: readyCount, withholdRows: withholdRows, copyIn: copyIn, promise: promise)
         }
         return try await promise.futureResult.get()
     }
@@ -68,6 +71,8 @@ final class ReplayHandler: ChannelInboundHandler {
     var promise: EventLoopPromise<ReplayReply>?
     var readyLeft = 0
     var withholdRows = false
+    var copyIn: [[UInt8]]?
+    var copyOut: [[UInt8]] = []
     var responses: [PostgresResponse] = []
     var columns: [Column] = []
     var rows = RowRecorder(maxRows: 0)
@@ -80,7 +85,7 @@ final class ReplayHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
-    func start(_ messages: [PostgresFrontendMessage], readyCount: Int, withholdRows: Bool, promise: EventLoopPromise<ReplayReply>) {
+    func start(_ messages: [PostgresFrontendMessage], readyCount: Int, withholdRows: Bool, copyIn: [[UInt8]]?, promise: EventLoopPromise<ReplayReply>) {
         guard let context, closedReason == nil, self.promise == nil else {
             return promise.fail(ReplayConnectionError(description: closedReason ?? "the connection is busy or closed"))
         }
@@ -88,6 +93,7 @@ final class ReplayHandler: ChannelInboundHandler {
         readyLeft = readyCount
         self.withholdRows = withholdRows
         responses = []; notices = []; rowsReceived = 0
+        self.copyIn = copyIn; copyOut = []
         newResult(columns: [])
         var buffer = context.channel.allocator.buffer(capacity: 256)
         do {
@@ -165,15 +171,27 @@ final class ReplayHandler: ChannelInboundHandler {
         case .noticeResponse(let d):
             notices.append(recording.masks.notice(d.recorded))
         case .copyInResponse:
-            // COPY FROM STDIN: the replay does not send recorded COPY data; the statement is failed.
+            // COPY FROM STDIN: the recorded data, as it was sent; without it (not a COPY the plan
+            // replays with its data) the statement is failed, never sent something else.
             var buffer = context.channel.allocator.buffer(capacity: 64)
-            try? PostgresFrontendMessage.copyFail(message: "sessreplay does not replay COPY data").encode(into: &buffer)
+            if let data = copyIn {
+                copyIn = nil
+                for chunk in data { try? PostgresFrontendMessage.copyData(ByteBuffer(bytes: chunk)).encode(into: &buffer) }
+                try? PostgresFrontendMessage.copyDone.encode(into: &buffer)
+            } else {
+                try? PostgresFrontendMessage.copyFail(message: "sessreplay has no recorded data for this COPY").encode(into: &buffer)
+            }
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        case .copyData(let data):
+            // COPY TO STDOUT, as the gate records it: a chunk per CopyData up to the row cap, after the
+            // secrets pass; none kept when the original's results were masked.
+            rowsReceived += 1
+            if !withholdRows && copyOut.count < recording.maxRows { copyOut.append(recording.masks.value(Array(data.readableBytesView))) }
         case .readyForQuery(let status):
             readyLeft -= 1
             guard readyLeft <= 0, let promise else { return }
             self.promise = nil
-            promise.succeed(ReplayReply(responses: responses, transaction: status, rows: rowsReceived))
+            promise.succeed(ReplayReply(responses: responses, transaction: status, rows: rowsReceived, copyOut: copyOut))
         default:
             // ParseComplete, BindComplete, NoData, ParameterDescription, CopyData (out), CopyDone,
             // ParameterStatus, notifications: nothing the record keeps.

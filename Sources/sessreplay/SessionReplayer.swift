@@ -92,7 +92,7 @@ struct SessionReplayer {
                 let parsed = prepared.parses > parsesBefore
                 if rollback { messages.insert(.query("SAVEPOINT sessreplay"), at: 0) }
                 let began = ContinuousClock.now
-                var reply = try await connection.run(messages, readyCount: rollback ? 2 : 1, withholdRows: step.masked)
+                var reply = try await connection.run(messages, readyCount: rollback ? 2 : 1, withholdRows: step.masked, copyIn: step.copyIn)
                 let took = ContinuousClock.now - began
                 timer?.cancel()
                 if rollback {

@@ -53,6 +53,13 @@ struct ReplayDiffEndToEndTests {
                 """)
             try #require(tables.status == 0, "\(tables.stderr)")
         }
+        // The table COPY FROM STDIN fills: empty on both sides before each recording.
+        let copyTable = try direct(Self.source, """
+            CREATE TABLE IF NOT EXISTS replay21b_copy (id int, name text); TRUNCATE replay21b_copy;
+            DROP TABLE IF EXISTS replay21b_people; CREATE TABLE replay21b_people (id int, email text);
+            INSERT INTO replay21b_people VALUES (1, 'ann@example.com');
+            """)
+        try #require(copyTable.status == 0, "\(copyTable.stderr)")
         _ = try admin("postgres", "DROP DATABASE IF EXISTS \(Self.target) WITH (FORCE)")
         // An autovacuum worker on A makes the template copy fail for a moment: tried again.
         var copied = try admin("postgres", "CREATE DATABASE \(Self.target) TEMPLATE \(Self.source) OWNER tollgate_gate STRATEGY FILE_COPY")
@@ -78,6 +85,9 @@ struct ReplayDiffEndToEndTests {
         "SELECT id, k, payload FROM replay21b_events WHERE k = 1234567",
         // A column whose type B changed (int to bigint): the same values, another type.
         "SELECT id, item, amount FROM replay21b_orders ORDER BY id",
+        // A result the gate masks: the replay keeps only its rows' count and digest, not comparable
+        // with masked values, so not a difference.
+        "SELECT id, email FROM replay21b_people WHERE id = 1",
     ]
 
     static func differences(_ output: String) -> (differences: [[String: Any]], summary: [String: Any]?) {
@@ -87,12 +97,12 @@ struct ReplayDiffEndToEndTests {
 
     @Test func replayOntoAChangedCopyReportsExactlyTheChanges() throws {
         try makeDatabases()
-        let gate = try GateProcess(provider: provider, targets: ["db": scramTarget])
+        let gate = try GateProcess(provider: provider, targets: ["db": scramTarget + "\nmasks: [email]"])
         let token = try provider.token("replay21b@example.com", groups: ["analysts"])
         let session = try run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-At", "host=127.0.0.1 port=\(gate.port("db")) dbname=\(Self.source) user=agent sslmode=disable"]
                                 + Self.workload.flatMap { ["-c", $0] }, environment: ["PGPASSWORD": token, "PGCONNECT_TIMEOUT": "10"])
         #expect(session.status == 0, "\(session.stderr)")
-        #expect(session.stdout.contains("7|item-7|70"), "\(session.stdout)")
+        #expect(session.stdout.contains("7|item-7|70") && session.stdout.contains("@example.com") && !session.stdout.contains("ann@example.com"), "\(session.stdout)")
         #expect(gate.stop() == 0)
         let original = try #require(try gate.captures().first).path
 
@@ -185,6 +195,53 @@ struct ReplayDiffEndToEndTests {
         #expect(diff.status == 1, "\(diff.stdout)\(diff.stderr)")
         let differences = Self.differences(diff.stdout).differences
         #expect(differences.count == 1 && (differences.first?["added"] as? [String])?.first?.contains("item-7-renamed") == true, "\(diff.stdout)")
+    }
+
+    /// psql's \\copy both ways through the gate: COPY FROM STDIN is replayed with the recorded
+    /// data, COPY TO STDOUT's rows are recorded and compared as rows.
+    @Test func copyIsReplayedWithItsData() throws {
+        try makeDatabases()
+        let gate = try GateProcess(provider: provider, targets: ["db": scramTarget])
+        let token = try provider.token("replay21b@example.com", groups: ["analysts"])
+        let script = """
+            \\copy replay21b_copy (id, name) FROM STDIN
+            1\tone
+            2\ttwo
+            3\tthree
+            \\.
+            \\copy (SELECT id, name, qty FROM replay21b_items WHERE id BETWEEN 5 AND 8 ORDER BY id) TO STDOUT
+
+            """
+        let session = try run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-At", "-f", "-", "host=127.0.0.1 port=\(gate.port("db")) dbname=\(Self.source) user=agent sslmode=disable"],
+                              environment: ["PGPASSWORD": token, "PGCONNECT_TIMEOUT": "10"], stdin: script)
+        #expect(session.status == 0 && session.stdout.contains("7\titem-7\t70"), "\(session.stdout)\(session.stderr)")
+        #expect(gate.stop() == 0)
+        let original = try #require(try gate.captures().first).path
+
+        let key = gate.directory.appendingPathComponent("replay.key").path
+        try #require(try run("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key]).status == 0)
+        let out = gate.directory.appendingPathComponent("replays").path
+        let db = try DatabaseEnvironment.load()
+        let replay = try run(tool("sessreplay").path, ["--fast", "--json", "--allow-writes", "--signing-key", key, "--out", out,
+                                                       "--target", "postgres://\(db["TOLLGATE_PG_SCRAM_USER"])@127.0.0.1:\(db.port)/\(Self.target)?sslmode=disable", original],
+                             environment: ["PGPASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"], "PGPASSFILE": "/nonexistent"])
+        #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
+        let summary = try ReplayThroughGateTests.json(replay.stdout)
+        #expect(summary["replayed"] as? Int == 2 && (summary["skipped"] as? [String: Int])?.isEmpty == true, "\(replay.stdout)")
+        // The recorded rows reached B.
+        #expect(try direct(Self.target, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM replay21b_copy").stdout == "1:one,2:two,3:three\n")
+        // COPY TO STDOUT compared as rows: only B's changed row 7.
+        let replayPath = try #require(try FileManager.default.contentsOfDirectory(atPath: out).first { $0.hasSuffix(".sesscap") })
+        let diff = try run(tool("sessdiff").path, ["--json", "\(out)/\(replayPath)"])
+        #expect(diff.status == 1, "\(diff.stdout)\(diff.stderr)")
+        let differences = Self.differences(diff.stdout).differences
+        #expect(differences.count == 1 && differences.first?["detail"] as? String == "1 COPY row differs (in order: ORDER BY)", "\(diff.stdout)")
+        #expect(differences.first?["removed"] as? [String] == ["copy row 3: 7\titem-7\t70"], "\(diff.stdout)")
+        #expect(differences.first?["added"] as? [String] == ["copy row 3: 7\titem-7-renamed\t70"], "\(diff.stdout)")
+
+        // Without --allow-writes the COPY FROM STDIN is a write, refused; COPY TO STDOUT still replays.
+        let readOnly = try run(tool("sessreplay").path, ["--dry-run", "--json", "--target", "postgres://u@127.0.0.1:1/x?sslmode=disable", original])
+        #expect(readOnly.stdout.contains("\"write\"") && readOnly.status == 0, "\(readOnly.stdout)\(readOnly.stderr)")
     }
 
     /// `sessdiff REPLAY`: the original is found by the replay's header link and checked to be the
