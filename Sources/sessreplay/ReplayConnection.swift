@@ -12,6 +12,9 @@ struct ReplayReply: Sendable {
     var transaction: PostgresBackendMessage.TransactionStatus
     /// DataRows received, kept or not.
     var rows: UInt64
+    /// From when the target could start it (sent, and the request before it answered) to its
+    /// ReadyForQuery, in µs: its latency whether or not requests are pipelined.
+    var micros: UInt64 = 0
     /// COPY … TO STDOUT's CopyData as recorded (up to the row cap, after the secrets pass).
     var copyOut: [[UInt8]] = []
 }
@@ -39,12 +42,19 @@ final class ReplayConnection: Sendable {
     /// counted and hashed, not kept (the original's were masked).
     /// `copyIn`: the data sent when the target asks for COPY data (nil: the COPY is failed).
     func run(_ messages: [PostgresFrontendMessage], readyCount: Int = 1, withholdRows: Bool = false, copyIn: [[UInt8]]? = nil) async throws -> ReplayReply {
+        try await send(messages, readyCount: readyCount, withholdRows: withholdRows, copyIn: copyIn).get()
+    }
+
+    /// Sends a request without waiting for the answers to those sent before it (pipelining): the
+    /// answers are matched to requests in order, each future completing at its ReadyForQuery.
+    /// Not for a COPY FROM STDIN followed by more: the target reads nothing but COPY data until it ends.
+    func send(_ messages: [PostgresFrontendMessage], readyCount: Int = 1, withholdRows: Bool = false, copyIn: [[UInt8]]? = nil) -> EventLoopFuture<ReplayReply> {
         let promise = channel.eventLoop.makePromise(of: ReplayReply.self)
         let handler = self.handler
         channel.eventLoop.execute {
             handler.value.start(messages, readyCount: readyCount, withholdRows: withholdRows, copyIn: copyIn, promise: promise)
         }
-        return try await promise.futureResult.get()
+        return promise.futureResult
     }
 
     func close() async {
@@ -68,7 +78,14 @@ final class ReplayHandler: ChannelInboundHandler {
     let recording: ReplayResultRecording
     var frames = FramedDecoding(PostgresBackendDecoder(maxMessageSize: 1 << 30))
     var context: ChannelHandlerContext?
-    var promise: EventLoopPromise<ReplayReply>?
+    /// A request sent and not yet answered in full; the first is the one being answered.
+    struct Pending {
+        var promise: EventLoopPromise<ReplayReply>
+        var readyCount: Int
+        var withholdRows: Bool
+        var copyIn: [[UInt8]]?
+    }
+    var queue = CircularBuffer<Pending>()
     var readyLeft = 0
     var withholdRows = false
     var copyIn: [[UInt8]]?
@@ -86,24 +103,29 @@ final class ReplayHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func start(_ messages: [PostgresFrontendMessage], readyCount: Int, withholdRows: Bool, copyIn: [[UInt8]]?, promise: EventLoopPromise<ReplayReply>) {
-        guard let context, closedReason == nil, self.promise == nil else {
-            return promise.fail(ReplayConnectionError(description: closedReason ?? "the connection is busy or closed"))
+        guard let context, closedReason == nil else {
+            return promise.fail(ReplayConnectionError(description: closedReason ?? "the connection is closed"))
         }
-        self.promise = promise
-        readyLeft = readyCount
-        self.withholdRows = withholdRows
-        responses = []; notices = []; rowsReceived = 0
-        self.copyIn = copyIn; copyOut = []
-        newResult(columns: [])
         var buffer = context.channel.allocator.buffer(capacity: 256)
         do {
             for m in messages { try m.encode(into: &buffer) }
         } catch {
-            self.promise = nil
             return promise.fail(ReplayConnectionError(description: "cannot encode the request: \(error)"))
         }
-        started = .now
+        let pending = Pending(promise: promise, readyCount: readyCount, withholdRows: withholdRows, copyIn: copyIn)
+        queue.append(pending)
+        if queue.count == 1 { activate(pending) }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// The request at the head of the queue is the one the target answers from now.
+    func activate(_ p: Pending) {
+        readyLeft = p.readyCount
+        withholdRows = p.withholdRows
+        responses = []; notices = []; rowsReceived = 0
+        copyIn = p.copyIn; copyOut = []
+        newResult(columns: [])
+        started = .now
     }
 
     func terminate() {
@@ -189,9 +211,10 @@ final class ReplayHandler: ChannelInboundHandler {
             if !withholdRows && copyOut.count < recording.maxRows { copyOut.append(recording.masks.value(Array(data.readableBytesView))) }
         case .readyForQuery(let status):
             readyLeft -= 1
-            guard readyLeft <= 0, let promise else { return }
-            self.promise = nil
-            promise.succeed(ReplayReply(responses: responses, transaction: status, rows: rowsReceived, copyOut: copyOut))
+            guard readyLeft <= 0, let head = queue.popFirst() else { return }
+            let micros = UInt64(max(0, (ContinuousClock.now - started).nanoseconds / 1000))
+            head.promise.succeed(ReplayReply(responses: responses, transaction: status, rows: rowsReceived, micros: micros, copyOut: copyOut))
+            if let next = queue.first { activate(next) }
         default:
             // ParseComplete, BindComplete, NoData, ParameterDescription, CopyData (out), CopyDone,
             // ParameterStatus, notifications: nothing the record keeps.
@@ -201,14 +224,18 @@ final class ReplayHandler: ChannelInboundHandler {
 
     func fail(_ reason: String, context: ChannelHandlerContext) {
         closedReason = reason
-        if let promise { self.promise = nil; promise.fail(ReplayConnectionError(description: reason)) }
+        failPending(reason)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if closedReason == nil { closedReason = "the target closed the connection" }
-        if let promise { self.promise = nil; promise.fail(ReplayConnectionError(description: closedReason!)) }
+        failPending(closedReason!)
         context.fireChannelInactive()
+    }
+
+    func failPending(_ reason: String) {
+        while let p = queue.popFirst() { p.promise.fail(ReplayConnectionError(description: reason)) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

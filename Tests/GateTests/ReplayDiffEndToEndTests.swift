@@ -195,6 +195,18 @@ struct ReplayDiffEndToEndTests {
         #expect(diff.status == 1, "\(diff.stdout)\(diff.stderr)")
         let differences = Self.differences(diff.stdout).differences
         #expect(differences.count == 1 && (differences.first?["added"] as? [String])?.first?.contains("item-7-renamed") == true, "\(diff.stdout)")
+
+        // --fast pipelines each session's requests: waiting for each answer (--pipeline 1) gives the
+        // same answers, request for request, and the same single Parse.
+        let serialOut = gate.directory.appendingPathComponent("serial").path
+        let serial = try run(tool("sessreplay").path, ["--fast", "--pipeline", "1", "--json", "--signing-key", key, "--out", serialOut,
+                                                       "--target", "postgres://\(db["TOLLGATE_PG_SCRAM_USER"])@127.0.0.1:\(db.port)/\(Self.target)?sslmode=disable", original.path],
+                             environment: ["PGPASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"], "PGPASSFILE": "/nonexistent"])
+        #expect(serial.status == 0, "\(serial.stdout)\(serial.stderr)")
+        #expect((try ReplayThroughGateTests.json(serial.stdout)["sessions"] as? [[String: Any]])?.first?["prepared_statement_parses"] as? Int == 1, "\(serial.stdout)")
+        let serialPath = try #require(try FileManager.default.contentsOfDirectory(atPath: serialOut).first { $0.hasSuffix(".sesscap") })
+        let same = try run(tool("sessdiff").path, ["\(out)/\(replayPath)", "\(serialOut)/\(serialPath)"])
+        #expect(same.status == 0, "\(same.stdout)\(same.stderr)")
     }
 
     /// psql's \\copy both ways through the gate: COPY FROM STDIN is replayed with the recorded
