@@ -85,20 +85,7 @@ struct SessionReplayer {
                     if let e = back.responses.first?.error { throw ReplayConnectionError(description: "ROLLBACK TO SAVEPOINT failed: \(e.sqlState) \(e.message)") }
                 }
             }
-            let step = f.step
-            outcome.replayed += 1
-            outcome.replayedMicros.append(reply.micros)
-            if !step.recordedResults.isEmpty { outcome.recordedMicros.append(step.recordedDurationMicros) }
-            let replayError = reply.responses.lazy.compactMap(\.error).first
-            prepared.ran(step.request, parsed: f.parsed, failed: replayError != nil)
-            if let replayError {
-                outcome.errors += 1
-                if !step.recordedResults.contains(where: { $0.error != nil }) {
-                    outcome.newErrors.append("exchange \(step.exchangeID): \(replayError.sqlState) \(replayError.message)")
-                }
-            }
-            try recorder?.replayed(step, reply, parsed: f.parsed ? step.request.statementName : nil)
-            progress.step()
+            try account(f.step, reply, parsed: f.parsed, outcome: &outcome, prepared: &prepared, recorder: recorder)
         }
         do {
             recorder = try recording.map { try ReplayRecorder($0, startupParameters: source.startupParameters) }
@@ -106,6 +93,9 @@ struct SessionReplayer {
                 let begin = try await connection.run([.query("BEGIN")])
                 if let e = begin.responses.first?.error { throw ReplayConnectionError(description: "BEGIN for --rollback failed: \(e.sqlState) \(e.message)") }
             }
+            if window > 1 && !concurrent && !rollback {
+                try await runBatches(outcome: &outcome, prepared: &prepared, recorder: recorder, nextEntry: &nextEntry)
+            } else {
             for step in source.steps {
                 guard step.replays else {
                     if case .skip(let reason) = step.disposition {
@@ -146,6 +136,7 @@ struct SessionReplayer {
                 while inFlight.count - settledCount >= (alone ? 1 : window) { try await settleOldest() }
             }
             while settledCount < inFlight.count { try await settleOldest() }
+            }
             if rollback {
                 let end = try await connection.run([.query("ROLLBACK")])
                 if let e = end.responses.first?.error { throw ReplayConnectionError(description: "ROLLBACK failed: \(e.sqlState) \(e.message)") }
@@ -161,5 +152,23 @@ struct SessionReplayer {
         }
         await connection.close()
         return outcome
+    }
+
+    /// Counts and records one replayed request's answer.
+    func account(_ step: ReplayStep, _ reply: ReplayReply, parsed: Bool, outcome: inout SessionOutcome,
+                 prepared: inout PostgresPreparedStatements, recorder: ReplayRecorder?) throws {
+        outcome.replayed += 1
+        outcome.replayedMicros.append(reply.micros)
+        if !step.recordedResults.isEmpty { outcome.recordedMicros.append(step.recordedDurationMicros) }
+        let replayError = reply.responses.lazy.compactMap(\.error).first
+        prepared.ran(step.request, parsed: parsed, failed: replayError != nil)
+        if let replayError {
+            outcome.errors += 1
+            if !step.recordedResults.contains(where: { $0.error != nil }) {
+                outcome.newErrors.append("exchange \(step.exchangeID): \(replayError.sqlState) \(replayError.message)")
+            }
+        }
+        try recorder?.replayed(step, reply, parsed: parsed ? step.request.statementName : nil)
+        progress.step()
     }
 }
