@@ -256,6 +256,47 @@ struct ReplayDiffEndToEndTests {
         #expect(readOnly.stdout.contains("\"write\"") && readOnly.status == 0, "\(readOnly.stdout)\(readOnly.stderr)")
     }
 
+    /// --fast sends a lone session's requests in batches: answers, errors and skipped requests
+    /// stay matched to their requests, in order, as when each waits for the one before.
+    @Test func batchedFastReplayKeepsEveryAnswerInPlace() throws {
+        try makeDatabases()
+        let gate = try GateProcess(provider: provider, targets: ["db": scramTarget])
+        let token = try provider.token("replay21b@example.com", groups: ["analysts"])
+        let statements = (1...40).map { "SELECT \($0) AS n, name FROM replay21b_items WHERE id = \($0 % 20 + 1)" }
+            + ["INSERT INTO replay21b_copy VALUES (9, 'nine')", "SELECT 1 / 0 AS boom"]
+            + (41...80).map { "SELECT \($0) AS n, count(*) FROM replay21b_items WHERE qty > \($0)" }
+        let session = try run("psql", ["-X", "-At", "host=127.0.0.1 port=\(gate.port("db")) dbname=\(Self.source) user=agent sslmode=disable"]
+                                + statements.flatMap { ["-c", $0] }, environment: ["PGPASSWORD": token, "PGCONNECT_TIMEOUT": "10"])
+        #expect(session.stderr.contains("division by zero"), "\(session.stderr)")
+        #expect(gate.stop() == 0)
+        let original = try #require(try gate.captures().first).path
+        let key = gate.directory.appendingPathComponent("replay.key").path
+        try #require(try run("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key]).status == 0)
+        let db = try DatabaseEnvironment.load()
+        func replay(_ name: String, _ extra: [String]) throws -> String {
+            let out = gate.directory.appendingPathComponent(name).path
+            let r = try run(tool("sessreplay").path, ["--fast", "--json", "--signing-key", key, "--out", out] + extra
+                            + ["--target", "postgres://\(db["TOLLGATE_PG_SCRAM_USER"])@127.0.0.1:\(db.port)/\(Self.target)?sslmode=disable", original],
+                            environment: ["PGPASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"], "PGPASSFILE": "/nonexistent"])
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            let summary = try ReplayThroughGateTests.json(r.stdout)
+            #expect(summary["replayed"] as? Int == 81 && summary["errors"] as? Int == 1 && summary["skipped"] as? [String: Int] == ["write": 1], "\(r.stdout)")
+            return "\(out)/\(try #require(try FileManager.default.contentsOfDirectory(atPath: out).first { $0.hasSuffix(".sesscap") }))"
+        }
+        let batched = try replay("batched", ["--pipeline", "8"]), serial = try replay("serial", ["--pipeline", "1"])
+        // Every request once, in the recorded order, the skipped write in its place.
+        let ids = try allEvents(try CaptureFile(path: batched)).compactMap { e -> UInt64? in if case .request = e.payload { e.exchangeID } else { nil } }
+        #expect(ids.count == 82 && ids == ids.sorted(), "\(ids)")
+        let same = try run(tool("sessdiff").path, [batched, serial])
+        #expect(same.status == 0, "\(same.stdout)\(same.stderr)")
+        // And against the original: the skipped write (refused by the replay: its decision, and its
+        // result only in A) and B's changed row 7, read twice (statements 6 and 26); nothing else.
+        let diff = try run(tool("sessdiff").path, ["--json", batched])
+        let found = Self.differences(diff.stdout).differences
+        #expect(found.compactMap { $0["kind"] as? String }.sorted() == ["command-tag", "decision", "values", "values"], "\(diff.stdout)")
+        #expect(found.filter { $0["kind"] as? String == "values" }.compactMap { ($0["a"] as? [String: Any])?["exchange"] as? Int } == [6, 26], "\(diff.stdout)")
+    }
+
     /// `sessdiff REPLAY`: the original is found by the replay's header link and checked to be the
     /// replayed session before it is diffed.
     func followsTheLink(original: String, replay: String, scratch: String) throws {
