@@ -161,12 +161,20 @@ for round in $(seq 1 "$ROUNDS"); do
   end=$(date +%s.%N)
   n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["replayed"])' "$work/sessreplay-$round.json")
   printf '%-12s %6s %12.2f %14.0f\n' sessreplay "$round" "$(echo "$end - $start" | bc)" "$(echo "$n / ($end - $start)" | bc -l)"
+  # The same without pipelining: each request waits for the answer to the one before.
+  start=$(date +%s.%N)
+  "$bin/sessreplay" --fast --pipeline 1 --json --target "postgres://tollgate_bench@127.0.0.1:$TOLLGATE_PG_PORT/$db?sslmode=disable" \
+    --signing-key "$work/replay.key" --out "$work/replays-serial-$round" "$capture" > "$work/sessreplay-serial-$round.json"
+  end=$(date +%s.%N)
+  n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["replayed"])' "$work/sessreplay-serial-$round.json")
+  printf '%-12s %6s %12.2f %14.0f\n' "sessreplay-1" "$round" "$(echo "$end - $start" | bc)" "$(echo "$n / ($end - $start)" | bc -l)"
   start=$(date +%s.%N)
   pgreplay -c -j -s 1000 -h 127.0.0.1 -p "$TOLLGATE_PG_PORT" -W "$pw" "$csv" > "$work/pgreplay-$round.log" 2>&1 \
     || { cat "$work/pgreplay-$round.log"; exit 1; }
   end=$(date +%s.%N)
   printf '%-12s %6s %12.2f %14.0f\n' pgreplay "$round" "$(echo "$end - $start" | bc)" "$(echo "$logged / ($end - $start)" | bc -l)"
 done
-echo "(wall time of each process, start to exit, logins included; sessreplay also records its replay as a signed capture)"
+echo "(wall time of each process, start to exit, logins included; sessreplay also records its replay as a signed capture;"
+echo " sessreplay: --fast, 64 requests in flight; sessreplay-1: --fast --pipeline 1, each request after the previous answer)"
 echo "pgreplay's own statistics, last round:"
 sed 's/^/  /' "$work/pgreplay-$ROUNDS.log"

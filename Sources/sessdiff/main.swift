@@ -18,16 +18,25 @@ struct SessDiff: ParsableCommand {
 
             Both captures are streamed: memory stays flat however long they are.
 
+            Given one capture, a replay made by sessreplay, sessdiff diffs it against its original: the capture \
+            its header links to (replay.of_capture as recorded, then relative to the replay's directory, then \
+            searched under --original-dir or $TOLLGATE_CAPTURES by replay.of_session), once it is checked to be \
+            that session (its id, the final chain hash the replay read, and its hash chain and signatures).
+
             Exit status: 0 when the captures are the same; 1 when they differ; 2 on an error (a capture \
-            that cannot be read, is damaged or cut, or is of a newer format).
+            that cannot be read, is damaged or cut, or is of a newer format; a replay's original not found or \
+            not the replayed session).
             """
     )
 
-    @Argument(help: "The first capture (the baseline).", completion: .file(extensions: ["sesscap"]))
+    @Argument(help: "The first capture (the baseline); alone, a replay whose original is found by its link.", completion: .file(extensions: ["sesscap"]))
     var a: String
 
     @Argument(help: "The second capture (for example a replay).", completion: .file(extensions: ["sesscap"]))
-    var b: String
+    var b: String?
+
+    @Option(name: .customLong("original-dir"), help: ArgumentHelp("Given one capture (a replay): search DIR for its original (repeatable; default $TOLLGATE_CAPTURES).", valueName: "DIR"))
+    var originalDirs: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("Leave out columns and JSON fields named NAME or matching GLOB (repeatable).", valueName: "NAME|GLOB"))
     var ignore: [String] = []
@@ -51,6 +60,7 @@ struct SessDiff: ParsableCommand {
         if summary && json { throw ValidationError("choose one of --summary and --json") }
         if let latency, !(latency >= 0) { throw ValidationError("--latency takes a percentage (0 or more)") }
         if window < 1 || window > 100_000 { throw ValidationError("--window takes 1 to 100000") }
+        if b != nil && !originalDirs.isEmpty { throw ValidationError("--original-dir is for one capture (a replay); two were given") }
     }
 
     func open(_ path: String, _ side: String) throws -> CaptureFile {
@@ -64,6 +74,20 @@ struct SessDiff: ParsableCommand {
 
     func run() throws {
         let terminal = Terminal()
+        // One capture: a replay, diffed against the original its header links to.
+        let (a, b): (String, String)
+        if let second = self.b {
+            (a, b) = (self.a, second)
+        } else {
+            let replay = try open(self.a, "B")
+            let directories = !originalDirs.isEmpty ? originalDirs : ProcessInfo.processInfo.environment["TOLLGATE_CAPTURES"].map { [$0] }?.filter { !$0.isEmpty } ?? []
+            do {
+                (a, b) = (try ReplayOriginal.find(replayPath: self.a, header: replay.header, directories: directories), self.a)
+            } catch {
+                printError("sessdiff: \(error)")
+                throw ExitCode(2)
+            }
+        }
         let captureA = try open(a, "A"), captureB = try open(b, "B")
         var problems: [String] = []
         for (side, path, c) in [("A", a, captureA), ("B", b, captureB)] {

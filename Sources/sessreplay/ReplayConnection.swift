@@ -12,6 +12,11 @@ struct ReplayReply: Sendable {
     var transaction: PostgresBackendMessage.TransactionStatus
     /// DataRows received, kept or not.
     var rows: UInt64
+    /// From when the target could start it (sent, and the request before it answered) to its
+    /// ReadyForQuery, in µs: its latency whether or not requests are pipelined.
+    var micros: UInt64 = 0
+    /// COPY … TO STDOUT's CopyData as recorded (up to the row cap, after the secrets pass).
+    var copyOut: [[UInt8]] = []
 }
 
 struct ReplayConnectionError: Error, CustomStringConvertible { var description: String }
@@ -35,19 +40,57 @@ final class ReplayConnection: Sendable {
 
     /// Sends `messages` and waits for `readyCount` ReadyForQuery. `withholdRows`: the rows are
     /// counted and hashed, not kept (the original's were masked).
-    func run(_ messages: [PostgresFrontendMessage], readyCount: Int = 1, withholdRows: Bool = false) async throws -> ReplayReply {
+    /// `copyIn`: the data sent when the target asks for COPY data (nil: the COPY is failed).
+    func run(_ messages: [PostgresFrontendMessage], readyCount: Int = 1, withholdRows: Bool = false, copyIn: [[UInt8]]? = nil) async throws -> ReplayReply {
+        try await send(messages, readyCount: readyCount, withholdRows: withholdRows, copyIn: copyIn).get()
+    }
+
+    /// Sends a request without waiting for the answers to those sent before it (pipelining): the
+    /// answers are matched to requests in order, each future completing at its ReadyForQuery.
+    /// Not for a COPY FROM STDIN followed by more: the target reads nothing but COPY data until it ends.
+    func send(_ messages: [PostgresFrontendMessage], readyCount: Int = 1, withholdRows: Bool = false, copyIn: [[UInt8]]? = nil) -> EventLoopFuture<ReplayReply> {
         let promise = channel.eventLoop.makePromise(of: ReplayReply.self)
         let handler = self.handler
         channel.eventLoop.execute {
-            handler.value.start(messages, readyCount: readyCount, withholdRows: withholdRows, promise: promise)
+            handler.value.start(messages, readyCount: readyCount, withholdRows: withholdRows, copyIn: copyIn, promise: promise)
         }
-        return try await promise.futureResult.get()
+        return promise.futureResult
+    }
+
+    /// Sends several requests in one write and gets all their replies, in order, in one future:
+    /// one hop to the event loop and one back for the lot, where one request each would cost
+    /// two (what --fast spends most of its time on otherwise).
+    func sendBatch(_ requests: [ReplayRequest]) -> EventLoopFuture<[ReplayReply]> {
+        let promise = channel.eventLoop.makePromise(of: [ReplayReply].self)
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.startBatch(requests, promise: promise) }
+        return promise.futureResult
     }
 
     func close() async {
         let handler = self.handler
         try? await channel.eventLoop.submit { handler.value.terminate() }.get()
         try? await channel.closeFuture.get()
+    }
+}
+
+/// One request of a batch (`ReplayConnection.sendBatch`).
+struct ReplayRequest: Sendable {
+    var messages: [PostgresFrontendMessage]
+    var readyCount = 1
+    var withholdRows = false
+}
+
+/// The replies of a batch as they come; completed when the last arrives. Lives on the event loop.
+final class ReplyBatch {
+    var replies: [ReplayReply] = []
+    let count: Int
+    let promise: EventLoopPromise<[ReplayReply]>
+    var completed = false
+
+    init(count: Int, promise: EventLoopPromise<[ReplayReply]>) {
+        self.count = count; self.promise = promise
+        replies.reserveCapacity(count)
     }
 }
 
@@ -65,9 +108,33 @@ final class ReplayHandler: ChannelInboundHandler {
     let recording: ReplayResultRecording
     var frames = FramedDecoding(PostgresBackendDecoder(maxMessageSize: 1 << 30))
     var context: ChannelHandlerContext?
-    var promise: EventLoopPromise<ReplayReply>?
+    /// A request sent and not yet answered in full; the first is the one being answered.
+    struct Pending {
+        /// One of: a request's own promise, or the batch it belongs to.
+        var promise: EventLoopPromise<ReplayReply>?
+        var batch: ReplyBatch?
+        var readyCount: Int
+        var withholdRows: Bool
+        var copyIn: [[UInt8]]?
+
+        func succeed(_ reply: ReplayReply) {
+            promise?.succeed(reply)
+            if let batch, !batch.completed {
+                batch.replies.append(reply)
+                if batch.replies.count == batch.count { batch.completed = true; batch.promise.succeed(batch.replies) }
+            }
+        }
+
+        func fail(_ error: any Error) {
+            promise?.fail(error)
+            if let batch, !batch.completed { batch.completed = true; batch.promise.fail(error) }
+        }
+    }
+    var queue = CircularBuffer<Pending>()
     var readyLeft = 0
     var withholdRows = false
+    var copyIn: [[UInt8]]?
+    var copyOut: [[UInt8]] = []
     var responses: [PostgresResponse] = []
     var columns: [Column] = []
     var rows = RowRecorder(maxRows: 0)
@@ -80,24 +147,48 @@ final class ReplayHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
-    func start(_ messages: [PostgresFrontendMessage], readyCount: Int, withholdRows: Bool, promise: EventLoopPromise<ReplayReply>) {
-        guard let context, closedReason == nil, self.promise == nil else {
-            return promise.fail(ReplayConnectionError(description: closedReason ?? "the connection is busy or closed"))
+    func start(_ messages: [PostgresFrontendMessage], readyCount: Int, withholdRows: Bool, copyIn: [[UInt8]]?, promise: EventLoopPromise<ReplayReply>) {
+        guard let context, closedReason == nil else {
+            return promise.fail(ReplayConnectionError(description: closedReason ?? "the connection is closed"))
         }
-        self.promise = promise
-        readyLeft = readyCount
-        self.withholdRows = withholdRows
-        responses = []; notices = []; rowsReceived = 0
-        newResult(columns: [])
         var buffer = context.channel.allocator.buffer(capacity: 256)
         do {
             for m in messages { try m.encode(into: &buffer) }
         } catch {
-            self.promise = nil
             return promise.fail(ReplayConnectionError(description: "cannot encode the request: \(error)"))
         }
-        started = .now
+        let pending = Pending(promise: promise, batch: nil, readyCount: readyCount, withholdRows: withholdRows, copyIn: copyIn)
+        queue.append(pending)
+        if queue.count == 1 { activate(pending) }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func startBatch(_ requests: [ReplayRequest], promise: EventLoopPromise<[ReplayReply]>) {
+        guard let context, closedReason == nil else {
+            return promise.fail(ReplayConnectionError(description: closedReason ?? "the connection is closed"))
+        }
+        guard !requests.isEmpty else { return promise.succeed([]) }
+        var buffer = context.channel.allocator.buffer(capacity: 128 * requests.count)
+        do {
+            for r in requests { for m in r.messages { try m.encode(into: &buffer) } }
+        } catch {
+            return promise.fail(ReplayConnectionError(description: "cannot encode the request: \(error)"))
+        }
+        let batch = ReplyBatch(count: requests.count, promise: promise)
+        let wasIdle = queue.isEmpty
+        for r in requests { queue.append(Pending(promise: nil, batch: batch, readyCount: r.readyCount, withholdRows: r.withholdRows, copyIn: nil)) }
+        if wasIdle { activate(queue.first!) }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// The request at the head of the queue is the one the target answers from now.
+    func activate(_ p: Pending) {
+        readyLeft = p.readyCount
+        withholdRows = p.withholdRows
+        responses = []; notices = []; rowsReceived = 0
+        copyIn = p.copyIn; copyOut = []
+        newResult(columns: [])
+        started = .now
     }
 
     func terminate() {
@@ -165,15 +256,28 @@ final class ReplayHandler: ChannelInboundHandler {
         case .noticeResponse(let d):
             notices.append(recording.masks.notice(d.recorded))
         case .copyInResponse:
-            // COPY FROM STDIN: the replay does not send recorded COPY data; the statement is failed.
+            // COPY FROM STDIN: the recorded data, as it was sent; without it (not a COPY the plan
+            // replays with its data) the statement is failed, never sent something else.
             var buffer = context.channel.allocator.buffer(capacity: 64)
-            try? PostgresFrontendMessage.copyFail(message: "sessreplay does not replay COPY data").encode(into: &buffer)
+            if let data = copyIn {
+                copyIn = nil
+                for chunk in data { try? PostgresFrontendMessage.copyData(ByteBuffer(bytes: chunk)).encode(into: &buffer) }
+                try? PostgresFrontendMessage.copyDone.encode(into: &buffer)
+            } else {
+                try? PostgresFrontendMessage.copyFail(message: "sessreplay has no recorded data for this COPY").encode(into: &buffer)
+            }
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        case .copyData(let data):
+            // COPY TO STDOUT, as the gate records it: a chunk per CopyData up to the row cap, after the
+            // secrets pass; none kept when the original's results were masked.
+            rowsReceived += 1
+            if !withholdRows && copyOut.count < recording.maxRows { copyOut.append(recording.masks.value(Array(data.readableBytesView))) }
         case .readyForQuery(let status):
             readyLeft -= 1
-            guard readyLeft <= 0, let promise else { return }
-            self.promise = nil
-            promise.succeed(ReplayReply(responses: responses, transaction: status, rows: rowsReceived))
+            guard readyLeft <= 0, let head = queue.popFirst() else { return }
+            let micros = UInt64(max(0, (ContinuousClock.now - started).nanoseconds / 1000))
+            head.succeed(ReplayReply(responses: responses, transaction: status, rows: rowsReceived, micros: micros, copyOut: copyOut))
+            if let next = queue.first { activate(next) }
         default:
             // ParseComplete, BindComplete, NoData, ParameterDescription, CopyData (out), CopyDone,
             // ParameterStatus, notifications: nothing the record keeps.
@@ -183,14 +287,18 @@ final class ReplayHandler: ChannelInboundHandler {
 
     func fail(_ reason: String, context: ChannelHandlerContext) {
         closedReason = reason
-        if let promise { self.promise = nil; promise.fail(ReplayConnectionError(description: reason)) }
+        failPending(reason)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if closedReason == nil { closedReason = "the target closed the connection" }
-        if let promise { self.promise = nil; promise.fail(ReplayConnectionError(description: closedReason!)) }
+        failPending(closedReason!)
         context.fireChannelInactive()
+    }
+
+    func failPending(_ reason: String) {
+        while let p = queue.popFirst() { p.fail(ReplayConnectionError(description: reason)) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -39,10 +39,16 @@ final class ReplayRecorder {
                              writer: "sessreplay", attributes: attributes)
     }
 
-    func replayed(_ step: ReplayStep, _ reply: ReplayReply) throws {
+    /// `parsed`: the named prepared statement this replay parsed for the request (an annotation
+    /// `replay.parsed` says so; executions of a statement already parsed carry none).
+    func replayed(_ step: ReplayStep, _ reply: ReplayReply, parsed: String? = nil) throws {
         requests += 1
         rows += reply.rows
         try writer.append(.request(.postgres(step.request)), exchangeID: step.exchangeID)
+        if let parsed { try writer.append(.annotation(Annotation(attributes: [KeyValue("replay.parsed", parsed)])), exchangeID: step.exchangeID) }
+        // COPY data both ways, as the gate records it: what was sent, then what came back.
+        for chunk in step.copyIn ?? [] { try writer.append(.streamChunk(StreamChunk(stream: .stdin, data: chunk)), exchangeID: step.exchangeID) }
+        for chunk in reply.copyOut { try writer.append(.streamChunk(StreamChunk(stream: .stdout, data: chunk)), exchangeID: step.exchangeID) }
         for r in reply.responses {
             if r.error != nil { errors += 1 }
             try writer.append(.response(.postgres(r)), exchangeID: step.exchangeID)

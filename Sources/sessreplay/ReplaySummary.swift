@@ -29,7 +29,8 @@ struct ReplaySummary {
             "target": target,
             "sessions": outcomes.map { o -> [String: Any] in
                 var s: [String: Any] = ["source": o.source, "session": o.sessionID, "replayed": o.replayed, "errors": o.errors,
-                                        "new_errors": o.newErrors, "skipped": o.skipped, "withheld": o.withheld]
+                                        "new_errors": o.newErrors, "skipped": o.skipped, "withheld": o.withheld,
+                                        "prepared_statement_parses": o.parses]
                 if let c = o.capture { s["capture"] = c }
                 if let f = o.failure { s["failure"] = f }
                 return s

@@ -3,6 +3,7 @@ import Forensics
 import Foundation
 import PostgresWire
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// What one session's replay did, for the summary.
 struct SessionOutcome: Sendable {
@@ -18,6 +19,8 @@ struct SessionOutcome: Sendable {
     var withheld: [String] = []
     var recordedMicros: [UInt64] = []
     var replayedMicros: [UInt64] = []
+    /// Parses of named prepared statements sent (each parsed once per connection).
+    var parses = 0
     var failure: String?
 }
 
@@ -45,23 +48,61 @@ struct SessionReplayer {
     /// More than one session: the early release matters.
     let concurrent: Bool
     let progress: ReplayProgress
+    /// Requests sent ahead of their predecessors' answers (1: none). Only under --fast without
+    /// --rollback (which reacts to each answer); the target runs them in the same order either way.
+    var window = 1
+    /// --fast's window: enough to keep the target busy across a round trip, bounded so a long
+    /// session does not queue its whole text in the socket.
+    static let fastWindow = 64
+
+    /// A request sent and not yet settled (its answer recorded and counted).
+    struct InFlight {
+        var step: ReplayStep
+        var reply: EventLoopFuture<ReplayReply>
+        var parsed: Bool
+        var timer: Task<Void, Never>?
+    }
 
     func run(start: ContinuousClock.Instant) async -> SessionOutcome {
         var outcome = SessionOutcome(source: source.path, sessionID: source.header.sessionID, capture: recording?.path)
         var nextEntry = 0
         // Made here: the writer belongs to this task alone.
         var recorder: ReplayRecorder?
+        var prepared = PostgresPreparedStatements()
+        var inFlight: [InFlight] = []
+        var settledCount = 0
+        /// Waits for the oldest request in flight, then records and counts it.
+        func settleOldest() async throws {
+            let f = inFlight[settledCount]
+            settledCount += 1
+            if settledCount > 256 { inFlight.removeFirst(settledCount); settledCount = 0 }
+            var reply = try await f.reply.get()
+            f.timer?.cancel()
+            if rollback {
+                if !reply.responses.isEmpty { reply.responses.removeFirst() }
+                if reply.transaction == .failed {
+                    let back = try await connection.run([.query("ROLLBACK TO SAVEPOINT sessreplay")])
+                    if let e = back.responses.first?.error { throw ReplayConnectionError(description: "ROLLBACK TO SAVEPOINT failed: \(e.sqlState) \(e.message)") }
+                }
+            }
+            try account(f.step, reply, parsed: f.parsed, outcome: &outcome, prepared: &prepared, recorder: recorder)
+        }
         do {
             recorder = try recording.map { try ReplayRecorder($0, startupParameters: source.startupParameters) }
             if rollback {
                 let begin = try await connection.run([.query("BEGIN")])
                 if let e = begin.responses.first?.error { throw ReplayConnectionError(description: "BEGIN for --rollback failed: \(e.sqlState) \(e.message)") }
             }
+            if window > 1 && !concurrent && !rollback {
+                try await runBatches(outcome: &outcome, prepared: &prepared, recorder: recorder, nextEntry: &nextEntry)
+            } else {
             for step in source.steps {
                 guard step.replays else {
                     if case .skip(let reason) = step.disposition {
                         outcome.skipped[reason.kind, default: 0] += 1
                         if case .withheld(let why) = reason { outcome.withheld.append("exchange \(step.exchangeID): \(why)") }
+                        // Recorded in order: after what was sent before it.
+                        while settledCount < inFlight.count { try await settleOldest() }
                         try recorder?.skipped(step, reason)
                     }
                     continue
@@ -84,44 +125,50 @@ struct SessionReplayer {
                         if !Task.isCancelled { await turns.release(next) }
                     }
                 }() : nil
-                var messages = ReplayMessages.messages(for: step.request, recordedResults: step.recordedResults)
+                // A COPY is not pipelined: while in COPY the target reads nothing but its data.
+                let alone = window <= 1 || step.request.statementKinds.contains("copy")
+                if alone { while settledCount < inFlight.count { try await settleOldest() } }
+                let parsesBefore = prepared.parses
+                var messages = ReplayMessages.messages(for: step.request, recordedResults: step.recordedResults, prepared: &prepared)
                 if rollback { messages.insert(.query("SAVEPOINT sessreplay"), at: 0) }
-                let began = ContinuousClock.now
-                var reply = try await connection.run(messages, readyCount: rollback ? 2 : 1, withholdRows: step.masked)
-                let took = ContinuousClock.now - began
-                timer?.cancel()
-                if rollback {
-                    if !reply.responses.isEmpty { reply.responses.removeFirst() }
-                    if reply.transaction == .failed {
-                        let back = try await connection.run([.query("ROLLBACK TO SAVEPOINT sessreplay")])
-                        if let e = back.responses.first?.error { throw ReplayConnectionError(description: "ROLLBACK TO SAVEPOINT failed: \(e.sqlState) \(e.message)") }
-                    }
-                }
-                outcome.replayed += 1
-                outcome.replayedMicros.append(UInt64(max(0, took.nanoseconds / 1000)))
-                if !step.recordedResults.isEmpty { outcome.recordedMicros.append(step.recordedDurationMicros) }
-                let replayError = reply.responses.lazy.compactMap(\.error).first
-                if let replayError {
-                    outcome.errors += 1
-                    if !step.recordedResults.contains(where: { $0.error != nil }) {
-                        outcome.newErrors.append("exchange \(step.exchangeID): \(replayError.sqlState) \(replayError.message)")
-                    }
-                }
-                try recorder?.replayed(step, reply)
-                progress.step()
+                let reply = connection.send(messages, readyCount: rollback ? 2 : 1, withholdRows: step.masked, copyIn: step.copyIn)
+                inFlight.append(InFlight(step: step, reply: reply, parsed: prepared.parses > parsesBefore, timer: timer))
+                while inFlight.count - settledCount >= (alone ? 1 : window) { try await settleOldest() }
+            }
+            while settledCount < inFlight.count { try await settleOldest() }
             }
             if rollback {
                 let end = try await connection.run([.query("ROLLBACK")])
                 if let e = end.responses.first?.error { throw ReplayConnectionError(description: "ROLLBACK failed: \(e.sqlState) \(e.message)") }
             }
+            outcome.parses = prepared.parses
             try recorder?.finish(reason: "replay-complete", detail: "", outcome: outcome)
         } catch {
             outcome.failure = "\(error)"
+            for f in inFlight[settledCount...] { f.timer?.cancel() }
             // No one waits for the steps this session will not run.
             await turns.release(entries[min(nextEntry, entries.count)...].map(\.order))
             try? recorder?.finish(reason: "error", detail: "\(error)", outcome: outcome)
         }
         await connection.close()
         return outcome
+    }
+
+    /// Counts and records one replayed request's answer.
+    func account(_ step: ReplayStep, _ reply: ReplayReply, parsed: Bool, outcome: inout SessionOutcome,
+                 prepared: inout PostgresPreparedStatements, recorder: ReplayRecorder?) throws {
+        outcome.replayed += 1
+        outcome.replayedMicros.append(reply.micros)
+        if !step.recordedResults.isEmpty { outcome.recordedMicros.append(step.recordedDurationMicros) }
+        let replayError = reply.responses.lazy.compactMap(\.error).first
+        prepared.ran(step.request, parsed: parsed, failed: replayError != nil)
+        if let replayError {
+            outcome.errors += 1
+            if !step.recordedResults.contains(where: { $0.error != nil }) {
+                outcome.newErrors.append("exchange \(step.exchangeID): \(replayError.sqlState) \(replayError.message)")
+            }
+        }
+        try recorder?.replayed(step, reply, parsed: parsed ? step.request.statementName : nil)
+        progress.step()
     }
 }

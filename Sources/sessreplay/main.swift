@@ -59,6 +59,9 @@ struct SessReplay: AsyncParsableCommand {
     @Flag(name: .long, help: "As fast as possible, keeping the recorded order.")
     var fast = false
 
+    @Option(name: .long, help: ArgumentHelp("Under --fast without --rollback: requests each session sends ahead of the answers (default \(SessionReplayer.fastWindow); 1: wait for each).", valueName: "N"))
+    var pipeline = SessionReplayer.fastWindow
+
     @Option(name: .long, help: ArgumentHelp("Replay only requests recorded at or after TIME (RFC 3339, a date, or Unix seconds).", valueName: "TIME"))
     var from: String?
 
@@ -104,6 +107,7 @@ struct SessReplay: AsyncParsableCommand {
             throw ValidationError("--signing-key FILE and --out DIR are required: the replay is recorded as signed captures (or use --dry-run)")
         }
         if http.given && !HTTPTarget.isHTTP(target) { throw ValidationError("--token-file, --ca-file, --server-name, --insecure-skip-tls-verify, --mask and --mask-regex are for an http(s):// --target") }
+        if !(1...4096).contains(pipeline) { throw ValidationError("--pipeline takes 1 to 4096") }
         if maxRows < 0 || maxValueBytes < 16 { throw ValidationError("--max-rows must be at least 0 and --max-value-bytes at least 16") }
     }
 
@@ -192,9 +196,11 @@ struct SessReplay: AsyncParsableCommand {
         var replayers: [SessionReplayer] = []
         for (i, s) in sources.enumerated() {
             let path = (out! as NSString).appendingPathComponent("replay-\(s.header.sessionID)-\(UUID().uuidString.prefix(8).lowercased()).sesscap")
-            replayers.append(SessionReplayer(index: i, source: s, entries: schedule.entries(ofSession: i), connection: connections[i],
-                                             recording: .init(path: path, header: ReplayRecorder.header(of: s, target: destination.display, settings: settings), key: key),
-                                             turns: turns, rollback: rollback, scale: scale, concurrent: sources.count > 1, progress: progress))
+            var replayer = SessionReplayer(index: i, source: s, entries: schedule.entries(ofSession: i), connection: connections[i],
+                                           recording: .init(path: path, header: ReplayRecorder.header(of: s, target: destination.display, settings: settings), key: key),
+                                           turns: turns, rollback: rollback, scale: scale, concurrent: sources.count > 1, progress: progress)
+            if fast && !rollback { replayer.window = pipeline }
+            replayers.append(replayer)
         }
         let monitor = terminal.progress ? Task {
             while !Task.isCancelled {

@@ -42,6 +42,7 @@ public struct ExchangeComparer: Sendable {
             }
             comparePostgres(ra[i], rb[i], ordered: Self.isOrdered(a), add: add, notCompared: &notCompared)
         }
+        if a.postgres != nil, b.postgres != nil { compareCopyOut(a, b, add: add, notCompared: &notCompared) }
         if case .http(let ha)? = a.response, case .http(let hb)? = b.response { compareHTTP(ha, hb, add: add) }
         if let pct = latencyPercent, let la = a.response?.durationMicros, let lb = b.response?.durationMicros,
            max(la, lb) >= latencyFloorMicros, la > 0, lb > 0 {
@@ -88,6 +89,12 @@ public struct ExchangeComparer: Sendable {
             if let (ib, _) = colsB.first(where: { $0.element.name == ca.name }) { pairs.append((ia, ib, ca.name)) }
         }
         guard !pairs.isEmpty || (a.columns.isEmpty && b.columns.isEmpty) else { return }
+        if let withheld = Self.withheldAgainstMasked(a, b) {
+            // A replay keeps only the count and digest of rows whose original was masked: the digest
+            // covers clear values the other side holds masked, so only the counts compare (above).
+            notCompared += withheld
+            return
+        }
         let rowsA = project(a.recordedValues, pairs.map(\.0), notCompared: &notCompared)
         let rowsB = project(b.recordedValues, pairs.map(\.1), notCompared: &notCompared)
         let names = pairs.map(\.2)
@@ -136,6 +143,15 @@ public struct ExchangeComparer: Sendable {
             }
             add(.values, detail, removed, added)
         }
+    }
+
+    /// Values not compared when one side kept no row (all counted and hashed: the replay of a
+    /// masked original) and the other's rows hold masked values; nil otherwise.
+    static func withheldAgainstMasked(_ a: PostgresResponse, _ b: PostgresResponse) -> Int? {
+        func allWithheld(_ r: PostgresResponse) -> Bool { r.packedRows.count == 0 && (r.cut?.rows ?? 0) > 0 }
+        func masked(_ r: PostgresResponse) -> Bool { r.recordedValues.contains { $0.contains { $0.flags.isAltered } } }
+        guard (allWithheld(a) && masked(b)) || (allWithheld(b) && masked(a)) else { return nil }
+        return (allWithheld(a) ? b : a).recordedValues.reduce(0) { $0 + $1.count }
     }
 
     /// Rows reduced to the compared columns; a flagged value counts as not compared (it is

@@ -17,6 +17,8 @@ public struct Exchange: Sendable, Equatable {
     public var masks: [MaskCount] = []
     public var annotations: [Annotation] = []
     public var streamChunks = 0
+    /// The stream chunks' data (COPY FROM STDIN and TO STDOUT for PostgreSQL), kept when rows are.
+    public var streamData: [StreamChunk] = []
 
     public init(id: UInt64) { self.id = id }
 

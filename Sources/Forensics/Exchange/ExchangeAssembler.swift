@@ -43,8 +43,9 @@ public struct ExchangeAssembler: Sendable {
             x.masks += m.entries
         case .annotation(let a):
             x.annotations.append(a)
-        case .streamChunk:
+        case .streamChunk(let c):
             x.streamChunks += 1
+            if keepsRows { x.streamData.append(c) }
         case .sessionStart, .sessionEnd, .divergence, .unknown:
             break
         }

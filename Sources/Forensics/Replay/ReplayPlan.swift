@@ -16,6 +16,9 @@ public struct ReplayStep: Sendable, Equatable {
     /// Whether the original results had masks applied (their replayed rows are then not stored in clear).
     public var masked: Bool
     public var disposition: Disposition
+    /// A COPY FROM STDIN's recorded data, one chunk per CopyData (see `ReplayCopy`); nil for
+    /// any other request (a COPY FROM STDIN the target asks data for is then failed).
+    public var copyIn: [[UInt8]]? = nil
 
     public enum Disposition: Sendable, Equatable {
         case replay
@@ -26,7 +29,7 @@ public struct ReplayStep: Sendable, Equatable {
 }
 
 /// Why a recorded request is not replayed. `kind` is a stable name (JSON, the replay's capture).
-public enum SkipReason: Sendable, Equatable, CustomStringConvertible {
+public enum SkipReason: Error, Sendable, Equatable, CustomStringConvertible {
     /// The gate did not forward it: denied, or a review that was not granted.
     case notForwarded(String)
     /// It writes, and `--allow-writes` was not given.
@@ -88,7 +91,11 @@ public enum ReplayPlanner {
             var step = ReplayStep(exchangeID: x.id, request: p, recordedMicros: micros, recordedResults: results,
                                   recordedDurationMicros: results.reduce(0) { $0 + $1.durationMicros }, masked: masked,
                                   disposition: .replay)
-            if let reason = skipReason(x, p, options: options, flagsRecorded: flagsRecorded) { step.disposition = .skip(reason) }
+            if let reason = skipReason(x, p, options: options, flagsRecorded: flagsRecorded) {
+                step.disposition = .skip(reason)
+            } else if Set(p.statementKinds).contains("copy"), ReplayCopy.direction(p) == .fromStdin, case .success(let data) = ReplayCopy.data(x, p) {
+                step.copyIn = data
+            }
             return step
         }
     }
@@ -101,10 +108,18 @@ public enum ReplayPlanner {
         }
         if let from = options.fromMicros, x.requestMicros! < from { return .outsideWindow }
         if let to = options.toMicros, x.requestMicros! >= to { return .outsideWindow }
-        if p.path == .functionCall { return .unsupported("function calls (FunctionCall messages) are not replayed") }
+        if p.path == .functionCall {
+            return .unsupported("a function call (FunctionCall message): the capture records neither the function's OID nor its arguments")
+        }
         if let reason = flagsRecorded ? RecordedWithholding.flaggedReason(p) : RecordedWithholding.reason(p) { return .withheld(reason) }
         let kinds = Set(p.statementKinds)
-        if kinds.contains("copy") { return .unsupported("COPY is not replayed (its data is not replayed yet)") }
+        if kinds.contains("copy") {
+            switch ReplayCopy.direction(p) {
+            case .server: return .unsupported("COPY to or from a server file or program is not replayed (it would touch the target's files)")
+            case .toStdout: break
+            case .fromStdin: if case .failure(let why) = ReplayCopy.data(x, p) { return why }
+            }
+        }
         if options.rollback, !kinds.isDisjoint(with: transactionKinds) {
             return .transactionControl("\(kinds.intersection(transactionKinds).sorted().joined(separator: ", ")) would end the --rollback transaction")
         }
@@ -120,7 +135,9 @@ public enum ReplayPlanner {
     /// recorded as written, or no kind at all (nothing says it only reads).
     public static func isWrite(_ p: PostgresRequest) -> Bool {
         if p.statementKinds.isEmpty { return true }
-        if p.statementKinds.contains(where: { !readKinds.contains($0) }) { return true }
+        // COPY … TO STDOUT only reads (the gate records a written resource for any COPY that writes).
+        let copyOut = p.statementKinds.contains("copy") && ReplayCopy.direction(p) == .toStdout
+        if p.statementKinds.contains(where: { !readKinds.contains($0) && !(copyOut && $0 == "copy") }) { return true }
         return p.resources.contains { $0.access == .write }
     }
 }
