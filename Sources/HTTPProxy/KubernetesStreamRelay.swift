@@ -79,15 +79,14 @@ struct KubernetesStreamRelay {
         case .success(let frames):
             var out: [Action] = []
             for frame in frames {
-                out += clientFrame(frame)
+                out += clientFrame(frame.frame, at: "client frame \(frame.number) at byte \(frame.offset)")
                 if failed { break }
             }
             return out
         }
     }
 
-    private mutating func clientFrame(_ frame: WebSocketFrame) -> [Action] {
-        let at = "client frame \(client.frames) at byte \(client.offset)"
+    private mutating func clientFrame(_ frame: WebSocketFrame, at: String) -> [Action] {
         if clientClosed { return refuse(.client, .init(code: 1002, detail: "\(at): a \(frame.opcode.name) frame after the client's close")) }
         switch frame.opcode {
         case .ping, .pong:
@@ -145,15 +144,14 @@ struct KubernetesStreamRelay {
         case .success(let frames):
             var out: [Action] = []
             for frame in frames {
-                out += upstreamFrame(frame)
+                out += upstreamFrame(frame.frame, at: "upstream frame \(frame.number) at byte \(frame.offset)")
                 if failed { break }
             }
             return out
         }
     }
 
-    private mutating func upstreamFrame(_ frame: WebSocketFrame) -> [Action] {
-        let at = "upstream frame \(upstream.frames) at byte \(upstream.offset)"
+    private mutating func upstreamFrame(_ frame: WebSocketFrame, at: String) -> [Action] {
         if upstreamClosed { return refuse(.upstream, .init(code: 1002, detail: "\(at): a \(frame.opcode.name) frame after the upstream's close")) }
         switch frame.opcode {
         case .ping, .pong:

@@ -10,6 +10,13 @@ struct WebSocketFrameParser: Sendable {
         var detail: String
     }
 
+    /// A frame with where it began: its number on this side (from 1) and its first byte's offset.
+    struct Located: Equatable, Sendable {
+        var frame: WebSocketFrame
+        var number: Int
+        var offset: Int
+    }
+
     /// True for frames from a client (they must be masked), false for a server's (they must not be).
     let masked: Bool
     let maxFrameBytes: Int
@@ -25,10 +32,10 @@ struct WebSocketFrameParser: Sendable {
     }
 
     /// The whole frames `bytes` completes; an error ends the stream (later bytes are not read).
-    mutating func feed(_ bytes: [UInt8]) -> Result<[WebSocketFrame], ProtocolError> {
+    mutating func feed(_ bytes: [UInt8]) -> Result<[Located], ProtocolError> {
         if let failed { return .failure(failed) }
         buffer += bytes
-        var out: [WebSocketFrame] = []
+        var out: [Located] = []
         while true {
             switch next() {
             case .success(nil): return .success(out)
@@ -40,11 +47,11 @@ struct WebSocketFrameParser: Sendable {
         }
     }
 
-    private func fail(_ what: String, code: UInt16 = 1002) -> Result<WebSocketFrame?, ProtocolError> {
+    private func fail(_ what: String, code: UInt16 = 1002) -> Result<Located?, ProtocolError> {
         .failure(ProtocolError(code: code, detail: "\(masked ? "client" : "upstream") frame \(frames + 1) at byte \(offset): \(what)"))
     }
 
-    private mutating func next() -> Result<WebSocketFrame?, ProtocolError> {
+    private mutating func next() -> Result<Located?, ProtocolError> {
         guard buffer.count >= 2 else { return .success(nil) }
         let b0 = buffer[0], b1 = buffer[1]
         if b0 & 0x70 != 0 { return fail("reserved bits set (\(String((b0 & 0x70) >> 4, radix: 2))) with no extension negotiated") }
@@ -80,8 +87,9 @@ struct WebSocketFrameParser: Sendable {
             for i in payload.indices { payload[i] ^= key[i & 3] }
         }
         buffer.removeFirst(total)
+        let located = Located(frame: WebSocketFrame(fin: fin, opcode, payload), number: frames + 1, offset: offset)
         offset += total
         frames += 1
-        return .success(WebSocketFrame(fin: fin, opcode, payload))
+        return .success(located)
     }
 }

@@ -180,4 +180,54 @@ struct KubernetesExecGateTests {
                 "\(played)")
         try s.gate.expectNoSecrets([agent, sre, s.server.token])
     }
+
+    /// The raw client (Fixtures/ws_exec_client.py) through the gate: its JSON result.
+    func rawExec(_ s: Setup, token: String, protocols: String, _ testCase: String) throws -> [String: Any] {
+        let path = "/api/v1/namespaces/dev/pods/web-7d4b9c-x2x9q/exec?command=sh&command=-c&command=read%20x%3B%20echo%20got-%24x&stdin=true&stdout=true&stderr=true"
+        let r = try run("python3", [repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/ws_exec_client.py").path, "127.0.0.1",
+                                    "\(s.gate.port("kube"))", s.server.certificate.path, token, path, protocols, testCase], timeout: .seconds(60))
+        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? ["error": "\(r)"]
+    }
+
+    @Test func theV4SubprotocolWorksAndOnlyTheProtocolsTheGateFollowsAreOffered() throws {
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let s = try start(token: agent, rules: Self.execAllowed)
+        let v4 = try rawExec(s, token: agent, protocols: "v4.channel.k8s.io", "talk")
+        let messages = (v4["messages"] as? [[Any]]) ?? []
+        #expect(v4["protocol"] as? String == "v4.channel.k8s.io", "\(v4)")
+        #expect(messages.contains { ($0.first as? Int) == 1 && ($0.last as? String)?.contains("got-line") == true }, "\(v4)")
+        #expect(messages.contains { ($0.first as? Int) == 3 && ($0.last as? String)?.contains("Success") == true }, "\(v4)")
+        #expect((v4["close"] as? [Any])?.first as? Int == 1000, "\(v4)")
+        // A subprotocol the gate cannot follow is refused before anything goes upstream, with the ones it follows named.
+        let v3 = try rawExec(s, token: agent, protocols: "v3.channel.k8s.io, channel.k8s.io", "talk")
+        #expect((v3["status_line"] as? String)?.contains(" 403 ") == true && (v3["body"] as? String)?.contains("v5.channel.k8s.io") == true, "\(v3)")
+        let started = execEvents(s.server).filter { ($0["exec"] as? String) == "started" }
+        #expect(started.map { $0["protocol"] as? String } == ["v4.channel.k8s.io"], "\(started)")
+    }
+
+    /// Each frame that breaks RFC 6455 or the channel protocol: the client gets a close with 1002
+    /// (1009 for size) saying what and where, nothing of it reaches the upstream, and the capture
+    /// records the refusal.
+    @Test func aFrameThatBreaksTheProtocolClosesWith1002AndReachesNothing() throws {
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let s = try start(token: agent, rules: Self.execAllowed)
+        let cases: [(String, UInt16, String)] = [
+            ("unmasked", 1002, "must be masked"), ("reserved", 1002, "reserved bits"), ("big-control", 1002, "at most 125"),
+            ("fragmented-control", 1002, "fragmented ping"), ("bad-channel", 1002, "channel 7"), ("text", 1002, "text frame"),
+            ("oversize", 1009, "over the gate's limit"), ("unmasked-fragment", 1002, "must be masked"),
+        ]
+        for (name, code, what) in cases {
+            let r = try rawExec(s, token: agent, protocols: "v5.channel.k8s.io", name)
+            let close = (r["close"] as? [Any]) ?? []
+            #expect(close.first as? Int == Int(code) && (close.last as? String)?.contains(what) == true, "\(name): \(r)")
+            #expect(!((r["messages"] as? [[Any]]) ?? []).contains { ($0.last as? String)?.contains("got-") == true }, "\(name): \(r)")
+        }
+        // The upstream saw each stream start and end, and never a frame of the client's: no stdin, no protocol error.
+        let events = execEvents(s.server)
+        #expect(events.filter { ($0["exec"] as? String) == "started" }.count == cases.count, "\(events)")
+        #expect(!events.contains { ($0["exec"] as? String) == "protocol-error" || ($0["exec"] as? String) == "stdin-closed" }, "\(events)")
+        s.gate.stop()
+        let refusals = try self.events(s.gate).compactMap { if case .decision(let d) = $0.payload, d.rule == "kubernetes-websocket" { d } else { nil } }
+        #expect(refusals.count == cases.count && refusals.allSatisfy { $0.action == .deny && ($0.reason.contains("client frame 1 at byte 0") || $0.reason.contains("client frame 2 at byte 11")) }, "\(refusals)")
+    }
 }
