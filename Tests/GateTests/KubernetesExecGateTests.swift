@@ -182,8 +182,8 @@ struct KubernetesExecGateTests {
     }
 
     /// The raw client (Fixtures/ws_exec_client.py) through the gate: its JSON result.
-    func rawExec(_ s: Setup, token: String, protocols: String, _ testCase: String) throws -> [String: Any] {
-        let path = "/api/v1/namespaces/dev/pods/web-7d4b9c-x2x9q/exec?command=sh&command=-c&command=read%20x%3B%20echo%20got-%24x&stdin=true&stdout=true&stderr=true"
+    func rawExec(_ s: Setup, token: String, protocols: String, _ testCase: String, pod: String = "web-7d4b9c-x2x9q") throws -> [String: Any] {
+        let path = "/api/v1/namespaces/dev/pods/\(pod)/exec?command=sh&command=-c&command=read%20x%3B%20echo%20got-%24x&stdin=true&stdout=true&stderr=true"
         let r = try run("python3", [repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/ws_exec_client.py").path, "127.0.0.1",
                                     "\(s.gate.port("kube"))", s.server.certificate.path, token, path, protocols, testCase], timeout: .seconds(60))
         return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? ["error": "\(r)"]
@@ -203,6 +203,9 @@ struct KubernetesExecGateTests {
         #expect((v3["status_line"] as? String)?.contains(" 403 ") == true && (v3["body"] as? String)?.contains("v5.channel.k8s.io") == true, "\(v3)")
         let started = execEvents(s.server).filter { ($0["exec"] as? String) == "started" }
         #expect(started.map { $0["protocol"] as? String } == ["v4.channel.k8s.io"], "\(started)")
+        // The upstream's refusal of the upgrade (no such pod) reaches the client as the upstream said it.
+        let missing = try rawExec(s, token: agent, protocols: "v5.channel.k8s.io", "talk", pod: "no-such-pod")
+        #expect((missing["status_line"] as? String)?.contains(" 404 ") == true && (missing["body"] as? String)?.contains("not found") == true, "\(missing)")
     }
 
     /// Each frame that breaks RFC 6455 or the channel protocol: the client gets a close with 1002
