@@ -182,8 +182,9 @@ struct KubernetesExecGateTests {
     }
 
     /// The raw client (Fixtures/ws_exec_client.py) through the gate: its JSON result.
-    func rawExec(_ s: Setup, token: String, protocols: String, _ testCase: String, pod: String = "web-7d4b9c-x2x9q") throws -> [String: Any] {
-        let path = "/api/v1/namespaces/dev/pods/\(pod)/exec?command=sh&command=-c&command=read%20x%3B%20echo%20got-%24x&stdin=true&stdout=true&stderr=true"
+    func rawExec(_ s: Setup, token: String, protocols: String, _ testCase: String, pod: String = "web-7d4b9c-x2x9q",
+                 subresource: String = "exec?command=sh&command=-c&command=read%20x%3B%20echo%20got-%24x&") throws -> [String: Any] {
+        let path = "/api/v1/namespaces/dev/pods/\(pod)/\(subresource)stdin=true&stdout=true&stderr=true"
         let r = try run("python3", [repositoryRoot.appendingPathComponent("Tests/GateTests/Fixtures/ws_exec_client.py").path, "127.0.0.1",
                                     "\(s.gate.port("kube"))", s.server.certificate.path, token, path, protocols, testCase], timeout: .seconds(60))
         return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? ["error": "\(r)"]
@@ -232,5 +233,27 @@ struct KubernetesExecGateTests {
         s.gate.stop()
         let refusals = try self.events(s.gate).compactMap { if case .decision(let d) = $0.payload, d.rule == "kubernetes-websocket" { d } else { nil } }
         #expect(refusals.count == cases.count && refusals.allSatisfy { $0.action == .deny && ($0.reason.contains("client frame 1 at byte 0") || $0.reason.contains("client frame 2 at byte 11")) }, "\(refusals)")
+    }
+
+    /// attach goes the way exec does: decided on its own subresource (here allowed), relayed, recorded.
+    @Test func anAllowedAttachIsRelayedAndRecorded() throws {
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let s = try start(token: agent, rules: "- {name: attach-dev, when: {subresource: [attach], namespace: [dev]}, then: allow}")
+        let denied = try rawExec(s, token: agent, protocols: "v5.channel.k8s.io", "attach")
+        #expect((denied["status_line"] as? String)?.contains(" 403 ") == true, "exec is not attach: \(denied)")
+        let r = try rawExec(s, token: agent, protocols: "v5.channel.k8s.io", "attach", subresource: "attach?container=app&")
+        let messages = (r["messages"] as? [[Any]]) ?? []
+        #expect(messages.contains { ($0.first as? Int) == 1 && ($0.last as? String)?.contains("attached-6") == true }, "\(r)")
+        #expect((r["close"] as? [Any])?.first as? Int == 1000, "\(r)")
+        #expect(execEvents(s.server).contains { ($0["exec"] as? String) == "stdin-closed" }, "\(execEvents(s.server))")
+        s.gate.stop()
+        let recorded = try kubernetesExchanges(s.gate)
+        #expect(recorded.contains { $0.subresource == "attach" }, "\(recorded)")
+        let stdin = try chunks(s.gate).filter { $0.stream == .stdin }
+        #expect(stdin.map { String(decoding: $0.data, as: UTF8.self) } == ["echo attached-$((2*3))\n", ""], "\(stdin)")
+    }
+
+    func kubernetesExchanges(_ gate: GateProcess) throws -> [KubernetesRequest] {
+        try events(gate).compactMap { if case .request(.kubernetes(let k)) = $0.payload { k } else { nil } }
     }
 }

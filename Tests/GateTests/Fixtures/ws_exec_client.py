@@ -2,7 +2,8 @@
 the v4.channel.k8s.io subprotocol, and frames that break the protocol.
 
 usage: ws_exec_client.py HOST PORT CA_FILE TOKEN PATH PROTOCOLS CASE
-CASE: `talk` sends "line\\n" on stdin and reads to the end; any other names one bad frame sent
+CASE: `talk` sends "line\\n" on stdin and reads to the end; `attach` sends a command and closes
+stdin (v5); any other names one bad frame sent
 first (unmasked, reserved, big-control, fragmented-control, bad-channel, text, oversize,
 unmasked-fragment). Prints a JSON object: the status line, the subprotocol, the messages read
 ([channel, text]) and the close frame ([code, reason]) the client got."""
@@ -62,6 +63,9 @@ bad = {
 }
 if case == "talk":
     sock.sendall(frame(2, b"\x00line\n"))
+elif case == "attach":
+    # A command on stdin, then (v5) stdin's close: the attached shell runs it and ends.
+    sock.sendall(frame(2, b"\x00echo attached-$((2*3))\n") + frame(2, b"\xff\x00"))
 else:
     sock.sendall(bad[case])
 
