@@ -56,7 +56,11 @@ extension HTTPSessionHandler {
                            recorded: Request? = nil) {
         guard let ex = exchange else { return }
         var request = recordedRequest(head)
-        if let recorded, case .kubernetes(var k) = recorded, case .http(let h) = request { k.http = h; request = .kubernetes(k) }
+        if let recorded, case .kubernetes(var k) = recorded, case .http(let h) = request {
+            k.http = h
+            k.command = k.command.map { core.recording.text($0) }
+            request = .kubernetes(k)
+        }
         core.record(.request(request), exchange: ex.number)
         core.record(.decision(Decision(action: .deny, policy: "tollgate", rule: rule, reason: reason)), exchange: ex.number)
         core.record(.response(.http(HTTPResponse(status: UInt16(status.code)))), exchange: ex.number)

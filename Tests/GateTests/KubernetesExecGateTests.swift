@@ -83,7 +83,9 @@ struct KubernetesExecGateTests {
     @Test func anAllowedExecRunsItsOutputAndStderrArriveAndTheExitCodePropagates() throws {
         let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
         let s = try start(token: agent, rules: Self.execAllowed)
-        let r = try kubectl(s.kubeconfig, ["exec", "web-7d4b9c-x2x9q", "-n", "dev", "--", "sh", "-c", Self.printsCard + "; echo hello; echo err >&2; exit 3"])
+        // The card is printed, and in the command line (recorded with the request: masked there too).
+        let r = try kubectl(s.kubeconfig, ["exec", "web-7d4b9c-x2x9q", "-n", "dev", "--", "sh", "-c",
+                                           Self.printsCard + "; echo hello; echo err >&2; : \(Self.card); exit 3"])
         #expect(r.status == 3, "\(r)")
         #expect(r.stdout.contains("hello") && r.stderr.contains("err"), "\(r)")
         #expect(!r.stdout.contains(Self.card) && r.stdout.contains("1111"), "the card number reached kubectl unmasked: \(r)")
