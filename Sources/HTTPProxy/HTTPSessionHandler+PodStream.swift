@@ -30,6 +30,9 @@ final class PodStream {
     var closes: [String] = []
     var refusal: String?
     var flushScheduled = false
+    /// The upstream ended the stream: the client's close frame is awaited (read, not relayed) before the
+    /// gate closes, so that closing on unread bytes does not reset the connection under what it still reads.
+    var lingering = false
 
     init(_ upgrade: WebSocketUpgrade, cap: Int) {
         self.upgrade = upgrade
@@ -153,6 +156,12 @@ extension HTTPSessionHandler {
 
     /// Bytes from the client once switched.
     func podStreamClient(_ bytes: [UInt8]) {
+        if let stream = podStream, stream.lingering, var relay = stream.relay {
+            _ = relay.fromClient(bytes)
+            stream.relay = relay
+            if relay.clientClosed || relay.failed { closeAfterFlush() }
+            return
+        }
         guard let stream = podStream, case .relaying = stream.phase, var relay = stream.relay, !isClosed else { return }
         core.countBytes(fromClient: bytes.count)
         let actions = relay.fromClient(bytes)
@@ -235,8 +244,16 @@ extension HTTPSessionHandler {
         case .relaying:
             endPodStream(cut: nil)
             endReason = "stream-ended"
-            context?.flush()
-            closeAfterFlush()
+            guard let context else { return }
+            context.flush()
+            if stream.relay?.clientClosed == true {
+                closeAfterFlush()
+                return
+            }
+            // The client answers the upstream's close (RFC 6455 §5.5.1); a client that does not is closed after 5 s.
+            stream.lingering = true
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(5)) { handler.value.closeAfterFlush() }
         case .refusedUpstream(let head, _):
             upstreamRefusedStream(head)
         case .upgrading:
