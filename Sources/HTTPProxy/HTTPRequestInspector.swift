@@ -33,7 +33,8 @@ public struct HTTPRequestInspector: RequestInspector {
     /// cannot follow is a refusal, denied whatever the rules say.
     static func kubernetesFacts(_ request: KubernetesRequest, _ info: StatementInfo) -> StatementInfo {
         let http = request.http
-        switch KubernetesRequestFacts.parse(method: http.method, target: http.target) {
+        // The recorded fields too: a stream into a pod is known by its Upgrade (credentials are withheld, never read here).
+        switch KubernetesRequestFacts.parse(method: http.method, target: http.target, fields: http.headers.map { HTTPField($0.key, $0.value) }) {
         case .success(let k):
             return k.statementInfo(method: http.method, host: http.host)
         case .failure(let refusal):

@@ -5,7 +5,7 @@ import ProxyCore
 /// What a target of `kind: kubernetes` adds to the HTTP gate: the request's API facts (recorded as
 /// a `.kubernetes` request), a Kubernetes `Status` for every refusal so kubectl prints the reason,
 /// no client impersonation upstream, JSON asked for (never protobuf), and Secret values masked in
-/// the response. Streams into pods (exec, attach, port-forward) are not built: refused.
+/// the response. exec and attach over WebSocket are relayed (HTTPSessionHandler+PodStream); SPDY and port-forward are refused.
 extension HTTPSessionHandler {
     var isKubernetes: Bool { settings.kind == "kubernetes" }
 
@@ -21,9 +21,10 @@ extension HTTPSessionHandler {
         case .success(let info):
             exchange?.kubernetes = info
             let recorded = Request.kubernetes(info.captureRequest(http: http))
-            if info.isStreaming || info.upgrade != nil {
-                let what = info.subresource.isEmpty ? "a protocol upgrade" : info.subresource
-                let reason = "\(what) through the gate is not built yet (no WebSocket or SPDY streams into pods)"
+            if info.isStreaming || info.upgrade != nil, let reason = Self.streamRefusal(info, head: head) {
+                // kubectl falls back to SPDY when its WebSocket upgrade is refused, and prints what the SPDY
+                // request got: a policy's denial must be that answer too, not "not built".
+                if core.preview(recorded).action == .deny { return recorded }
                 let status = KubernetesStatus.forbidden(policy: "tollgate", rule: "kubernetes-streams", reason: reason, request: info)
                 kubernetesRefused(head, info: info, rule: "kubernetes-streams", reason: reason, status: status, recorded: recorded)
                 return nil
@@ -32,12 +33,34 @@ extension HTTPSessionHandler {
         }
     }
 
+    /// Why a stream into a pod cannot go through the gate, or nil for exec and attach over
+    /// WebSocket with a subprotocol the gate follows (decided by the policy, then relayed).
+    static func streamRefusal(_ info: KubernetesRequestInfo, head: RequestHead) -> String? {
+        switch (info.subresource, info.upgrade) {
+        case ("exec", .websocket), ("attach", .websocket):
+            if case .failure(let why) = WebSocketUpgrade.request(head) { return why.detail }
+            return nil
+        case ("portforward", _):
+            return "port-forward through the gate is not built yet"
+        case (_, .spdy):
+            return "\(info.subresource) over SPDY (Upgrade: SPDY/3.1) through the gate is not built; the gate follows WebSocket "
+                + "(v5.channel.k8s.io, v4.channel.k8s.io), which kubectl 1.30 and later use unless KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false"
+        default:
+            let what = info.subresource.isEmpty ? "a protocol upgrade" : info.subresource
+            return "\(what) through the gate is not built yet"
+        }
+    }
+
     /// Answers with `status`, records the refusal, and goes on with the next request once this one's body is read.
     func kubernetesRefused(_ head: RequestHead, info: KubernetesRequestInfo?, rule: String, reason: String, status: KubernetesStatus,
                            recorded: Request? = nil) {
         guard let ex = exchange else { return }
         var request = recordedRequest(head)
-        if let recorded, case .kubernetes(var k) = recorded, case .http(let h) = request { k.http = h; request = .kubernetes(k) }
+        if let recorded, case .kubernetes(var k) = recorded, case .http(let h) = request {
+            k.http = h
+            k.command = k.command.map { core.recording.text($0) }
+            request = .kubernetes(k)
+        }
         core.record(.request(request), exchange: ex.number)
         core.record(.decision(Decision(action: .deny, policy: "tollgate", rule: rule, reason: reason)), exchange: ex.number)
         core.record(.response(.http(HTTPResponse(status: UInt16(status.code)))), exchange: ex.number)

@@ -18,6 +18,7 @@ extension HTTPSessionHandler {
     /// replaced by the target's credential); its body follows as the client sends it.
     func forward() {
         guard let ex = exchange else { return }
+        if ex.kubernetes?.upgrade == .websocket { startPodStream(); return }
         var sent = ex.head
         if isKubernetes { sent.fields = Self.kubernetesUpstreamFields(sent.fields) }
         let fields = UpstreamRequestFields.make(sent, framing: ex.framing, credential: credential, clientAddress: clientHost)
@@ -29,6 +30,8 @@ extension HTTPSessionHandler {
 
     /// A part of the request being forwarded, from the client.
     func requestPart(_ event: RequestStreamMachine.Event) {
+        // An upgrade has no body: its end is all there is (the stream's bytes come by PodStreamClientHandler).
+        if podStream != nil, case .end = event { exchange?.requestEnded = true; return }
         switch event {
         case .body(let bytes):
             guard let ex = exchange else { return }

@@ -53,6 +53,8 @@ final class HTTPSessionHandler: ChannelInboundHandler {
     var upstreamQueue: [UpstreamWrite] = []
     var endReason = "client-disconnect"
     var heldApprovalID: String?
+    /// An exec or attach relayed over WebSocket (HTTPSessionHandler+PodStream.swift).
+    var podStream: PodStream?
     /// The upstream said it closes after the response being relayed.
     var upstreamWillClose = false
 
@@ -422,6 +424,7 @@ final class HTTPSessionHandler: ChannelInboundHandler {
         inbox.removeAll()
         dropUpstream()
         withdrawHold(reason: reason)
+        endPodStream(cut: reason)
         if let ex = exchange, core.phase == .open {
             // Cut off mid-exchange: what was relayed is on the record, with the cut.
             core.record(.response(.http(HTTPResponse(status: UInt16(ex.response?.status ?? 0),

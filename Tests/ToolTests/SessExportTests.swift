@@ -108,12 +108,12 @@ struct SessExportTests {
         let w = try ExportWorkspace()
         defer { w.remove() }
         let r = try w.export("bundle", [w.samples], extra: ["--case", "INC-2041", "--note", "access review", "--exporter", "ivy@example.com"])
-        #expect(r.stdout.contains("wrote \(w.path("bundle")): 5 sessions"))
+        #expect(r.stdout.contains("wrote \(w.path("bundle")): 6 sessions"))
         #expect(r.stdout.contains("truncated at byte 9314"))
         #expect(!r.stdout.contains("\u{1B}["), "no colour when not a terminal")
 
         // The captures are delivered byte for byte.
-        for name in ["postgres-analytics", "kubernetes-exec", "denied-review", "truncated", "postgres-gate-psql"] {
+        for name in ["postgres-analytics", "kubernetes-exec", "denied-review", "truncated", "postgres-gate-psql", "kubernetes-gate-exec"] {
             #expect(FileManager.default.contentsEqual(atPath: w.samples + "/\(name).sesscap", andPath: w.path("bundle/captures/\(name).sesscap")), "\(name)")
         }
 
@@ -134,7 +134,7 @@ struct SessExportTests {
         #expect(j["origin_proven"] as? Bool == true)
         #expect(j["derived_identical"] as? Bool == true)
         let sessions = try #require(j["sessions"] as? [[String: Any]])
-        #expect(sessions.count == 5)
+        #expect(sessions.count == 6)
         #expect(sessions.filter { $0["state"] as? String == "truncated" }.count == 1)
         #expect((j["failures"] as? [Any])?.isEmpty == true)
 
@@ -502,7 +502,7 @@ struct SessExportTests {
                                      "--verb", "create", "--subresource", "exec", "--decision", "approved"],
                                     environment: ["TOLLGATE_CAPTURES": w.samples])
         #expect(exec.status == 0, "\(exec.stderr)")
-        #expect(try sessions(exec) == ["captures/kubernetes-exec.sesscap"])
+        #expect(try Set(sessions(exec)) == ["captures/kubernetes-exec.sesscap", "captures/kubernetes-gate-exec.sesscap"])
         let tables = try w.export("c", [w.samples], extra: ["--json", "--table", "public.order_items", "--statement", "delete", "--decision", "deny"])
         #expect(try sessions(tables) == ["captures/postgres-analytics.sesscap"])
         let masked = try w.export("m", [w.samples], extra: ["--json", "--masked=column:*", "--protocol", "postgres"])

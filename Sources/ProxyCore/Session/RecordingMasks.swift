@@ -98,6 +98,13 @@ public struct RecordingMasks: Sendable {
             h.headers = h.headers.map { KeyValue(text($0.key), text($0.value)) }
             return .http(h)
         }
+        if case .kubernetes(var k) = request {
+            // The same for a Kubernetes call, and an exec's command line (a value typed into it is recorded masked).
+            k.http.target = text(k.http.target)
+            k.http.headers = k.http.headers.map { KeyValue(text($0.key), text($0.value)) }
+            k.command = k.command.map { text($0) }
+            return .kubernetes(k)
+        }
         guard case .postgres(var p) = request else { return request }
         p.text = recordedText
         p.textFlags = textFlags

@@ -276,7 +276,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- subresources --
 
     def subresource(self, method, resource, ns, name, sub):
-        if resource != "pods" or sub not in ("log", "exec"):
+        if resource != "pods" or sub not in ("log", "exec", "attach"):
             return self.unknown()
         pod = self.server.store.get("pods", ns, name)
         if pod is None:
@@ -295,7 +295,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_status(fx.status(400, "BadRequest",
                                               f"pod {name} does not have a host assigned" if pod["status"]["phase"] == "Pending"
                                               else f"cannot exec into a container in a completed pod; current phase is {pod['status']['phase']}"))
-        return self.exec(name)
+        return self.exec(name, attach=sub == "attach")
 
     def logs(self):
         lines = fx.LOG_LINES
@@ -315,8 +315,9 @@ class Handler(BaseHTTPRequestHandler):
             self.end_chunked()
         self.close_connection = follow
 
-    def exec(self, pod):
-        command = self.query.get("command", [])
+    def exec(self, pod, attach=False):
+        # attach: to the container's main process, which this server stands in for with a shell it starts then.
+        command = ["sh"] if attach else self.query.get("command", [])
         if self.headers.get("Upgrade", "").lower() != "websocket":
             if self.headers.get("Upgrade"):
                 return self.send_status(fx.status(400, "BadRequest",
