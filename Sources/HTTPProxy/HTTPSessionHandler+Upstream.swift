@@ -156,7 +156,7 @@ extension HTTPSessionHandler {
                 answerAndClose(GateResponse.json(status: 502, .init(error: "unmaskable_response", detail: reason), closes: true))
                 return
             case .maskText:
-                if kube == nil, let m = core.recording.session { masker = StreamingBodyMasker(masker: m) }
+                if kube == nil, let m = core.recording.session { masker = StreamingBodyMasker(masker: m, lineByLine: isLogStream) }
             case .opaque:
                 break
             }
@@ -183,6 +183,7 @@ extension HTTPSessionHandler {
                                             bodiless: bodiless, masker: masker, body: BodyRecording(cap: target.recordMaxValueBytes),
                                             closeAfter: closeAfter)
         ex.response?.kubernetes = kube
+        ex.response?.recordedAsStream = isLogStream && !bodiless
         if upstreamCloses { upstreamWillClose = true }
         exchange = ex
         var text = "HTTP/1.1 \(status) \(head.status.reasonPhrase)\r\n"
@@ -229,7 +230,7 @@ extension HTTPSessionHandler {
             }
             response.kubernetes = kube
         }
-        response.body.append(out)
+        recordBody(out, of: &response, exchange: ex.number)
         ex.response = response
         exchange = ex
         writeBody(out, chunked: response.chunked)
@@ -248,7 +249,7 @@ extension HTTPSessionHandler {
         guard var ex = exchange, var response = ex.response, !isClosed else { return }
         if var masker = response.masker {
             let rest = masker.finish()
-            response.body.append(rest)
+            recordBody(rest, of: &response, exchange: ex.number)
             writeBody(rest, chunked: response.chunked)
             response.masker = masker
         }

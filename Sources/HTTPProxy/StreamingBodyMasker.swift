@@ -15,11 +15,14 @@ public struct StreamingBodyMasker: Sendable {
     public static let maxHeld = 1024 * 1024
 
     let masker: Masker
+    /// A stream read line by line (a pod's log, `logs -f`): each line is masked and sent as soon
+    /// as it ends, not held for the window, so the client sees it while the stream stays open.
+    let lineByLine: Bool
     var held: [UInt8] = []
     public private(set) var tally = MaskTally()
     static let location = MaskLocation("body")
 
-    public init(masker: Masker) { self.masker = masker }
+    public init(masker: Masker, lineByLine: Bool = false) { self.masker = masker; self.lineByLine = lineByLine }
 
     static func isDelimiter(_ b: UInt8) -> Bool {
         switch b {
@@ -38,10 +41,12 @@ public struct StreamingBodyMasker: Sendable {
     /// The masked bytes that may be sent now (possibly none).
     public mutating func feed(_ bytes: [UInt8]) -> Result<[UInt8], Unmaskable> {
         held.append(contentsOf: bytes)
-        guard held.count > Self.window else { return .success([]) }
-        guard let cut = held.lastIndex(where: Self.isDelimiter) else {
+        guard lineByLine || held.count > Self.window else { return .success([]) }
+        // Line by line, only a line break ends what may be sent: a match never spans one.
+        guard let cut = lineByLine ? held.lastIndex(of: UInt8(ascii: "\n")) : held.lastIndex(where: Self.isDelimiter) else {
             if held.count > Self.maxHeld {
-                return .failure(Unmaskable(detail: "the body has no line break or JSON delimiter in \(Self.maxHeld) bytes; the gate cannot mask it as it streams"))
+                let what = lineByLine ? "line break" : "line break or JSON delimiter"
+                return .failure(Unmaskable(detail: "the body has no \(what) in \(Self.maxHeld) bytes; the gate cannot mask it as it streams"))
             }
             return .success([])
         }
