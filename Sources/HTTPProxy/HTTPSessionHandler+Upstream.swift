@@ -156,7 +156,7 @@ extension HTTPSessionHandler {
                 answerAndClose(GateResponse.json(status: 502, .init(error: "unmaskable_response", detail: reason), closes: true))
                 return
             case .maskText:
-                if kube == nil, let m = core.recording.session { masker = StreamingBodyMasker(masker: m, lineByLine: isLogStream) }
+                if kube == nil, let m = core.recording.session { masker = StreamingBodyMasker(masker: m, lineByLine: isLogStream, json: ResponseBodyHandling.isJSON(fields)) }
             case .opaque:
                 break
             }
@@ -248,7 +248,13 @@ extension HTTPSessionHandler {
     func upstreamEnd() {
         guard var ex = exchange, var response = ex.response, !isClosed else { return }
         if var masker = response.masker {
-            let rest = masker.finish()
+            guard case .success(let rest) = masker.finish() else {
+                // A JSON body that ends inside a value is cut, not completed: the client sees it broken.
+                endReason = "unmaskable-response"
+                dropUpstream()
+                context?.close(promise: nil)
+                return
+            }
             recordBody(rest, of: &response, exchange: ex.number)
             writeBody(rest, chunked: response.chunked)
             response.masker = masker

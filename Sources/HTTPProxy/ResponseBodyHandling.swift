@@ -27,4 +27,11 @@ public enum ResponseBodyHandling: Sendable, Equatable {
         }
         return .opaque
     }
+
+    /// The body is JSON (or JSON lines): `json_field` mask rules apply to it.
+    public static func isJSON(_ fields: [HTTPField]) -> Bool {
+        guard let type = fields.values("content-type").first else { return false }
+        let media = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingOWS().lowercased() } ?? ""
+        return media == "application/json" || media.hasSuffix("+json") || media == "application/x-ndjson"
+    }
 }

@@ -206,9 +206,10 @@ struct ConfigTests {
 
     @Test func masksAreValidatedWithTheirLine() throws {
         let env = ["GATE_PW": "x"]
-        let good = try check(Self.valid + "\n    masks: [credit_card, secrets, {column: \"*.ssn\"}, {regex: 'EMP-\\d{6}', name: employee_id}]\n", environment: env)
+        let good = try check(Self.valid + "\n    masks: [credit_card, secrets, {column: \"*.ssn\"}, {regex: 'EMP-\\d{6}', name: employee_id}, {json_field: \"*.password\"}]\n",
+                             environment: env)
         #expect(good.status == 0, "\(good.stderr)")
-        #expect(good.stdout.contains("masks: credit_card, secrets, column *.ssn, employee_id /EMP-\\d{6}/"), "\(good.stdout)")
+        #expect(good.stdout.contains("masks: credit_card, secrets, column *.ssn, employee_id /EMP-\\d{6}/, json_field *.password"), "\(good.stdout)")
         for (masks, message) in [
             ("[credit_cards]", "unknown masking detector 'credit_cards'"),
             ("[{column: \"a.b.c.d\"}]", "is not a glob of the form"),
@@ -216,6 +217,8 @@ struct ConfigTests {
             ("[{regex: 'x+'}]", "needs a 'name'"),
             ("[{regex: 'x+', name: 'Bad Name'}]", "must be lowercase letters"),
             ("[{column: a, regex: b, name: c}]", "either {column"),
+            ("[{json_field: \"a..b\"}]", "json_field rule 'a..b'"),
+            ("[{json_field: a, column: b}]", "one of {column: …}, {json_field: …}"),
         ] {
             let r = try check(Self.valid + "\n    masks: \(masks)\n", environment: env)
             #expect(r.status == 2, "\(masks)")

@@ -69,6 +69,17 @@ struct KubernetesStreamsGateTests {
         }
     }
 
+    /// `json_field` masks on a Kubernetes target: in a whole list and in a watch's events.
+    @Test func jsonFieldMasksApplyToKubernetesListsAndWatchEvents() throws {
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let s = try KubeGate(provider: provider, token: agent, targetExtra: #"masks: [{json_field: "metadata.uid"}]"#)
+        let list = try kubectl(s.kubeconfig, ["get", "pods", "-n", "dev", "-o", "json"])
+        #expect(list.status == 0 && list.stdout.contains("web-7d4b9c-x2x9q") && list.stdout.contains(#""uid": "********""#), "\(list)")
+        #expect(!list.stdout.contains("pod-dev-web-7d4b9c-x2x9q"), "\(list.stdout)")
+        let watch = try kubectl(s.kubeconfig, ["get", "--raw", "/api/v1/namespaces/dev/pods?watch=1&timeoutSeconds=1"])
+        #expect(watch.status == 0 && watch.stdout.contains(#""uid": "********""#) && !watch.stdout.contains("pod-dev-"), "\(watch)")
+    }
+
     /// The Python `kubernetes` client, the second real client: a list in `dev` is allowed; in `prod`
     /// it gets the 403 with the Status naming the policy and rule, and nothing reaches the upstream.
     @Test func thePythonKubernetesClientListsPodsAndGetsTheForbiddenStatus() throws {

@@ -21,7 +21,7 @@ struct LineByLineMaskingTests {
             let lineEnd = bytes[..<cut].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
             let whole = Array(bytes[..<lineEnd])
             #expect(first == (masker.mask(whole)?.bytes ?? whole), "cut at \(cut): \(firstText)")
-            let all = firstText + String(decoding: second + m.finish(), as: UTF8.self)
+            let all = firstText + String(decoding: second + ((try? m.finish().get()) ?? []), as: UTF8.self)
             #expect(all == "user a****@example.com signed in\nverified customer ssn ***-**-****\n", "cut at \(cut): \(all)")
         }
     }
