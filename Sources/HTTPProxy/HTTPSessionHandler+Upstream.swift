@@ -20,6 +20,7 @@ extension HTTPSessionHandler {
         guard let ex = exchange else { return }
         var sent = ex.head
         if isKubernetes { sent.fields = Self.kubernetesUpstreamFields(sent.fields) }
+        sent.fields = Self.upstreamAcceptEncoding(sent.fields)
         let fields = UpstreamRequestFields.make(sent, framing: ex.framing, credential: credential, clientAddress: clientHost)
         var headers = HTTPHeaders()
         for f in fields { headers.add(name: f.name, value: f.value) }
@@ -129,7 +130,7 @@ extension HTTPSessionHandler {
     func upstreamHead(_ head: HTTPResponseHead) {
         guard var ex = exchange, !isClosed else { return }
         let status = Int(head.status.code)
-        let fields = head.headers.map { HTTPField($0.name, $0.value) }
+        var fields = head.headers.map { HTTPField($0.name, $0.value) }
         if (100..<200).contains(status) {
             // 100 Continue and the like: passed on; the final response follows. (101 is never
             // asked for: Upgrade is hop-by-hop and not forwarded.)
@@ -140,6 +141,7 @@ extension HTTPSessionHandler {
         let bodiless = ex.head.method == "HEAD" || status == 204 || status == 304
         var masker: StreamingBodyMasker?
         var kube: KubernetesResponseMasker?
+        var decoder: ContentDecoder?
         if !bodiless {
             let (handling, json) = isKubernetes ? Self.kubernetesBodyHandling(fields) : (ResponseBodyHandling.of(fields), false)
             if json { kube = kubernetesMasker() }
@@ -157,13 +159,14 @@ extension HTTPSessionHandler {
                 return
             case .maskText:
                 if kube == nil, let m = core.recording.session { masker = StreamingBodyMasker(masker: m, lineByLine: isLogStream, json: ResponseBodyHandling.isJSON(fields)) }
+                decoder = decodingBody(&fields)
             case .opaque:
                 break
             }
         }
         let upstreamCloses = fields.listElements("connection").contains { $0.lowercased() == "close" } || head.version.minor == 0
         let length = fields.values("content-length").first.flatMap { Int($0) }
-        let chunked = !bodiless && (masker != nil || kube != nil || length == nil)
+        let chunked = !bodiless && (masker != nil || kube != nil || decoder != nil || length == nil)
         let clientHTTP10 = ex.head.minorVersion == 0
         var out: [HTTPField]
         if bodiless {
@@ -183,6 +186,7 @@ extension HTTPSessionHandler {
                                             bodiless: bodiless, masker: masker, body: BodyRecording(cap: target.recordMaxValueBytes),
                                             closeAfter: closeAfter)
         ex.response?.kubernetes = kube
+        ex.response?.decoder = decoder
         ex.response?.recordedAsStream = isLogStream && !bodiless
         if upstreamCloses { upstreamWillClose = true }
         exchange = ex
@@ -199,9 +203,15 @@ extension HTTPSessionHandler {
 
     func upstreamBody(_ buffer: ByteBuffer) {
         guard var ex = exchange, var response = ex.response, !isClosed else { return }
-        let bytes = Array(buffer.readableBytesView)
+        var bytes = Array(buffer.readableBytesView)
         var out = bytes
         if response.bodiless { return }
+        if let decoder = response.decoder {
+            switch decoder.decode(bytes) {
+            case .success(let decoded): bytes = decoded; out = decoded
+            case .failure(let why): undecodable(why.detail, held: response.heldHead != nil); return
+            }
+        }
         if var masker = response.masker {
             switch masker.feed(bytes) {
             case .success(let ready): out = ready
@@ -247,6 +257,7 @@ extension HTTPSessionHandler {
 
     func upstreamEnd() {
         guard var ex = exchange, var response = ex.response, !isClosed else { return }
+        if let why = response.decoder?.finish() { undecodable(why.detail, held: response.heldHead != nil); return }
         if var masker = response.masker {
             guard case .success(let rest) = masker.finish() else {
                 // A JSON body that ends inside a value is cut, not completed: the client sees it broken.

@@ -29,7 +29,7 @@ final class NginxServer {
             error_log \(d)/error.log info;
             events { worker_connections 64; }
             http {
-                log_format tollgate '$request_method $request_uri auth=[$http_authorization] conn=$connection te=[$http_transfer_encoding] status=$status body=[$request_body]';
+                log_format tollgate '$request_method $request_uri auth=[$http_authorization] conn=$connection te=[$http_transfer_encoding] status=$status body=[$request_body] ce=[$sent_http_content_encoding]';
                 access_log \(d)/access.log tollgate;
                 client_body_temp_path \(d)/body;
                 proxy_temp_path \(d)/proxy;
