@@ -68,6 +68,7 @@ final class HTTPSessionHandler: ChannelInboundHandler {
         case .none: .none
         case .bearer(let token): .bearer(token)
         case .basic(let user, let password): .basic(user: user, password: password)
+        case .clientCertificate: .clientCertificate
         }
         var writerOptions = WriterOptions()
         writerOptions.compressionLevel = Int32(target.recordCompressionLevel)

@@ -227,6 +227,9 @@ public struct TargetConfig: Sendable {
             ? try f["upstream_tls"]?.oneOf(["disable": .disable, "verify-full": .verifyFull]) ?? .verifyFull
             : try f["upstream_tls"]?.oneOf(modes) ?? .prefer
         let (caFile, serverName) = try upstreamVerification(f, mode: upstreamTLS, node: node, resolve: resolve)
+        if case .clientCertificate = http?.credential, upstreamTLS == .disable {
+            throw (f["credentials"] ?? node).error("a client certificate needs upstream TLS (upstream_tls: verify-full)")
+        }
         var target = TargetConfig(name: name, protocolKind: proto, listen: listen, upstream: upstream, tlsCertificate: cert, tlsKey: key,
                             allowPlaintext: allowPlaintext,
                             upstreamTLS: upstreamTLS,

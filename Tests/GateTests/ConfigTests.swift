@@ -229,4 +229,32 @@ struct ConfigTests {
         #expect(inPolicy.status == 2)
         #expect(inPolicy.stderr.contains("gate.yaml:20:") && inPolicy.stderr.contains("'ibann'"), "\(inPolicy.stderr)")
     }
+
+    @Test func anHTTPClientCertificateNeedsUpstreamTLSAndBothFiles() throws {
+        let base = """
+            proxy:
+              id: g1
+              captures: captures
+              signing_key: signing.key
+            identity:
+              issuer: https://login.example.com
+              audiences: [tollgate]
+            targets:
+              api:
+                protocol: http
+                listen: 127.0.0.1:8080
+                upstream: 127.0.0.1:9443
+
+            """
+        let cert = FileManager.default.temporaryDirectory.appendingPathComponent("k8smore20-cert-\(UUID().uuidString).pem").path
+        try "x".write(toFile: cert, atomically: true, encoding: .utf8)
+        for (lines, message) in [
+            ("    upstream_tls: disable\n    credentials: {certificate_file: \(cert), key_file: \(cert)}\n", "needs upstream TLS"),
+            ("    upstream_ca_file: \(cert)\n    credentials: {certificate_file: \(cert)}\n", "'certificate_file' with 'key_file'"),
+            ("    upstream_ca_file: \(cert)\n    credentials: {certificate_file: \(cert), key_file: /nonexistent/k8smore20.key}\n", "cannot read /nonexistent"),
+        ] {
+            let r = try check(base + lines)
+            #expect(r.status == 2 && r.stderr.contains("gate.yaml:") && r.stderr.contains(message), "\(lines): \(r.stderr)")
+        }
+    }
 }
