@@ -21,6 +21,11 @@ extension HTTPSessionHandler {
         case .success(let info):
             exchange?.kubernetes = info
             let recorded = Request.kubernetes(info.captureRequest(http: http))
+            if let reason = impersonationRefusal() {
+                let status = KubernetesStatus.forbidden(policy: "tollgate", rule: "kubernetes-impersonation", reason: reason, request: info)
+                kubernetesRefused(head, info: info, rule: "kubernetes-impersonation", reason: reason, status: status, recorded: recorded)
+                return nil
+            }
             if info.isStreaming || info.upgrade != nil {
                 let what = info.subresource.isEmpty ? "a protocol upgrade" : info.subresource
                 let reason = "\(what) through the gate is not built yet (no WebSocket or SPDY streams into pods)"

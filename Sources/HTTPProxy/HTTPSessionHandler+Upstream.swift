@@ -19,7 +19,7 @@ extension HTTPSessionHandler {
     func forward() {
         guard let ex = exchange else { return }
         var sent = ex.head
-        if isKubernetes { sent.fields = Self.kubernetesUpstreamFields(sent.fields) }
+        if isKubernetes { sent.fields = impersonating(Self.kubernetesUpstreamFields(sent.fields)) }
         sent.fields = Self.upstreamAcceptEncoding(sent.fields)
         let fields = UpstreamRequestFields.make(sent, framing: ex.framing, credential: credential, clientAddress: clientHost)
         var headers = HTTPHeaders()

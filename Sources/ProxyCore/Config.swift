@@ -175,11 +175,13 @@ public struct TargetConfig: Sendable {
     static func parse(name: String, node: ConfigNode, resolve: (String) -> String, environment: [String: String],
                       requireSecrets: Bool) throws -> TargetConfig {
         let f = try node.fields(["protocol", "listen", "upstream", "tls", "allow_plaintext", "upstream_tls",
-                                 "upstream_ca_file", "upstream_server_name", "credentials", "limits", "recording", "masks", "kind"])
+                                 "upstream_ca_file", "upstream_server_name", "credentials", "limits", "recording", "masks", "kind",
+                                 "impersonate"])
         guard let proto = try f["protocol"]?.oneOf(["postgres": ProtocolKind.postgres, "http": .http]) else {
             throw node.error("missing 'protocol' (postgres or http)")
         }
         if proto == .postgres, let kind = f["kind"] { throw kind.errorAtKey("'kind' is for protocol: http targets") }
+        if proto == .postgres, let i = f["impersonate"] { throw i.errorAtKey("'impersonate' is for kind: kubernetes targets") }
         guard let listen = try f["listen"]?.hostPort() else { throw node.error("missing 'listen' (HOST:PORT)") }
         guard let upstream = try f["upstream"]?.hostPort() else { throw node.error("missing 'upstream' (HOST:PORT)") }
         let tls = try f["tls"].map { try ListenerTLS.parse($0, resolve: resolve) }
@@ -189,8 +191,12 @@ public struct TargetConfig: Sendable {
         var http: HTTPTargetSettings?
         if proto == .http {
             // HTTP credentials are a token or basic auth, and its limits are its own (HTTPTargetSettings).
-            let (settings, httpIdle) = try HTTPTargetSettings.parse(credentials: f["credentials"], limits: f["limits"], kind: f["kind"],
+            var (settings, httpIdle) = try HTTPTargetSettings.parse(credentials: f["credentials"], limits: f["limits"], kind: f["kind"],
                                                                    resolve: resolve, environment: environment, requireSecrets: requireSecrets)
+            if let i = f["impersonate"] {
+                settings.impersonate = try i.bool()
+                if settings.impersonate && settings.kind != "kubernetes" { throw i.errorAtKey("'impersonate' is for kind: kubernetes targets") }
+            }
             http = settings
             idle = httpIdle ?? idle
             credentials = Credentials(user: "", password: nil, source: settings.credentialSource)

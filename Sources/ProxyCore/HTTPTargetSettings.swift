@@ -19,6 +19,9 @@ public struct HTTPTargetSettings: Sendable {
     public var maxBodyBytes = 8 * 1024 * 1024
     /// `kind: kubernetes` (the Kubernetes API: its facts and its Status bodies) or plain `http`.
     public var kind = "http"
+    /// `impersonate: true` (kind kubernetes): the gate sets `Impersonate-User` (the verified
+    /// subject) and `Impersonate-Group` (the identity's groups) upstream.
+    public var impersonate = false
 
     public init() {}
 

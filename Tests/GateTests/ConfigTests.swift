@@ -230,7 +230,7 @@ struct ConfigTests {
         #expect(inPolicy.stderr.contains("gate.yaml:20:") && inPolicy.stderr.contains("'ibann'"), "\(inPolicy.stderr)")
     }
 
-    @Test func anHTTPClientCertificateNeedsUpstreamTLSAndBothFiles() throws {
+    @Test func anHTTPClientCertificateNeedsUpstreamTLSAndBothFilesAndImpersonationAKubernetesTarget() throws {
         let base = """
             proxy:
               id: g1
@@ -252,6 +252,7 @@ struct ConfigTests {
             ("    upstream_tls: disable\n    credentials: {certificate_file: \(cert), key_file: \(cert)}\n", "needs upstream TLS"),
             ("    upstream_ca_file: \(cert)\n    credentials: {certificate_file: \(cert)}\n", "'certificate_file' with 'key_file'"),
             ("    upstream_ca_file: \(cert)\n    credentials: {certificate_file: \(cert), key_file: /nonexistent/k8smore20.key}\n", "cannot read /nonexistent"),
+            ("    upstream_ca_file: \(cert)\n    impersonate: true\n", "'impersonate' is for kind: kubernetes targets"),
         ] {
             let r = try check(base + lines)
             #expect(r.status == 2 && r.stderr.contains("gate.yaml:") && r.stderr.contains(message), "\(lines): \(r.stderr)")

@@ -80,6 +80,21 @@ struct KubernetesStreamsGateTests {
         #expect(watch.status == 0 && watch.stdout.contains(#""uid": "********""#) && !watch.stdout.contains("pod-dev-"), "\(watch)")
     }
 
+    /// `impersonate: true`: the gate sets Impersonate-User (the verified subject) and one
+    /// Impersonate-Group per group of the identity; kubectl's own `--as`/`--as-group` never pass.
+    @Test func theGateImpersonatesTheVerifiedCallerAndDropsTheClientsImpersonation() throws {
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants", "k8smore20-oncall"])
+        let s = try KubeGate(provider: provider, token: agent, targetExtra: "impersonate: true")
+        let r = try kubectl(s.kubeconfig, ["get", "pods", "-n", "dev", "--as", "system:admin", "--as-group", "system:masters"])
+        #expect(r.status == 0 && r.stdout.contains("web-7d4b9c-x2x9q"), "\(r)")
+        let listed = s.server.requests().filter { ($0["path"] as? String) == "/api/v1/namespaces/dev/pods" }
+        #expect(listed.count == 1, "\(listed)")
+        let impersonation = ((listed.first?["headers"] as? [[String]]) ?? []).filter { $0.first?.lowercased().hasPrefix("impersonate-") == true }
+            .map { "\($0.first!.lowercased())=\($0.last!)" }
+        #expect(impersonation == ["impersonate-user=agent@example.com", "impersonate-group=ai-assistants", "impersonate-group=k8smore20-oncall"],
+                "\(impersonation)")
+    }
+
     /// The Python `kubernetes` client, the second real client: a list in `dev` is allowed; in `prod`
     /// it gets the 403 with the Status naming the policy and rule, and nothing reaches the upstream.
     @Test func thePythonKubernetesClientListsPodsAndGetsTheForbiddenStatus() throws {
