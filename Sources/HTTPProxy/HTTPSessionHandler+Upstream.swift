@@ -25,7 +25,7 @@ extension HTTPSessionHandler {
         var headers = HTTPHeaders()
         for f in fields { headers.add(name: f.name, value: f.value) }
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: ex.head.method), uri: ex.head.target, headers: headers)
-        send(.part(.head(head)), flush: false)
+        sendRecorded(.part(.head(head)), flush: false)
     }
 
     /// A part of the request being forwarded, from the client.
@@ -35,10 +35,10 @@ extension HTTPSessionHandler {
             guard let ex = exchange else { return }
             core.countBytes(fromClient: bytes.count)
             core.streamed(bytes, stream: .stdin, exchange: ex.number)
-            send(.part(.body(.byteBuffer(ByteBuffer(bytes: bytes)))), flush: false)
+            sendRecorded(.part(.body(.byteBuffer(ByteBuffer(bytes: bytes)))), flush: false)
         case .end:
             exchange?.requestEnded = true
-            send(.part(.end(nil)), flush: true)
+            sendRecorded(.part(.end(nil)), flush: true)
             submitRecorded()
         case .refuse(let refusal):
             refused(refusal)

@@ -55,6 +55,8 @@ final class HTTPSessionHandler: ChannelInboundHandler {
     var heldApprovalID: String?
     /// The upstream said it closes after the response being relayed.
     var upstreamWillClose = false
+    /// Strict recording: upstream writes waiting for their records to be durable, by ticket.
+    var heldUpstream: [(ticket: UInt64, writes: [UpstreamWrite])] = []
 
     /// The pipelined requests read ahead are bounded: past this many events the client is not read.
     static let inboxLimit = 256
@@ -77,7 +79,7 @@ final class HTTPSessionHandler: ChannelInboundHandler {
                                                captureDirectory: gate.config.proxy.captureDirectory,
                                                writerOptions: writerOptions, maxValueBytes: target.recordMaxValueBytes,
                                                headerAttributes: [KeyValue("upstream", target.upstream.description)], holds: true,
-                                               durability: .batched, metrics: gate.exchangeMetrics[target.name],
+                                               durability: target.recordDurability, metrics: gate.exchangeMetrics[target.name],
                                                recent: gate.config.admin?.login == nil ? nil : gate.sessions.recent),
                                policies: gate.policies)
     }
@@ -397,7 +399,9 @@ final class HTTPSessionHandler: ChannelInboundHandler {
             switch action {
             case .pauseReading(let side), .resumeReading(let side):
                 core.pauses.switchReading(side, client: context, upstream: upstream)
-            case .forward, .refuse, .hold, .holdUpstream, .releaseUpstream:
+            case .releaseUpstream(let ticket):
+                releaseUpstream(through: ticket)
+            case .forward, .refuse, .hold, .holdUpstream:
                 break
             }
         }

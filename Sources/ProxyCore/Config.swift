@@ -218,10 +218,6 @@ public struct TargetConfig: Sendable {
             maxValue = try r["max_value_bytes"]?.bytes(max: 16 << 20) ?? maxValue
             level = try r["compression_level"]?.int(in: 1...9) ?? level
         }
-        if proto == .http, durability == .strict, let rec = f["recording"] {
-            // Fail closed: the HTTP adapter does not hold forwarding for its record yet.
-            throw rec.error("durability: strict is not supported for protocol: http targets yet (use batched)")
-        }
         let allowPlaintext = try f["allow_plaintext"]?.bool() ?? false
         if cert == nil && !listen.isLoopback && !allowPlaintext {
             throw node.error("listens on \(listen), which is not loopback, without 'tls': clients would send tokens in clear. Configure tls, or set allow_plaintext: true")
