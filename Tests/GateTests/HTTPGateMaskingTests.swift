@@ -22,7 +22,7 @@ struct HTTPGateMaskingTests {
     }
 
     /// nginx serving `files`, and a gate in front of it allowing GET with `masks`.
-    static func start(provider: OIDCProvider, files: [String: String], masks: String, nginxServer: String = "") throws -> Setup {
+    static func start(provider: OIDCProvider, files: [String: String], masks: String, nginxServer: String = "", rules: String = "") throws -> Setup {
         let nginx = try NginxServer(files: files, extraServer: nginxServer)
         let secrets = FileManager.default.temporaryDirectory.appendingPathComponent("k8smore20-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: secrets, withIntermediateDirectories: true)
@@ -52,6 +52,7 @@ struct HTTPGateMaskingTests {
                 target: api
                 rules:
                   - {name: reads, when: {method: [GET, HEAD]}, then: allow}
+                  \(rules)
 
             """
         return Setup(nginx: nginx, gate: try GateProcess(config: yaml, ports: ["api": port]))
