@@ -27,6 +27,8 @@ public enum ResponseBodyHandling: Sendable, Equatable {
             || media == "application/javascript" || media == "application/x-ndjson" || media.isEmpty {
             return .maskText
         }
+        // A coded body of another type is not passed unread (its type is the upstream's word only).
+        if !real.isEmpty { return .refuse("the response has Content-Encoding `\(codings.joined(separator: ", "))` on `\(media)`, which the gate does not decode (only text and JSON bodies are)") }
         return .opaque
     }
 
