@@ -190,9 +190,11 @@ public struct TargetConfig: Sendable {
         let credentials: Credentials
         var http: HTTPTargetSettings?
         if proto == .http {
-            // HTTP credentials are a token or basic auth, and its limits are its own (HTTPTargetSettings).
-            var (settings, httpIdle) = try HTTPTargetSettings.parse(credentials: f["credentials"], limits: f["limits"], kind: f["kind"],
+            // HTTP credentials are a token, basic auth or a client certificate, and its limits are its own (HTTPTargetSettings).
+            let parsed = try HTTPTargetSettings.parse(credentials: f["credentials"], limits: f["limits"], kind: f["kind"],
                                                                    resolve: resolve, environment: environment, requireSecrets: requireSecrets)
+            var settings = parsed.0
+            let httpIdle = parsed.idle
             if let i = f["impersonate"] {
                 settings.impersonate = try i.bool()
                 if settings.impersonate && settings.kind != "kubernetes" { throw i.errorAtKey("'impersonate' is for kind: kubernetes targets") }
