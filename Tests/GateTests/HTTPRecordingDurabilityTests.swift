@@ -68,4 +68,75 @@ struct HTTPRecordingDurabilityTests {
         let missing = r.reached.subtracting(r.recorded)
         #expect(missing.isEmpty, "forwarded but not recorded: \(missing.sorted().prefix(10))")
     }
+
+    /// A full capture filesystem (a small tmpfs) under strict recording: the request whose record
+    /// cannot be written is not forwarded (nginx never sees it) and the client gets a 503 `recording_failed`.
+    @Test(.enabled(if: TmpfsMount.permitted, "mounting a tmpfs is not permitted here (the test needs root)"))
+    func aFullCaptureDiskRefusesTheRequestBeforeItIsForwarded() throws {
+        let mount = try TmpfsMount(size: "1m")
+        defer { mount.unmount() }
+        let nginx = try NginxServer(files: ["ok.json": #"{"ok": true}"#])
+        defer { nginx.stop() }
+        let port = try freePort()
+        let gate = try GateProcess(config: """
+            proxy:
+              id: k8smore20-gate
+              captures: \(mount.path)/captures
+              signing_key: signing.key
+              shutdown_grace: 5s
+            identity:
+              issuer: \(provider.issuer)
+              audiences: [tollgate]
+            targets:
+              api:
+                protocol: http
+                listen: 127.0.0.1:\(port)
+                upstream: 127.0.0.1:\(nginx.port)
+                upstream_tls: disable
+                recording: {durability: strict}
+            policies:
+              - name: api-agents
+                who: {groups: [ai-assistants]}
+                target: api
+                rules:
+                  - {name: reads, when: {method: [GET]}, then: allow}
+
+            """, ports: ["api": port])
+        defer { gate.stop() }
+        let token = try provider.token("filler@example.com", groups: ["ai-assistants"])
+        // One connection: a first request (the session and its capture exist), the disk filled, then requests until one is not a 200.
+        let r = try run("python3", ["-c", """
+            import http.client, os, sys
+            port, token, fill = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            def get(n):
+                c.request("GET", "/ok.json?n=%d" % n, headers={"Authorization": "Bearer " + token})
+                r = c.getresponse()
+                return r.status, r.read()
+            assert get(0)[0] == 200
+            fd = os.open(fill, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                while True:
+                    os.write(fd, b"x" * 4096)
+            except OSError:
+                pass
+            for n in range(1, 200):
+                try:
+                    status, body = get(n)
+                except Exception as e:
+                    print("refused", n, "closed")
+                    break
+                if status != 200:
+                    print("refused", n, status, body.decode())
+                    break
+            """, "\(port)", token, mount.path + "/fill"], timeout: .seconds(90))
+        print("http strict, full disk: \(r.stdout)")
+        let words = r.stdout.split(separator: " ")
+        #expect(r.status == 0 && words.first == "refused", "\(r)")
+        let refused = words.count > 1 ? String(words[1]) : "?"
+        #expect(r.stdout.contains(" 503 ") && r.stdout.contains("recording_failed"), "\(r.stdout)")
+        // The refused request never reached nginx.
+        #expect(!nginx.accessLog.contains { $0.contains("/ok.json?n=\(refused) ") }, "\(nginx.accessLog)")
+        #expect(gate.process.isRunning, "the gate keeps running")
+    }
 }
