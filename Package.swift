@@ -137,7 +137,7 @@ let package = Package(
                                                       .product(name: "Metrics", package: "swift-metrics")]),
         // HTTP/1.1 reverse proxy (issue 20): strict request framing, hop-by-hop fields, credential
         // swap and recording, as value types; the framing handler (NIO) in front of them.
-        .target(name: "HTTPProxy", dependencies: ["CaptureFormat", "ProxyCore", "GateRuntime", "Identity", "Approvals", "Policy", "Masking",
+        .target(name: "HTTPProxy", dependencies: ["CaptureFormat", "ProxyCore", "GateRuntime", "Identity", "Approvals", "Policy", "Masking", "CZlib",
                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "NIOPosix", package: "swift-nio"),
                                                   .product(name: "NIOHTTP1", package: "swift-nio"),

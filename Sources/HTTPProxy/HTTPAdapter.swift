@@ -46,6 +46,10 @@ public final class HTTPAdapter: ProtocolAdapter {
                 tls.trustRoots = .certificates(roots)
                 tls.certificateVerification = .fullVerification
                 tls.applicationProtocols = ["http/1.1"]
+                if case .clientCertificate(let certificate, let key) = target.http?.credential {
+                    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+                }
                 upstreams[target.name] = try NIOSSLContext(configuration: tls)
             } catch {
                 throw GateError("target \(target.name): upstream TLS cannot be set up: \(error)")

@@ -27,6 +27,11 @@ struct HTTPExchange {
         /// A whole Kubernetes body is masked before anything is sent: its head waits here.
         var heldHead: [UInt8]?
         var body: BodyRecording
+        /// The body is recorded as `stdout` stream chunks as it is sent (a pod's log, which may
+        /// stream for hours), not in the response event at its end.
+        var recordedAsStream = false
+        /// A gzip or deflate body, decoded before it is masked (the client gets it decoded).
+        var decoder: ContentDecoder?
         /// The client's connection ends after this response (the upstream said close, or the body runs to the close).
         var closeAfter: Bool
     }

@@ -21,6 +21,11 @@ extension HTTPSessionHandler {
         case .success(let info):
             exchange?.kubernetes = info
             let recorded = Request.kubernetes(info.captureRequest(http: http))
+            if let reason = impersonationRefusal() {
+                let status = KubernetesStatus.forbidden(policy: "tollgate", rule: "kubernetes-impersonation", reason: reason, request: info)
+                kubernetesRefused(head, info: info, rule: "kubernetes-impersonation", reason: reason, status: status, recorded: recorded)
+                return nil
+            }
             if info.isStreaming || info.upgrade != nil, let reason = Self.streamRefusal(info, head: head) {
                 // kubectl falls back to SPDY when its WebSocket upgrade is refused, and prints what the SPDY
                 // request got: a policy's denial must be that answer too, not "not built".

@@ -20,12 +20,13 @@ extension HTTPSessionHandler {
         guard let ex = exchange else { return }
         if ex.kubernetes?.upgrade == .websocket { startPodStream(); return }
         var sent = ex.head
-        if isKubernetes { sent.fields = Self.kubernetesUpstreamFields(sent.fields) }
+        if isKubernetes { sent.fields = impersonating(Self.kubernetesUpstreamFields(sent.fields)) }
+        sent.fields = Self.upstreamAcceptEncoding(sent.fields)
         let fields = UpstreamRequestFields.make(sent, framing: ex.framing, credential: credential, clientAddress: clientHost)
         var headers = HTTPHeaders()
         for f in fields { headers.add(name: f.name, value: f.value) }
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: ex.head.method), uri: ex.head.target, headers: headers)
-        send(.part(.head(head)), flush: false)
+        sendRecorded(.part(.head(head)), flush: false)
     }
 
     /// A part of the request being forwarded, from the client.
@@ -37,10 +38,10 @@ extension HTTPSessionHandler {
             guard let ex = exchange else { return }
             core.countBytes(fromClient: bytes.count)
             core.streamed(bytes, stream: .stdin, exchange: ex.number)
-            send(.part(.body(.byteBuffer(ByteBuffer(bytes: bytes)))), flush: false)
+            sendRecorded(.part(.body(.byteBuffer(ByteBuffer(bytes: bytes)))), flush: false)
         case .end:
             exchange?.requestEnded = true
-            send(.part(.end(nil)), flush: true)
+            sendRecorded(.part(.end(nil)), flush: true)
             submitRecorded()
         case .refuse(let refusal):
             refused(refusal)
@@ -132,7 +133,7 @@ extension HTTPSessionHandler {
     func upstreamHead(_ head: HTTPResponseHead) {
         guard var ex = exchange, !isClosed else { return }
         let status = Int(head.status.code)
-        let fields = head.headers.map { HTTPField($0.name, $0.value) }
+        var fields = head.headers.map { HTTPField($0.name, $0.value) }
         if (100..<200).contains(status) {
             // 100 Continue and the like: passed on; the final response follows. (101 is never
             // asked for: Upgrade is hop-by-hop and not forwarded.)
@@ -143,6 +144,7 @@ extension HTTPSessionHandler {
         let bodiless = ex.head.method == "HEAD" || status == 204 || status == 304
         var masker: StreamingBodyMasker?
         var kube: KubernetesResponseMasker?
+        var decoder: ContentDecoder?
         if !bodiless {
             let (handling, json) = isKubernetes ? Self.kubernetesBodyHandling(fields) : (ResponseBodyHandling.of(fields), false)
             if json { kube = kubernetesMasker() }
@@ -159,14 +161,15 @@ extension HTTPSessionHandler {
                 answerAndClose(GateResponse.json(status: 502, .init(error: "unmaskable_response", detail: reason), closes: true))
                 return
             case .maskText:
-                if kube == nil, let m = core.recording.session { masker = StreamingBodyMasker(masker: m) }
+                if kube == nil, let m = core.recording.session { masker = StreamingBodyMasker(masker: m, lineByLine: isLogStream, json: ResponseBodyHandling.isJSON(fields)) }
+                decoder = decodingBody(&fields)
             case .opaque:
                 break
             }
         }
         let upstreamCloses = fields.listElements("connection").contains { $0.lowercased() == "close" } || head.version.minor == 0
         let length = fields.values("content-length").first.flatMap { Int($0) }
-        let chunked = !bodiless && (masker != nil || kube != nil || length == nil)
+        let chunked = !bodiless && (masker != nil || kube != nil || decoder != nil || length == nil)
         let clientHTTP10 = ex.head.minorVersion == 0
         var out: [HTTPField]
         if bodiless {
@@ -186,6 +189,8 @@ extension HTTPSessionHandler {
                                             bodiless: bodiless, masker: masker, body: BodyRecording(cap: target.recordMaxValueBytes),
                                             closeAfter: closeAfter)
         ex.response?.kubernetes = kube
+        ex.response?.decoder = decoder
+        ex.response?.recordedAsStream = isLogStream && !bodiless
         if upstreamCloses { upstreamWillClose = true }
         exchange = ex
         var text = "HTTP/1.1 \(status) \(head.status.reasonPhrase)\r\n"
@@ -201,9 +206,15 @@ extension HTTPSessionHandler {
 
     func upstreamBody(_ buffer: ByteBuffer) {
         guard var ex = exchange, var response = ex.response, !isClosed else { return }
-        let bytes = Array(buffer.readableBytesView)
+        var bytes = Array(buffer.readableBytesView)
         var out = bytes
         if response.bodiless { return }
+        if let decoder = response.decoder {
+            switch decoder.decode(bytes) {
+            case .success(let decoded): bytes = decoded; out = decoded
+            case .failure(let why): undecodable(why.detail, held: response.heldHead != nil); return
+            }
+        }
         if var masker = response.masker {
             switch masker.feed(bytes) {
             case .success(let ready): out = ready
@@ -232,7 +243,7 @@ extension HTTPSessionHandler {
             }
             response.kubernetes = kube
         }
-        response.body.append(out)
+        recordBody(out, of: &response, exchange: ex.number)
         ex.response = response
         exchange = ex
         writeBody(out, chunked: response.chunked)
@@ -249,9 +260,16 @@ extension HTTPSessionHandler {
 
     func upstreamEnd() {
         guard var ex = exchange, var response = ex.response, !isClosed else { return }
+        if let why = response.decoder?.finish() { undecodable(why.detail, held: response.heldHead != nil); return }
         if var masker = response.masker {
-            let rest = masker.finish()
-            response.body.append(rest)
+            guard case .success(let rest) = masker.finish() else {
+                // A JSON body that ends inside a value is cut, not completed: the client sees it broken.
+                endReason = "unmaskable-response"
+                dropUpstream()
+                context?.close(promise: nil)
+                return
+            }
+            recordBody(rest, of: &response, exchange: ex.number)
             writeBody(rest, chunked: response.chunked)
             response.masker = masker
         }

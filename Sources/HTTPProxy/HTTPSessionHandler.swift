@@ -57,6 +57,8 @@ final class HTTPSessionHandler: ChannelInboundHandler {
     var podStream: PodStream?
     /// The upstream said it closes after the response being relayed.
     var upstreamWillClose = false
+    /// Strict recording: upstream writes waiting for their records to be durable, by ticket.
+    var heldUpstream: [(ticket: UInt64, writes: [UpstreamWrite])] = []
 
     /// The pipelined requests read ahead are bounded: past this many events the client is not read.
     static let inboxLimit = 256
@@ -70,6 +72,7 @@ final class HTTPSessionHandler: ChannelInboundHandler {
         case .none: .none
         case .bearer(let token): .bearer(token)
         case .basic(let user, let password): .basic(user: user, password: password)
+        case .clientCertificate: .clientCertificate
         }
         var writerOptions = WriterOptions()
         writerOptions.compressionLevel = Int32(target.recordCompressionLevel)
@@ -78,7 +81,7 @@ final class HTTPSessionHandler: ChannelInboundHandler {
                                                captureDirectory: gate.config.proxy.captureDirectory,
                                                writerOptions: writerOptions, maxValueBytes: target.recordMaxValueBytes,
                                                headerAttributes: [KeyValue("upstream", target.upstream.description)], holds: true,
-                                               durability: .batched, metrics: gate.exchangeMetrics[target.name],
+                                               durability: target.recordDurability, metrics: gate.exchangeMetrics[target.name],
                                                recent: gate.config.admin?.login == nil ? nil : gate.sessions.recent),
                                policies: gate.policies)
     }
@@ -398,7 +401,9 @@ final class HTTPSessionHandler: ChannelInboundHandler {
             switch action {
             case .pauseReading(let side), .resumeReading(let side):
                 core.pauses.switchReading(side, client: context, upstream: upstream)
-            case .forward, .refuse, .hold, .holdUpstream, .releaseUpstream:
+            case .releaseUpstream(let ticket):
+                releaseUpstream(through: ticket)
+            case .forward, .refuse, .hold, .holdUpstream:
                 break
             }
         }

@@ -80,6 +80,16 @@ public struct KubernetesResponseMasker: Sendable {
         } catch {
             return .failure(.init(detail: "the Kubernetes response is not JSON the gate can read: \(error.detail)"))
         }
+        if let text, !text.jsonFieldRules.isEmpty {
+            var fields = StreamingJSONFieldMasker(rules: text.jsonFieldRules)
+            let fed = fields.feed(bytes)
+            let ended = fields.finish()
+            switch (fed, ended) {
+            case (.success(let out), .success(let rest)): bytes = out + rest
+            case (.failure(let f), _), (_, .failure(let f)): return .failure(.init(detail: f.detail))
+            }
+            if fields.masked > 0 { tally.record([StreamingJSONFieldMasker.detectorName: fields.masked], at: Self.location) }
+        }
         if let text, let m = text.mask(bytes) {
             tally.record(m, at: Self.location)
             bytes = m.bytes

@@ -12,8 +12,10 @@ public enum ResponseBodyHandling: Sendable, Equatable {
 
     public static func of(_ fields: [HTTPField]) -> ResponseBodyHandling {
         let codings = fields.listElements("content-encoding").map { $0.lowercased() }
-        if codings.contains(where: { $0 != "identity" }) {
-            return .refuse("the response has Content-Encoding `\(codings.joined(separator: ", "))`, which the gate does not decode to mask")
+        let real = codings.filter { $0 != "identity" }
+        // One gzip or deflate coding is decoded by the gate (`ContentDecoder`); anything else is refused.
+        if !real.isEmpty && !(real.count == 1 && ContentDecoder.decodes(real[0])) {
+            return .refuse("the response has Content-Encoding `\(codings.joined(separator: ", "))`, which the gate does not decode to mask (it decodes one gzip or deflate coding)")
         }
         let types = fields.values("content-type")
         guard types.count <= 1 else { return .refuse("the response has \(types.count) Content-Type fields") }
@@ -25,6 +27,21 @@ public enum ResponseBodyHandling: Sendable, Equatable {
             || media == "application/javascript" || media == "application/x-ndjson" || media.isEmpty {
             return .maskText
         }
+        // A coded body of another type is not passed unread (its type is the upstream's word only).
+        if !real.isEmpty { return .refuse("the response has Content-Encoding `\(codings.joined(separator: ", "))` on `\(media)`, which the gate does not decode (only text and JSON bodies are)") }
         return .opaque
+    }
+
+    /// The one coding the gate decodes for this body (`gzip`, `x-gzip`, `deflate`), if it has one.
+    public static func decodedCoding(_ fields: [HTTPField]) -> String? {
+        let real = fields.listElements("content-encoding").map { $0.lowercased() }.filter { $0 != "identity" }
+        return real.count == 1 && ContentDecoder.decodes(real[0]) ? real[0] : nil
+    }
+
+    /// The body is JSON (or JSON lines): `json_field` mask rules apply to it.
+    public static func isJSON(_ fields: [HTTPField]) -> Bool {
+        guard let type = fields.values("content-type").first else { return false }
+        let media = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingOWS().lowercased() } ?? ""
+        return media == "application/json" || media.hasSuffix("+json") || media == "application/x-ndjson"
     }
 }

@@ -15,11 +15,19 @@ public struct StreamingBodyMasker: Sendable {
     public static let maxHeld = 1024 * 1024
 
     let masker: Masker
+    /// A stream read line by line (a pod's log, `logs -f`): each line is masked and sent as soon
+    /// as it ends, not held for the window, so the client sees it while the stream stays open.
+    let lineByLine: Bool
+    /// A JSON body under `json_field` rules: their values masked first, as the body streams.
+    var json: StreamingJSONFieldMasker?
     var held: [UInt8] = []
     public private(set) var tally = MaskTally()
     static let location = MaskLocation("body")
 
-    public init(masker: Masker) { self.masker = masker }
+    public init(masker: Masker, lineByLine: Bool = false, json: Bool = false) {
+        self.masker = masker; self.lineByLine = lineByLine
+        if json && !masker.jsonFieldRules.isEmpty { self.json = StreamingJSONFieldMasker(rules: masker.jsonFieldRules) }
+    }
 
     static func isDelimiter(_ b: UInt8) -> Bool {
         switch b {
@@ -37,11 +45,23 @@ public struct StreamingBodyMasker: Sendable {
 
     /// The masked bytes that may be sent now (possibly none).
     public mutating func feed(_ bytes: [UInt8]) -> Result<[UInt8], Unmaskable> {
+        var bytes = bytes
+        if var j = json {
+            let before = j.masked
+            switch j.feed(bytes) {
+            case .success(let out): bytes = out
+            case .failure(let f): return .failure(Unmaskable(detail: f.detail))
+            }
+            countJSON(j.masked - before)
+            json = j
+        }
         held.append(contentsOf: bytes)
-        guard held.count > Self.window else { return .success([]) }
-        guard let cut = held.lastIndex(where: Self.isDelimiter) else {
+        guard lineByLine || held.count > Self.window else { return .success([]) }
+        // Line by line, only a line break ends what may be sent: a match never spans one.
+        guard let cut = lineByLine ? held.lastIndex(of: UInt8(ascii: "\n")) : held.lastIndex(where: Self.isDelimiter) else {
             if held.count > Self.maxHeld {
-                return .failure(Unmaskable(detail: "the body has no line break or JSON delimiter in \(Self.maxHeld) bytes; the gate cannot mask it as it streams"))
+                let what = lineByLine ? "line break" : "line break or JSON delimiter"
+                return .failure(Unmaskable(detail: "the body has no \(what) in \(Self.maxHeld) bytes; the gate cannot mask it as it streams"))
             }
             return .success([])
         }
@@ -50,10 +70,21 @@ public struct StreamingBodyMasker: Sendable {
         return .success(mask(ready))
     }
 
-    /// The end of the body: what was held, masked.
-    public mutating func finish() -> [UInt8] {
+    /// The end of the body: what was held, masked; refused when a JSON body ends inside a value.
+    public mutating func finish() -> Result<[UInt8], Unmaskable> {
+        if var j = json {
+            switch j.finish() {
+            case .success(let out): held += out
+            case .failure(let f): return .failure(Unmaskable(detail: f.detail))
+            }
+            json = j
+        }
         defer { held = [] }
-        return mask(held)
+        return .success(mask(held))
+    }
+
+    mutating func countJSON(_ n: Int) {
+        if n > 0 { tally.record([StreamingJSONFieldMasker.detectorName: n], at: Self.location) }
     }
 
     mutating func mask(_ bytes: [UInt8]) -> [UInt8] {

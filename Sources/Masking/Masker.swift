@@ -133,6 +133,8 @@ public final class Masker: Sendable {
     public let detectors: Set<BuiltinDetector>
     public let customPatterns: [CustomPattern]
     public let columnRules: [String]
+    /// JSON field-name rules: the HTTP gate masks the values of the members they name in JSON bodies.
+    public let jsonFieldRules: [JSONFieldRule]
 
     private let enabled: (card: Bool, ssn: Bool, email: Bool, phone: Bool, iban: Bool, awsKey: Bool,
                           awsSecret: Bool, github: Bool, slack: Bool, jwt: Bool, pem: Bool)
@@ -146,8 +148,12 @@ public final class Masker: Sendable {
     /// Compiles custom patterns and column globs once. Throws `MaskingError` naming the bad entry.
     public init(detectors: Set<BuiltinDetector> = Set(BuiltinDetector.allCases),
                 customPatterns: [CustomPattern] = [],
-                columnRules: [String] = []) throws {
+                columnRules: [String] = [], jsonFieldRules: [String] = []) throws {
         self.detectors = detectors
+        self.jsonFieldRules = try jsonFieldRules.map { r in
+            guard let rule = JSONFieldRule(r) else { throw MaskingError.invalidJSONFieldRule(r) }
+            return rule
+        }
         self.customPatterns = customPatterns
         self.columnRules = columnRules
         let e = (card: detectors.contains(.creditCard), ssn: detectors.contains(.usSSN), email: detectors.contains(.email),
@@ -180,13 +186,14 @@ public final class Masker: Sendable {
     }
 
     /// Builds a masker from policy-file names (`credit_card`, `secrets`, …).
-    public convenience init(detectorNames: [String], customPatterns: [CustomPattern] = [], columnRules: [String] = []) throws {
+    public convenience init(detectorNames: [String], customPatterns: [CustomPattern] = [], columnRules: [String] = [],
+                            jsonFieldRules: [String] = []) throws {
         var set: Set<BuiltinDetector> = []
         for name in detectorNames {
             guard let d = BuiltinDetector.named(name) else { throw MaskingError.unknownDetector(name) }
             set.formUnion(d)
         }
-        try self.init(detectors: set, customPatterns: customPatterns, columnRules: columnRules)
+        try self.init(detectors: set, customPatterns: customPatterns, columnRules: columnRules, jsonFieldRules: jsonFieldRules)
     }
 
     /// Whether a column rule covers this column. The gate can call this once per RowDescription

@@ -86,6 +86,7 @@ public enum MaskingError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidPattern(name: String, pattern: String, reason: String)
     case emptyPatternName(pattern: String)
     case invalidColumnRule(String)
+    case invalidJSONFieldRule(String)
     case unknownDetector(String)
 
     public var description: String {
@@ -96,6 +97,8 @@ public enum MaskingError: Error, Sendable, Equatable, CustomStringConvertible {
             return "masking regex '\(pattern)' has no name"
         case let .invalidColumnRule(rule):
             return "masking column rule '\(rule)' is not a glob of the form column, table.column or schema.table.column"
+        case let .invalidJSONFieldRule(rule):
+            return "masking json_field rule '\(rule)' is not dot-separated non-empty key globs (e.g. password, *.password, user.token)"
         case let .unknownDetector(name):
             return "unknown masking detector '\(name)' (known: \(BuiltinDetector.allCases.map(\.rawValue).joined(separator: ", ")), secrets, all)"
         }

@@ -125,6 +125,8 @@ public enum MaskSpec: Sendable, Hashable {
     case detector(String)
     case column(String)
     case pattern(name: String, regex: String)
+    /// A JSON field-name rule (`{json_field: "*.password"}`): the values of the members it names in HTTP JSON bodies.
+    case jsonField(String)
 }
 
 /// What a policy does with a statement that calls a function PostgreSQL does not ship: its code

@@ -175,11 +175,13 @@ public struct TargetConfig: Sendable {
     static func parse(name: String, node: ConfigNode, resolve: (String) -> String, environment: [String: String],
                       requireSecrets: Bool) throws -> TargetConfig {
         let f = try node.fields(["protocol", "listen", "upstream", "tls", "allow_plaintext", "upstream_tls",
-                                 "upstream_ca_file", "upstream_server_name", "credentials", "limits", "recording", "masks", "kind"])
+                                 "upstream_ca_file", "upstream_server_name", "credentials", "limits", "recording", "masks", "kind",
+                                 "impersonate"])
         guard let proto = try f["protocol"]?.oneOf(["postgres": ProtocolKind.postgres, "http": .http]) else {
             throw node.error("missing 'protocol' (postgres or http)")
         }
         if proto == .postgres, let kind = f["kind"] { throw kind.errorAtKey("'kind' is for protocol: http targets") }
+        if proto == .postgres, let i = f["impersonate"] { throw i.errorAtKey("'impersonate' is for kind: kubernetes targets") }
         guard let listen = try f["listen"]?.hostPort() else { throw node.error("missing 'listen' (HOST:PORT)") }
         guard let upstream = try f["upstream"]?.hostPort() else { throw node.error("missing 'upstream' (HOST:PORT)") }
         let tls = try f["tls"].map { try ListenerTLS.parse($0, resolve: resolve) }
@@ -188,9 +190,15 @@ public struct TargetConfig: Sendable {
         let credentials: Credentials
         var http: HTTPTargetSettings?
         if proto == .http {
-            // HTTP credentials are a token or basic auth, and its limits are its own (HTTPTargetSettings).
-            let (settings, httpIdle) = try HTTPTargetSettings.parse(credentials: f["credentials"], limits: f["limits"], kind: f["kind"],
+            // HTTP credentials are a token, basic auth or a client certificate, and its limits are its own (HTTPTargetSettings).
+            let parsed = try HTTPTargetSettings.parse(credentials: f["credentials"], limits: f["limits"], kind: f["kind"],
                                                                    resolve: resolve, environment: environment, requireSecrets: requireSecrets)
+            var settings = parsed.0
+            let httpIdle = parsed.idle
+            if let i = f["impersonate"] {
+                settings.impersonate = try i.bool()
+                if settings.impersonate && settings.kind != "kubernetes" { throw i.errorAtKey("'impersonate' is for kind: kubernetes targets") }
+            }
             http = settings
             idle = httpIdle ?? idle
             credentials = Credentials(user: "", password: nil, source: settings.credentialSource)
@@ -212,10 +220,6 @@ public struct TargetConfig: Sendable {
             maxValue = try r["max_value_bytes"]?.bytes(max: 16 << 20) ?? maxValue
             level = try r["compression_level"]?.int(in: 1...9) ?? level
         }
-        if proto == .http, durability == .strict, let rec = f["recording"] {
-            // Fail closed: the HTTP adapter does not hold forwarding for its record yet.
-            throw rec.error("durability: strict is not supported for protocol: http targets yet (use batched)")
-        }
         let allowPlaintext = try f["allow_plaintext"]?.bool() ?? false
         if cert == nil && !listen.isLoopback && !allowPlaintext {
             throw node.error("listens on \(listen), which is not loopback, without 'tls': clients would send tokens in clear. Configure tls, or set allow_plaintext: true")
@@ -227,6 +231,9 @@ public struct TargetConfig: Sendable {
             ? try f["upstream_tls"]?.oneOf(["disable": .disable, "verify-full": .verifyFull]) ?? .verifyFull
             : try f["upstream_tls"]?.oneOf(modes) ?? .prefer
         let (caFile, serverName) = try upstreamVerification(f, mode: upstreamTLS, node: node, resolve: resolve)
+        if case .clientCertificate = http?.credential, upstreamTLS == .disable {
+            throw (f["credentials"] ?? node).error("a client certificate needs upstream TLS (upstream_tls: verify-full)")
+        }
         var target = TargetConfig(name: name, protocolKind: proto, listen: listen, upstream: upstream, tlsCertificate: cert, tlsKey: key,
                             allowPlaintext: allowPlaintext,
                             upstreamTLS: upstreamTLS,

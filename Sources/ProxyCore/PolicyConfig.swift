@@ -144,8 +144,11 @@ enum MaskConfig {
             if case .scalar = item {
                 spec = .detector(try entry.string())
             } else {
-                let f = try entry.fields(["column", "regex", "name"])
-                if let column = f["column"] {
+                let f = try entry.fields(["column", "regex", "name", "json_field"])
+                if let field = f["json_field"] {
+                    if f.count > 1 { throw entry.error("a mask is one of {column: …}, {json_field: …} or {regex: …, name: …}") }
+                    spec = .jsonField(try field.string())
+                } else if let column = f["column"] {
                     if f["regex"] != nil || f["name"] != nil { throw entry.error("a mask is either {column: …} or {regex: …, name: …}") }
                     spec = .column(try column.string())
                 } else if let regex = f["regex"] {
@@ -157,7 +160,7 @@ enum MaskConfig {
                     }
                     spec = .pattern(name: name, regex: try regex.string())
                 } else {
-                    throw entry.error("expected a detector name, {column: GLOB} or {regex: RE, name: NAME}")
+                    throw entry.error("expected a detector name, {column: GLOB}, {json_field: GLOB} or {regex: RE, name: NAME}")
                 }
             }
             do {

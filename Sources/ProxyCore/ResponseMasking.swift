@@ -5,15 +5,16 @@ import Synchronization
 extension Masker {
     /// Compiles policy-file mask specs. Throws `MaskingError` naming the bad entry.
     public convenience init(specs: [MaskSpec]) throws {
-        var detectors: [String] = [], patterns: [CustomPattern] = [], columns: [String] = []
+        var detectors: [String] = [], patterns: [CustomPattern] = [], columns: [String] = [], jsonFields: [String] = []
         for spec in specs {
             switch spec {
             case .detector(let name): detectors.append(name)
             case .column(let glob): columns.append(glob)
             case .pattern(let name, let regex): patterns.append(CustomPattern(name: name, pattern: regex))
+            case .jsonField(let glob): jsonFields.append(glob)
             }
         }
-        try self.init(detectorNames: detectors, customPatterns: patterns, columnRules: columns)
+        try self.init(detectorNames: detectors, customPatterns: patterns, columnRules: columns, jsonFieldRules: jsonFields)
     }
 }
 

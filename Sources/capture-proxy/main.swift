@@ -291,6 +291,7 @@ extension MaskSpec {
         switch self {
         case .detector(let name): name
         case .column(let glob): "column \(glob)"
+        case .jsonField(let glob): "json_field \(glob)"
         case .pattern(let name, let regex): "\(name) /\(regex)/"
         }
     }

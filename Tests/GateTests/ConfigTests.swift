@@ -206,9 +206,10 @@ struct ConfigTests {
 
     @Test func masksAreValidatedWithTheirLine() throws {
         let env = ["GATE_PW": "x"]
-        let good = try check(Self.valid + "\n    masks: [credit_card, secrets, {column: \"*.ssn\"}, {regex: 'EMP-\\d{6}', name: employee_id}]\n", environment: env)
+        let good = try check(Self.valid + "\n    masks: [credit_card, secrets, {column: \"*.ssn\"}, {regex: 'EMP-\\d{6}', name: employee_id}, {json_field: \"*.password\"}]\n",
+                             environment: env)
         #expect(good.status == 0, "\(good.stderr)")
-        #expect(good.stdout.contains("masks: credit_card, secrets, column *.ssn, employee_id /EMP-\\d{6}/"), "\(good.stdout)")
+        #expect(good.stdout.contains("masks: credit_card, secrets, column *.ssn, employee_id /EMP-\\d{6}/, json_field *.password"), "\(good.stdout)")
         for (masks, message) in [
             ("[credit_cards]", "unknown masking detector 'credit_cards'"),
             ("[{column: \"a.b.c.d\"}]", "is not a glob of the form"),
@@ -216,6 +217,8 @@ struct ConfigTests {
             ("[{regex: 'x+'}]", "needs a 'name'"),
             ("[{regex: 'x+', name: 'Bad Name'}]", "must be lowercase letters"),
             ("[{column: a, regex: b, name: c}]", "either {column"),
+            ("[{json_field: \"a..b\"}]", "json_field rule 'a..b'"),
+            ("[{json_field: a, column: b}]", "one of {column: …}, {json_field: …}"),
         ] {
             let r = try check(Self.valid + "\n    masks: \(masks)\n", environment: env)
             #expect(r.status == 2, "\(masks)")
@@ -225,5 +228,34 @@ struct ConfigTests {
         let inPolicy = try check(Self.valid + "\npolicies:\n  - name: p\n    who: {groups: [g]}\n    rules: [{when: {statement: [select]}, then: allow}]\n    masks: [ibann]\n", environment: env)
         #expect(inPolicy.status == 2)
         #expect(inPolicy.stderr.contains("gate.yaml:20:") && inPolicy.stderr.contains("'ibann'"), "\(inPolicy.stderr)")
+    }
+
+    @Test func anHTTPClientCertificateNeedsUpstreamTLSAndBothFilesAndImpersonationAKubernetesTarget() throws {
+        let base = """
+            proxy:
+              id: g1
+              captures: captures
+              signing_key: signing.key
+            identity:
+              issuer: https://login.example.com
+              audiences: [tollgate]
+            targets:
+              api:
+                protocol: http
+                listen: 127.0.0.1:8080
+                upstream: 127.0.0.1:9443
+
+            """
+        let cert = FileManager.default.temporaryDirectory.appendingPathComponent("k8smore20-cert-\(UUID().uuidString).pem").path
+        try "x".write(toFile: cert, atomically: true, encoding: .utf8)
+        for (lines, message) in [
+            ("    upstream_tls: disable\n    credentials: {certificate_file: \(cert), key_file: \(cert)}\n", "needs upstream TLS"),
+            ("    upstream_ca_file: \(cert)\n    credentials: {certificate_file: \(cert)}\n", "'certificate_file' with 'key_file'"),
+            ("    upstream_ca_file: \(cert)\n    credentials: {certificate_file: \(cert), key_file: /nonexistent/k8smore20.key}\n", "cannot read /nonexistent"),
+            ("    upstream_ca_file: \(cert)\n    impersonate: true\n", "'impersonate' is for kind: kubernetes targets"),
+        ] {
+            let r = try check(base + lines)
+            #expect(r.status == 2 && r.stderr.contains("gate.yaml:") && r.stderr.contains(message), "\(lines): \(r.stderr)")
+        }
     }
 }

@@ -358,12 +358,14 @@ struct HTTPGateTests {
         #expect(bad.nginx.accessLog.isEmpty, "\(bad.nginx.accessLog)")
     }
 
-    @Test func aResponseTheGateCannotDecodeIs502NeverPassedInClear() throws {
+    /// A body said to be gzip that is not: cut, never passed (a coding the gate does not decode
+    /// at all is a 502: HTTPGateMaskingTests).
+    @Test func aResponseTheGateCannotDecodeIsNeverPassedInClear() throws {
         let s = try start()
         defer { s.stop() }
         let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
-        let r = split(try curl(["\(s.url)/gzipped.json"], token: agent))
-        #expect(r.status == 502 && !r.body.contains("not really gzip") && r.body.contains("Content-Encoding"), "\(r)")
+        let out = try curl(["\(s.url)/gzipped.json"], token: agent)
+        #expect(out.status != 0 && !out.stdout.contains("not really gzip"), "\(out)")
     }
 
     @Test func aHeldDeleteWaitsForAnApproverFromTheCLI() throws {

@@ -10,8 +10,8 @@ final class NginxServer {
     let process: Process
 
     /// `files`: paths under the document root and their contents; `tls`: PEM certificate and key
-    /// to serve https with.
-    init(files: [String: String], tls: (cert: String, key: String)? = nil) throws {
+    /// to serve https with; `extraServer`: more directives in the server block (gzip, client certificates).
+    init(files: [String: String], tls: (cert: String, key: String)? = nil, extraServer: String = "") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("nginx-\(UUID().uuidString)")
         let root = directory.appendingPathComponent("www")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -29,14 +29,14 @@ final class NginxServer {
             error_log \(d)/error.log info;
             events { worker_connections 64; }
             http {
-                log_format tollgate '$request_method $request_uri auth=[$http_authorization] conn=$connection te=[$http_transfer_encoding] status=$status body=[$request_body]';
+                log_format tollgate '$request_method $request_uri auth=[$http_authorization] conn=$connection te=[$http_transfer_encoding] status=$status body=[$request_body] ce=[$sent_http_content_encoding]';
                 access_log \(d)/access.log tollgate;
                 client_body_temp_path \(d)/body;
                 proxy_temp_path \(d)/proxy;
                 fastcgi_temp_path \(d)/fastcgi;
                 uwsgi_temp_path \(d)/uwsgi;
                 scgi_temp_path \(d)/scgi;
-                types { application/json json; text/plain txt; }
+                types { application/json json; application/x-ndjson ndjson; text/plain txt; }
                 default_type application/octet-stream;
                 server {
                     listen 127.0.0.1:\(port)\(tls == nil ? "" : " ssl");
@@ -47,6 +47,7 @@ final class NginxServer {
                     location = /upload { client_max_body_size 1m; client_body_buffer_size 1m; proxy_pass http://127.0.0.1:\(port)/stored; }
                     location = /stored { return 200 "stored\\n"; }
                     location = /gzipped.json { add_header Content-Encoding gzip; }
+                    \(extraServer)
                 }
             }
             """

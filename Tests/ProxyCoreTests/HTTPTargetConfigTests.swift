@@ -33,7 +33,7 @@ struct HTTPTargetConfigTests {
         #expect(throws: ConfigError.self) { try target("credentials: {token_env: X}", environment: ["X": "x"]) }
         #expect(throws: ConfigError.self) { try target("upstream_tls: disable, credentials: {token: inline}") }
         #expect(throws: ConfigError.self) { try target("upstream_tls: require") }
-        // Strict recording is not built for HTTP: refused rather than silently batched.
-        #expect(throws: ConfigError.self) { try target("upstream_tls: disable, recording: {durability: strict}") }
+        // Strict recording is taken for HTTP targets as for PostgreSQL.
+        #expect(try target("upstream_tls: disable, recording: {durability: strict}").recordDurability == .strict)
     }
 }

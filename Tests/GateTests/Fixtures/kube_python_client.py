@@ -2,7 +2,7 @@
 """The Python `kubernetes` client as a second real client of the Kubernetes API (the test server, or
 the gate in front of it). Prints one JSON object with what it saw.
 
-  kube_python_client.py KUBECONFIG list-pods NAMESPACE
+  kube_python_client.py KUBECONFIG list-pods NAMESPACE      (a refusal prints {"status": CODE, "body": STATUS})
   kube_python_client.py KUBECONFIG exec PROTOCOL NAMESPACE POD STDIN COMMAND...
     (PROTOCOL: the one subprotocol offered, e.g. v4.channel.k8s.io; STDIN: text sent, then stdin closed)
 """
@@ -23,8 +23,11 @@ config.load_kube_config(config_file=sys.argv[1])
 api = client.CoreV1Api()
 mode = sys.argv[2]
 if mode == "list-pods":
-    pods = api.list_namespaced_pod(sys.argv[3])
-    print(json.dumps({"pods": [p.metadata.name for p in pods.items]}))
+    try:
+        pods = api.list_namespaced_pod(sys.argv[3])
+        print(json.dumps({"pods": [p.metadata.name for p in pods.items]}))
+    except client.exceptions.ApiException as e:  # a refusal: its HTTP status and the Status object it carried
+        print(json.dumps({"status": e.status, "body": json.loads(e.body or "null")}))
 elif mode == "exec":
     protocol, ns, pod, stdin = sys.argv[3:7]
     ws = stream(api.connect_get_namespaced_pod_exec, pod, ns, command=sys.argv[7:], stdin=True, stdout=True,
