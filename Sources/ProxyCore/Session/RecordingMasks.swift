@@ -92,13 +92,19 @@ public struct RecordingMasks: Sendable {
     /// value is text, whatever format it was sent in.
     public func request(_ request: consuming Request, text recordedText: String, textFlags: ValueFlags = [],
                         carriesSecret: Bool) -> Request {
-        if case .http(var h) = request {
+        // Consumed, so the payload moves out instead of being copied (one retain per field, per request).
+        var p: PostgresRequest
+        switch consume request {
+        case .http(var h):
             // Decided on the target as sent; recorded through the masks (a path or query may hold a value they find).
             h.target = text(h.target)
             h.headers = h.headers.map { KeyValue(text($0.key), text($0.value)) }
             return .http(h)
+        case .postgres(let sent):
+            p = sent
+        case let other:
+            return other
         }
-        guard case .postgres(var p) = request else { return request }
         p.text = recordedText
         p.textFlags = textFlags
         if carriesSecret {
