@@ -10,7 +10,8 @@ public enum HopByHopFields {
     /// The fields minus the hop-by-hop ones and `Proxy-*` (Proxy-Authorization and its kin are
     /// credentials for this hop only).
     public static func removing(from fields: [HTTPField]) -> [HTTPField] {
-        let named = Set(fields.listElements("connection").map { $0.lowercased() })
+        // Most messages have no Connection field: the set of names is built only when there is one.
+        let named = fields.contains { $0.hasName("connection") } ? Set(fields.listElements("connection").map { $0.lowercased() }) : []
         return fields.filter {
             let n = $0.canonicalName
             return !always.contains(n) && !named.contains(n) && !n.hasPrefix("proxy-")
