@@ -12,9 +12,20 @@ public struct HTTPField: Sendable, Equatable {
     /// by name many times per request (issue 20). An ASCII name is compared byte by byte, ASCII
     /// letters folded, which is what `lowercased()` does to it; any other takes `lowercased()`.
     public func hasName(_ lowercased: String) -> Bool {
+        hasName(lowercased, prefix: false)
+    }
+
+    /// `canonicalName.hasPrefix(lowercased)`, in the same way.
+    public func hasNamePrefix(_ lowercased: String) -> Bool {
+        hasName(lowercased, prefix: true)
+    }
+
+    private func hasName(_ lowercased: String, prefix: Bool) -> Bool {
         let a = name.utf8, b = lowercased.utf8
-        guard !a.contains(where: { $0 >= 0x80 }) else { return canonicalName == lowercased }
-        guard a.count == b.count else { return false }
+        guard !a.contains(where: { $0 >= 0x80 }) else {
+            return prefix ? canonicalName.hasPrefix(lowercased) : canonicalName == lowercased
+        }
+        guard prefix ? a.count >= b.count : a.count == b.count else { return false }
         return zip(a, b).allSatisfy { x, y in (x &- 0x41 < 26 ? x | 0x20 : x) == y }
     }
 }
@@ -22,7 +33,8 @@ public struct HTTPField: Sendable, Equatable {
 extension Array where Element == HTTPField {
     /// Every value of the fields named `name`, in order.
     public func values(_ name: String) -> [String] {
-        let n = name.lowercased()
+        // The names looked up are lowercase literals: lowercased again only if not.
+        let n = name.utf8.allSatisfy({ $0 < 0x80 && $0 &- 0x41 >= 26 }) ? name : name.lowercased()
         var found: [String] = []
         for field in self where field.hasName(n) { found.append(field.value) }
         return found
