@@ -4,7 +4,9 @@
 # drifts by more than the differences worth finding, the CPU time the gate process spends on a
 # fixed amount of work drifts less. (Instruction counts would be steadier still, but this VM
 # exposes no hardware counters to perf, and valgrind cannot run the gate: it fails on the Swift
-# toolchain's DWARF 5, and without debug info crashes in libdispatch's signal thread.)
+# toolchain's DWARF 5, and without debug info crashes in libdispatch's signal thread. Checked
+# again with valgrind 3.19.0 on `capture-proxy --help`: callgrind and even `--tool=none` stop
+# with valgrind's own SIGSEGV at libdispatch's sigsuspend, so there is no INSNS mode.)
 # For each binary: starts the gate of benchmarks/pgbench.sh ("gate": recording, no policy), logs
 # 8 pgbench clients in once to warm it (the catalog read, the statement cache), then reads the
 # gate's user + system CPU (all threads, /proc) around `pgbench -t TXNS -c CLIENTS -M prepared`.

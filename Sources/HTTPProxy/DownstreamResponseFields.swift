@@ -3,7 +3,7 @@
 /// a body's length (`Content-Length` only for a body the gate has whole and unchanged in length).
 public enum DownstreamResponseFields {
     public static func make(_ fields: [HTTPField], framing: BodyFraming, gateName: String = "tollgate") -> [HTTPField] {
-        var out = HopByHopFields.removing(from: fields).filter { $0.canonicalName != "via" }
+        var out = HopByHopFields.removing(from: fields).filter { !$0.hasName("via") }
         out.append(HTTPField("Via", (fields.values("via") + ["1.1 \(gateName)"]).joined(separator: ", ")))
         switch framing {
         case .none: out.append(HTTPField("Content-Length", "0"))

@@ -62,6 +62,9 @@ final class HTTPSessionHandler: ChannelInboundHandler {
 
     /// The pipelined requests read ahead are bounded: past this many events the client is not read.
     static let inboxLimit = 256
+    /// Reading was turned off because the inbox passed its limit: only then does `pump` turn it
+    /// back on (setting autoRead on every request cost a promise and an option change, issue 20).
+    var inboxFull = false
 
     init(gate: Gate, adapter: HTTPAdapter, target: TargetConfig) {
         self.gate = gate
@@ -100,7 +103,10 @@ final class HTTPSessionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !isClosed else { return }
         inbox.append(unwrapInboundIn(data))
-        if inbox.count > Self.inboxLimit { context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+        if inbox.count > Self.inboxLimit {
+            inboxFull = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        }
         pump()
     }
 
@@ -175,7 +181,8 @@ final class HTTPSessionHandler: ChannelInboundHandler {
                 return
             }
         }
-        if inbox.count <= Self.inboxLimit / 2, let context, !isClosed, core.pauses.reads(.client) {
+        if inboxFull, inbox.count <= Self.inboxLimit / 2, let context, !isClosed, core.pauses.reads(.client) {
+            inboxFull = false
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
         }
     }
@@ -315,8 +322,11 @@ final class HTTPSessionHandler: ChannelInboundHandler {
             guard let k = kubernetesRequest(request, head: head) else { return }
             request = k
         }
-        let decision = core.preview(request)
         let actions = core.request(request, exchange: n)
+        // The decision's policy and rule only word a refusal: previewed (inspected and decided
+        // again, nothing recorded) for a refused request alone, not for every request (issue 20).
+        let refused = actions.contains { if case .refuse = $0 { true } else { false } }
+        let decision = refused ? core.preview(request) : nil
         step = .forwarding
         perform(actions, decision: decision)
         submitRecorded()

@@ -6,14 +6,17 @@ public enum HopByHopFields {
         "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-connection", "content-length",
     ]
+    static let alwaysNames = Array(always)
 
     /// The fields minus the hop-by-hop ones and `Proxy-*` (Proxy-Authorization and its kin are
     /// credentials for this hop only).
     public static func removing(from fields: [HTTPField]) -> [HTTPField] {
-        let named = Set(fields.listElements("connection").map { $0.lowercased() })
-        return fields.filter {
-            let n = $0.canonicalName
-            return !always.contains(n) && !named.contains(n) && !n.hasPrefix("proxy-")
+        // Most messages have no Connection field: the set of names is built only when there is one.
+        // A list, not a set: it holds one or two names.
+        let named = fields.contains { $0.hasName("connection") } ? fields.listElements("connection").map { $0.lowercased() } : []
+        // Compared in place (`hasName`), not through a lowercased copy of every name (issue 20).
+        return fields.filter { f in
+            !alwaysNames.contains(where: f.hasName) && !named.contains(where: f.hasName) && !f.hasNamePrefix("proxy-")
         }
     }
 }

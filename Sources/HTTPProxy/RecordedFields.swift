@@ -5,8 +5,10 @@ import CaptureFormat
 public enum RecordedFields {
     public static let withheldValue = "(withheld)"
     static let credentials: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie"]
+    /// The same names, compared in place (`HTTPField.hasName`) without lowercasing each field's.
+    static let credentialNames = Array(credentials)
 
     public static func record(_ fields: [HTTPField]) -> [KeyValue] {
-        fields.map { KeyValue($0.name, credentials.contains($0.canonicalName) ? withheldValue : $0.value) }
+        fields.map { f in KeyValue(f.name, credentialNames.contains(where: f.hasName) ? withheldValue : f.value) }
     }
 }

@@ -11,8 +11,7 @@ public enum UpstreamRequestFields {
     public static func make(_ head: RequestHead, framing: BodyFraming, credential: UpstreamCredential,
                             clientAddress: String, gateName: String = "tollgate") -> [HTTPField] {
         var out = HopByHopFields.removing(from: head.fields).filter {
-            let n = $0.canonicalName
-            return n != "authorization" && n != "x-forwarded-for" && n != "via"
+            !$0.hasName("authorization") && !$0.hasName("x-forwarded-for") && !$0.hasName("via")
         }
         if let auth = credential.authorization { out.append(HTTPField("Authorization", auth)) }
         let via = head.fields.values("via") + ["1.\(head.minorVersion) \(gateName)"]

@@ -51,6 +51,10 @@ func scanAWSSecretKeys(_ b: Bytes, into out: inout [Match]) {
     let n = b.count
     var i = 0
     while i < n {
+        // Every label starts with `a` or `s` in either case (`c | 0x20` is `a` only for a/A, `s`
+        // only for s/S): the four label comparisons run at those bytes alone, not at every byte.
+        let first = b[i] | 0x20
+        guard first == UInt8(ascii: "a") || first == UInt8(ascii: "s") else { i += 1; continue }
         var labelEnd = -1
         if hasPrefixCI(b, i, "aws_secret_access_key") { labelEnd = i + 21 }
         else if hasPrefixCI(b, i, "secret_access_key") { labelEnd = i + 17 }

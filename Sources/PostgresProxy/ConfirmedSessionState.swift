@@ -11,10 +11,21 @@ import SQLInspection
 struct ConfirmedSessionState {
     /// One statement the gate decided on: its kind (for the tag check) and, when it changes the
     /// session, its facts (applied on its CommandComplete).
+    /// The facts sit in an immutable box: `Planned` rides in every `Sent` of the queue below,
+    /// which is appended, matched and removed several times per message, and `StatementFacts`
+    /// inline made each of those a copy of a few hundred bytes with a retain per field.
     struct Planned {
         var kind: String
-        var change: StatementFacts?
-        init(kind: String, change: StatementFacts? = nil) { self.kind = kind; self.change = change }
+        private var box: ChangeBox?
+        var change: StatementFacts? {
+            get { box?.facts }
+            set { box = newValue.map(ChangeBox.init) }
+        }
+        init(kind: String, change: StatementFacts? = nil) { self.kind = kind; self.box = change.map(ChangeBox.init) }
+    }
+    final class ChangeBox: Sendable {
+        let facts: StatementFacts
+        init(_ facts: StatementFacts) { self.facts = facts }
     }
 
     /// A message the gate forwarded, as far as its answer matters here.

@@ -37,6 +37,9 @@ public final class SQLRequestInspector: RequestInspector {
     final class Resolved {
         let entry: Entry
         let parts: InspectedRequestParts
+        /// What `ConfirmedSessionState` checks the answers against, for a text that changes
+        /// nothing in the session (SQLSessionInspector.forwarded): made once, not per request.
+        var planned: [ConfirmedSessionState.Planned]?
         init(entry: Entry, parts: InspectedRequestParts) { self.entry = entry; self.parts = parts }
     }
 
@@ -197,13 +200,12 @@ final class SQLSessionInspector: SessionInspector {
 
     /// Consumes the request: its facts are filled in place, with no copy of what it holds.
     func inspect(_ request: consuming Request, in session: SessionContext) -> InspectedRequest {
-        guard case .postgres(let sent) = request else { return InspectedRequest(request: request, statements: []) }
-        if sent.path == .functionCall {
+        guard let (text, path) = request.postgresTextAndPath else { return InspectedRequest(request: request, statements: []) }
+        if path == .functionCall {
             // A FunctionCall message carries an OID, not SQL: nothing to inspect, so it counts as a write.
             return InspectedRequest(request: request, statements: [StatementInfo(kind: "function_call", writes: true,
                                                                                 sideEffects: ["FunctionCall message"])])
         }
-        let text = sent.text
         // The session's own cache first: no lock on the path of a repeated statement.
         let generation = catalog?.generation ?? 0
         if generation != resolvedGeneration || resolved.count >= 1024 { resolved = [:]; resolvedGeneration = generation }
@@ -283,10 +285,24 @@ final class SQLSessionInspector: SessionInspector {
     /// (see `ConfirmedSessionState`), and applied when the server confirms it (`confirmed`).
     func forwarded(_ request: InspectedRequest) {
         lastPlanned = []
-        guard case .postgres(let p) = request.request, p.path != .functionCall else { return }
-        let entry = resolved[p.text]?.entry ?? inspector.lookup(p.text)
+        guard let (text, path) = request.request.postgresTextAndPath, path != .functionCall else { return }
+        let hit = resolved[text]
+        let entry = hit?.entry ?? inspector.lookup(text)
         // Code the gate does not read (a user function, also one a view calls) changes the session too.
-        let facts = entry.changesSession || request.statements.contains(where: { $0.mayRunHiddenCode }) ? resolve(entry) : []
+        let changes = entry.changesSession || request.statements.contains(where: { $0.mayRunHiddenCode })
+        if !changes, let hit {
+            // Nothing to apply: only the kinds, for the tag check, built once per cached text
+            // (the statements are the entry's; checked, since a refusal may have replaced them).
+            if let planned = hit.planned, planned.count == request.statements.count,
+               zip(planned, request.statements).allSatisfy({ $0.kind == $1.kind }) {
+                lastPlanned = planned
+                return
+            }
+            hit.planned = request.statements.map { ConfirmedSessionState.Planned(kind: $0.kind) }
+            lastPlanned = hit.planned ?? []
+            return
+        }
+        let facts = changes ? resolve(entry) : []
         lastPlanned = request.statements.indices.map { i in
             let change = i < facts.count ? facts[i] : nil
             return ConfirmedSessionState.Planned(kind: request.statements[i].kind, change: change.flatMap { changesSession($0) ? $0 : nil })
@@ -362,4 +378,13 @@ extension StatementFacts {
     var isCursorDeclaration: Bool { kind == "other_utility" && cursorName != nil && innerKind != nil }
     /// CLOSE name, or CLOSE ALL (name "*").
     var isCursorClose: Bool { kind == "other_utility" && cursorName != nil && innerKind == nil }
+}
+
+extension Request {
+    /// A PostgreSQL request's text and path, read in place: binding the whole payload
+    /// (`case .postgres(let p)`) copies it, a retain for each of its fields, on every request.
+    var postgresTextAndPath: (text: String, path: PostgresRequest.Path)? {
+        if case .postgres(let p) = self { return (p.text, p.path) }
+        return nil
+    }
 }

@@ -9,14 +9,16 @@ import ProxyCore
 extension PostgresSessionHandler {
     func clientMessage(_ message: PostgresFrontendMessage, frame: ByteBuffer, context: ChannelHandlerContext) {
         guard upstream != nil else { return }
-        var action = machine.clientMessage(message, frame: frame)
-        switch action {
+        // Consumed: the request moves into `admit` instead of being copied out of a live action.
+        let asked = machine.clientMessage(message, frame: frame)
+        let action: RelayStateMachine.ClientAction
+        switch consume asked {
         case .inspect(let request):
             action = machine.inspected(admit(request, context: context))
         case .preview(let name, let text):
             action = machine.inspected(preview(name: name, text: text, context: context))
-        default:
-            break
+        case let other:
+            action = other
         }
         execute(action, message: message, frame: frame, context: context)
     }

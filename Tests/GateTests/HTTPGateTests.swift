@@ -275,6 +275,55 @@ struct HTTPGateTests {
         try waitUntil("nginx to log the response", timeout: .seconds(30)) { s.nginx.accessLog.contains { $0.hasPrefix("GET /big.bin") && $0.contains("status=200") } }
     }
 
+    /// 400 requests pipelined on one connection: the gate's inbox passes its limit (256 events),
+    /// reading stops, and it must start again once the inbox drains (`inboxFull`), or the client
+    /// waits forever. Every request is answered, in order, and reaches nginx.
+    @Test func requestsPipelinedPastTheInboxLimitAreAllAnswered() throws {
+        let s = try start()
+        defer { s.stop() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let script = """
+            import socket, sys, threading
+            port, token, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+            c = socket.create_connection(("127.0.0.1", port), timeout=60)
+            request = ("GET /api/customers.json HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nAuthorization: Bearer " + token + "\\r\\n\\r\\n").encode()
+            threading.Thread(target=lambda: c.sendall(request * n), daemon=True).start()
+            buf = b""
+            def until(marker):
+                global buf
+                while marker not in buf:
+                    d = c.recv(65536)
+                    if not d: raise SystemExit("closed")
+                    buf += d
+                line, _, buf = buf.partition(marker)
+                return line
+            def take(size):
+                global buf
+                while len(buf) < size:
+                    d = c.recv(65536)
+                    if not d: raise SystemExit("closed")
+                    buf += d
+                part, buf = buf[:size], buf[size:]
+                return part
+            statuses = []
+            for _ in range(n):
+                head = until(b"\\r\\n\\r\\n").split(b"\\r\\n")
+                statuses.append(head[0].decode())
+                lengths = [int(l.split(b":")[1]) for l in head if l.lower().startswith(b"content-length:")]
+                if lengths:
+                    take(lengths[0])
+                    continue
+                while True:  # chunked
+                    size = int(until(b"\\r\\n").split(b";")[0], 16)
+                    take(size + 2)
+                    if size == 0: break
+            print(len(statuses), sum(1 for x in statuses if x == "HTTP/1.1 200 OK"))
+            """
+        let r = try run("python3", ["-c", script, "\(s.port)", agent, "400"], timeout: .seconds(120))
+        #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "400 400", "\(r)")
+        try waitUntil("nginx to log every request", timeout: .seconds(30)) { s.nginx.accessLog.count == 400 }
+    }
+
     @Test func smugglingFormsAndOversizedHeadersAreRefusedClosedAndReachNothing() throws {
         let s = try start()
         defer { s.stop() }

@@ -102,6 +102,8 @@ struct KubernetesRequestInfoTests {
         ("GET", "/api/v1/namespaces/./pods", [], "dot segment"),
         ("GET", "/api/v1/namespaces/dev/pods/%2E%2E", [], "dot segment"),
         ("GET", "/api/v1/namespaces/dev%2Fsecrets/pods", [], "encoded slash"),
+        // A slash with a combining mark after it is one Character, and still a slash.
+        ("GET", "/api/v1/namespaces/dev%2F%CC%B8secrets/pods", [], "encoded slash"),
         ("GET", "/api/v1/namespaces/dev/pods/a%5Cb", [], "encoded slash or backslash"),
         ("GET", "/api/v1/namespaces/dev/pods/%zz", [], "malformed percent-encoding"),
         ("GET", "/api/v1/namespaces/dev/pods/a%00b", [], "control character"),

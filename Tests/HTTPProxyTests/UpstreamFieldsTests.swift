@@ -22,6 +22,20 @@ struct UpstreamFieldsTests {
         HTTPField("Accept", "application/json"),
     ])
 
+    /// `hasName` (the lookup without lowercasing) answers as comparing `canonicalName` does,
+    /// for ASCII names in any case and for a name that only Unicode lowercasing folds.
+    @Test func aFieldNameIsMatchedAsItsLowercasedFormIs() {
+        let names = ["Content-Length", "CONTENT-LENGTH", "content-length", "Content-Lengt", "Content-Lengths", "Ccontent-Length",
+                     "Content_Length", "\u{212A}eep-Alive", "Keep-Alive", "X-\u{e9}", "", "connection"]
+        for name in names {
+            for lookup in ["content-length", "keep-alive", "x-\u{e9}", "connection", ""] {
+                let field = HTTPField(name, "v")
+                #expect(field.hasName(lookup) == (field.canonicalName == lookup), "\(name) / \(lookup)")
+            }
+        }
+        #expect([HTTPField("TE", "a"), HTTPField("Accept", "b"), HTTPField("te", "c")].values("Te") == ["a", "c"])
+    }
+
     @Test func hopByHopFieldsAndTheClientTokenAreNotForwarded() {
         let out = UpstreamRequestFields.make(head, framing: .none, credential: .bearer("upstream-secret"), clientAddress: "127.0.0.1")
         let names = Set(out.map(\.canonicalName))

@@ -514,20 +514,46 @@ extension ExchangeSession {
 }
 
 /// A decided request waiting for its turn (or its approval).
+/// Every request is decided into one of these (`ExchangeSession.decide`), so it is kept small:
+/// the rare parts (a waiting request, a hold and the held request's facts) are boxed. Inline they
+/// made each one several hundred bytes to initialize, move and destroy per request (issue 18).
 struct Outstanding {
     enum Verdict {
         case forward(Admitted)
         case refuse(String)
         /// Arrived behind a hold: decided when its turn comes.
-        case waiting(Request)
+        indirect case waiting(Request)
     }
     var exchange: UInt64
     var verdict: Verdict
-    var hold: Hold?
+    private var held: Held?
+    var hold: Hold? {
+        get { held?.hold }
+        set { held = Held(hold: newValue, request: heldRequest) }
+    }
     /// A held request's facts, for the inspector once it is approved.
-    var heldRequest: InspectedRequest?
+    var heldRequest: InspectedRequest? {
+        get { held?.request }
+        set { held = Held(hold: hold, request: newValue) }
+    }
     /// The adapter was told of the hold.
     var announced = false
+
+    init(exchange: UInt64, verdict: Verdict, hold: Hold? = nil, heldRequest: InspectedRequest? = nil) {
+        self.exchange = exchange
+        self.verdict = verdict
+        held = Held(hold: hold, request: heldRequest)
+    }
+
+    /// Immutable, so copies of an `Outstanding` never share a change.
+    final class Held {
+        let hold: Hold?
+        let request: InspectedRequest?
+        init?(hold: Hold?, request: InspectedRequest?) {
+            guard hold != nil || request != nil else { return nil }
+            self.hold = hold; self.request = request
+        }
+    }
 }
 
 /// Why a session is closed by the gate, in terms each adapter maps to its protocol (PostgreSQL: a

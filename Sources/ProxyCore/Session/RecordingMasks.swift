@@ -92,20 +92,25 @@ public struct RecordingMasks: Sendable {
     /// value is text, whatever format it was sent in.
     public func request(_ request: consuming Request, text recordedText: String, textFlags: ValueFlags = [],
                         carriesSecret: Bool) -> Request {
-        if case .http(var h) = request {
+        // Consumed, so the payload moves out instead of being copied (one retain per field, per request).
+        var p: PostgresRequest
+        switch consume request {
+        case .http(var h):
             // Decided on the target as sent; recorded through the masks (a path or query may hold a value they find).
             h.target = text(h.target)
             h.headers = h.headers.map { KeyValue(text($0.key), text($0.value)) }
             return .http(h)
-        }
-        if case .kubernetes(var k) = request {
+        case .kubernetes(var k):
             // The same for a Kubernetes call, and an exec's command line (a value typed into it is recorded masked).
             k.http.target = text(k.http.target)
             k.http.headers = k.http.headers.map { KeyValue(text($0.key), text($0.value)) }
             k.command = k.command.map { text($0) }
             return .kubernetes(k)
+        case .postgres(let sent):
+            p = sent
+        case let other:
+            return other
         }
-        guard case .postgres(var p) = request else { return request }
         p.text = recordedText
         p.textFlags = textFlags
         if carriesSecret {
