@@ -48,7 +48,8 @@ extension HTTPSessionHandler {
         dropUpstream()
         podStream = PodStream(upgrade, cap: target.recordMaxValueBytes)
         var sent = ex.head
-        sent.fields = Self.kubernetesUpstreamFields(sent.fields)
+        // The caller is impersonated on the stream as on any request (`impersonate: true`).
+        sent.fields = impersonating(Self.kubernetesUpstreamFields(sent.fields))
         let fields = upgrade.upstreamFields(UpstreamRequestFields.make(sent, framing: .none, credential: credential, clientAddress: clientHost))
         var text = "GET \(ex.head.target) HTTP/1.1\r\n"
         for f in fields { text += "\(f.name): \(f.value)\r\n" }
