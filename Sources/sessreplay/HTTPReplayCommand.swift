@@ -37,7 +37,7 @@ extension SessReplay {
 
         let schedule = ReplaySchedule(starts: sources.map { s in s.replayed.map { s.steps[$0].recordedMicros } }, timing: timing)
         if dryRun {
-            print(HTTPReplayPlanOutput(sources: sources, schedule: schedule, target: destination.display).render(json: json, terminal: terminal))
+            print(ReplayPlanOutput(sources: sources, schedule: schedule, target: destination.display).render(json: json, terminal: terminal))
             throw ExitCode(damage.isEmpty ? 0 : 2)
         }
         let key: SigningKey
@@ -70,75 +70,12 @@ extension SessReplay {
                                                  concurrent: sources.count > 1, progress: progress))
         }
         let started = ContinuousClock.now
-        let monitor = terminal.progress ? Task {
-            while !Task.isCancelled {
-                let done = progress.done
-                let width = 30, filled = total == 0 ? width : done * width / total
-                terminal.status("replaying [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total)")
-                try? await Task.sleep(for: .milliseconds(200))
-            }
-        } : nil
-        let outcomes = await withTaskGroup(of: (Int, SessionOutcome).self) { group in
-            for r in replayers { group.addTask { (r.index, await r.run(start: started)) } }
-            var all: [(Int, SessionOutcome)] = []
-            for await o in group { all.append(o) }
-            return all.sorted { $0.0 < $1.0 }.map(\.1)
-        }
-        monitor?.cancel()
-        terminal.clearStatus()
+        let outcomes = await ReplayRun.outcomes(of: replayers, total: total, progress: progress, terminal: terminal, start: started)
         try? await client.shutdown()
-        let elapsed = ContinuousClock.now - started
-        let summary = ReplaySummary(outcomes: outcomes, damage: damage, target: destination.display,
-                                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        let summary = ReplaySummary(outcomes: outcomes, damage: damage, target: destination.display, seconds: ReplayRun.seconds(since: started))
         print(json ? summary.json : summary.text(terminal))
         for f in summary.failures { printError("sessreplay: \(f)") }
         if !summary.failures.isEmpty || !damage.isEmpty { throw ExitCode(2) }
         if !summary.newErrors.isEmpty { throw ExitCode(1) }
-    }
-}
-
-/// `--dry-run` for HTTP: every recorded request, replayed (with its offset and global order) or
-/// skipped (with why).
-struct HTTPReplayPlanOutput {
-    let sources: [HTTPReplaySource]
-    let schedule: ReplaySchedule
-    let target: String
-
-    func render(json: Bool, terminal: Terminal) -> String {
-        var lines: [String] = []
-        var sessions: [[String: Any]] = []
-        for (i, s) in sources.enumerated() {
-            let entries = schedule.entries(ofSession: i)
-            var next = 0
-            var steps: [[String: Any]] = []
-            lines.append(terminal.paint("session \(s.header.sessionID) (\(s.path))", .bold))
-            for step in s.steps {
-                let line = "\(step.http.method) \(step.http.target)"
-                var item: [String: Any] = ["exchange": step.exchangeID, "method": step.http.method, "target": step.http.target]
-                switch step.disposition {
-                case .replay:
-                    let e = entries[next]
-                    next += 1
-                    item["replay"] = true; item["order"] = e.order; item["offset_us"] = e.offsetMicros
-                    lines.append(String(format: "  %6d  +%10.3f s  #%-6d ", step.exchangeID, Double(e.offsetMicros) / 1e6, e.order)
-                                 + terminal.paint("replay", .ok) + "  " + String(line.prefix(100)))
-                case .skip(let reason):
-                    item["replay"] = false; item["skip"] = reason.kind; item["reason"] = reason.description
-                    lines.append(String(format: "  %6d  %@  ", step.exchangeID, "                       ")
-                                 + terminal.paint("skip \(reason.kind)", .warn) + "  " + String(line.prefix(100)) + "  (\(reason.description))")
-                }
-                steps.append(item)
-            }
-            var session: [String: Any] = ["source": s.path, "session": s.header.sessionID, "steps": steps]
-            if let d = s.damage { session["damage"] = d }
-            sessions.append(session)
-        }
-        if json {
-            let data = try! JSONSerialization.data(withJSONObject: ["sessions": sessions, "replayed": schedule.entries.count, "target": target],
-                                                   options: [.sortedKeys])
-            return String(decoding: data, as: UTF8.self)
-        }
-        lines.append("\(schedule.entries.count) request(s) to replay against \(target)")
-        return lines.joined(separator: "\n")
     }
 }

@@ -34,6 +34,7 @@ struct HTTPSessionReplayer {
     let scale: Double
     let concurrent: Bool
     let progress: ReplayProgress
+    var pacing: ReplayPacing { ReplayPacing(entries: entries, turns: turns, scale: scale, concurrent: concurrent) }
 
     func run(start: ContinuousClock.Instant) async -> SessionOutcome {
         var outcome = SessionOutcome(source: source.path, sessionID: source.header.sessionID, capture: recording?.path)
@@ -44,29 +45,14 @@ struct HTTPSessionReplayer {
             for step in source.steps {
                 guard step.replays else {
                     if case .skip(let reason) = step.disposition {
-                        outcome.skipped[reason.kind, default: 0] += 1
-                        if case .withheld(let why) = reason { outcome.withheld.append("exchange \(step.exchangeID): \(why)") }
+                        outcome.noteSkipped(reason, exchange: step.exchangeID)
                         try recorder?.skipped(step, reason)
                     }
                     continue
                 }
-                let entry = entries[nextEntry]
+                try await pacing.wait(for: nextEntry, start: start)
+                let timer = pacing.releaseNextWhenLate(after: nextEntry, recordedMicros: step.recordedResponse?.durationMicros ?? 0)
                 nextEntry += 1
-                let due = start + .microseconds(entry.offsetMicros)
-                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
-                if concurrent {
-                    await turns.waitTurn(entry.order)
-                    await turns.release(entry.order)
-                }
-                // Others stop waiting for this session's next request once this one runs longer than recorded.
-                let timer: Task<Void, Never>? = concurrent && nextEntry < entries.count ? {
-                    let next = entries[nextEntry].order, turns = self.turns
-                    let grace = Int64(Double(step.recordedResponse?.durationMicros ?? 0) / scale) + 1000
-                    return Task {
-                        try? await Task.sleep(for: .microseconds(grace))
-                        if !Task.isCancelled { await turns.release(next) }
-                    }
-                }() : nil
                 try recorder?.request(step)
                 let reply: HTTPReplayReply
                 do {

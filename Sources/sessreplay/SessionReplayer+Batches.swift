@@ -40,8 +40,7 @@ extension SessionReplayer {
         for step in source.steps {
             guard step.replays else {
                 if case .skip(let reason) = step.disposition {
-                    outcome.skipped[reason.kind, default: 0] += 1
-                    if case .withheld(let why) = reason { outcome.withheld.append("exchange \(step.exchangeID): \(why)") }
+                    outcome.noteSkipped(reason, exchange: step.exchangeID)
                     items.append(.skip(step, reason))
                 }
                 continue

@@ -48,6 +48,7 @@ struct SessionReplayer {
     /// More than one session: the early release matters.
     let concurrent: Bool
     let progress: ReplayProgress
+    var pacing: ReplayPacing { ReplayPacing(entries: entries, turns: turns, scale: scale, concurrent: concurrent) }
     /// Requests sent ahead of their predecessors' answers (1: none). Only under --fast without
     /// --rollback (which reacts to each answer); the target runs them in the same order either way.
     var window = 1
@@ -99,32 +100,16 @@ struct SessionReplayer {
             for step in source.steps {
                 guard step.replays else {
                     if case .skip(let reason) = step.disposition {
-                        outcome.skipped[reason.kind, default: 0] += 1
-                        if case .withheld(let why) = reason { outcome.withheld.append("exchange \(step.exchangeID): \(why)") }
+                        outcome.noteSkipped(reason, exchange: step.exchangeID)
                         // Recorded in order: after what was sent before it.
                         while settledCount < inFlight.count { try await settleOldest() }
                         try recorder?.skipped(step, reason)
                     }
                     continue
                 }
-                let entry = entries[nextEntry]
+                try await pacing.wait(for: nextEntry, start: start)
+                let timer = pacing.releaseNextWhenLate(after: nextEntry, recordedMicros: step.recordedDurationMicros)
                 nextEntry += 1
-                let due = start + .microseconds(entry.offsetMicros)
-                if due > .now { try await Task.sleep(until: due, clock: .continuous) }
-                // One session alone has no one to keep in order with.
-                if concurrent {
-                    await turns.waitTurn(entry.order)
-                    await turns.release(entry.order)
-                }
-                // Others stop waiting for this session's next step once this one runs longer than recorded.
-                let timer: Task<Void, Never>? = concurrent && nextEntry < entries.count ? {
-                    let next = entries[nextEntry].order, turns = self.turns
-                    let grace = Int64(Double(step.recordedDurationMicros) / scale) + 1000
-                    return Task {
-                        try? await Task.sleep(for: .microseconds(grace))
-                        if !Task.isCancelled { await turns.release(next) }
-                    }
-                }() : nil
                 // A COPY is not pipelined: while in COPY the target reads nothing but its data.
                 let alone = window <= 1 || step.request.statementKinds.contains("copy")
                 if alone { while settledCount < inFlight.count { try await settleOldest() } }

@@ -202,25 +202,8 @@ struct SessReplay: AsyncParsableCommand {
             if fast && !rollback { replayer.window = pipeline }
             replayers.append(replayer)
         }
-        let monitor = terminal.progress ? Task {
-            while !Task.isCancelled {
-                let done = progress.done
-                let width = 30, filled = total == 0 ? width : done * width / total
-                terminal.status("replaying [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total)")
-                try? await Task.sleep(for: .milliseconds(200))
-            }
-        } : nil
-        let outcomes = await withTaskGroup(of: (Int, SessionOutcome).self) { group in
-            for r in replayers { group.addTask { (r.index, await r.run(start: started)) } }
-            var all: [(Int, SessionOutcome)] = []
-            for await o in group { all.append(o) }
-            return all.sorted { $0.0 < $1.0 }.map(\.1)
-        }
-        monitor?.cancel()
-        terminal.clearStatus()
-        let elapsed = ContinuousClock.now - started
-        let summary = ReplaySummary(outcomes: outcomes, damage: damage, target: destination.display,
-                                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        let outcomes = await ReplayRun.outcomes(of: replayers, total: total, progress: progress, terminal: terminal, start: started)
+        let summary = ReplaySummary(outcomes: outcomes, damage: damage, target: destination.display, seconds: ReplayRun.seconds(since: started))
         print(json ? summary.json : summary.text(terminal))
         if !summary.failures.isEmpty || !damage.isEmpty { throw ExitCode(2) }
         if !summary.newErrors.isEmpty { throw ExitCode(1) }
