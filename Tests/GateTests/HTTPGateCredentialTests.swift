@@ -29,14 +29,7 @@ struct HTTPGateCredentialTests {
     func gate(upstream nginx: NginxServer, ca: String, credentials: String) throws -> GateProcess {
         let port = try freePort()
         let yaml = """
-            proxy:
-              id: k8smore20-gate
-              captures: captures
-              signing_key: signing.key
-              shutdown_grace: 5s
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
+            \(gateConfigHead(id: "k8smore20-gate", issuer: provider.issuer))
             targets:
               api:
                 protocol: http

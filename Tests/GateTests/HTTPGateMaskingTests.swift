@@ -30,14 +30,7 @@ struct HTTPGateMaskingTests {
         try (upstreamToken + "\n").write(to: tokenFile, atomically: true, encoding: .utf8)
         let port = try freePort()
         let yaml = """
-            proxy:
-              id: k8smore20-gate
-              captures: captures
-              signing_key: signing.key
-              shutdown_grace: 5s
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
+            \(gateConfigHead(id: "k8smore20-gate", issuer: provider.issuer))
             targets:
               api:
                 protocol: http

@@ -38,14 +38,7 @@ struct HTTPGateTests {
         try (Self.upstreamToken + "\n").write(to: tokenFile, atomically: true, encoding: .utf8)
         let port = try freePort(), adminPort = try freePort()
         let yaml = """
-            proxy:
-              id: test-gate
-              captures: captures
-              signing_key: signing.key
-              shutdown_grace: 5s
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
+            \(gateConfigHead(issuer: provider.issuer))
             \(extraIdentity)
             targets:
               api:

@@ -79,14 +79,7 @@ struct HTTPRecordingDurabilityTests {
         defer { nginx.stop() }
         let port = try freePort()
         let gate = try GateProcess(config: """
-            proxy:
-              id: k8smore20-gate
-              captures: \(mount.path)/captures
-              signing_key: signing.key
-              shutdown_grace: 5s
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
+            \(gateConfigHead(id: "k8smore20-gate", captures: "\(mount.path)/captures", issuer: provider.issuer))
             targets:
               api:
                 protocol: http

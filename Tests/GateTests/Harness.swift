@@ -114,15 +114,7 @@ final class GateProcess {
         let database = try DatabaseEnvironment.load()
         var ports: [String: Int] = [:]
         var yaml = """
-            proxy:
-              id: test-gate
-              captures: captures
-              signing_key: signing.key
-              shutdown_grace: 5s
-            \(proxySettings.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
+            \(gateConfigHead(issuer: provider.issuer, proxySettings: proxySettings))
             \(extraIdentity)
             targets:
 

@@ -33,14 +33,7 @@ struct KubernetesExecGateTests {
         try (server.token + "\n").write(to: tokenFile, atomically: true, encoding: .utf8)
         let port = try freePort(), adminPort = try freePort()
         let yaml = """
-            proxy:
-              id: exec20-gate
-              captures: captures
-              signing_key: signing.key
-              shutdown_grace: 5s
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
+            \(gateConfigHead(id: "exec20-gate", issuer: provider.issuer))
             targets:
               kube:
                 protocol: http

@@ -30,14 +30,7 @@ struct KubernetesGateTests {
         try (server.token + "\n").write(to: tokenFile, atomically: true, encoding: .utf8)
         let port = try freePort()
         let yaml = """
-            proxy:
-              id: kubewire20-gate
-              captures: captures
-              signing_key: signing.key
-              shutdown_grace: 5s
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
+            \(gateConfigHead(id: "kubewire20-gate", issuer: provider.issuer))
             targets:
               kube:
                 protocol: http

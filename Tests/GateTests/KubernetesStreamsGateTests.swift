@@ -133,14 +133,7 @@ struct KubeGate {
         let port = try freePort()
         let indentedRules = rules.split(separator: "\n").map { "          " + $0 }.joined(separator: "\n")
         let yaml = """
-            proxy:
-              id: k8smore20-gate
-              captures: captures
-              signing_key: signing.key
-              shutdown_grace: 5s
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
+            \(gateConfigHead(id: "k8smore20-gate", issuer: provider.issuer))
             targets:
               kube:
                 protocol: http

@@ -144,14 +144,7 @@ struct RecordingDurabilityTests {
         let database = try DatabaseEnvironment.load()
         let port = try freePort()
         let gate = try GateProcess(config: """
-            proxy:
-              id: test-gate
-              captures: \(captures)
-              signing_key: signing.key
-              shutdown_grace: 5s
-            identity:
-              issuer: \(provider.issuer)
-              audiences: [tollgate]
+            \(gateConfigHead(captures: "\(captures)", issuer: provider.issuer))
             targets:
               db:
                 protocol: postgres
