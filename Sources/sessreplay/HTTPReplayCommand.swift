@@ -14,21 +14,8 @@ extension SessReplay {
         let destination = try HTTPTarget.parse(target, options: http)
         if !(http.requestTimeout > 0 && http.requestTimeout.isFinite) { throw Failure("--request-timeout must be a positive number") }
         var options = ReplayOptions(allowWrites: allowWrites)
-        for (text, name) in [(from, "--from"), (to, "--to")] {
-            guard let text else { continue }
-            guard let micros = parseTime(text) else { throw Failure("\(name) \(text): not a time (RFC 3339, a date, or Unix seconds)") }
-            if name == "--from" { options.fromMicros = micros } else { options.toMicros = micros }
-        }
-        var isDirectory: ObjCBool = false
-        let allFiles = selection.allSatisfy { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue }
-        let paths: [String]
-        do {
-            paths = allFiles ? selection : try await CaptureSelection(arguments: selection).resolve()
-        } catch {
-            let newer = error.message.contains("capture format version") ? " (a newer capture format: upgrade sessreplay)" : ""
-            throw Failure(error.message + newer)
-        }
-        if paths.isEmpty { throw Failure("no captures found in \(selection.joined(separator: " "))") }
+        try window(&options)
+        let paths = try await capturePaths()
         let sources = try paths.map { try HTTPReplaySource.load(path: $0, options: options) }
         let damage = sources.compactMap { s in s.damage.map { "\(s.path): \($0); only what precedes it is replayed" } }
         for d in damage { printError("sessreplay: \(d)") }

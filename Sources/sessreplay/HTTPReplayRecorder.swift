@@ -25,22 +25,12 @@ final class HTTPReplayRecorder {
 
     init(_ setup: Setup) throws {
         self.setup = setup
-        var options = WriterOptions()
-        options.compressionLevel = Int32(TargetConfig.defaultCompressionLevel)
-        writer = try CaptureWriter(path: setup.path, header: setup.header, key: setup.key, options: options)
-        try writer.append(.sessionStart(SessionStart(clientAddress: "sessreplay", applicationName: "sessreplay", parameters: [])))
+        writer = try ReplayCapture.writer(path: setup.path, header: setup.header, key: setup.key)
     }
 
     static func header(of source: HTTPReplaySource, target: String, settings: [KeyValue]) -> SessionHeader {
-        let h = source.header
-        var attributes = [KeyValue("replay.of_session", h.sessionID), KeyValue("replay.of_capture", source.path)]
-        if let chain = source.finalChainHash { attributes.append(KeyValue("replay.of_chain", chain)) }
-        attributes.append(KeyValue("replay.target", target))
-        attributes.append(KeyValue("replay.by", ProcessInfo.processInfo.environment["USER"] ?? ""))
-        attributes += settings
-        return SessionHeader(sessionID: UUID().uuidString.lowercased(), target: h.target, protocolName: h.protocolName, subject: h.subject,
-                             groups: h.groups, issuer: h.issuer, proxyID: "sessreplay", startMicros: nowMicros(),
-                             writer: "sessreplay", attributes: attributes)
+        ReplayCapture.header(of: source.header, path: source.path, finalChainHash: source.finalChainHash, target: target, settings: settings,
+                             protocolName: source.header.protocolName)
     }
 
     func request(_ step: HTTPReplayStep) throws {

@@ -29,32 +29,16 @@ struct HTTPReplaySource: Sendable {
         guard capture.header.protocolName != "postgres" else {
             throw Failure("\(path): a PostgreSQL session; an http(s):// --target replays HTTP and Kubernetes sessions (give a postgres:// --target)")
         }
-        var assembler = ExchangeAssembler(keepsRows: false)
         // The assembler counts stream chunks; the request bodies (stdin chunks) are kept here.
         var bodies: [UInt64: [UInt8]] = [:]
         var fired = Set<String>()
-        var lastSequence: UInt64 = 0
-        var damage: String?
-        do {
-            try capture.forEachEvent { e in
-                switch e.payload {
-                case .streamChunk(let c) where c.stream == .stdin && e.exchangeID != 0: bodies[e.exchangeID, default: []] += c.data
-                case .maskSummary(let m): for entry in m.entries { fired.insert(entry.detector) }
-                default: break
-                }
-                assembler.add(e)
-                lastSequence = e.sequence
-                return true
+        let (exchanges, damage) = ReplayCapture.exchanges(of: capture, keepsRows: false) { e in
+            switch e.payload {
+            case .streamChunk(let c) where c.stream == .stdin && e.exchangeID != 0: bodies[e.exchangeID, default: []] += c.data
+            case .maskSummary(let m): for entry in m.entries { fired.insert(entry.detector) }
+            default: break
             }
-        } catch {
-            damage = "damaged after event \(lastSequence): \(error)"
         }
-        if damage == nil, case .unsealed(let complete, let length, let reason) = capture.state {
-            damage = "cut off: complete blocks end at byte \(complete) of \(length) (\(reason)); last event read \(lastSequence)"
-        }
-        var exchanges = assembler.exchanges
-        // The exchange open at the damage may lack its response or part of its body: not replayed.
-        if damage != nil, let last = exchanges.last, last.response == nil { exchanges.removeLast() }
         return HTTPReplaySource(path: path, header: capture.header, finalChainHash: capture.trailer.map { hex($0.finalChainHash) },
                                 steps: HTTPReplayPlanner.plan(exchanges, bodies: bodies, options: options), maskedWith: fired, damage: damage)
     }

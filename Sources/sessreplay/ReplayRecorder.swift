@@ -19,24 +19,13 @@ final class ReplayRecorder {
     var requests: UInt64 = 0, refused: UInt64 = 0, errors: UInt64 = 0, rows: UInt64 = 0
 
     init(_ setup: Setup, startupParameters: [KeyValue]) throws {
-        var options = WriterOptions()
-        // The gate's default level (recording.compression_level): a replay at full speed records as fast as the gate.
-        options.compressionLevel = Int32(TargetConfig.defaultCompressionLevel)
-        writer = try CaptureWriter(path: setup.path, header: setup.header, key: setup.key, options: options)
-        try writer.append(.sessionStart(SessionStart(clientAddress: "sessreplay", applicationName: "sessreplay", parameters: startupParameters)))
+        writer = try ReplayCapture.writer(path: setup.path, header: setup.header, key: setup.key, startupParameters: startupParameters)
     }
 
     /// The header of a replay of `source` against `target`.
     static func header(of source: ReplaySource, target: String, settings: [KeyValue]) -> SessionHeader {
-        let h = source.header
-        var attributes = [KeyValue("replay.of_session", h.sessionID), KeyValue("replay.of_capture", source.path)]
-        if let chain = source.finalChainHash { attributes.append(KeyValue("replay.of_chain", chain)) }
-        attributes.append(KeyValue("replay.target", target))
-        attributes.append(KeyValue("replay.by", ProcessInfo.processInfo.environment["USER"] ?? ""))
-        attributes += settings
-        return SessionHeader(sessionID: UUID().uuidString.lowercased(), target: h.target, protocolName: "postgres", subject: h.subject,
-                             groups: h.groups, issuer: h.issuer, proxyID: "sessreplay", startMicros: nowMicros(),
-                             writer: "sessreplay", attributes: attributes)
+        ReplayCapture.header(of: source.header, path: source.path, finalChainHash: source.finalChainHash, target: target, settings: settings,
+                             protocolName: "postgres")
     }
 
     /// `parsed`: the named prepared statement this replay parsed for the request (an annotation

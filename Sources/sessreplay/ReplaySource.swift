@@ -30,27 +30,9 @@ struct ReplaySource: Sendable {
         guard capture.header.protocolName == "postgres" else {
             throw Refused(description: "\(path): a \(capture.header.protocolName) session; a postgres:// --target replays PostgreSQL sessions (give an http(s):// --target)")
         }
-        var assembler = ExchangeAssembler(keepsRows: true)
         var parameters: [KeyValue] = []
-        var lastSequence: UInt64 = 0
-        var damage: String?
-        do {
-            try capture.forEachEvent { e in
-                if case .sessionStart(let s) = e.payload { parameters = s.parameters }
-                assembler.add(e)
-                lastSequence = e.sequence
-                return true
-            }
-        } catch {
-            damage = "damaged after event \(lastSequence): \(error)"
-        }
-        if damage == nil, case .unsealed(let complete, let length, let reason) = capture.state {
-            damage = "cut off: complete blocks end at byte \(complete) of \(length) (\(reason)); last event read \(lastSequence)"
-        }
-        var exchanges = assembler.exchanges
-        if damage != nil {
-            // The exchange open at the damage may lack its results: not replayed as if it had none.
-            if let last = exchanges.last, last.response == nil { exchanges.removeLast() }
+        let (exchanges, damage) = ReplayCapture.exchanges(of: capture, keepsRows: true) { e in
+            if case .sessionStart(let s) = e.payload { parameters = s.parameters }
         }
         return ReplaySource(path: path, header: capture.header, finalChainHash: capture.trailer.map { hex($0.finalChainHash) },
                             startupParameters: parameters, steps: ReplayPlanner.plan(exchanges, options: options, flagsRecorded: capture.minorVersion >= 4), damage: damage)

@@ -131,24 +131,9 @@ struct SessReplay: AsyncParsableCommand {
         let destination: PostgresTarget
         do { destination = try PostgresTarget.parse(target) } catch { throw Failure("\(error)") }
         var options = ReplayOptions(allowWrites: allowWrites, rollback: rollback)
-        for (text, name) in [(from, "--from"), (to, "--to")] {
-            guard let text else { continue }
-            guard let micros = parseTime(text) else { throw Failure("\(name) \(text): not a time (RFC 3339, a date, or Unix seconds)") }
-            if name == "--from" { options.fromMicros = micros } else { options.toMicros = micros }
-        }
+        try window(&options)
 
-        // Files named one by one are read here (so a damaged or newer one gets replay's own message);
-        // directories and session ids are resolved as sessexport resolves them.
-        var isDirectory: ObjCBool = false
-        let allFiles = selection.allSatisfy { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue }
-        let paths: [String]
-        do {
-            paths = allFiles ? selection : try await CaptureSelection(arguments: selection).resolve()
-        } catch {
-            let newer = error.message.contains("capture format version") ? " (a newer capture format: upgrade sessreplay)" : ""
-            throw Failure(error.message + newer)
-        }
-        if paths.isEmpty { throw Failure("no captures found in \(selection.joined(separator: " "))") }
+        let paths = try await capturePaths()
         var sources: [ReplaySource] = []
         for p in paths {
             do { sources.append(try ReplaySource.load(path: p, options: options)) } catch { throw Failure("\(error)") }
