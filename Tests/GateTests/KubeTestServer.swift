@@ -64,6 +64,24 @@ final class KubeTestServer {
         control.fileHandleForWriting.write(line)
     }
 
+    /// A gate's `kind: kubernetes` target in front of this fixture, listening on `port`: verified TLS
+    /// to it, its token (in a file) as the target's credential, its certificate as the listener's.
+    /// The target's settings, indented for the line after `  NAME:` under `targets:`.
+    func gateTarget(listen port: Int) throws -> String {
+        let tokenFile = directory.appendingPathComponent("upstream.token")
+        try (token + "\n").write(to: tokenFile, atomically: true, encoding: .utf8)
+        return """
+                protocol: http
+                kind: kubernetes
+                listen: 127.0.0.1:\(port)
+                upstream: 127.0.0.1:\(self.port)
+                upstream_tls: verify-full
+                upstream_ca_file: \(certificate.path)
+                credentials: {token_file: \(tokenFile.path)}
+                tls: {certificate: \(certificate.path), key: \(directory.appendingPathComponent("server.key").path)}
+            """
+    }
+
     /// A kubeconfig for `server` (by default this fixture) with `token`, trusting this fixture's certificate.
     func kubeconfig(server: String? = nil, token: String? = nil, namespace: String = "dev") throws -> URL {
         let url = directory.appendingPathComponent("kubeconfig-\(UUID().uuidString)")

@@ -29,21 +29,12 @@ struct KubernetesExecGateTests {
     /// The test server, a gate in front of it with `rules` for the agents, and a kubeconfig for kubectl with `token`.
     func start(token: String, rules: String) throws -> Setup {
         let server = try KubeTestServer()
-        let tokenFile = server.directory.appendingPathComponent("upstream.token")
-        try (server.token + "\n").write(to: tokenFile, atomically: true, encoding: .utf8)
         let port = try freePort(), adminPort = try freePort()
         let yaml = """
             \(gateConfigHead(id: "exec20-gate", issuer: provider.issuer))
             targets:
               kube:
-                protocol: http
-                kind: kubernetes
-                listen: 127.0.0.1:\(port)
-                upstream: 127.0.0.1:\(server.port)
-                upstream_tls: verify-full
-                upstream_ca_file: \(server.certificate.path)
-                credentials: {token_file: \(tokenFile.path)}
-                tls: {certificate: \(server.certificate.path), key: \(server.directory.appendingPathComponent("server.key").path)}
+            \(try server.gateTarget(listen: port))
                 masks: [credit_card]
             admin:
               listen: 127.0.0.1:\(adminPort)

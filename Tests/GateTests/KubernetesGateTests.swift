@@ -26,21 +26,12 @@ struct KubernetesGateTests {
     /// kubeconfig pointing kubectl at the gate with `token`.
     func start(token: String) throws -> Setup {
         let server = try KubeTestServer()
-        let tokenFile = server.directory.appendingPathComponent("upstream.token")
-        try (server.token + "\n").write(to: tokenFile, atomically: true, encoding: .utf8)
         let port = try freePort()
         let yaml = """
             \(gateConfigHead(id: "kubewire20-gate", issuer: provider.issuer))
             targets:
               kube:
-                protocol: http
-                kind: kubernetes
-                listen: 127.0.0.1:\(port)
-                upstream: 127.0.0.1:\(server.port)
-                upstream_tls: verify-full
-                upstream_ca_file: \(server.certificate.path)
-                credentials: {token_file: \(tokenFile.path)}
-                tls: {certificate: \(server.certificate.path), key: \(server.directory.appendingPathComponent("server.key").path)}
+            \(try server.gateTarget(listen: port))
             policies:
               - name: kube-agents
                 who: {groups: [ai-assistants]}

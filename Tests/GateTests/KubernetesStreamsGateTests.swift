@@ -128,22 +128,13 @@ struct KubeGate {
 
     init(provider: OIDCProvider, token: String, targetExtra: String = "", rules: String = KubeGate.defaultRules) throws {
         server = try KubeTestServer()
-        let tokenFile = server.directory.appendingPathComponent("upstream.token")
-        try (server.token + "\n").write(to: tokenFile, atomically: true, encoding: .utf8)
         let port = try freePort()
         let indentedRules = rules.split(separator: "\n").map { "          " + $0 }.joined(separator: "\n")
         let yaml = """
             \(gateConfigHead(id: "k8smore20-gate", issuer: provider.issuer))
             targets:
               kube:
-                protocol: http
-                kind: kubernetes
-                listen: 127.0.0.1:\(port)
-                upstream: 127.0.0.1:\(server.port)
-                upstream_tls: verify-full
-                upstream_ca_file: \(server.certificate.path)
-                credentials: {token_file: \(tokenFile.path)}
-                tls: {certificate: \(server.certificate.path), key: \(server.directory.appendingPathComponent("server.key").path)}
+            \(try server.gateTarget(listen: port))
                 \(targetExtra)
             policies:
               - name: kube-agents
