@@ -27,7 +27,8 @@ struct KubernetesExecGateTests {
     }
 
     /// The test server, a gate in front of it with `rules` for the agents, and a kubeconfig for kubectl with `token`.
-    func start(token: String, rules: String) throws -> Setup {
+    /// `captures` and `recording` (a target's `recording:` mapping) are for the strict-recording tests.
+    func start(token: String, rules: String, captures: String = "captures", recording: String = "{}") throws -> Setup {
         let server = try KubeTestServer()
         let tokenFile = server.directory.appendingPathComponent("upstream.token")
         try (server.token + "\n").write(to: tokenFile, atomically: true, encoding: .utf8)
@@ -35,7 +36,7 @@ struct KubernetesExecGateTests {
         let yaml = """
             proxy:
               id: exec20-gate
-              captures: captures
+              captures: \(captures)
               signing_key: signing.key
               shutdown_grace: 5s
             identity:
@@ -52,6 +53,7 @@ struct KubernetesExecGateTests {
                 credentials: {token_file: \(tokenFile.path)}
                 tls: {certificate: \(server.certificate.path), key: \(server.directory.appendingPathComponent("server.key").path)}
                 masks: [credit_card]
+                recording: \(recording)
             admin:
               listen: 127.0.0.1:\(adminPort)
               groups: [tollgate-ops]
