@@ -128,4 +128,85 @@ struct KubernetesExecDurabilityTests {
         #expect(execRequests == 0, "the exec's upgrade reached the upstream")
         #expect(s.gate.process.isRunning, "the gate keeps running")
     }
+
+    /// The capture filesystem fills once the stream is switched: the stdin frame whose record cannot
+    /// be written never reaches the pod, the client gets a close frame with 1011, and every stdin
+    /// message the pod got is in the capture.
+    @Test(.enabled(if: TmpfsMount.permitted, "mounting a tmpfs is not permitted here (the test needs root)"))
+    func aCaptureThatFailsMidStreamEndsItWith1011AndForwardsNothingUnrecorded() throws {
+        let mount = try TmpfsMount(size: "1m")
+        defer { mount.unmount() }
+        let agent = try provider.token("agent@example.com", groups: ["ai-assistants"])
+        let s = try exec.start(token: agent, rules: KubernetesExecGateTests.execAllowed, captures: mount.path + "/captures",
+                               recording: "{durability: strict}")
+        // One frame at a time, each waited on (the gate reads no more while one waits for its record): a
+        // first one before the disk is full, then 12 KiB of random hex per frame until the gate answers.
+        let r = try run("python3", ["-c", """
+            import base64, json, os, select, socket, ssl, struct, sys
+            port, ca, token, fill = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+            ctx = ssl.create_default_context(cafile=ca)
+            sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname="127.0.0.1")
+            path = ("/api/v1/namespaces/dev/pods/web-7d4b9c-x2x9q/exec?command=sh&command=-c&command=cat%20%3E/dev/null"
+                    "&stdin=true&stdout=true&stderr=true")
+            sock.sendall(("GET %s HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\nAuthorization: Bearer %s\\r\\n"
+                          "Connection: Upgrade\\r\\nUpgrade: websocket\\r\\nSec-WebSocket-Version: 13\\r\\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Protocol: v5.channel.k8s.io\\r\\n\\r\\n"
+                          % (path, port, token)).encode())
+            buf = b""
+            while b"\\r\\n\\r\\n" not in buf:
+                buf += sock.recv(65536)
+            head, _, buf = buf.partition(b"\\r\\n\\r\\n")
+            assert b" 101 " in head.split(b"\\r\\n")[0], head
+            def frame(payload):
+                mask = os.urandom(4)
+                n = len(payload)
+                h = bytes([0x82]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n))
+                return h + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            def answered():
+                r, _, _ = select.select([sock], [], [], 2)
+                return bool(r)
+            sock.sendall(frame(b"\\x00first\\n"))
+            assert not answered()
+            fd = os.open(fill, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                while True:
+                    os.write(fd, b"x" * 4096)
+            except OSError:
+                pass
+            sent = 0
+            while sent < 20 and not answered():
+                sock.sendall(frame(b"\\x00" + os.urandom(6000).hex().encode() + b"\\n"))
+                sent += 1
+            data = buf
+            try:
+                while True:
+                    more = sock.recv(65536)
+                    if not more:
+                        break
+                    data += more
+            except OSError:
+                pass
+            close = None
+            if len(data) >= 4 and data[0] & 0x0F == 8:
+                close = [struct.unpack("!H", data[2:4])[0], data[4:2 + data[1]].decode("utf-8", "replace")]
+            print(json.dumps({"sent": sent, "close": close}))
+            """, "\(s.gate.port("kube"))", s.server.certificate.path, agent, mount.path + "/fill"], timeout: .seconds(90))
+        print("exec strict, disk full mid-stream: \(r.stdout) \(r.stderr.suffix(300))")
+        let result = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
+        #expect((result["close"] as? [Any])?.first as? Int == 1011, "\(r)")
+        #expect(s.gate.process.isRunning, "the gate keeps running")
+        let received = stdinReceived(s.server)
+        #expect(received.first == "first\n", "the first frame reached the pod")
+        var recorded = Set<String>()
+        let root = mount.path + "/captures"
+        let files = (FileManager.default.enumerator(atPath: root)?.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".sesscap") }
+        for file in files {
+            try CaptureFile(path: root + "/" + file).forEachEvent { event in
+                if case .streamChunk(let c) = event.payload, c.stream == .stdin { recorded.insert(String(decoding: c.data, as: UTF8.self)) }
+                return true
+            }
+        }
+        let missing = received.filter { !recorded.contains($0) }.count
+        #expect(missing == 0, "\(missing) of \(received.count) stdin messages reached the pod unrecorded")
+    }
 }
