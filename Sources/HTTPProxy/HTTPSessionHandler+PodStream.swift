@@ -59,6 +59,9 @@ extension HTTPSessionHandler {
         let tls = adapter.upstreamTLS[target.name]
         let serverName = HTTPAdapter.serverName(target)
         connecting = true
+        upstreamQueue = []
+        // Strict: the upgrade waits (queued, or held under its ticket) until the request and decision are durable.
+        sendRecorded(.raw(request), flush: true)
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -77,9 +80,13 @@ extension HTTPSessionHandler {
                     guard !session.isClosed, session.podStream != nil else { channel.close(promise: nil); return }
                     session.upstream = channel
                     if !session.core.pauses.reads(.upstream) { channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
-                    channel.writeAndFlush(channel.allocator.buffer(bytes: request), promise: nil)
+                    let queued = session.upstreamQueue
+                    session.upstreamQueue = []
+                    for w in queued { session.send(w, flush: false) }
+                    channel.flush()
                 case .failure(let error):
                     session.logger.warning("cannot reach the Kubernetes upstream for a stream", metadata: ["target": "\(session.target.name)", "error": "\(error)"])
+                    session.upstreamQueue = []
                     session.podStream = nil
                     session.upstreamFailed("the gate cannot reach the upstream")
                 }
@@ -175,7 +182,8 @@ extension HTTPSessionHandler {
         for action in actions {
             switch action {
             case .toUpstream(let bytes):
-                if let upstream { upstream.write(upstream.allocator.buffer(bytes: bytes), promise: nil) }
+                // After its record (the relay's order): strict holds it until that record is durable.
+                sendRecorded(.raw(bytes), flush: false)
             case .toClient(let bytes):
                 write(bytes, flush: false)
             case .record(let chunk):

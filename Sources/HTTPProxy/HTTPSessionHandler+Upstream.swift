@@ -9,6 +9,8 @@ import ProxyCore
 /// What is written to the upstream connection (queued while it is being opened).
 enum UpstreamWrite {
     case part(HTTPClientRequestPart)
+    /// Bytes for a pod stream's own connection (its upgrade, then frames): no HTTP encoder there.
+    case raw([UInt8])
 }
 
 /// Forwarding an admitted request and relaying its response: one upstream connection per client
@@ -57,12 +59,19 @@ extension HTTPSessionHandler {
 
     func send(_ write: UpstreamWrite, flush: Bool) {
         guard let upstream else {
+            // A pod stream's bytes wait for its own connection; once that is gone they have nowhere to go.
+            if case .raw = write, podStream == nil || !connecting { return }
             upstreamQueue.append(write)
             if !connecting { connect() }
             return
         }
-        guard case .part(let part) = write else { return }
-        if flush { upstream.writeAndFlush(part, promise: nil) } else { upstream.write(part, promise: nil) }
+        switch write {
+        case .part(let part):
+            if flush { upstream.writeAndFlush(part, promise: nil) } else { upstream.write(part, promise: nil) }
+        case .raw(let bytes):
+            let buffer = upstream.allocator.buffer(bytes: bytes)
+            if flush { upstream.writeAndFlush(buffer, promise: nil) } else { upstream.write(buffer, promise: nil) }
+        }
     }
 
     func connect() {

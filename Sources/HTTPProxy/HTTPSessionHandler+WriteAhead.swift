@@ -52,6 +52,14 @@ extension HTTPSessionHandler {
             dropUpstream()
             exchange = nil
             endReason = closing.reason
+            // A switched pod stream cannot take an HTTP answer: its client gets a WebSocket close (1011).
+            if let stream = podStream, case .relaying = stream.phase {
+                stream.phase = .ended
+                write(WebSocketFrame.close(1011, "tollgate: the gate cannot record this stream").encoded())
+                closeAfterFlush()
+                return
+            }
+            podStream = nil
             answerAndClose(GateResponse.json(status: 503, .init(error: "recording_failed", detail: closing.message), closes: true))
             return
         }

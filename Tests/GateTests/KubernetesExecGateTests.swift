@@ -27,15 +27,17 @@ struct KubernetesExecGateTests {
     }
 
     /// The test server, a gate in front of it with `rules` for the agents, and a kubeconfig for kubectl with `token`.
-    func start(token: String, rules: String) throws -> Setup {
+    /// `captures` and `recording` (a target's `recording:` mapping) are for the strict-recording tests.
+    func start(token: String, rules: String, captures: String = "captures", recording: String = "{}") throws -> Setup {
         let server = try KubeTestServer()
         let port = try freePort(), adminPort = try freePort()
         let yaml = """
-            \(gateConfigHead(id: "exec20-gate", issuer: provider.issuer))
+            \(gateConfigHead(id: "exec20-gate", captures: captures, issuer: provider.issuer))
             targets:
               kube:
             \(try server.gateTarget(listen: port))
                 masks: [credit_card]
+                recording: \(recording)
             admin:
               listen: 127.0.0.1:\(adminPort)
               groups: [tollgate-ops]

@@ -190,6 +190,7 @@ def run_exec(ws, protocol, command, options, workdir, on_event):
                     continue
                 channel, body = data[0], data[1:]
                 if channel == STDIN and stdin_open[0] and body:
+                    on_event({"exec": "stdin", "data": body.decode("utf-8", "replace")})
                     os.write(stdin_fd, body)
                 elif channel == RESIZE:
                     size = json.loads(body)

@@ -3,7 +3,7 @@ the v4.channel.k8s.io subprotocol, and frames that break the protocol.
 
 usage: ws_exec_client.py HOST PORT CA_FILE TOKEN PATH PROTOCOLS CASE
 CASE: `talk` sends "line\\n" on stdin and reads to the end; `attach` sends a command and closes
-stdin (v5); any other names one bad frame sent
+stdin (v5); `flood` sends numbered lines ("n-1\\n", ...) on stdin until the connection breaks; any other names one bad frame sent
 first (unmasked, reserved, big-control, fragmented-control, bad-channel, text, oversize,
 unmasked-fragment). Prints a JSON object: the status line, the subprotocol, the messages read
 ([channel, text]) and the close frame ([code, reason]) the client got."""
@@ -66,6 +66,13 @@ if case == "talk":
 elif case == "attach":
     # A command on stdin, then (v5) stdin's close: the attached shell runs it and ends.
     sock.sendall(frame(2, b"\x00echo attached-$((2*3))\n") + frame(2, b"\xff\x00"))
+elif case == "flood":
+    # Until the gate goes away (the strict-recording SIGKILL test): what the server got is compared with the capture.
+    try:
+        for i in range(1, 10000000):
+            sock.sendall(frame(2, b"\x00n-%d\n" % i))
+    except OSError:
+        pass
 else:
     sock.sendall(bad[case])
 
