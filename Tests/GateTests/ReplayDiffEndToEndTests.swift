@@ -32,7 +32,7 @@ struct ReplayDiffEndToEndTests {
     }
 
     /// A with its tables (made once: the big table is reused when it is already whole), then B
-    /// made afresh from A as a template and changed three ways.
+    /// made afresh from A as a template and changed four ways (one of them a masked value).
     func makeDatabases() throws {
         if try admin("postgres", "SELECT 1 FROM pg_database WHERE datname = '\(Self.source)'").stdout.isEmpty {
             let made = try admin("postgres", "CREATE DATABASE \(Self.source) OWNER tollgate_gate")
@@ -70,6 +70,7 @@ struct ReplayDiffEndToEndTests {
         try #require(copied.status == 0, "\(copied.stderr)")
         let changed = try direct(Self.target, """
             UPDATE replay21b_items SET name = 'item-7-renamed' WHERE id = 7;
+            UPDATE replay21b_people SET email = 'ann.b@example.com' WHERE id = 1;
             ALTER TABLE replay21b_orders ALTER COLUMN amount TYPE bigint;
             DROP INDEX replay21b_events_k;
             """)
@@ -146,9 +147,9 @@ struct ReplayDiffEndToEndTests {
 
     /// The pt-upgrade workflow (README): one recorded session replayed onto A and onto B, the two
     /// replays diffed, neither of them the original. Both replays hold the same skipped write (a
-    /// sessreplay deny decision), the same masked result kept as a count and digest, and headers
-    /// and annotations that differ (ids, target, time): none of that is a difference; B's changed
-    /// row and changed type are. Two replays onto A differ in nothing.
+    /// sessreplay deny decision) and headers that differ (ids, target, time): not a difference.
+    /// B's changed row, changed type and changed masked value (kept by each replay as a count and
+    /// digest) are. Two replays onto A differ in nothing.
     @Test func twoReplaysOfOneCaptureDiffOnlyByTheirTargets() throws {
         try makeDatabases()
         let gate = try GateProcess(provider: provider, targets: ["db": scramTarget + "\nmasks: [email]"])
@@ -176,12 +177,18 @@ struct ReplayDiffEndToEndTests {
         let before = try replay("before", onto: Self.source), after = try replay("after", onto: Self.target)
         let again = try replay("again", onto: Self.source)
 
-        // Before against after: exactly B's changed row and changed type.
+        // Before against after: exactly B's changed row, changed type and changed masked value
+        // (which the replays kept only as count and digest, so by digest, never shown).
         let diff = try run(tool("sessdiff").path, ["--json", before, after])
         #expect(diff.status == 1, "\(diff.stdout)\(diff.stderr)")
         let (differences, summary) = Self.differences(diff.stdout)
-        #expect(differences.compactMap { $0["kind"] as? String }.sorted() == ["columns", "values"], "\(diff.stdout)")
-        let values = differences.first { $0["kind"] as? String == "values" }
+        #expect(differences.compactMap { $0["kind"] as? String }.sorted() == ["columns", "values", "values"], "\(diff.stdout)")
+        #expect(!diff.stdout.contains("ann"), "\(diff.stdout)")
+        let masked = differences.first { ($0["statement"] as? String)?.contains("replay21b_people") == true }
+        #expect(masked?["kind"] as? String == "values"
+                && masked?["detail"] as? String == "rows kept only as count and digest (the original's were masked) differ (1 → 1 rows, by digest)",
+                "\(String(describing: masked))")
+        let values = differences.first { ($0["statement"] as? String)?.contains("replay21b_items") == true }
         #expect((values?["statement"] as? String)?.contains("replay21b_items WHERE id = 7") == true, "\(String(describing: values))")
         #expect(values?["removed"] as? [String] == ["row: id='7' name='item-7' qty='70'"], "\(String(describing: values))")
         #expect(values?["added"] as? [String] == ["row: id='7' name='item-7-renamed' qty='70'"], "\(String(describing: values))")
