@@ -180,7 +180,7 @@ struct ReplayDiffEndToEndTests {
         // Before against after: exactly B's changed row, changed type and changed masked value
         // (which the replays kept only as count and digest, so by digest, never shown).
         let diff = try run(tool("sessdiff").path, ["--json", before, after])
-        #expect(diff.status == 1, "\(diff.stdout)\(diff.stderr)")
+        #expect(diff.status == 1 && diff.stderr.isEmpty, "\(diff.stdout)\(diff.stderr)")
         let (differences, summary) = Self.differences(diff.stdout)
         #expect(differences.compactMap { $0["kind"] as? String }.sorted() == ["columns", "values", "values"], "\(diff.stdout)")
         #expect(!diff.stdout.contains("ann"), "\(diff.stdout)")

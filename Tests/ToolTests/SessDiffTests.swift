@@ -24,9 +24,9 @@ func sessdiff(_ arguments: [String], environment: [String: String] = [:]) throws
     }
 
     /// Writes a capture of `steps` (request with its fingerprint = its text, decision, response).
-    static func write(_ steps: [Step], to path: String, blockTargetBytes: Int = 128 << 10) throws {
+    static func write(_ steps: [Step], to path: String, blockTargetBytes: Int = 128 << 10, attributes: [KeyValue] = []) throws {
         let header = SessionHeader(sessionID: UUID().uuidString, target: "db", protocolName: "postgres", subject: "someone",
-                                   proxyID: "test", startMicros: 1_790_000_000_000_000)
+                                   proxyID: "test", startMicros: 1_790_000_000_000_000, attributes: attributes)
         var options = WriterOptions()
         options.blockTargetBytes = blockTargetBytes
         let writer = try CaptureWriter(path: path, header: header, key: SigningKey(), options: options)
@@ -123,6 +123,26 @@ func sessdiff(_ arguments: [String], environment: [String: String] = [:]) throws
                 "rows kept only as count and digest (the original's were masked) differ (1 → 1 rows, by digest)",
             ], "\(r.stdout)")
         }
+    }
+
+    /// Two replays of different sessions (or of one session read at different chain hashes) are
+    /// compared, with a warning: the pt-upgrade workflow means two replays of one capture.
+    @Test func twoReplaysOfDifferentCapturesAreComparedWithAWarning() throws {
+        let scratch = try ScratchDirectory("twodiff21-sessdiff")
+        defer { scratch.remove() }
+        func replay(_ name: String, of session: String, chain: String) throws -> String {
+            let path = scratch.path(name)
+            try Self.write(Self.base, to: path, attributes: [KeyValue("replay.of_session", session), KeyValue("replay.of_chain", chain)])
+            return path
+        }
+        let a = try replay("a.sesscap", of: "s-1", chain: "aa"), a2 = try replay("a2.sesscap", of: "s-1", chain: "aa")
+        let other = try replay("b.sesscap", of: "s-2", chain: "aa"), cut = try replay("c.sesscap", of: "s-1", chain: "bb")
+        let same = try sessdiff([a, a2])
+        #expect(same.status == 0 && !same.stderr.contains("warning"), "\(same.stderr)")
+        let sessions = try sessdiff([a, other])
+        #expect(sessions.status == 0 && sessions.stderr.contains("A is a replay of session s-1, B of session s-2: not two replays of one capture"), "\(sessions.stderr)")
+        let chains = try sessdiff([a, cut])
+        #expect(chains.status == 0 && chains.stderr.contains("read at different final chain hashes"), "\(chains.stderr)")
     }
 
     @Test func anExtraRequestIsOnlyInOneSideAndTheRestStaysAligned() throws {
