@@ -89,6 +89,7 @@ struct SessDiff: ParsableCommand {
             }
         }
         let captureA = try open(a, "A"), captureB = try open(b, "B")
+        if let warning = ReplayOriginal.notOneCapture(captureA.header, captureB.header) { printError("sessdiff: warning: \(warning); compared anyway") }
         var problems: [String] = []
         for (side, path, c) in [("A", a, captureA), ("B", b, captureB)] {
             if case .unsealed(let complete, let length, let reason) = c.state {

@@ -32,7 +32,7 @@ struct ReplayDiffEndToEndTests {
     }
 
     /// A with its tables (made once: the big table is reused when it is already whole), then B
-    /// made afresh from A as a template and changed three ways.
+    /// made afresh from A as a template and changed four ways (one of them a masked value).
     func makeDatabases() throws {
         if try admin("postgres", "SELECT 1 FROM pg_database WHERE datname = '\(Self.source)'").stdout.isEmpty {
             let made = try admin("postgres", "CREATE DATABASE \(Self.source) OWNER tollgate_gate")
@@ -70,6 +70,7 @@ struct ReplayDiffEndToEndTests {
         try #require(copied.status == 0, "\(copied.stderr)")
         let changed = try direct(Self.target, """
             UPDATE replay21b_items SET name = 'item-7-renamed' WHERE id = 7;
+            UPDATE replay21b_people SET email = 'ann.b@example.com' WHERE id = 1;
             ALTER TABLE replay21b_orders ALTER COLUMN amount TYPE bigint;
             DROP INDEX replay21b_events_k;
             """)
@@ -142,6 +143,66 @@ struct ReplayDiffEndToEndTests {
         #expect(timed.filter { $0["kind"] as? String != "latency" }.compactMap { $0["kind"] as? String }.sorted() == ["columns", "values"], "\(latency.stdout)")
 
         try followsTheLink(original: original, replay: replayPath, scratch: gate.directory.path)
+    }
+
+    /// The pt-upgrade workflow (README): one recorded session replayed onto A and onto B, the two
+    /// replays diffed, neither of them the original. Both replays hold the same skipped write (a
+    /// sessreplay deny decision) and headers that differ (ids, target, time): not a difference.
+    /// B's changed row, changed type and changed masked value (kept by each replay as a count and
+    /// digest) are. Two replays onto A differ in nothing.
+    @Test func twoReplaysOfOneCaptureDiffOnlyByTheirTargets() throws {
+        try makeDatabases()
+        let gate = try GateProcess(provider: provider, targets: ["db": scramTarget + "\nmasks: [email]"])
+        let token = try provider.token("replay21b@example.com", groups: ["analysts"])
+        let statements = Self.workload + ["INSERT INTO replay21b_copy VALUES (21, 'twenty-one')"]
+        let session = try run("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-At", "host=127.0.0.1 port=\(gate.port("db")) dbname=\(Self.source) user=agent sslmode=disable"]
+                                + statements.flatMap { ["-c", $0] }, environment: ["PGPASSWORD": token, "PGCONNECT_TIMEOUT": "10"])
+        #expect(session.status == 0, "\(session.stderr)")
+        #expect(gate.stop() == 0)
+        let original = try #require(try gate.captures().first).path
+
+        let key = gate.directory.appendingPathComponent("replay.key").path
+        try #require(try run("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key]).status == 0)
+        let db = try DatabaseEnvironment.load()
+        func replay(_ name: String, onto database: String) throws -> String {
+            let out = gate.directory.appendingPathComponent(name).path
+            let r = try run(tool("sessreplay").path, ["--fast", "--json", "--signing-key", key, "--out", out,
+                                                      "--target", "postgres://\(db["TOLLGATE_PG_SCRAM_USER"])@127.0.0.1:\(db.port)/\(database)?sslmode=disable", original],
+                            environment: ["PGPASSWORD": db["TOLLGATE_PG_SCRAM_PASSWORD"], "PGPASSFILE": "/nonexistent"])
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            let summary = try ReplayThroughGateTests.json(r.stdout)
+            #expect(summary["replayed"] as? Int == Self.workload.count && summary["skipped"] as? [String: Int] == ["write": 1], "\(r.stdout)")
+            return "\(out)/\(try #require(try FileManager.default.contentsOfDirectory(atPath: out).first { $0.hasSuffix(".sesscap") }))"
+        }
+        let before = try replay("before", onto: Self.source), after = try replay("after", onto: Self.target)
+        let again = try replay("again", onto: Self.source)
+
+        // Before against after: exactly B's changed row, changed type and changed masked value
+        // (which the replays kept only as count and digest, so by digest, never shown).
+        let diff = try run(tool("sessdiff").path, ["--json", before, after])
+        #expect(diff.status == 1 && diff.stderr.isEmpty, "\(diff.stdout)\(diff.stderr)")
+        let (differences, summary) = Self.differences(diff.stdout)
+        #expect(differences.compactMap { $0["kind"] as? String }.sorted() == ["columns", "values", "values"], "\(diff.stdout)")
+        #expect(!diff.stdout.contains("ann"), "\(diff.stdout)")
+        let masked = differences.first { ($0["statement"] as? String)?.contains("replay21b_people") == true }
+        #expect(masked?["kind"] as? String == "values"
+                && masked?["detail"] as? String == "rows kept only as count and digest (the original's were masked) differ (1 → 1 rows, by digest)",
+                "\(String(describing: masked))")
+        let values = differences.first { ($0["statement"] as? String)?.contains("replay21b_items") == true }
+        #expect((values?["statement"] as? String)?.contains("replay21b_items WHERE id = 7") == true, "\(String(describing: values))")
+        #expect(values?["removed"] as? [String] == ["row: id='7' name='item-7' qty='70'"], "\(String(describing: values))")
+        #expect(values?["added"] as? [String] == ["row: id='7' name='item-7-renamed' qty='70'"], "\(String(describing: values))")
+        let columns = differences.first { $0["kind"] as? String == "columns" }
+        #expect(columns?["detail"] as? String == "columns differ: -amount int4, +amount int8", "\(String(describing: columns))")
+        #expect(summary?["paired"] as? Int == statements.count && summary?["a"] as? String == before && summary?["b"] as? String == after,
+                "\(String(describing: summary))")
+
+        // Two replays onto the same database: nothing.
+        let same = try run(tool("sessdiff").path, ["--json", before, again])
+        #expect(same.status == 0, "\(same.stdout)\(same.stderr)")
+        let sameSummary = Self.differences(same.stdout)
+        #expect(sameSummary.differences.isEmpty && sameSummary.summary?["same"] as? Bool == true
+                && sameSummary.summary?["paired"] as? Int == statements.count, "\(same.stdout)")
     }
 
     /// A named prepared statement (psycopg's prepare=True: one Parse, then Bind/Execute by name)

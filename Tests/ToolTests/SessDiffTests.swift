@@ -18,12 +18,15 @@ func sessdiff(_ arguments: [String], environment: [String: String] = [:]) throws
         var columns = ["id", "name"]
         var error: String?
         var blockSeal = false
+        /// A replay's record of a result whose original was masked: no row, only this many rows'
+        /// count and digest (`CutRows`), the digest here a byte repeated.
+        var withheld: (rows: UInt64, digest: UInt8)?
     }
 
     /// Writes a capture of `steps` (request with its fingerprint = its text, decision, response).
-    static func write(_ steps: [Step], to path: String, blockTargetBytes: Int = 128 << 10) throws {
+    static func write(_ steps: [Step], to path: String, blockTargetBytes: Int = 128 << 10, attributes: [KeyValue] = []) throws {
         let header = SessionHeader(sessionID: UUID().uuidString, target: "db", protocolName: "postgres", subject: "someone",
-                                   proxyID: "test", startMicros: 1_790_000_000_000_000)
+                                   proxyID: "test", startMicros: 1_790_000_000_000_000, attributes: attributes)
         var options = WriterOptions()
         options.blockTargetBytes = blockTargetBytes
         let writer = try CaptureWriter(path: path, header: header, key: SigningKey(), options: options)
@@ -36,10 +39,14 @@ func sessdiff(_ arguments: [String], environment: [String: String] = [:]) throws
                                         payload: .decision(Decision(action: .allow, policy: "p", rule: "r"))))
             var flags: [FlaggedValue] = []
             for r in s.rows.indices { for c in s.masked.sorted() { flags.append(FlaggedValue(row: r, column: c, flags: .masked)) } }
-            let response = s.error.map { PostgresResponse(error: PostgresNotice(severity: "ERROR", sqlState: $0, message: "failed")) }
+            var response = s.error.map { PostgresResponse(error: PostgresNotice(severity: "ERROR", sqlState: $0, message: "failed")) }
                 ?? PostgresResponse(columns: s.columns.map { Column(name: $0, typeOID: 25) },
                                     rows: s.rows.map { $0.map { $0.map { Array($0.utf8) } } }, rowCount: UInt64(s.rows.count),
                                     commandTag: "SELECT \(s.rows.count)", valueFlags: flags)
+            if let w = s.withheld {
+                response = PostgresResponse(columns: s.columns.map { Column(name: $0, typeOID: 25) }, rowCount: w.rows, commandTag: "SELECT \(w.rows)",
+                                            cut: CutRows(rows: w.rows, bytes: 10 * w.rows, sha256: [UInt8](repeating: w.digest, count: 32)))
+            }
             _ = try writer.append(Event(monotonicNanos: UInt64(t) * 1000 + 2, wallMicros: 1_790_000_000_000_000 + t + 1, exchangeID: x,
                                         payload: .response(.postgres(response))))
         }
@@ -92,6 +99,50 @@ func sessdiff(_ arguments: [String], environment: [String: String] = [:]) throws
             #expect((diffs.first?["statement"] as? String)?.contains("ORDER BY") == true)
             #expect((diffs.first?["a"] as? [String: Any])?["index"] as? Int == 1)
         }
+    }
+
+    /// Two replays of a masked result keep only its rows' count and digest: a differing digest is
+    /// reported as that, and without ORDER BY (over more than one row) as possibly only their order.
+    @Test func twoReplaysRowsKeptOnlyAsDigestDifferByDigest() throws {
+        let replay = [Step(sql: "SELECT id, email FROM u", columns: ["id", "email"], withheld: (3, 1)),
+                      Step(sql: "SELECT id, email FROM u ORDER BY id", columns: ["id", "email"], withheld: (3, 1)),
+                      Step(sql: "SELECT email FROM u WHERE id = 1", columns: ["email"], withheld: (1, 1))]
+        try pair(replay, replay) { a, b in
+            let same = try sessdiff([a, b])
+            #expect(same.status == 0, "\(same.stdout)")
+        }
+        var other = replay
+        for i in other.indices { other[i].withheld?.digest = 2 }
+        try pair(replay, other) { a, b in
+            let r = try sessdiff(["--json", a, b])
+            #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+            let details = try jsonLines(r.stdout).compactMap { $0["detail"] as? String }
+            #expect(details == [
+                "rows kept only as count and digest (the original's were masked) differ (3 → 3 rows, by digest; the digest covers their order, which without ORDER BY may be all that changed)",
+                "rows kept only as count and digest (the original's were masked) differ (3 → 3 rows, by digest)",
+                "rows kept only as count and digest (the original's were masked) differ (1 → 1 rows, by digest)",
+            ], "\(r.stdout)")
+        }
+    }
+
+    /// Two replays of different sessions (or of one session read at different chain hashes) are
+    /// compared, with a warning: the pt-upgrade workflow means two replays of one capture.
+    @Test func twoReplaysOfDifferentCapturesAreComparedWithAWarning() throws {
+        let scratch = try ScratchDirectory("twodiff21-sessdiff")
+        defer { scratch.remove() }
+        func replay(_ name: String, of session: String, chain: String) throws -> String {
+            let path = scratch.path(name)
+            try Self.write(Self.base, to: path, attributes: [KeyValue("replay.of_session", session), KeyValue("replay.of_chain", chain)])
+            return path
+        }
+        let a = try replay("a.sesscap", of: "s-1", chain: "aa"), a2 = try replay("a2.sesscap", of: "s-1", chain: "aa")
+        let other = try replay("b.sesscap", of: "s-2", chain: "aa"), cut = try replay("c.sesscap", of: "s-1", chain: "bb")
+        let same = try sessdiff([a, a2])
+        #expect(same.status == 0 && !same.stderr.contains("warning"), "\(same.stderr)")
+        let sessions = try sessdiff([a, other])
+        #expect(sessions.status == 0 && sessions.stderr.contains("A is a replay of session s-1, B of session s-2: not two replays of one capture"), "\(sessions.stderr)")
+        let chains = try sessdiff([a, cut])
+        #expect(chains.status == 0 && chains.stderr.contains("read at different final chain hashes"), "\(chains.stderr)")
     }
 
     @Test func anExtraRequestIsOnlyInOneSideAndTheRestStaysAligned() throws {

@@ -139,10 +139,22 @@ public struct ExchangeComparer: Sendable {
             var detail = differing > 0 ? (differing == 1 ? "1 row differs" : "\(differing) rows differ") : ""
             if differing > 0 { detail += ordered ? " (in order: ORDER BY)" : " (order ignored: no ORDER BY)" }
             if cutDiffers {
-                detail += (detail.isEmpty ? "" : "; ") + "rows past the recording cap differ (\(a.cut?.rows ?? 0) → \(b.cut?.rows ?? 0) rows, by digest)"
+                detail += (detail.isEmpty ? "" : "; ") + Self.cutDetail(a, b, ordered: ordered)
             }
             add(.values, detail, removed, added)
         }
+    }
+
+    /// What differing digests mean. Two replays of a request whose original results were masked
+    /// keep no row, only count and digest: that is not a cap. The digest covers the rows' order,
+    /// which without ORDER BY the server may change, so then it says so rather than claim the
+    /// values changed.
+    static func cutDetail(_ a: PostgresResponse, _ b: PostgresResponse, ordered: Bool) -> String {
+        func allWithheld(_ r: PostgresResponse) -> Bool { r.packedRows.count == 0 && (r.cut?.rows ?? 0) > 0 }
+        let counts = "\(a.cut?.rows ?? 0) → \(b.cut?.rows ?? 0) rows, by digest"
+        guard allWithheld(a) && allWithheld(b) else { return "rows past the recording cap differ (\(counts))" }
+        return "rows kept only as count and digest (the original's were masked) differ (\(counts)"
+            + (ordered || max(a.cut?.rows ?? 0, b.cut?.rows ?? 0) < 2 ? ")" : "; the digest covers their order, which without ORDER BY may be all that changed)")
     }
 
     /// Values not compared when one side kept no row (all counted and hashed: the replay of a

@@ -64,6 +64,20 @@ public struct ReplayOriginal: Sendable {
                       + (looked.isEmpty ? "nothing (the replay names no capture: give --original-dir DIR)" : looked.joined(separator: ", ")))
     }
 
+    /// Why two captures that are both replays are not replays of one capture (another session, or
+    /// the same session read at another final chain hash), or nil. The pt-upgrade workflow diffs
+    /// two replays of one recording; two others may be diffed on purpose, so this is a warning.
+    public static func notOneCapture(_ a: SessionHeader, _ b: SessionHeader) -> String? {
+        guard let la = link(a), let lb = link(b) else { return nil }
+        if la.session != lb.session {
+            return "A is a replay of session \(la.session), B of session \(lb.session): not two replays of one capture"
+        }
+        if let ca = la.chain, let cb = lb.chain, ca != cb {
+            return "A and B are replays of session \(la.session) read at different final chain hashes (\(ca.prefix(16))…, \(cb.prefix(16))…): not two replays of one capture"
+        }
+        return nil
+    }
+
     /// The capture is the replayed session, unchanged since the replay read it.
     static func check(_ capture: CaptureFile, _ link: Link) throws(Problem) {
         if let chain = link.chain {
