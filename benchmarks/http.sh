@@ -26,19 +26,10 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 PATHS=${PATHS:-"direct nginx gate"}
 LAYOUTS=${LAYOUTS:-"shared pinned"}
-for layout in $LAYOUTS; do
-  case $layout in shared|pinned) ;; *) echo "unknown layout '$layout' (shared, pinned)" >&2; exit 2 ;; esac
-done
 for path in $PATHS; do
   case $path in direct|nginx|gate) ;; *) echo "unknown path '$path' (direct, nginx, gate)" >&2; exit 2 ;; esac
 done
-# The CPUs this script may use (a cpuset need not start at 0); pinned takes the first two.
-all_cpus=$(taskset -c -p $$ | sed 's/.*: //')
-cpu_list=()
-for part in ${all_cpus//,/ }; do
-  if [[ $part == *-* ]]; then for ((i = ${part%-*}; i <= ${part#*-}; i++)); do cpu_list+=("$i"); done; else cpu_list+=("$part"); fi
-done
-if [ "${#cpu_list[@]}" -lt 2 ]; then LAYOUTS=shared; fi
+source benchmarks/lib/layouts.sh
 
 # Benchmarks install their own tools: wrk and nginx (nginx-light) from Debian.
 missing=()
@@ -120,10 +111,8 @@ pids+=($!); origin_pid=$!
 wait_port $origin_port || { echo "the origin nginx did not start" >&2; cat "$work/origin/error.log" >&2; exit 2; }
 
 # The OIDC provider and a token for the gate (the same token is sent on every path).
-issuer_port=59410
-python3 -m oidc_provider_mock --port $issuer_port > "$work/oidc.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$issuer_port/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.2; done
+source benchmarks/lib/issuer.sh
+start_issuer
 token=$(scripts/oidc-token "http://127.0.0.1:$issuer_port" bench@example.com --groups bench)
 
 # One set of proxies per layout, started on that layout's CPUs so that each sizes itself (nginx

@@ -31,16 +31,7 @@ CLIENTS=${CLIENTS:-"1 8"}
 SCRIPTS=${SCRIPTS:-"select-only tpcb-like masking"}
 PATHS=${PATHS:-"direct pgbouncer relay gate strict full"}
 LAYOUTS=${LAYOUTS:-"shared pinned"}
-for layout in $LAYOUTS; do
-  case $layout in shared|pinned) ;; *) echo "unknown layout '$layout' (shared, pinned)" >&2; exit 2 ;; esac
-done
-# The CPUs this script may use (a cpuset need not start at 0); pinned takes the first two.
-all_cpus=$(taskset -c -p $$ | sed 's/.*: //')
-cpu_list=()
-for part in ${all_cpus//,/ }; do
-  if [[ $part == *-* ]]; then for ((i = ${part%-*}; i <= ${part#*-}; i++)); do cpu_list+=("$i"); done; else cpu_list+=("$part"); fi
-done
-if [ "${#cpu_list[@]}" -lt 2 ]; then LAYOUTS=shared; fi
+source benchmarks/lib/layouts.sh
 work=$(mktemp -d /tmp/tollgate-pgbench.XXXXXX)
 pids=()
 pg_pid=
@@ -111,10 +102,8 @@ SELECT id, email, ssn, card_number, phone, note FROM people WHERE id BETWEEN :a 
 SQL
 chmod 755 "$work"
 # The OIDC provider for the gates.
-issuer_port=59400
-python3 -m oidc_provider_mock --port $issuer_port > "$work/oidc.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$issuer_port/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.2; done
+source benchmarks/lib/issuer.sh
+start_issuer
 cat > "$work/userlist.txt" <<U
 "tollgate_bench" "$pw"
 U

@@ -70,11 +70,9 @@ SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
 SQL
 
 # 1. The session recorded through the gate: pgbench's statements, one connection.
-issuer_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-gate_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -m oidc_provider_mock --port "$issuer_port" > "$work/oidc.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$issuer_port/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.2; done
+source benchmarks/lib/issuer.sh
+start_issuer
+gate_port=$(free_port)
 cat > "$work/gate.yaml" <<YAML
 proxy: {id: bench-replay, captures: $work/captures, signing_key: $work/signing.key}
 identity: {issuer: "http://127.0.0.1:$issuer_port", audiences: [tollgate]}
