@@ -317,16 +317,26 @@ public enum NamePattern {
 }
 
 /// Glob with `*` and `?`, case-sensitive: for folded name patterns.
-/// Walks the scalar views by index: no array of scalars is built per comparison.
+/// Object names and patterns are nearly always ASCII: then bytes are scalars and the match runs
+/// over the strings' own UTF-8 storage, with no array built or index validated per comparison.
 func nameGlob(_ pattern: String, _ text: String) -> Bool {
-    let p = pattern.unicodeScalars, t = text.unicodeScalars
-    var pi = p.startIndex, ti = t.startIndex, star: String.UnicodeScalarView.Index?, mark = t.startIndex
+    let ascii = pattern.utf8.withContiguousStorageIfAvailable { p in
+        text.utf8.withContiguousStorageIfAvailable { t -> Bool? in
+            p.allSatisfy { $0 < 0x80 } && t.allSatisfy { $0 < 0x80 } ? globMatch(p, t, any: UInt8(ascii: "?"), run: UInt8(ascii: "*")) : nil
+        } ?? nil
+    } ?? nil
+    return ascii ?? globMatch(pattern.unicodeScalars, text.unicodeScalars, any: "?", run: "*")
+}
+
+/// `*` and `?` over any sequence of scalars (or ASCII bytes), backtracking to the last `*`.
+private func globMatch<C: Collection>(_ p: C, _ t: C, any: C.Element, run: C.Element) -> Bool where C.Element: Equatable {
+    var pi = p.startIndex, ti = t.startIndex, star: C.Index?, mark = t.startIndex
     while ti < t.endIndex {
-        if pi < p.endIndex && (p[pi] == "?" || p[pi] == t[ti]) { p.formIndex(after: &pi); t.formIndex(after: &ti) }
-        else if pi < p.endIndex && p[pi] == "*" { star = pi; mark = ti; p.formIndex(after: &pi) }
+        if pi < p.endIndex && (p[pi] == any || p[pi] == t[ti]) { p.formIndex(after: &pi); t.formIndex(after: &ti) }
+        else if pi < p.endIndex && p[pi] == run { star = pi; mark = ti; p.formIndex(after: &pi) }
         else if let star { pi = p.index(after: star); t.formIndex(after: &mark); ti = mark }
         else { return false }
     }
-    while pi < p.endIndex && p[pi] == "*" { p.formIndex(after: &pi) }
+    while pi < p.endIndex && p[pi] == run { p.formIndex(after: &pi) }
     return pi == p.endIndex
 }
