@@ -284,13 +284,21 @@ public struct PolicySet: Sendable, Hashable {
 
 /// Glob with `*` (any run) and `?` (one character), case-insensitive: for statement kinds and subjects.
 func glob(_ pattern: String, _ text: String) -> Bool {
-    nameGlob(pattern.lowercased(), text.lowercased())
+    nameGlob(caseFolded(pattern), caseFolded(text))
+}
+
+/// `lowercased()`, skipped for what is lowercase ASCII already (statement kinds, most patterns):
+/// it walks Unicode tables and builds a new string on every rule of every decision.
+private func caseFolded(_ s: String) -> String {
+    s.utf8.contains { $0 >= UInt8(ascii: "A") && ($0 <= UInt8(ascii: "Z") || $0 >= 0x80) } ? s.lowercased() : s
 }
 
 /// `schema.table` patterns match the qualified name; a pattern without a dot matches the table name.
 func tableGlob(_ pattern: String, _ r: Resource) -> Bool {
     // "schema.name" even when the schema is unknown (""), which no schema pattern matches.
-    pattern.contains(".") ? nameGlob(pattern, "\(r.schema).\(r.name)") : nameGlob(pattern, r.name)
+    // A byte scan: `contains(".")` resolves to Foundation's substring search once Foundation is
+    // visible here (through CaptureFormat), a CFString call per table per rule per decision.
+    pattern.utf8.contains(UInt8(ascii: ".")) ? nameGlob(pattern, "\(r.schema).\(r.name)") : nameGlob(pattern, r.name)
 }
 
 /// Object names compare as PostgreSQL compares them. The parser reports unquoted identifiers
@@ -309,15 +317,26 @@ public enum NamePattern {
 }
 
 /// Glob with `*` and `?`, case-sensitive: for folded name patterns.
+/// Object names and patterns are nearly always ASCII: then bytes are scalars and the match runs
+/// over the strings' own UTF-8 storage, with no array built or index validated per comparison.
 func nameGlob(_ pattern: String, _ text: String) -> Bool {
-    let p = Array(pattern.unicodeScalars), t = Array(text.unicodeScalars)
-    var pi = 0, ti = 0, star = -1, mark = 0
-    while ti < t.count {
-        if pi < p.count && (p[pi] == "?" || p[pi] == t[ti]) { pi += 1; ti += 1 }
-        else if pi < p.count && p[pi] == "*" { star = pi; mark = ti; pi += 1 }
-        else if star >= 0 { pi = star + 1; mark += 1; ti = mark }
+    let ascii = pattern.utf8.withContiguousStorageIfAvailable { p in
+        text.utf8.withContiguousStorageIfAvailable { t -> Bool? in
+            p.allSatisfy { $0 < 0x80 } && t.allSatisfy { $0 < 0x80 } ? globMatch(p, t, any: UInt8(ascii: "?"), run: UInt8(ascii: "*")) : nil
+        } ?? nil
+    } ?? nil
+    return ascii ?? globMatch(pattern.unicodeScalars, text.unicodeScalars, any: "?", run: "*")
+}
+
+/// `*` and `?` over any sequence of scalars (or ASCII bytes), backtracking to the last `*`.
+private func globMatch<C: Collection>(_ p: C, _ t: C, any: C.Element, run: C.Element) -> Bool where C.Element: Equatable {
+    var pi = p.startIndex, ti = t.startIndex, star: C.Index?, mark = t.startIndex
+    while ti < t.endIndex {
+        if pi < p.endIndex && (p[pi] == any || p[pi] == t[ti]) { p.formIndex(after: &pi); t.formIndex(after: &ti) }
+        else if pi < p.endIndex && p[pi] == run { star = pi; mark = ti; p.formIndex(after: &pi) }
+        else if let star { pi = p.index(after: star); t.formIndex(after: &mark); ti = mark }
         else { return false }
     }
-    while pi < p.count && p[pi] == "*" { pi += 1 }
-    return pi == p.count
+    while pi < p.endIndex && p[pi] == run { p.formIndex(after: &pi) }
+    return pi == p.endIndex
 }

@@ -140,6 +140,26 @@ struct PolicyTests {
         #expect(set.decide([select("sales")], who: who, target: "x", path: "simple").action == .deny)
         #expect(NamePattern.fold(#"Public."Orders_*""#) == "public.Orders_*")
     }
+
+    /// Globs compare bytes when both sides are ASCII and scalars otherwise: `?` is one character
+    /// of a non-ASCII name (é is two bytes), and kinds compare without case either way.
+    @Test func globsMatchNonASCIINamesByCharacter() {
+        let set = PolicySet(policies: [Policy(name: "p", groups: ["g"], rules: [
+            Rule(name: "cafe", when: Condition(statements: ["select"], tables: ["public.caf?_*s"]), then: .allow),
+            Rule(name: "vacuum", when: Condition(statements: ["VACUUM"]), then: .allow),
+        ])])
+        let who = Principal(subject: "s", groups: ["g"])
+        func rule(_ schema: String, _ table: String) -> String {
+            let s = StatementInfo(kind: "select", resources: [Resource(schema: schema, name: table, access: .read)])
+            return set.decide([s], who: who, target: "x", path: "simple").rule
+        }
+        #expect(rule("public", "café_orders") == "cafe")
+        #expect(rule("public", "cafe_orders") == "cafe")
+        #expect(rule("public", "caféé_orders") == "default-deny")
+        #expect(rule("public", "café_order") == "default-deny")
+        #expect(rule("other", "cafe_orders") == "default-deny")
+        #expect(set.decide([StatementInfo(kind: "vacuum")], who: who, target: "x", path: "simple").rule == "vacuum")
+    }
 }
 
 /// A statement the gate cannot follow is denied even by a policy that allows everything.
