@@ -318,7 +318,7 @@ final class PodStreamClientHandler: ChannelInboundHandler {
 }
 
 /// The upstream's stream connection: raw bytes to the session.
-final class PodStreamUpstreamHandler: ChannelInboundHandler {
+final class PodStreamUpstreamHandler: UpstreamSessionHandler {
     typealias InboundIn = ByteBuffer
     let session: HTTPSessionHandler
 
@@ -328,21 +328,9 @@ final class PodStreamUpstreamHandler: ChannelInboundHandler {
         session.podStreamUpstream(Array(unwrapInboundIn(data).readableBytesView))
     }
 
-    /// What this read relayed goes to the client in one flush (back-pressure as for HTTP responses).
-    func channelReadComplete(context: ChannelHandlerContext) {
-        session.context?.flush()
-        session.submitRecorded()
-        context.fireChannelReadComplete()
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         session.podStreamUpstreamClosed(context.channel)
         context.fireChannelInactive()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        session.upstreamWritabilityChanged(context.channel.isWritable)
-        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

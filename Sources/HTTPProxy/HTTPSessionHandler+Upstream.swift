@@ -344,7 +344,7 @@ extension HTTPSessionHandler {
 }
 
 /// The upstream connection's last handler: hands the decoded response to the session.
-final class HTTPUpstreamHandler: ChannelInboundHandler {
+final class HTTPUpstreamHandler: UpstreamSessionHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     let session: HTTPSessionHandler
@@ -359,22 +359,9 @@ final class HTTPUpstreamHandler: ChannelInboundHandler {
         }
     }
 
-    /// What this read relayed goes to the client in one flush (so a slow client's buffer fills
-    /// and turns the channel unwritable, which pauses this read: back-pressure).
-    func channelReadComplete(context: ChannelHandlerContext) {
-        session.context?.flush()
-        session.submitRecorded()
-        context.fireChannelReadComplete()
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         session.upstreamClosed(context.channel)
         context.fireChannelInactive()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        session.upstreamWritabilityChanged(context.channel.isWritable)
-        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
