@@ -47,12 +47,6 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
 }
 trap cleanup EXIT
-# Every thread of a process and of its children (nginx's workers fork from its master).
-pin() {
-  [ -n "$1" ] || return 0
-  taskset -a -c -p "$2" "$1" >/dev/null 2>&1 || true
-  local c; for c in $(pgrep -P "$1" || true); do taskset -a -c -p "$2" "$c" >/dev/null 2>&1 || true; done
-}
 wait_port() { for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.2; done; return 1; }
 
 echo "== wrk through the HTTP gate: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

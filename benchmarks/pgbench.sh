@@ -41,13 +41,6 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
 }
 trap cleanup EXIT
-# Every thread of a process and of its children (PostgreSQL's backends fork from the postmaster
-# and inherit its CPUs; pgbouncer runs under runuser).
-pin() {
-  [ -n "$1" ] || return 0
-  taskset -a -c -p "$2" "$1" >/dev/null 2>&1 || true
-  local c; for c in $(pgrep -P "$1" || true); do taskset -a -c -p "$2" "$c" >/dev/null 2>&1 || true; done
-}
 
 scripts/bootstrap --no-build >/dev/null
 scripts/pg-test-cluster start >/dev/null
